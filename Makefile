@@ -1,0 +1,47 @@
+# wess-deploy: `make deploy` runs the main job on the default zoo model, `make test` runs the test suite.
+# Both set everything up first: a .venv with the pinned Python packages and the Debian packages below.
+VENV        ?= .venv
+PYTHON      ?= python3
+PY          := $(VENV)/bin/python
+WESS        := $(VENV)/bin/wess
+STAMP       := $(VENV)/.installed
+BUILD       := $(CURDIR)/build
+MODEL       ?= zoo:mobilenet_v1
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+PYTEST_ARGS ?=
+
+.PHONY: setup apt deploy test test-all bench clean
+
+setup: $(STAMP) apt
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "Debian packages missing:$$missing"; \
+	    echo "Install them with: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+deploy: setup
+	$(WESS) deploy $(MODEL)
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf build .pytest_cache

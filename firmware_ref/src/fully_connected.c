@@ -1,0 +1,56 @@
+/* FULLY_CONNECTED int8 reference kernel (TFLite's integer kernel; per-layer, per-channel or WESS requantization). */
+#include "kernel_util.h"
+
+static wess_status_t fully_connected_check(const wess_fc_params_t *params, const wess_dims_t *input_dims,
+                                           const wess_dims_t *filter_dims, const wess_dims_t *output_dims)
+{
+    if (!input_offset_valid(params->input_offset) || !int8_value_valid(params->output_offset) ||
+        !activation_valid(params->act_min, params->act_max)) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if (input_dims->h != 1 || input_dims->w != 1 || filter_dims->h != 1 || filter_dims->w != 1 ||
+        output_dims->h != 1 || output_dims->w != 1 || filter_dims->c != input_dims->c ||
+        output_dims->n != input_dims->n || output_dims->c != filter_dims->n) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if (filter_dims->c > WESS_MAX_DOT_LENGTH) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    return WESS_OK;
+}
+
+wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess_requant_t *requant,
+                                      const wess_dims_t *input_dims, const int8_t *input,
+                                      const wess_dims_t *filter_dims, const int8_t *filter,
+                                      const int32_t *bias, const wess_dims_t *output_dims, int8_t *output)
+{
+    if (params == NULL || input == NULL || filter == NULL || output == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    wess_status_t status = fully_connected_check(params, input_dims, filter_dims, output_dims);
+    if (status != WESS_OK) {
+        return status;
+    }
+    status = requant_check(requant, output_dims->c);
+    if (status != WESS_OK) {
+        return status;
+    }
+    const int32_t in_depth = input_dims->c, out_depth = output_dims->c;
+    for (int32_t batch = 0; batch < input_dims->n; ++batch) {
+        for (int32_t out_c = 0; out_c < out_depth; ++out_c) {
+            /* acc: in_depth <= 65536 terms (checked), each |filter * (input + input_offset)| <= 128 * 255,
+             * so |acc| < 2^31. */
+            int32_t acc = 0;
+            for (int32_t in_c = 0; in_c < in_depth; ++in_c) {
+                acc += filter[out_c * in_depth + in_c] * (input[batch * in_depth + in_c] + params->input_offset);
+            }
+            const int32_t requantized = requant_channel(requant, out_c, add_bias(acc, bias, out_c));
+            output[batch * out_depth + out_c] =
+                output_int8(requantized, params->output_offset, params->act_min, params->act_max);
+        }
+    }
+    return WESS_OK;
+}

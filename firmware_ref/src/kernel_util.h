@@ -1,0 +1,156 @@
+/* Argument checks and per-channel requantization shared by the kernels (internal). */
+#ifndef WESS_KERNEL_UTIL_H
+#define WESS_KERNEL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fixedpoint.h"
+#include "wess_ref.h"
+
+/* Largest accumulation length for which an int8 x (int8 + offset) dot product fits int32:
+ * |w * (x + input_offset)| <= 128 * 255 = 32640 and 32640 * 65536 < 2^31. */
+#define WESS_MAX_DOT_LENGTH 65536
+
+static inline int32_t clamp_int32(int32_t value, int32_t low, int32_t high)
+{
+    return value < low ? low : (value > high ? high : value);
+}
+
+/* Every dimension >= 1 and the flat size fits int32. */
+static inline int dims_valid(const wess_dims_t *dims)
+{
+    if (dims == NULL || dims->n < 1 || dims->h < 1 || dims->w < 1 || dims->c < 1) {
+        return 0;
+    }
+    const int32_t extents[4] = {dims->n, dims->h, dims->w, dims->c};
+    int64_t size = 1;
+    for (int axis = 0; axis < 4; ++axis) {
+        size *= extents[axis];  /* size <= 2^31 and extent < 2^31 before: product < 2^62 */
+        if (size > INT32_MAX) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int32_t flat_size(const wess_dims_t *dims)
+{
+    return dims->n * dims->h * dims->w * dims->c;
+}
+
+static inline int dims_equal(const wess_dims_t *a, const wess_dims_t *b)
+{
+    return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;
+}
+
+static inline int input_offset_valid(int32_t input_offset)
+{
+    return input_offset >= -127 && input_offset <= 128;
+}
+
+static inline int int8_value_valid(int32_t value)
+{
+    return value >= INT8_MIN && value <= INT8_MAX;
+}
+
+static inline int activation_valid(int32_t act_min, int32_t act_max)
+{
+    return int8_value_valid(act_min) && int8_value_valid(act_max) && act_min <= act_max;
+}
+
+/* TFLite's output geometry along one axis: (output_size, pad_before) is what padding SAME or VALID gives for
+ * this input size, dilated filter size, and stride (ComputeOutSize and ComputePaddingHeightWidth). */
+static inline int window_geometry_valid(int32_t input_size, int64_t filter_size, int32_t stride, int32_t pad_before,
+                                        int32_t output_size)
+{
+    const int64_t same_output = ((int64_t)input_size + stride - 1) / stride;
+    const int64_t same_total_pad = (same_output - 1) * stride + filter_size - input_size;
+    const int64_t same_pad = same_total_pad > 0 ? same_total_pad / 2 : 0;
+    const int64_t valid_output = ((int64_t)input_size + stride - filter_size) / stride;
+    return (output_size == same_output && pad_before == same_pad) ||
+           (valid_output >= 1 && output_size == valid_output && pad_before == 0);
+}
+
+/* WESS shift k_c in [0, 15] of a channel: two 4-bit shifts per byte, low nibble = even channel. */
+static inline int32_t channel_shift4(const uint8_t *packed, int32_t channel)
+{
+    if (packed == NULL) {
+        return 0;
+    }
+    const uint8_t pair = packed[channel / 2];
+    return (channel % 2 == 0) ? (pair & 0x0F) : (pair >> 4);
+}
+
+/* WESS_OK if the requantization table is usable for channel_count output channels. */
+static inline wess_status_t requant_check(const wess_requant_t *requant, int32_t channel_count)
+{
+    if (requant == NULL || requant->multiplier == NULL || requant->right_shift == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (requant->multiplier_count != 1 && requant->multiplier_count != channel_count) {
+        return WESS_ERR_BAD_ARG;
+    }
+    for (int32_t index = 0; index < requant->multiplier_count; ++index) {
+        if (requant->multiplier[index] < 0 || requant->right_shift[index] < -30 || requant->right_shift[index] > 31) {
+            return WESS_ERR_BAD_ARG;
+        }
+    }
+    return WESS_OK;
+}
+
+/* Requantized accumulator of one output channel (before adding the output offset). */
+static inline int32_t requant_channel(const wess_requant_t *requant, int32_t channel, int32_t acc)
+{
+    const int32_t index = requant->multiplier_count == 1 ? 0 : channel;
+    /* right_shift in [-30, 31] and k_c in [0, 15]: total in [-30, 46] */
+    const int32_t total_right_shift = requant->right_shift[index] + channel_shift4(requant->channel_shift4, channel);
+    if (total_right_shift > 31) {
+        return 0;  /* TFLite's QuantizeMultiplier flushes a multiplier below 2^-32 to zero */
+    }
+    return requantize(acc, requant->multiplier[index], total_right_shift);
+}
+
+/* Adds the bias, saturating: |acc| < 2^31 and |bias| <= 2^31, so the int64 sum is exact
+ * (TFLite's int32 addition would overflow, undefined behaviour). */
+static inline int32_t add_bias(int32_t acc, const int32_t *bias, int32_t channel)
+{
+    return bias == NULL ? acc : saturate_int32((int64_t)acc + bias[channel]);
+}
+
+/* clamp(output_offset + requantized, act_min, act_max). The requantized value may be any int32, so the offset is
+ * added in int64 (TFLite's int32 addition could overflow there, undefined behaviour). */
+static inline int8_t output_int8(int32_t requantized, int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    const int32_t shifted = saturate_int32((int64_t)requantized + output_offset);
+    return (int8_t)clamp_int32(shifted, act_min, act_max);
+}
+
+/* Checks shared by AVERAGE_POOL_2D and MAX_POOL_2D. */
+static inline wess_status_t pool_check(const wess_pool_params_t *params, const wess_dims_t *input_dims,
+                                       const wess_dims_t *output_dims)
+{
+    if (params->stride_y < 1 || params->stride_x < 1 || params->filter_height < 1 || params->filter_width < 1 ||
+        params->pad_top < 0 || params->pad_top >= params->filter_height ||
+        params->pad_left < 0 || params->pad_left >= params->filter_width ||
+        !activation_valid(params->act_min, params->act_max)) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!dims_valid(input_dims) || !dims_valid(output_dims)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if (input_dims->n != 1 || output_dims->n != 1) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    if (output_dims->c != input_dims->c ||
+        !window_geometry_valid(input_dims->h, params->filter_height, params->stride_y, params->pad_top, output_dims->h) ||
+        !window_geometry_valid(input_dims->w, params->filter_width, params->stride_x, params->pad_left, output_dims->w)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if ((int64_t)params->filter_height * params->filter_width > WESS_MAX_DOT_LENGTH) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    return WESS_OK;
+}
+
+#endif /* WESS_KERNEL_UTIL_H */

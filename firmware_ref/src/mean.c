@@ -1,0 +1,64 @@
+/* MEAN over H and W (global average pool) int8 reference kernel, following TFLite Micro's QuantizedMeanOrSum.
+ *
+ * TFLite Micro folds 1 / (in_h * in_w) into the multiplier: with shift = min(floor(log2(count)), 31 + exponent),
+ * multiplier' = (multiplier << shift) / count (truncating), exponent' = exponent - shift, where exponent =
+ * -right_shift; output = clamp(output_offset + MultiplyByQuantizedMultiplier(sum, multiplier', exponent')).
+ * LiteRT's reference kernel may round differently (see tests/test_kernels.py, which records the comparison).
+ */
+#include "kernel_util.h"
+
+#define MAX_MEAN_COUNT (1 << 23)  /* sum of count terms |input + input_offset| <= 255 stays below 2^31 */
+
+static int32_t floor_log2(int32_t value)
+{
+    int32_t log2 = 0;
+    while ((value >> 1) >= (int32_t)1 << log2) {
+        ++log2;
+    }
+    return log2;
+}
+
+wess_status_t wess_mean_hw_s8(const wess_mean_params_t *params,
+                              const wess_dims_t *input_dims, const int8_t *input,
+                              const wess_dims_t *output_dims, int8_t *output)
+{
+    if (params == NULL || input == NULL || output == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!input_offset_valid(params->input_offset) || !int8_value_valid(params->output_offset) ||
+        params->multiplier < 0 || params->right_shift < -30 || params->right_shift > 31) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!dims_valid(input_dims) || !dims_valid(output_dims)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if (input_dims->n != 1 || output_dims->n != 1) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    if (output_dims->h != 1 || output_dims->w != 1 || output_dims->c != input_dims->c) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if ((int64_t)input_dims->h * input_dims->w > MAX_MEAN_COUNT) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    const int32_t count = input_dims->h * input_dims->w, depth = input_dims->c;
+    const int32_t exponent = -params->right_shift;
+    int32_t count_shift = floor_log2(count);  /* <= 23 */
+    if (count_shift > 31 + exponent) {
+        count_shift = 31 + exponent;  /* keeps exponent - count_shift >= -31 */
+    }
+    /* multiplier * 2^count_shift < 2^54; the quotient is < 2^31 since 2^count_shift <= count */
+    const int32_t mean_multiplier = (int32_t)(((int64_t)params->multiplier * ((int64_t)1 << count_shift)) / count);
+    const int32_t mean_exponent = exponent - count_shift;  /* [-31, 30] */
+    for (int32_t channel = 0; channel < depth; ++channel) {
+        int32_t sum = 0;  /* count <= 2^23 terms of magnitude <= 255: |sum| < 2^31 */
+        for (int32_t in_y = 0; in_y < input_dims->h; ++in_y) {
+            for (int32_t in_x = 0; in_x < input_dims->w; ++in_x) {
+                sum += input[(in_y * input_dims->w + in_x) * depth + channel] + params->input_offset;
+            }
+        }
+        const int32_t mean = multiply_by_quantized_multiplier(sum, mean_multiplier, mean_exponent);
+        output[channel] = output_int8(mean, params->output_offset, INT8_MIN, INT8_MAX);
+    }
+    return WESS_OK;
+}

@@ -1,0 +1,129 @@
+"""Batch-normalization folding: rebuild a functional Keras model with each BN merged into its conv/dense."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import WessError
+
+log = logging.getLogger(__name__)
+
+FOLDABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+@dataclass(frozen=True)
+class FoldedLayer:
+    """One conv/dense layer of the folded model with its float weights in Keras layout."""
+
+    name: str
+    kind: str  # Conv2D | DepthwiseConv2D | Dense
+    kernel: np.ndarray  # float32, Keras layout (HWIO, HWIM or IO)
+    bias: np.ndarray  # float32 [output channels]
+    folded_bn: str | None  # name of the BN merged into it
+
+
+def _bn_scale_offset(bn) -> tuple[np.ndarray, np.ndarray]:
+    """y = x * a + c for an inference-mode BatchNormalization, computed in float64."""
+    weights = {w.path.split("/")[-1]: np.asarray(w.numpy(), np.float64) for w in bn.weights}
+    mean, variance = weights["moving_mean"], weights["moving_variance"]
+    gamma = weights.get("gamma", np.ones_like(mean))
+    beta = weights.get("beta", np.zeros_like(mean))
+    a = gamma / np.sqrt(variance + bn.epsilon)
+    return a, beta - mean * a
+
+
+def fold_kernel(kind: str, kernel: np.ndarray, bias: np.ndarray, a: np.ndarray, c: np.ndarray):
+    """Fold y = (conv(x, kernel) + bias) * a + c into one conv: returns float32 (kernel, bias)."""
+    kernel = np.asarray(kernel, np.float64)
+    if kind == "DepthwiseConv2D":  # kernel [kh, kw, in, multiplier], output channel = in * multiplier + m
+        folded = kernel * a.reshape(kernel.shape[2], kernel.shape[3])
+    else:  # Conv2D [kh, kw, in, out] and Dense [in, out]: output channel is the last axis
+        folded = kernel * a
+    return folded.astype(np.float32), (np.asarray(bias, np.float64) * a + c).astype(np.float32)
+
+
+def _inbound(layer) -> list:
+    node = layer._inbound_nodes[0]
+    return list(node.input_tensors)
+
+
+def _check_functional(model) -> None:
+    if not hasattr(model, "_inbound_nodes") or not hasattr(model, "inputs") or model.inputs is None:
+        raise WessError(f"model {model.name!r}: only functional or sequential Keras models are supported")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise WessError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                        "exactly one of each is supported")
+    for layer in model.layers:
+        if len(layer._inbound_nodes) > 1:
+            raise WessError(f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; shared layers are "
+                            "not supported")
+
+
+def find_bn_pairs(model) -> dict[str, str]:
+    """Map conv/dense layer name -> the BN layer that alone consumes its output (BN on the last axis)."""
+    consumers: dict[int, list] = {}
+    for layer in model.layers:
+        if layer.__class__.__name__ == "InputLayer":
+            continue
+        for tensor in _inbound(layer):
+            consumers.setdefault(id(tensor), []).append(layer)
+    pairs = {}
+    for layer in model.layers:
+        if layer.__class__.__name__ not in FOLDABLE:
+            continue
+        users = consumers.get(id(layer.output), [])
+        if len(users) == 1 and users[0].__class__.__name__ == "BatchNormalization":
+            bn = users[0]
+            axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
+            linear = getattr(getattr(layer, "activation", None), "__name__", "linear") == "linear"
+            if linear and axis in (-1, len(layer.output.shape) - 1):
+                pairs[layer.name] = bn.name
+    return pairs
+
+
+def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
+    """Return (folded functional model, folded conv/dense layers in graph order).
+
+    Every BatchNormalization that directly and solely follows a linear Conv2D, DepthwiseConv2D or Dense is
+    merged into it (the conv gains a bias); other layers are cloned from their config with their weights.
+    A BN that follows anything else is kept (the converter turns it into MUL/ADD).
+    """
+    import keras
+
+    _check_functional(model)
+    pairs = find_bn_pairs(model)
+    folded_bns = set(pairs.values())
+    by_name = {layer.name: layer for layer in model.layers}
+    new_tensors: dict[int, object] = {}
+    folded_layers: list[FoldedLayer] = []
+    new_input = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name=model.inputs[0].name)
+    new_tensors[id(model.inputs[0])] = new_input
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if kind == "InputLayer":
+            continue
+        inputs = [new_tensors[id(t)] for t in _inbound(layer)]
+        if layer.name in folded_bns:
+            new_tensors[id(layer.output)] = inputs[0]  # its conv already produces the folded output
+            continue
+        config = layer.get_config()
+        weights = layer.get_weights()
+        folded_bn = pairs.get(layer.name)
+        if kind in FOLDABLE:
+            kernel = weights[0]
+            out_channels = kernel.shape[2] * kernel.shape[3] if kind == "DepthwiseConv2D" else kernel.shape[-1]
+            bias = weights[1] if len(weights) > 1 else np.zeros(out_channels, np.float32)
+            if folded_bn:
+                kernel, bias = fold_kernel(kind, kernel, bias, *_bn_scale_offset(by_name[folded_bn]))
+            config["use_bias"] = True
+            weights = [kernel, bias]
+            folded_layers.append(FoldedLayer(layer.name, kind, kernel, bias, folded_bn))
+        clone = layer.__class__.from_config(config)
+        out = clone(inputs[0] if len(inputs) == 1 else inputs)
+        clone.set_weights(weights)
+        new_tensors[id(layer.output)] = out
+    folded = keras.Model(new_input, new_tensors[id(model.outputs[0])], name=f"{model.name}_folded")
+    log.info("folded %d batch norms into %d conv/dense layers", len(folded_bns), len(folded_layers))
+    return folded, folded_layers

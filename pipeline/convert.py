@@ -1,0 +1,116 @@
+"""Keras -> int8 TFLite with TensorFlow's converter: calibrate (float model + ranges), then quantize."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from . import flatbuf
+from .calibrate import Calibrator, make_calibrator
+from .errors import WessError
+
+log = logging.getLogger(__name__)
+CALIBRATION_BATCH = 50
+
+
+@contextlib.contextmanager
+def _quiet_native_logs() -> Iterator[None]:
+    """Silence the converter's C++ chatter on stderr (file descriptor 2) unless WESS_VERBOSE is set."""
+    if os.environ.get("WESS_VERBOSE"):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
+    """A float TFLite model whose activation tensors carry min/max from the converter's max calibration."""
+    import tensorflow as tf
+
+    def representative() -> Iterator[list[np.ndarray]]:
+        for sample in calibration_x:
+            yield [sample[None].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    converter._experimental_calibrate_only = True
+    try:
+        with _quiet_native_logs():
+            return bytes(converter.convert())
+    except Exception as exc:  # the converter raises ConverterError and friends with long messages
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WessError(f"model {keras_model.name!r}: the TFLite converter rejected it: {first}") from None
+
+
+def quantize(calibrated: bytes, per_channel: bool) -> bytes:
+    """Full-int8 quantization (int8 input and output) of a calibrated float model."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
+    with _quiet_native_logs():
+        return bytes(convert.mlir_quantize(
+            calibrated, disable_per_channel=not per_channel, fully_quantize=True,
+            input_data_type=tf.int8, output_data_type=tf.int8))
+
+
+def activation_tensors(calibrated: bytes) -> list[int]:
+    """Indices of the tensors the converter calibrated (those carrying min/max)."""
+    model = flatbuf.read_model(calibrated)
+    return [i for i, t in enumerate(model.subgraphs[0].tensors)
+            if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min)]
+
+
+def collect_activations(calibrated: bytes, calibration_x: np.ndarray, calibrators: dict[int, list[Calibrator]],
+                        progress: bool = False) -> None:
+    """Stream the calibration split through the float model and feed every calibrated tensor's values.
+
+    Memory stays flat in the number of samples: batches of CALIBRATION_BATCH, histograms of fixed size.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+    from tqdm import tqdm
+
+    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
+    input_index = interpreter.get_input_details()[0]["index"]
+    batches = range(0, len(calibration_x), CALIBRATION_BATCH)
+    for start in tqdm(batches, desc="calibrating", disable=not progress, leave=False):
+        batch = calibration_x[start:start + CALIBRATION_BATCH].astype(np.float32)
+        interpreter.resize_tensor_input(input_index, batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(input_index, batch)
+        interpreter.invoke()
+        for tensor_index, cals in calibrators.items():
+            values = interpreter.get_tensor(tensor_index)
+            for cal in cals:
+                cal.collect(values)
+
+
+def with_ranges(calibrated: bytes, ranges: dict[int, tuple[float, float]]) -> bytes:
+    """The calibrated model with the given tensors' min/max replaced."""
+    model = flatbuf.read_model(calibrated)
+    tensors = model.subgraphs[0].tensors
+    for index, (low, high) in ranges.items():
+        tensors[index].quantization.min = np.array([low], np.float32)
+        tensors[index].quantization.max = np.array([high], np.float32)
+    return flatbuf.write_model(model)
+
+
+def calibrate_ranges(calibrated: bytes, calibration_x: np.ndarray, names: list[str],
+                     progress: bool = False) -> dict[str, dict[int, tuple[float, float]]]:
+    """For each calibrator name, the [min, max] of every activation tensor, in one pass over the data."""
+    indices = activation_tensors(calibrated)
+    calibrators = {i: [make_calibrator(name) for name in names] for i in indices}
+    collect_activations(calibrated, calibration_x, calibrators, progress)
+    return {name: {i: calibrators[i][k].compute_range() for i in indices} for k, name in enumerate(names)}

@@ -1,0 +1,240 @@
+"""ctypes bindings of the firmware_ref C reference kernels (build/libwess_ref.so; WESS_REF_LIB overrides the path)."""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from dataclasses import astuple
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import kernel_params as kp
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LIBRARY = REPO_ROOT / "build" / "libwess_ref.so"
+STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED"}
+FIXEDPOINT_OPS = {"srdhm": 0, "rdbpot": 1, "mbqm": 2, "requantize": 3}  # wess_fixedpoint_op_t
+
+_int32 = ctypes.c_int32
+
+
+class KernelError(RuntimeError):
+    """A C kernel returned a status other than WESS_OK."""
+
+    def __init__(self, kernel: str, status: int):
+        self.kernel = kernel
+        self.status = status
+        super().__init__(f"{kernel} returned {STATUS_NAMES.get(status, status)}")
+
+
+def _struct(name: str, field_names: list[str], field_type=_int32) -> type[ctypes.Structure]:
+    return type(name, (ctypes.Structure,), {"_fields_": [(field, field_type) for field in field_names]})
+
+
+Dims = _struct("Dims", ["n", "h", "w", "c"])
+ConvParams = _struct("ConvParams", list(kp.ConvParams.__dataclass_fields__))
+DepthwiseParams = type("DepthwiseParams", (ctypes.Structure,),
+                       {"_fields_": [("conv", ConvParams), ("depth_multiplier", _int32)]})
+FullyConnectedParams = _struct("FullyConnectedParams", list(kp.FullyConnectedParams.__dataclass_fields__))
+AddParams = _struct("AddParams", list(kp.AddParams.__dataclass_fields__))
+PoolParams = _struct("PoolParams", list(kp.PoolParams.__dataclass_fields__))
+MeanParams = _struct("MeanParams", list(kp.MeanParams.__dataclass_fields__))
+PadParams = _struct("PadParams", list(kp.PadParams.__dataclass_fields__))
+ConcatParams = _struct("ConcatParams", list(kp.ConcatParams.__dataclass_fields__))
+SoftmaxParams = _struct("SoftmaxParams", list(kp.SoftmaxParams.__dataclass_fields__))
+QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
+                      {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
+DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
+                        {"_fields_": [("input_scale", ctypes.c_float), ("input_zero_point", _int32)]})
+Requant = type("Requant", (ctypes.Structure,), {"_fields_": [
+    ("multiplier", ctypes.POINTER(_int32)), ("right_shift", ctypes.POINTER(_int32)),
+    ("multiplier_count", _int32), ("channel_shift4", ctypes.POINTER(ctypes.c_uint8))]})
+
+
+def library_path() -> Path:
+    """build/libwess_ref.so, or the path in the environment variable WESS_REF_LIB (e.g. the asan build)."""
+    return Path(os.environ.get("WESS_REF_LIB", DEFAULT_LIBRARY))
+
+
+@functools.cache
+def load_library() -> ctypes.CDLL:
+    """The reference-kernel library; raises FileNotFoundError naming the make command if it is not built."""
+    path = library_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: build it with `make -C firmware_ref BUILD_DIR={REPO_ROOT / 'build'}`")
+    library = ctypes.CDLL(str(path))
+    for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_add_s8",
+                 "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
+                 "wess_concatenation_s8", "wess_softmax_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
+                 "wess_fixedpoint_batch"):
+        getattr(library, name).restype = ctypes.c_int
+    return library
+
+
+def _call(kernel: str, *arguments) -> None:
+    status = getattr(load_library(), kernel)(*arguments)
+    if status != 0:
+        raise KernelError(kernel, status)
+
+
+def _pointer(array: np.ndarray | None, dtype):
+    """Pointer to a C-contiguous array of exactly `dtype` (no silent casts), or NULL for None."""
+    if array is None:
+        return None
+    if array.dtype != dtype:
+        raise TypeError(f"expected {np.dtype(dtype)} array, got {array.dtype}")
+    if not array.flags.c_contiguous:
+        raise ValueError("array must be C-contiguous")
+    return array.ctypes.data_as(ctypes.POINTER(np.ctypeslib.as_ctypes_type(dtype)))
+
+
+def _dims(shape) -> Dims:
+    """NHWC dims of a shape of rank <= 4, padded with leading ones; rank 2 (batches, depth) maps to [b, 1, 1, d]."""
+    shape = tuple(int(extent) for extent in shape)
+    if len(shape) > 4:
+        raise ValueError(f"rank {len(shape)} > 4")
+    if len(shape) == 2:
+        return Dims(shape[0], 1, 1, shape[1])
+    return Dims(*((1,) * (4 - len(shape)) + shape))
+
+
+def _requant(requant: kp.Requant) -> tuple[Requant, tuple]:
+    """ctypes Requant plus the arrays it points into (keep them alive during the call)."""
+    multiplier = np.ascontiguousarray(requant.multiplier, dtype=np.int32)
+    right_shift = np.ascontiguousarray(requant.right_shift, dtype=np.int32)
+    if multiplier.shape != right_shift.shape or multiplier.ndim != 1:
+        raise ValueError("multiplier and right_shift must be 1-D arrays of equal length")
+    shifts = None if requant.channel_shift4 is None else np.ascontiguousarray(requant.channel_shift4, dtype=np.uint8)
+    structure = Requant(_pointer(multiplier, np.int32), _pointer(right_shift, np.int32), multiplier.size,
+                        _pointer(shifts, np.uint8))
+    return structure, (multiplier, right_shift, shifts)
+
+
+def conv_2d(params: kp.ConvParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
+            bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """CONV_2D: input [1, H, W, I] int8, filter [O, KH, KW, I] int8, bias [O] int32 or None."""
+    output = np.empty(output_shape, dtype=np.int8)
+    requant_struct, keep_alive = _requant(requant)
+    _call("wess_conv_2d_s8", ctypes.byref(ConvParams(*astuple(params))), ctypes.byref(requant_struct),
+          ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(filter.shape)),
+          _pointer(filter, np.int8), _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
+          _pointer(output, np.int8))
+    del keep_alive
+    return output
+
+
+def depthwise_conv_2d(params: kp.DepthwiseParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
+                      bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """DEPTHWISE_CONV_2D: input [1, H, W, I], filter [1, KH, KW, I * depth_multiplier], bias [O] or None."""
+    output = np.empty(output_shape, dtype=np.int8)
+    requant_struct, keep_alive = _requant(requant)
+    structure = DepthwiseParams(ConvParams(*astuple(params.conv)), params.depth_multiplier)
+    _call("wess_depthwise_conv_2d_s8", ctypes.byref(structure), ctypes.byref(requant_struct),
+          ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(filter.shape)),
+          _pointer(filter, np.int8), _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
+          _pointer(output, np.int8))
+    del keep_alive
+    return output
+
+
+def fully_connected(params: kp.FullyConnectedParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
+                    bias: np.ndarray | None) -> np.ndarray:
+    """FULLY_CONNECTED: input [B, I] int8, filter [O, I] int8, bias [O] int32 or None -> [B, O]."""
+    output = np.empty((input.shape[0], filter.shape[0]), dtype=np.int8)
+    requant_struct, keep_alive = _requant(requant)
+    _call("wess_fully_connected_s8", ctypes.byref(FullyConnectedParams(*astuple(params))),
+          ctypes.byref(requant_struct), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(filter.shape)), _pointer(filter, np.int8), _pointer(bias, np.int32),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    del keep_alive
+    return output
+
+
+def add(params: kp.AddParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """ADD of equal-shape int8 tensors (rank <= 4)."""
+    output = np.empty(input1.shape, dtype=np.int8)
+    _call("wess_add_s8", ctypes.byref(AddParams(*astuple(params))), ctypes.byref(_dims(input1.shape)),
+          _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)), _pointer(input2, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def _pool(kernel: str, params: kp.PoolParams, input: np.ndarray, output_shape) -> np.ndarray:
+    output = np.empty(output_shape, dtype=np.int8)
+    _call(kernel, ctypes.byref(PoolParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def average_pool_2d(params: kp.PoolParams, input: np.ndarray, output_shape) -> np.ndarray:
+    """AVERAGE_POOL_2D: input [1, H, W, C] int8 -> output_shape [1, OH, OW, C]."""
+    return _pool("wess_average_pool_2d_s8", params, input, output_shape)
+
+
+def max_pool_2d(params: kp.PoolParams, input: np.ndarray, output_shape) -> np.ndarray:
+    """MAX_POOL_2D: input [1, H, W, C] int8 -> output_shape [1, OH, OW, C]."""
+    return _pool("wess_max_pool_2d_s8", params, input, output_shape)
+
+
+def mean_hw(params: kp.MeanParams, input: np.ndarray) -> np.ndarray:
+    """MEAN over H and W: input [1, H, W, C] int8 -> [1, 1, 1, C]."""
+    output = np.empty((1, 1, 1, input.shape[-1]), dtype=np.int8)
+    _call("wess_mean_hw_s8", ctypes.byref(MeanParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def pad(params: kp.PadParams, input: np.ndarray) -> np.ndarray:
+    """PAD of H and W: input [1, H, W, C] int8."""
+    batch, height, width, depth = input.shape
+    output = np.empty((batch, params.pad_top + height + params.pad_bottom, params.pad_left + width + params.pad_right,
+                       depth), dtype=np.int8)
+    _call("wess_pad_s8", ctypes.byref(PadParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def concatenation(inputs: list[np.ndarray]) -> np.ndarray:
+    """CONCATENATION along channels of int8 tensors [1, H, W, C_i] sharing one quantization."""
+    output = np.empty(inputs[0].shape[:-1] + (sum(array.shape[-1] for array in inputs),), dtype=np.int8)
+    dims = (Dims * len(inputs))(*(_dims(array.shape) for array in inputs))
+    pointers = (ctypes.POINTER(ctypes.c_int8) * len(inputs))(*(_pointer(array, np.int8) for array in inputs))
+    _call("wess_concatenation_s8", ctypes.byref(ConcatParams(len(inputs))), dims, pointers,
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def softmax(params: kp.SoftmaxParams, input: np.ndarray) -> np.ndarray:
+    """SOFTMAX over the last axis: int8 -> int8 (scale 1/256, zero point -128)."""
+    output = np.empty(input.shape, dtype=np.int8)
+    _call("wess_softmax_s8", ctypes.byref(SoftmaxParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def quantize(params: kp.QuantizeParams, input: np.ndarray) -> np.ndarray:
+    """QUANTIZE float32 -> int8 (rank <= 4)."""
+    output = np.empty(input.shape, dtype=np.int8)
+    _call("wess_quantize_f32_s8", ctypes.byref(QuantizeParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.float32), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def dequantize(params: kp.DequantizeParams, input: np.ndarray) -> np.ndarray:
+    """DEQUANTIZE int8 -> float32 (rank <= 4)."""
+    output = np.empty(input.shape, dtype=np.float32)
+    _call("wess_dequantize_s8_f32", ctypes.byref(DequantizeParams(*astuple(params))),
+          ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(output.shape)),
+          _pointer(output, np.float32))
+    return output
+
+
+def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+    """One fixed-point primitive ('srdhm', 'rdbpot', 'mbqm', 'requantize') over int32 arrays, in C."""
+    a, b = (np.ascontiguousarray(x, dtype=np.int32) for x in (a, b))
+    c = None if c is None else np.ascontiguousarray(c, dtype=np.int32)
+    output = np.empty(a.shape, dtype=np.int32)
+    _call("wess_fixedpoint_batch", FIXEDPOINT_OPS[op], _pointer(a, np.int32), _pointer(b, np.int32),
+          _pointer(c, np.int32), _pointer(output, np.int32), a.size)
+    return output

@@ -1,0 +1,68 @@
+"""The evaluation harness: float Keras vs every int8 scheme on a test split, through LiteRT's reference kernels."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import deploy, runtime, wess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SchemeResult:
+    """One int8 model on the test split."""
+
+    top1: float  # against the labels
+    agreement: float  # top-1 agreement with the float model
+    sqnr_db: float  # output SQNR vs the float model's output
+    model_bytes: int
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    model: str
+    stress: bool
+    calibrator: str
+    shift_rule: str
+    test_samples: int
+    accuracy: dict  # "float" and every scheme -> top-1
+    schemes: dict  # scheme -> SchemeResult
+    layers: list  # deploy.weight_sqnr rows
+    max_disparity: float
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["schemes"] = {k: asdict(v) for k, v in self.schemes.items()}
+        return out
+
+
+def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> SchemeResult:
+    q = runtime.io_quant(model_bytes)
+    out = runtime.dequantize_output(runtime.run_litert(model_bytes, runtime.quantize_input(x, q)), q)
+    top = out.argmax(axis=1)
+    float_top = float_out.argmax(axis=1)
+    top1 = float(np.mean(top == y)) if y is not None else float("nan")
+    return SchemeResult(top1, float(np.mean(top == float_top)), wess.sqnr_db(float_out, out), len(model_bytes))
+
+
+def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarray, test_y: np.ndarray | None,
+             options: deploy.DeployOptions, stress: bool = False, progress: bool = False) -> EvalResult:
+    """Convert with every scheme from one calibration and score each against float on the test split."""
+    from tqdm import tqdm
+
+    state = deploy.run_passes(keras_model, calibration_x, deploy.DeployOptions("wess", options.calibrator,
+                                                                                options.shift_rule))
+    float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
+    accuracy = {"float": float(np.mean(float_out.argmax(axis=1) == test_y)) if test_y is not None else float("nan")}
+    schemes = {}
+    for scheme in tqdm(deploy.SCHEMES, desc="evaluating", disable=not progress, leave=False):
+        model_bytes = state.models["wess"] if scheme == "wess" else deploy.build_scheme(
+            state.ranged, state.calibrated, scheme)[0]
+        schemes[scheme] = score(model_bytes, test_x, test_y, float_out)
+        accuracy[scheme] = schemes[scheme].top1
+    layers = deploy.weight_sqnr(state)
+    return EvalResult(name, stress, state.calibrator, options.shift_rule, int(len(test_x)), accuracy, schemes, layers,
+                      max((row["disparity"] for row in layers), default=1.0))

@@ -1,0 +1,99 @@
+"""The `wess.shifts` metadata format: a versioned little-endian record of each layer's scale, multiplier and shifts."""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import WessError
+
+METADATA_NAME = "wess.shifts"
+MAGIC = b"WESS"
+VERSION = 1
+HEADER = struct.Struct("<4sHHI")  # magic, version, header bytes, layer count
+LAYER = struct.Struct("<IIIfiBbH")  # operator, weight tensor, channels, layer scale, multiplier, op code, right shift, reserved
+
+
+@dataclass(frozen=True)
+class LayerShifts:
+    """One conv/depthwise/FC layer as the NPU sees it: one multiplier, right shift n, and k_c per channel."""
+
+    operator_index: int
+    weight_tensor: int
+    builtin_code: int  # TFLite BuiltinOperator: 3 CONV_2D, 4 DEPTHWISE_CONV_2D, 9 FULLY_CONNECTED
+    layer_scale: float  # float32 s
+    multiplier: int  # Q31 mantissa M0 of s_in * s / s_out
+    right_shift: int  # n (negative: left shift); channel c shifts right by n + k_c
+    channel_right_shift: np.ndarray  # uint8 k_c in 0..15
+
+    def channel_scales(self) -> np.ndarray:
+        """The per-channel scales s * 2**-k_c (float32, exact) that the weight tensor must carry."""
+        from .wess import wess_scales
+
+        return wess_scales(self.layer_scale, self.channel_right_shift)
+
+
+def pack_nibbles(values: np.ndarray) -> bytes:
+    """Two 4-bit values per byte, the even index in the low nibble; an odd count pads the last high nibble with 0."""
+    values = np.asarray(values, np.uint8)
+    if values.size and values.max() > 15:
+        raise ValueError(f"shift {int(values.max())} does not fit in 4 bits")
+    padded = np.zeros(2 * ((values.size + 1) // 2), np.uint8)
+    padded[:values.size] = values
+    return (padded[0::2] | (padded[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def unpack_nibbles(data: bytes, count: int) -> np.ndarray:
+    raw = np.frombuffer(data, np.uint8)
+    out = np.empty(raw.size * 2, np.uint8)
+    out[0::2], out[1::2] = raw & 0x0F, raw >> 4
+    return out[:count].copy()
+
+
+def _padded(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def encode(layers: list[LayerShifts]) -> bytes:
+    """Serialize: header, then per layer a fixed record followed by its packed shifts padded to 4 bytes."""
+    parts = [HEADER.pack(MAGIC, VERSION, HEADER.size, len(layers))]
+    for layer in layers:
+        shifts = pack_nibbles(layer.channel_right_shift)
+        parts.append(LAYER.pack(layer.operator_index, layer.weight_tensor, layer.channel_right_shift.size,
+                                np.float32(layer.layer_scale), layer.multiplier, layer.builtin_code,
+                                layer.right_shift, 0))
+        parts.append(shifts + b"\0" * (_padded(len(shifts)) - len(shifts)))
+    return b"".join(parts)
+
+
+def decode(data: bytes, source: str = METADATA_NAME) -> list[LayerShifts]:
+    """Parse and check the format (magic, version, lengths, shift range); raise WessError naming the problem."""
+    if len(data) < HEADER.size:
+        raise WessError(f"{source}: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
+    magic, version, header_bytes, count = HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise WessError(f"{source}: bad magic {magic!r}, expected {MAGIC!r}")
+    if version > VERSION:
+        raise WessError(f"{source}: format version {version} is newer than this wess-deploy reads ({VERSION}); "
+                        "upgrade wess-deploy")
+    if version < 1 or header_bytes < HEADER.size:
+        raise WessError(f"{source}: bad version {version} or header size {header_bytes}")
+    offset, layers = header_bytes, []
+    for i in range(count):
+        if offset + LAYER.size > len(data):
+            raise WessError(f"{source}: layer record {i} of {count} runs past the end ({len(data)} bytes)")
+        op, tensor, channels, scale, multiplier, code, right_shift, _ = LAYER.unpack_from(data, offset)
+        offset += LAYER.size
+        packed = (channels + 1) // 2
+        if offset + packed > len(data):
+            raise WessError(f"{source}: layer record {i} (operator {op}) declares {channels} channels, "
+                            f"more shifts than the {len(data) - offset} bytes left")
+        if not (np.isfinite(scale) and scale > 0):
+            raise WessError(f"{source}: layer record {i} (operator {op}) has layer scale {scale}, not a positive number")
+        shifts = unpack_nibbles(data[offset:offset + packed], channels)
+        offset += _padded(packed)
+        layers.append(LayerShifts(op, tensor, code, float(scale), multiplier, right_shift, shifts))
+    if offset != len(data):
+        raise WessError(f"{source}: {len(data) - offset} trailing bytes after {count} layer records")
+    return layers

@@ -1,0 +1,124 @@
+"""Load the user's inputs: a Keras model (path or `zoo:<name>`) and `.npz` data, with one-line errors."""
+from __future__ import annotations
+
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import zoo
+from .errors import WessError
+
+log = logging.getLogger(__name__)
+ZOO_PREFIX = "zoo:"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Inputs (float32, the model's input shape) and optional integer labels."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A loaded Keras model, its display name and where it came from."""
+
+    model: object
+    name: str
+    spec: str
+    zoo_entry: zoo.ZooEntry | None
+
+
+def load_keras(spec: str) -> ModelSource:
+    """A `.keras` / `.h5` file, a SavedModel directory, or `zoo:<name>`."""
+    import keras
+
+    if spec.startswith(ZOO_PREFIX):
+        name = spec[len(ZOO_PREFIX):]
+        if name not in zoo.ZOO:
+            raise WessError(f"{spec}: unknown zoo model; available: {', '.join(zoo.ZOO)}")
+        entry = zoo.ZOO[name]
+        if not entry.path.is_file():
+            raise WessError(f"{spec}: {entry.path} is missing; train it with `python tools/train_zoo.py {name}`")
+        return ModelSource(keras.models.load_model(entry.path, compile=False), name, spec, entry)
+    path = Path(spec)
+    if not path.exists():
+        raise WessError(f"{path}: no such file or directory")
+    try:
+        if path.is_dir():
+            return ModelSource(_saved_model_as_keras(path), path.name, spec, None)
+        if path.suffix not in (".keras", ".h5"):
+            raise WessError(f"{path}: expected a .keras or .h5 file, a SavedModel directory or zoo:<name>")
+        model = keras.models.load_model(path, compile=False)
+    except WessError:
+        raise
+    except (TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WessError(f"{path}: Keras cannot load the model: {first}") from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise WessError(f"{path}: not a readable Keras model ({exc})") from None
+    return ModelSource(model, path.stem, spec, None)
+
+
+def _saved_model_as_keras(path: Path):
+    """Wrap a SavedModel's serving signature (one input, one output) as a functional Keras model.
+
+    Its layers are opaque to BN folding here; the TFLite converter folds batch norms inside it instead.
+    """
+    import keras
+    import tensorflow as tf
+
+    if not (path / "saved_model.pb").is_file():
+        raise WessError(f"{path}: a directory without saved_model.pb is not a SavedModel")
+    signature = tf.saved_model.load(str(path)).signatures.get("serving_default")
+    if signature is None:
+        raise WessError(f"{path}: SavedModel has no 'serving_default' signature")
+    specs = list(signature.structured_input_signature[1].values())
+    if len(specs) != 1 or len(signature.structured_outputs) != 1:
+        raise WessError(f"{path}: SavedModel has {len(specs)} inputs and {len(signature.structured_outputs)} "
+                        "outputs; exactly one of each is supported")
+    inp = keras.Input(shape=tuple(specs[0].shape[1:]), name="input")
+    out = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")(inp)
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return keras.Model(inp, out, name=path.name)
+
+
+def load_npz(path: str | Path, input_shape: tuple[int, ...], need_labels: bool = False,
+             num_classes: int | None = None) -> Dataset:
+    """Read `x` (N, *input_shape) float and optional `y` (N,) integer labels; reject NaN/Inf and bad shapes."""
+    path = Path(path)
+    if not path.is_file():
+        raise WessError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise WessError(f"{path}: not a readable .npz file ({exc})") from None
+    if "x" not in arrays:
+        raise WessError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
+    x = arrays["x"]
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise WessError(f"{path}: x has dtype {x.dtype}; a numeric array is required")
+    if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != tuple(input_shape):
+        raise WessError(f"{path}: x has shape {x.shape}; the model expects (N, {', '.join(map(str, input_shape))})")
+    if len(x) == 0:
+        raise WessError(f"{path}: x is empty (0 samples)")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise WessError(f"{path}: x contains {int((~np.isfinite(x)).sum())} NaN/Inf values")
+    y = arrays.get("y")
+    if y is None and need_labels:
+        raise WessError(f"{path}: no array named 'y' (labels are needed here)")
+    if y is not None:
+        if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
+            raise WessError(f"{path}: y must be integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
+        if num_classes is not None and (y.min() < 0 or y.max() >= num_classes):
+            raise WessError(f"{path}: labels must be in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
+        y = y.astype(np.int64)
+    return Dataset(x, y, str(path))

@@ -1,0 +1,181 @@
+"""WESS post-processing of a layer-wise int8 TFLite flatbuffer, and the check of its metadata against the tensors."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from . import flatbuf, metadata, wess
+from .errors import WessError
+from .fixedpoint import quantize_multiplier
+
+log = logging.getLogger(__name__)
+
+BUILTIN = schema.BuiltinOperator
+WEIGHTED_OPS = {BUILTIN.CONV_2D: 0, BUILTIN.DEPTHWISE_CONV_2D: 3, BUILTIN.FULLY_CONNECTED: 0}  # op -> channel axis
+
+
+@dataclass(frozen=True)
+class WeightedOp:
+    """A conv/depthwise/FC operator of a quantized model and the float weights it was made from."""
+
+    operator_index: int
+    builtin_code: int
+    op_name: str
+    channel_axis: int
+    weight_tensor: int
+    bias_tensor: int  # -1 when the op has no bias
+    input_tensor: int
+    output_tensor: int
+    float_weights: np.ndarray  # float32 in TFLite layout
+    float_bias: np.ndarray  # float32 [C] (zeros when the op has no bias)
+
+
+def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[WeightedOp]:
+    """The quantized model's conv/FC ops paired with the float weights of the calibrated float model.
+
+    The pairing is by output tensor name, which the quantizer keeps; the float weights are those the converter
+    quantized, so no weight is re-derived from rounded int8 values.
+    """
+    float_ops = {}
+    for op in calibrated.subgraphs[0].operators:
+        if _builtin(calibrated, op) in WEIGHTED_OPS:
+            float_ops[flatbuf.tensor_name(calibrated.subgraphs[0].tensors[op.outputs[0]])] = op
+    result = []
+    graph = quantized.subgraphs[0]
+    for index, op in enumerate(graph.operators):
+        code = _builtin(quantized, op)
+        if code not in WEIGHTED_OPS:
+            continue
+        out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
+        float_op = float_ops.get(out_name)
+        if float_op is None:
+            raise WessError(f"operator {index} ({flatbuf.OPCODE_NAMES[code]}, output {out_name!r}): no float "
+                            "counterpart in the calibrated model")
+        weights = flatbuf.tensor_array(calibrated, float_op.inputs[1]).astype(np.float32)
+        axis = WEIGHTED_OPS[code]
+        has_bias = len(float_op.inputs) > 2 and float_op.inputs[2] >= 0
+        bias = (flatbuf.tensor_array(calibrated, float_op.inputs[2]).astype(np.float32) if has_bias
+                else np.zeros(weights.shape[axis], np.float32))
+        result.append(WeightedOp(index, code, flatbuf.OPCODE_NAMES[code], axis, op.inputs[1],
+                                 op.inputs[2] if len(op.inputs) > 2 else -1, op.inputs[0], op.outputs[0],
+                                 weights, bias))
+    return result
+
+
+def _scale(model: schema.ModelT, tensor_index: int) -> float:
+    q = model.subgraphs[0].tensors[tensor_index].quantization
+    if q is None or q.scale is None or len(q.scale) != 1:
+        raise WessError(f"tensor {tensor_index}: expected one per-tensor scale")
+    return float(np.float32(q.scale[0]))
+
+
+def _quantization(scales: np.ndarray, axis: int) -> schema.QuantizationParametersT:
+    q = schema.QuantizationParametersT()
+    q.scale = np.asarray(scales, np.float32)
+    q.zeroPoint = np.zeros(len(scales), np.int64)
+    q.quantizedDimension = axis
+    return q
+
+
+def _ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
+    """The op's bias tensor index, creating a fresh int32 tensor when the op has none or shares one."""
+    graph = model.subgraphs[0]
+    op = graph.operators[op_index]
+    bias = op.inputs[2] if len(op.inputs) > 2 else -1
+    shared = bias >= 0 and sum(bias in o.inputs for o in graph.operators) > 1
+    if bias >= 0 and not shared:
+        return bias
+    tensor = schema.TensorT()
+    tensor.name = f"wess_bias_{op_index}".encode()
+    tensor.type = schema.TensorType.INT32
+    tensor.shape = np.array([channels], np.int32)
+    model.buffers.append(schema.BufferT())
+    tensor.buffer = len(model.buffers) - 1
+    graph.tensors.append(tensor)
+    inputs = list(op.inputs) + [-1] * (3 - len(op.inputs))
+    inputs[2] = len(graph.tensors) - 1
+    op.inputs = np.array(inputs, np.int32)
+    return inputs[2]
+
+
+def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "floor") -> list[tuple[WeightedOp, wess.WessLayer]]:
+    """Rewrite every conv/FC op's weights, bias and scales in place; return what each layer became."""
+    results = []
+    for wop in ops:
+        input_scale, output_scale = _scale(quantized, wop.input_tensor), _scale(quantized, wop.output_tensor)
+        try:
+            layer = wess.quantize_layer(wop.float_weights, wop.float_bias, wop.channel_axis, input_scale,
+                                        output_scale, rule)
+        except OverflowError as exc:
+            raise WessError(f"operator {wop.operator_index} ({wop.op_name}): {exc}") from None
+        check_exact_per_channel(layer, input_scale, output_scale, wop)
+        tensors = quantized.subgraphs[0].tensors
+        flatbuf.set_tensor_array(quantized, wop.weight_tensor, layer.weights_q)
+        tensors[wop.weight_tensor].quantization = _quantization(layer.channel_scales, wop.channel_axis)
+        bias_index = _ensure_own_bias(quantized, wop.operator_index, layer.bias_q.size)
+        flatbuf.set_tensor_array(quantized, bias_index, layer.bias_q)
+        tensors[bias_index].quantization = _quantization(
+            (np.float64(input_scale) * layer.channel_scales.astype(np.float64)).astype(np.float32), 0)
+        results.append((wop, layer))
+        if layer.saturated.any():
+            log.warning("operator %d (%s): %d channel(s) need a shift above 15 (R / r_c >= 2^16); shifts saturate",
+                        wop.operator_index, wop.op_name, int(layer.saturated.sum()))
+    return results
+
+
+def check_exact_per_channel(layer: wess.WessLayer, input_scale: float, output_scale: float, wop: WeightedOp) -> None:
+    """TFLite's per-channel multipliers for scales s * 2**-k_c must equal (M0, n + k_c) exactly."""
+    for c, k in enumerate(layer.channel_right_shift):
+        real = np.float64(input_scale) * np.float64(layer.channel_scales[c]) / np.float64(output_scale)
+        mantissa, exponent = quantize_multiplier(float(real))
+        if (mantissa, -exponent) != (layer.multiplier, layer.right_shift + int(k)):
+            raise AssertionError(f"operator {wop.operator_index} channel {c}: TFLite multiplier {(mantissa, exponent)}"
+                                 f" differs from the NPU's ({layer.multiplier}, right shift {layer.right_shift}+{k})")
+
+
+def layer_records(results: list[tuple[WeightedOp, wess.WessLayer]]) -> list[metadata.LayerShifts]:
+    return [metadata.LayerShifts(wop.operator_index, wop.weight_tensor, wop.builtin_code, float(layer.layer_scale),
+                                 layer.multiplier, layer.right_shift, layer.channel_right_shift)
+            for wop, layer in results]
+
+
+def read_shifts(model: schema.ModelT, source: str) -> list[metadata.LayerShifts]:
+    """Read the WESS metadata and check it against the model's operators and per-channel scales."""
+    payload = flatbuf.get_metadata(model, metadata.METADATA_NAME)
+    if payload is None:
+        raise WessError(f"{source}: no {metadata.METADATA_NAME!r} metadata: not a WESS model "
+                        "(make one with `wess deploy --scheme wess`)")
+    layers = metadata.decode(payload, f"{source}: metadata {metadata.METADATA_NAME!r}")
+    graph = model.subgraphs[0]
+    for layer in layers:
+        where = f"{source}: metadata layer for operator {layer.operator_index}"
+        if layer.operator_index >= len(graph.operators):
+            raise WessError(f"{where}: the model has only {len(graph.operators)} operators")
+        op = graph.operators[layer.operator_index]
+        code = _builtin(model, op)
+        if code not in WEIGHTED_OPS or code != layer.builtin_code:
+            raise WessError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
+                            f"{layer.builtin_code}")
+        if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor:
+            raise WessError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
+        q = graph.tensors[layer.weight_tensor].quantization
+        scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
+        expected = layer.channel_scales()
+        if scales.shape != expected.shape or not np.array_equal(scales, expected):
+            raise WessError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
+                            f"({scales.size} scales, {expected.size} shifts)")
+        input_scale, output_scale = _scale(model, op.inputs[0]), _scale(model, op.outputs[0])
+        mantissa, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(np.float32(layer.layer_scale))
+                                                       / np.float64(output_scale)))
+        if (mantissa, -exponent) != (layer.multiplier, layer.right_shift):
+            raise WessError(f"{where}: multiplier ({layer.multiplier}, right shift {layer.right_shift}) disagrees "
+                            f"with the tensors' scales ({mantissa}, {-exponent})")
+    return layers

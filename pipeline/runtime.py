@@ -1,0 +1,128 @@
+"""Run int8 TFLite models: LiteRT (reference or default kernels) in process, TFLite Micro in a subprocess."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WessError
+
+log = logging.getLogger(__name__)
+BATCH = 100
+BACKENDS = ("litert", "litert-xnnpack", "tflm")
+
+
+@dataclass(frozen=True)
+class IoQuant:
+    """Quantization of the model's single input and output tensors."""
+
+    input_scale: float
+    input_zero_point: int
+    input_shape: tuple[int, ...]
+    output_scale: float
+    output_zero_point: int
+
+
+def _interpreter(model: bytes, reference: bool = True):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+    try:
+        return Interpreter(model_content=model, experimental_op_resolver_type=resolver, num_threads=1)
+    except (ValueError, RuntimeError) as exc:
+        raise WessError(f"LiteRT cannot load the model: {str(exc).strip().splitlines()[0]}") from None
+
+
+def io_quant(model: bytes) -> IoQuant:
+    interpreter = _interpreter(model)
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise WessError(f"model has {len(inputs)} inputs and {len(outputs)} outputs; exactly one of each is supported")
+    i, o = inputs[0], outputs[0]
+    if i["dtype"] != np.int8 or o["dtype"] != np.int8:
+        raise WessError(f"model input/output are {np.dtype(i['dtype']).name}/{np.dtype(o['dtype']).name}; "
+                        "an int8 model (int8 input and output) is required")
+    return IoQuant(float(i["quantization"][0]), int(i["quantization"][1]), tuple(int(d) for d in i["shape"][1:]),
+                   float(o["quantization"][0]), int(o["quantization"][1]))
+
+
+def quantize_input(x: np.ndarray, q: IoQuant) -> np.ndarray:
+    """float -> int8 as TFLite's QUANTIZE does: round half away from zero, add zero point, saturate."""
+    scaled = np.asarray(x, np.float32) / np.float32(q.input_scale)
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    return np.clip(rounded + q.input_zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize_output(y: np.ndarray, q: IoQuant) -> np.ndarray:
+    return (y.astype(np.float32) - q.output_zero_point) * np.float32(q.output_scale)
+
+
+def run_litert(model: bytes, x_int8: np.ndarray, reference: bool = True) -> np.ndarray:
+    """int8 outputs for a batch of int8 inputs; batches of BATCH when the model allows resizing, else one by one."""
+    interpreter = _interpreter(model, reference)
+    index = interpreter.get_input_details()[0]["index"]
+    out_index = interpreter.get_output_details()[0]["index"]
+    try:
+        return _run_batched(interpreter, index, out_index, x_int8)
+    except (ValueError, RuntimeError) as exc:
+        log.debug("batched run failed (%s); running one sample at a time", exc)
+    interpreter = _interpreter(model, reference)
+    interpreter.allocate_tensors()
+    outputs = []
+    for sample in x_int8:
+        interpreter.set_tensor(index, sample[None])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(out_index)[0].copy())
+    return np.stack(outputs)
+
+
+def _run_batched(interpreter, index: int, out_index: int, x_int8: np.ndarray) -> np.ndarray:
+    outputs = []
+    for start in range(0, len(x_int8), BATCH):
+        batch = x_int8[start:start + BATCH]
+        interpreter.resize_tensor_input(index, batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(out_index).copy())
+    return np.concatenate(outputs)
+
+
+def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.ndarray:
+    """Run TFLite Micro's interpreter in a subprocess: it aborts the whole process on some degenerate models."""
+    with tempfile.TemporaryDirectory(prefix="wess-tflm-") as tmp:
+        model_path, in_path, out_path = (os.path.join(tmp, n) for n in ("m.tflite", "x.npy", "y.npy"))
+        Path(model_path).write_bytes(model)
+        np.save(in_path, x_int8)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pipeline.tflm_worker", model_path, in_path, out_path],
+                                  capture_output=True, text=True, timeout=timeout_s,
+                                  env={**os.environ, "PYTHONPATH": _package_root()})
+        except subprocess.TimeoutExpired:
+            raise WessError(f"TFLite Micro did not finish within {timeout_s:.0f} s") from None
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise WessError(f"TFLite Micro failed on the model (exit {proc.returncode}): {tail}")
+        return np.load(out_path)
+
+
+def _package_root() -> str:
+    root = str(Path(__file__).resolve().parent.parent)
+    current = os.environ.get("PYTHONPATH")
+    return root if not current else f"{root}{os.pathsep}{current}"
+
+
+def run(model: bytes, x_int8: np.ndarray, backend: str) -> np.ndarray:
+    if backend == "litert":
+        return run_litert(model, x_int8, reference=True)
+    if backend == "litert-xnnpack":
+        return run_litert(model, x_int8, reference=False)
+    if backend == "tflm":
+        return run_tflm(model, x_int8)
+    raise WessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

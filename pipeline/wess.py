@@ -1,0 +1,176 @@
+"""WESS maths: per-channel 4-bit shifts, one layer-wise scale, int8 weights and int32 bias (pure functions)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fixedpoint import quantize_multiplier
+
+MAX_SHIFT = 15  # 4 bits
+MAX_RIGHT_SHIFT = 31  # TFLite flushes multipliers whose total right shift exceeds 31 to zero
+INT32_LIMIT = 2**31 - 1
+SHIFT_RULES = ("floor", "mse")
+
+
+@dataclass
+class WessLayer:
+    """The quantized form of one layer: int8 weights with per-channel shifts under one layer scale."""
+
+    weights_q: np.ndarray  # int8, the float weights' layout
+    bias_q: np.ndarray  # int32 [C]
+    channel_right_shift: np.ndarray  # uint8 [C], k_c in 0..15
+    layer_scale: np.float32  # s
+    channel_scales: np.ndarray  # float32 [C], s * 2**-k_c (exact)
+    multiplier: int  # Q31 mantissa of s_in * s / s_out
+    right_shift: int  # n: the layer's right shift (negative: left shift); channel c uses n + k_c
+    saturated: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # k_c hit 15 before R / r_c was met
+    capped: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # k_c lowered for bias or n + k_c <= 31
+
+
+def channel_ranges(weights: np.ndarray, channel_axis: int) -> np.ndarray:
+    """r_c = max |W_c| per output channel, as float64."""
+    axes = tuple(a for a in range(weights.ndim) if a != channel_axis % weights.ndim)
+    return np.abs(np.asarray(weights, np.float64)).max(axis=axes)
+
+
+def floor_shifts(ranges: np.ndarray) -> np.ndarray:
+    """k_c = min(15, floor(log2(R / r_c))) for r_c > 0, else 0: so that r_c * 2**k_c <= R."""
+    layer_range = ranges.max() if ranges.size else 0.0
+    shifts = np.zeros(ranges.shape, np.int64)
+    live = ranges > 0
+    if layer_range > 0:
+        ratio = layer_range / ranges[live]
+        k = np.floor(np.log2(ratio)).astype(np.int64)
+        k -= (ranges[live] * np.exp2(k) > layer_range)  # guard log2 rounding: never overshoot R
+        shifts[live] = np.clip(k, 0, MAX_SHIFT)
+    return shifts
+
+
+def _to_channel_last(weights: np.ndarray, channel_axis: int) -> np.ndarray:
+    return np.moveaxis(np.asarray(weights, np.float64), channel_axis, -1).reshape(-1, weights.shape[channel_axis])
+
+
+def _broadcast(values: np.ndarray, ndim: int, channel_axis: int) -> np.ndarray:
+    shape = [1] * ndim
+    shape[channel_axis] = -1
+    return np.asarray(values, np.float64).reshape(shape)
+
+
+def quantize_per_channel(weights: np.ndarray, channel_axis: int, channel_scales: np.ndarray) -> np.ndarray:
+    """q = clip(round(W / s_c), -127, 127) as int8, rounding half away from zero (TFLite's rounding).
+
+    With s_c = s * 2**-k_c this is WESS's round(W * 2**k_c / s) exactly: dividing by a power of two is exact.
+    """
+    scaled = np.asarray(weights, np.float64) / _broadcast(channel_scales, weights.ndim, channel_axis)
+    return np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -127, 127).astype(np.int8)
+
+
+def fake_quantize(weights: np.ndarray, channel_axis: int, channel_scales: np.ndarray) -> np.ndarray:
+    """The float64 weights the int8 weights stand for."""
+    q = quantize_per_channel(weights, channel_axis, channel_scales)
+    return q.astype(np.float64) * _broadcast(channel_scales, weights.ndim, channel_axis)
+
+
+def wess_scales(layer_scale: float, shifts: np.ndarray) -> np.ndarray:
+    """s * 2**-k_c in float32 (exact: a power-of-two factor)."""
+    return (np.float32(layer_scale) * np.exp2(-np.asarray(shifts, np.float32))).astype(np.float32)
+
+
+def weight_error(weights: np.ndarray, channel_axis: int, layer_scale: float, shifts: np.ndarray) -> np.ndarray:
+    """Sum of squared weight quantization error per channel."""
+    deq = fake_quantize(weights, channel_axis, wess_scales(layer_scale, shifts))
+    return _to_channel_last((deq - weights) ** 2, channel_axis).sum(axis=0)
+
+
+def mse_scale_and_shifts(weights: np.ndarray, channel_axis: int, num_candidates: int = 24) -> tuple[float, np.ndarray]:
+    """Search s on a grid in [R/254, R/127] and, per channel, k_c in 0..15 minimising the squared weight error.
+
+    The floor rule's (R/127, floor shifts) is always a candidate, so this never does worse than it on the
+    layer's total squared weight error.
+    """
+    ranges = channel_ranges(weights, channel_axis)
+    layer_range = float(ranges.max()) if ranges.size else 0.0
+    if layer_range == 0.0:
+        return 1.0, np.zeros(ranges.shape, np.int64)
+    best_scale = np.float32(layer_range / 127.0)
+    best_shifts = floor_shifts(ranges)
+    best_err = weight_error(weights, channel_axis, best_scale, best_shifts).sum()
+    for fraction in np.linspace(0.5, 1.0, num_candidates, endpoint=False):
+        scale = np.float32(layer_range / 127.0 * fraction)
+        errors = np.stack([weight_error(weights, channel_axis, scale, np.full(ranges.shape, k))
+                           for k in range(MAX_SHIFT + 1)])
+        shifts = np.argmin(errors, axis=0)
+        err = errors[shifts, np.arange(ranges.size)].sum()
+        if err < best_err:
+            best_scale, best_shifts, best_err = scale, shifts, err
+    return float(best_scale), best_shifts.astype(np.int64)
+
+
+def quantize_layer(weights: np.ndarray, bias: np.ndarray, channel_axis: int, input_scale: float,
+                   output_scale: float, rule: str = "floor") -> WessLayer:
+    """WESS-quantize one layer's float weights and bias (see docs/wess.md).
+
+    Shifts are lowered where needed so that (a) the int32 bias fits and (b) n + k_c <= 31, the largest right
+    shift TFLite keeps (it flushes smaller multipliers to zero); such channels are flagged `capped`.
+    """
+    weights = np.asarray(weights, np.float32)
+    bias = np.asarray(bias, np.float32)
+    input_scale, output_scale = np.float32(input_scale), np.float32(output_scale)  # as the tensors store them
+    ranges = channel_ranges(weights, channel_axis)
+    layer_range = float(ranges.max()) if ranges.size else 0.0
+    if rule == "floor":
+        layer_scale = np.float32(layer_range / 127.0) if layer_range > 0 else np.float32(1.0)
+        shifts = floor_shifts(ranges)
+    elif rule == "mse":
+        scale, shifts = mse_scale_and_shifts(weights, channel_axis)
+        layer_scale = np.float32(scale)
+    else:
+        raise ValueError(f"unknown shift rule {rule!r}; choose one of {', '.join(SHIFT_RULES)}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        saturated = (ranges > 0) & (layer_range / ranges >= 2.0 ** (MAX_SHIFT + 1))  # R / r_c beyond 4 bits
+
+    multiplier, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(layer_scale) / np.float64(output_scale)))
+    right_shift = -exponent
+    bias_unit = np.float64(input_scale) * np.float64(layer_scale)  # bias scale of a channel with k = 0
+    capped = np.zeros(shifts.shape, bool)
+    for c in range(shifts.size):
+        while shifts[c] > 0 and (right_shift + shifts[c] > MAX_RIGHT_SHIFT or
+                                 abs(np.round(bias[c] / (bias_unit * 2.0 ** -shifts[c]))) > INT32_LIMIT):
+            shifts[c] -= 1
+            capped[c] = True
+    channel_scales = wess_scales(layer_scale, shifts)
+    bias_real = np.float64(input_scale) * channel_scales.astype(np.float64)
+    bias_q = np.round(bias.astype(np.float64) / bias_real)
+    if np.any(np.abs(bias_q) > INT32_LIMIT):
+        bad = int(np.argmax(np.abs(bias_q)))
+        raise OverflowError(f"channel {bad}: bias {bias[bad]:.6g} / scale {bias_real[bad]:.3g} overflows int32 even with "
+                            "shift 0")
+    return WessLayer(
+        weights_q=quantize_per_channel(weights, channel_axis, channel_scales),
+        bias_q=bias_q.astype(np.int32),
+        channel_right_shift=shifts.astype(np.uint8),
+        layer_scale=layer_scale,
+        channel_scales=channel_scales,
+        multiplier=multiplier,
+        right_shift=right_shift,
+        saturated=saturated,
+        capped=capped,
+    )
+
+
+def disparity(weights: np.ndarray, channel_axis: int) -> float:
+    """max_c R / r_c over the non-zero channels (1.0 for a layer of one live channel, inf never)."""
+    ranges = channel_ranges(weights, channel_axis)
+    live = ranges[ranges > 0]
+    return float(live.max() / live.min()) if live.size else 1.0
+
+
+def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
+    """10 log10(|ref|^2 / |ref - approx|^2) in dB (inf when exact)."""
+    reference = np.asarray(reference, np.float64)
+    noise = float(np.sum((reference - np.asarray(approx, np.float64)) ** 2))
+    signal = float(np.sum(reference ** 2))
+    if noise == 0.0:
+        return float("inf")
+    return 10.0 * np.log10(max(signal, 1e-300) / noise)

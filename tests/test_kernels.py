@@ -1,0 +1,576 @@
+"""C reference kernels: hand-computed tensors, error paths, and bit-exact agreement with LiteRT's reference
+kernels (BUILTIN_REF) and TFLite Micro on single-op int8 models."""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import cref
+from pipeline import kernel_params as kp
+from pipeline.fixedpoint import requantize
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_PER_MODEL = 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reference_library():
+    """Builds build/libwess_ref.so with make when missing or older than firmware_ref (unless WESS_REF_LIB is set)."""
+    if "WESS_REF_LIB" not in os.environ:
+        library = REPO_ROOT / "build" / "libwess_ref.so"
+        sources = [path for path in (REPO_ROOT / "firmware_ref").rglob("*") if path.is_file()]
+        if not library.is_file() or library.stat().st_mtime < max(path.stat().st_mtime for path in sources):
+            subprocess.run(["make", "-C", str(REPO_ROOT / "firmware_ref"), f"BUILD_DIR={REPO_ROOT / 'build'}"],
+                           check=True, capture_output=True)
+    return cref.load_library()
+
+
+def unit_requant(count: int = 1) -> kp.Requant:
+    """Multiplier 2**30 with right shift -1: requantize(acc) == acc exactly."""
+    return kp.Requant(np.full(count, 2**30, dtype=np.int32), np.full(count, -1, dtype=np.int32))
+
+
+PLAIN_CONV = kp.ConvParams(input_offset=0, output_offset=0, stride_y=1, stride_x=1, dilation_y=1, dilation_x=1,
+                           pad_top=0, pad_left=0, act_min=-128, act_max=127)
+
+
+# ---------------------------------------------------------------- hand-written tensors
+
+def test_conv_1x3x3x1_valid_by_hand():
+    # input [1, 3, 3, 1] (NHWC), filter OHWI [1, 3, 3, 1], VALID -> output [1, 1, 1, 1]
+    input = np.arange(1, 10, dtype=np.int8).reshape(1, 3, 3, 1)  # 1..9
+    filter = np.array([1, 0, -1, 2, 0, -2, 1, 0, -1], dtype=np.int8).reshape(1, 3, 3, 1)  # Sobel x
+    bias = np.array([5], dtype=np.int32)
+    # acc = (1 - 3) + 2 * (4 - 6) + (7 - 9) + bias = -2 - 4 - 2 + 5 = -3
+    output = cref.conv_2d(PLAIN_CONV, unit_requant(), input, filter, bias, (1, 1, 1, 1))
+    assert output.ravel().tolist() == [-3]
+
+
+def test_conv_same_padding_offsets_and_activation_by_hand():
+    # input [1, 3, 3, 1] all 10 with zero point 2 (input_offset -2): every real input is 8.
+    # filter [1, 3, 3, 1] all ones, SAME (pad_top = pad_left = 1) -> output [1, 3, 3, 1]:
+    # corner windows see 4 cells (32), edges 6 (48), centre 9 (72). Output zero point 3, clamp at 60.
+    params = replace(PLAIN_CONV, input_offset=-2, output_offset=3, pad_top=1, pad_left=1, act_max=60)
+    input = np.full((1, 3, 3, 1), 10, dtype=np.int8)
+    filter = np.ones((1, 3, 3, 1), dtype=np.int8)
+    output = cref.conv_2d(params, unit_requant(), input, filter, None, (1, 3, 3, 1))
+    assert output[0, :, :, 0].tolist() == [[35, 51, 35], [51, 60, 51], [35, 51, 35]]
+
+
+def test_conv_per_channel_requant_and_wess_shifts_by_hand():
+    # input [1, 1, 1, 1] = 100; filter [4, 1, 1, 1] = 1 -> acc 100 on 4 channels.
+    # One multiplier 2**30 (0.5) with right shift 0 and k_c = 0, 1, 2, 15: 50, 25, 12.5 -> 13, 0.
+    input = np.array([[[[100]]]], dtype=np.int8)
+    filter = np.ones((4, 1, 1, 1), dtype=np.int8)
+    requant = kp.Requant(np.array([2**30], dtype=np.int32), np.array([0], dtype=np.int32),
+                         kp.pack_channel_shift4([0, 1, 2, 15]))
+    output = cref.conv_2d(PLAIN_CONV, requant, input, filter, None, (1, 1, 1, 4))
+    assert output.ravel().tolist() == [50, 25, 13, 0]
+
+
+def test_wess_total_right_shift_beyond_31_flushes_to_zero():
+    # right_shift 20 + k_c 12 = 32 > 31: TFLite's QuantizeMultiplier would have flushed that channel's multiplier.
+    input = np.array([[127]], dtype=np.int8)
+    filter = np.array([[127], [127]], dtype=np.int8)
+    bias = np.array([2**30, 2**30], dtype=np.int32)
+    requant = kp.Requant(np.array([INT32_MAX := 2**31 - 1], dtype=np.int32), np.array([20], dtype=np.int32),
+                         kp.pack_channel_shift4([11, 12]))
+    params = kp.FullyConnectedParams(input_offset=0, output_offset=7, act_min=-128, act_max=127)
+    output = cref.fully_connected(params, requant, input, filter, bias)
+    acc = 127 * 127 + 2**30
+    assert output.tolist() == [[min(127, 7 + requantize(acc, INT32_MAX, 31)), 7]]
+
+
+def test_depthwise_multiplier_2_by_hand():
+    # input [1, 2, 2, 2]; filter [1, 2, 2, 4] (out channel = in_c * 2 + m); VALID -> output [1, 1, 1, 4]
+    input = np.array([1, 10, 2, 20, 3, 30, 4, 40], dtype=np.int8).reshape(1, 2, 2, 2)
+    filter = np.zeros((1, 2, 2, 4), dtype=np.int8)
+    filter[0, :, :, 0] = 1   # sum of channel 0: 10
+    filter[0, :, :, 1] = -1  # -10
+    filter[0, 0, 0, 2] = 1   # channel 1 at (0, 0): 10
+    filter[0, 1, 1, 3] = 2   # 2 * channel 1 at (1, 1): 80
+    params = kp.DepthwiseParams(PLAIN_CONV, depth_multiplier=2)
+    output = cref.depthwise_conv_2d(params, unit_requant(4), input, filter, None, (1, 1, 1, 4))
+    assert output.ravel().tolist() == [10, -10, 10, 80]
+
+
+def test_average_pool_rounds_half_away_and_ignores_padding():
+    # input [1, 2, 2, 1] = [[1, 2], [-1, -2]]; 2x2 SAME (pad 0 top/left) -> windows clipped at the far edge.
+    input = np.array([1, 2, -1, -2], dtype=np.int8).reshape(1, 2, 2, 1)
+    params = kp.PoolParams(stride_y=1, stride_x=1, filter_height=2, filter_width=2, pad_top=0, pad_left=0,
+                           act_min=-128, act_max=127)
+    output = cref.average_pool_2d(params, input, (1, 2, 2, 1))
+    # (1+2-1-2)/4 = 0; (2-2)/2 = 0; (-1-2)/2 = -1.5 -> -2; -2
+    assert output[0, :, :, 0].tolist() == [[0, 0], [-2, -2]]
+    assert cref.max_pool_2d(params, input, (1, 2, 2, 1))[0, :, :, 0].tolist() == [[2, 2], [-1, -2]]
+
+
+def test_pad_concatenation_and_quantize_by_hand():
+    input = np.array([[[[1], [2]]]], dtype=np.int8)  # [1, 1, 2, 1]
+    padded = cref.pad(kp.PadParams(pad_top=1, pad_bottom=0, pad_left=0, pad_right=1, pad_value=-5), input)
+    assert padded[0, :, :, 0].tolist() == [[-5, -5, -5], [1, 2, -5]]
+    joined = cref.concatenation([input, np.array([[[[7, 8], [9, 10]]]], dtype=np.int8)])
+    assert joined.tolist() == [[[[1, 7, 8], [2, 9, 10]]]]
+    values = np.array([0.25, -0.25, 0.75, 1000.0, -1000.0, np.nan], dtype=np.float32)
+    quantized = cref.quantize(kp.quantize_params(0.5, 3), values)
+    assert quantized.tolist() == [4, 2, 5, 127, -128, -128]  # ties away from zero: 0.5 -> 1, -0.5 -> -1
+    assert cref.dequantize(kp.dequantize_params(0.5, 3), quantized[:3]).tolist() == [0.5, -0.5, 1.0]
+
+
+def test_softmax_of_equal_logits_is_uniform():
+    params = kp.softmax_params(input_scale=0.1)
+    output = cref.softmax(params, np.zeros((2, 4), dtype=np.int8))
+    assert output.tolist() == [[-64] * 4] * 2  # 1/4 * 256 - 128
+
+
+def test_activation_range_and_padding_follow_tflite():
+    assert kp.activation_range("RELU6", 6.0 / 255, -128) == (-128, 127)
+    assert kp.activation_range(1, 0.1, 5) == (5, 127)
+    assert kp.activation_range("RELU_N1_TO_1", 0.01, 0) == (-100, 100)
+    assert kp.compute_padding(6, 3, 2, 1, "SAME") == (3, 0)
+    assert kp.compute_padding(7, 3, 2, 1, "SAME") == (4, 1)
+    assert kp.compute_padding(7, 3, 1, 2, "VALID") == (3, 0)
+
+
+# ---------------------------------------------------------------- error paths
+
+INPUT_3X3 = np.zeros((1, 3, 3, 1), dtype=np.int8)
+FILTER_3X3 = np.zeros((1, 3, 3, 1), dtype=np.int8)
+
+
+@pytest.mark.parametrize("call, status", [
+    (lambda: cref.conv_2d(PLAIN_CONV, unit_requant(), INPUT_3X3, FILTER_3X3, None, (1, 2, 1, 1)), "BAD_SHAPE"),
+    (lambda: cref.conv_2d(PLAIN_CONV, unit_requant(), INPUT_3X3, np.zeros((1, 3, 3, 2), np.int8), None,
+                          (1, 1, 1, 1)), "BAD_SHAPE"),
+    (lambda: cref.conv_2d(replace(PLAIN_CONV, stride_y=0), unit_requant(), INPUT_3X3, FILTER_3X3, None,
+                          (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: cref.conv_2d(replace(PLAIN_CONV, pad_top=3), unit_requant(), INPUT_3X3, FILTER_3X3, None,
+                          (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: cref.conv_2d(replace(PLAIN_CONV, act_min=10, act_max=9), unit_requant(), INPUT_3X3, FILTER_3X3,
+                          None, (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: cref.conv_2d(PLAIN_CONV, unit_requant(2), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: cref.conv_2d(PLAIN_CONV, kp.Requant(np.array([-1], np.int32), np.array([0], np.int32)), INPUT_3X3,
+                          FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: cref.conv_2d(PLAIN_CONV, kp.Requant(np.array([1], np.int32), np.array([32], np.int32)), INPUT_3X3,
+                          FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: cref.conv_2d(PLAIN_CONV, unit_requant(), np.zeros((2, 3, 3, 1), np.int8), FILTER_3X3, None,
+                          (2, 1, 1, 1)), "UNSUPPORTED"),
+    (lambda: cref.conv_2d(PLAIN_CONV, unit_requant(), np.zeros((1, 300, 1, 256), np.int8),
+                          np.zeros((1, 257, 1, 256), np.int8), None, (1, 44, 1, 1)), "UNSUPPORTED"),
+    (lambda: cref.depthwise_conv_2d(kp.DepthwiseParams(PLAIN_CONV, 2), unit_requant(), INPUT_3X3, FILTER_3X3,
+                                    None, (1, 1, 1, 1)), "BAD_SHAPE"),
+    (lambda: cref.fully_connected(kp.FullyConnectedParams(0, 0, -128, 127), unit_requant(),
+                                  np.zeros((1, 4), np.int8), np.zeros((2, 5), np.int8), None), "BAD_SHAPE"),
+    (lambda: cref.add(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), np.zeros((1, 2), np.int8),
+                      np.zeros((1, 1), np.int8)), "UNSUPPORTED"),
+    (lambda: cref.average_pool_2d(kp.PoolParams(1, 1, 2, 2, 0, 0, -128, 127), INPUT_3X3, (1, 3, 3, 2)),
+     "BAD_SHAPE"),
+    (lambda: cref.max_pool_2d(kp.PoolParams(1, 1, 2, 2, 2, 0, -128, 127), INPUT_3X3, (1, 3, 3, 1)), "BAD_ARG"),
+    (lambda: cref.mean_hw(kp.MeanParams(0, 0, 2**30, 40), INPUT_3X3), "BAD_ARG"),
+    (lambda: cref.softmax(kp.SoftmaxParams(2**30, 5, 1), INPUT_3X3), "BAD_ARG"),
+    (lambda: cref.softmax(kp.SoftmaxParams(2**30, 5, -10), np.zeros((1, 4096), np.int8)), "UNSUPPORTED"),
+    (lambda: cref.quantize(kp.QuantizeParams(0.0, 0), np.zeros(3, np.float32)), "BAD_ARG"),
+    (lambda: cref.dequantize(kp.DequantizeParams(1.0, 200), np.zeros(3, np.int8)), "BAD_ARG"),
+    (lambda: cref.pad(kp.PadParams(-1, 0, 0, 0, 0), INPUT_3X3), "BAD_ARG"),
+])
+def test_invalid_arguments_return_the_status_and_the_wrapper_raises(call, status):
+    with pytest.raises(cref.KernelError, match=f"WESS_ERR_{status}"):
+        call()
+
+
+def test_null_pointers_return_bad_arg(reference_library):
+    import ctypes
+    dims = cref.Dims(1, 3, 3, 1)
+    params = cref.PoolParams(*kp.PoolParams(1, 1, 1, 1, 0, 0, -128, 127).__dict__.values())
+    status = reference_library.wess_max_pool_2d_s8(ctypes.byref(params), ctypes.byref(dims), None,
+                                                   ctypes.byref(dims), None)
+    assert status == 1
+    assert reference_library.wess_conv_2d_s8(None, None, None, None, None, None, None, None, None) == 1
+
+
+def test_wrapper_refuses_silent_casts_and_names_the_kernel():
+    with pytest.raises(TypeError):
+        cref.max_pool_2d(kp.PoolParams(1, 1, 1, 1, 0, 0, -128, 127), INPUT_3X3.astype(np.int16), (1, 3, 3, 1))
+    error = cref.KernelError("wess_add_s8", 3)
+    assert "wess_add_s8" in str(error) and "WESS_ERR_UNSUPPORTED" in str(error)
+
+
+def test_missing_library_error_names_make(monkeypatch, tmp_path):
+    monkeypatch.setenv("WESS_REF_LIB", str(tmp_path / "missing.so"))
+    cref.load_library.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="make"):
+            cref.load_library()
+    finally:
+        monkeypatch.undo()
+        cref.load_library.cache_clear()
+
+
+# ---------------------------------------------------------------- bit-exact against LiteRT reference and TFLite Micro
+
+@dataclass
+class ReferenceRun:
+    """One single-op model run on a few random inputs by LiteRT (BUILTIN_REF) and TFLite Micro."""
+
+    model: bytes
+    op: dict  # LiteRT op details: op_name, inputs, outputs (tensor indices)
+    tensors: dict  # tensor index -> LiteRT tensor details
+    constants: dict  # tensor index -> constant value (weights, bias)
+    inputs: list  # per sample: {tensor index: model input}
+    litert_outputs: list  # per sample: model outputs
+    micro_outputs: list
+
+    def scale(self, index: int) -> float:
+        return float(self.tensors[index]["quantization_parameters"]["scales"][0])
+
+    def zero_point(self, index: int) -> int:
+        return int(self.tensors[index]["quantization_parameters"]["zero_points"][0])
+
+    def shape(self, index: int) -> tuple:
+        return tuple(int(extent) for extent in self.tensors[index]["shape"])
+
+
+def convert(tf, model, input_shapes, per_tensor: bool = False, float_io: bool = False) -> bytes:
+    """Full-int8 conversion of a tiny Keras model with a seeded representative dataset."""
+    def representative_dataset():  # input i ranges over +-(i + 1), so multi-input ops see different scales
+        rng = np.random.default_rng(0)
+        for _ in range(16):
+            yield [rng.uniform(-1.0 - i, 1.0 + i, shape).astype(np.float32) for i, shape in enumerate(input_shapes)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    if per_tensor:
+        converter._experimental_disable_per_channel = True
+    return converter.convert()
+
+
+def random_input(rng, detail: dict) -> np.ndarray:
+    shape = tuple(detail["shape"])
+    if detail["dtype"] == np.float32:
+        return rng.uniform(-1.5, 1.5, shape).astype(np.float32)
+    return rng.integers(-128, 128, shape).astype(np.int8)
+
+
+def run_references(model: bytes, op_name: str, seed: int = 0) -> ReferenceRun:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tflite_micro.python.tflite_micro import runtime
+
+    litert = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    litert.allocate_tensors()
+    micro = runtime.Interpreter.from_bytes(model)
+    op = next(details for details in litert._get_ops_details() if details["op_name"] == op_name)
+    tensors = {details["index"]: details for details in litert.get_tensor_details()}
+    input_details, output_details = litert.get_input_details(), litert.get_output_details()
+    constants = {index: litert.get_tensor(index) for index in op["inputs"]
+                 if index >= 0 and index not in [details["index"] for details in input_details]}
+    rng = np.random.default_rng(seed)
+    run = ReferenceRun(model, op, tensors, constants, [], [], [])
+    for _ in range(SAMPLES_PER_MODEL):
+        sample = {details["index"]: random_input(rng, details) for details in input_details}
+        for position, details in enumerate(input_details):
+            litert.set_tensor(details["index"], sample[details["index"]])
+            micro.set_input(sample[details["index"]], position)
+        litert.invoke()
+        micro.invoke()
+        run.inputs.append(sample)
+        run.litert_outputs.append([litert.get_tensor(details["index"]) for details in output_details])
+        run.micro_outputs.append([micro.get_output(position) for position in range(len(output_details))])
+    return run
+
+
+def assert_bit_exact(run: ReferenceRun, c_output, litert: bool = True, micro: bool = True):
+    """c_output(sample) against both references' first model output, for every sample."""
+    for sample, litert_outputs, micro_outputs in zip(run.inputs, run.litert_outputs, run.micro_outputs):
+        got = c_output(sample)
+        if litert:
+            np.testing.assert_array_equal(got.reshape(litert_outputs[0].shape), litert_outputs[0], "vs LiteRT")
+        if micro:
+            np.testing.assert_array_equal(got.reshape(micro_outputs[0].shape), micro_outputs[0], "vs TFLite Micro")
+
+
+@pytest.fixture(scope="module")
+def keras():
+    tf = pytest.importorskip("tensorflow")
+    return tf, tf.keras
+
+
+def single_layer(keras_module, layer, *input_shapes):
+    inputs = [keras_module.Input(shape[1:], batch_size=1) for shape in input_shapes]
+    outputs = layer(inputs if len(inputs) > 1 else inputs[0])
+    return keras_module.Model(inputs, outputs)
+
+
+def seeded_weights(model, seed: int):
+    """Weights spread over several decades per output channel, as batch-norm folding produces."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            kernel = rng.normal(size=weights[0].shape) * np.logspace(-2, 0, weights[0].shape[-1])
+            layer.set_weights([kernel.astype(np.float32)] + [rng.normal(0, 0.1, w.shape).astype(np.float32)
+                                                            for w in weights[1:]])
+    return model
+
+
+CONV_CASES = {
+    # name: (input shape, Conv2D kwargs, per_tensor)
+    "per_channel_same_stride2_relu": ((1, 6, 6, 3), dict(filters=4, kernel_size=3, strides=2, padding="same",
+                                                           activation="relu"), False),
+    "per_tensor_valid_dilation2": ((1, 7, 7, 2), dict(filters=3, kernel_size=3, dilation_rate=2, padding="valid"),
+                                   True),
+    "per_channel_same_relu6_1x2": ((1, 5, 4, 3), dict(filters=5, kernel_size=(1, 2), padding="same",
+                                                        activation="relu6"), False),
+}
+ACTIVATIONS = {None: "NONE", "linear": "NONE", "relu": "RELU", "relu6": "RELU6"}
+
+
+def c_conv(run: ReferenceRun, config: dict):
+    input_index, filter_index, bias_index = run.op["inputs"]
+    output_index = run.op["outputs"][0]
+    filter, bias = run.constants[filter_index], run.constants[bias_index]
+    params = kp.conv_params(run.shape(input_index)[1:3], filter.shape[1:3], _pair(config.get("strides", 1)),
+                            _pair(config.get("dilation_rate", 1)), config["padding"], run.zero_point(input_index),
+                            run.scale(output_index), run.zero_point(output_index),
+                            ACTIVATIONS[config.get("activation")])
+    requant = kp.per_channel_requant(run.scale(input_index),
+                                     run.tensors[filter_index]["quantization_parameters"]["scales"],
+                                     run.scale(output_index))
+    return lambda sample: cref.conv_2d(params, requant, sample[input_index], filter, bias, run.shape(output_index))
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+@pytest.fixture(scope="module")
+def conv_runs(keras):
+    tf, keras_module = keras
+    runs = {}
+    for seed, (name, (shape, config, per_tensor)) in enumerate(CONV_CASES.items()):
+        model = seeded_weights(single_layer(keras_module, keras_module.layers.Conv2D(**config), shape), seed)
+        runs[name] = run_references(convert(tf, model, [shape], per_tensor=per_tensor), "CONV_2D", seed)
+    return runs
+
+
+@pytest.mark.parametrize("name", CONV_CASES)
+def test_conv_2d_matches_references(conv_runs, name):
+    run = conv_runs[name]
+    filter_scales = run.tensors[run.op["inputs"][1]]["quantization_parameters"]["scales"]
+    assert len(filter_scales) == (1 if CONV_CASES[name][2] else CONV_CASES[name][1]["filters"])
+    assert_bit_exact(run, c_conv(run, CONV_CASES[name][1]))
+
+
+def wess_model(run: ReferenceRun, channel_shifts) -> bytes:
+    """The per-tensor conv model rewritten with per-channel weight scales s * 2**-k_c (bias scales to match);
+    integer weights and bias unchanged."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(run.model, 0)
+    tensors = model.subgraphs[0].tensors
+    input_scale = run.scale(run.op["inputs"][0])
+    for index, scale_of in ((run.op["inputs"][1], lambda s: s), (run.op["inputs"][2], lambda s: input_scale * s)):
+        quantization = tensors[index].quantization
+        layer_scale = np.float32(run.scale(run.op["inputs"][1]))
+        channel_scales = [float(np.float32(scale_of(layer_scale * np.float32(2.0 ** -k)))) for k in channel_shifts]
+        quantization.scale = channel_scales
+        quantization.zeroPoint = [0] * len(channel_shifts)
+        quantization.quantizedDimension = 0
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_wess_one_multiplier_and_channel_shifts_equal_tflite_per_channel(conv_runs):
+    per_tensor = conv_runs["per_tensor_valid_dilation2"]
+    channel_shifts = [0, 3, 15]
+    run = run_references(wess_model(per_tensor, channel_shifts), "CONV_2D", seed=7)
+    input_index, filter_index, bias_index = run.op["inputs"]
+    output_index = run.op["outputs"][0]
+    assert len(run.tensors[filter_index]["quantization_parameters"]["scales"]) == 3
+    config = CONV_CASES["per_tensor_valid_dilation2"][1]
+    per_channel = c_conv(run, config)
+    layer_scale = per_tensor.scale(per_tensor.op["inputs"][1])
+    requant = kp.wess_requant(run.scale(input_index), layer_scale, run.scale(output_index), channel_shifts)
+    assert requant.multiplier.size == 1
+    params = kp.conv_params(run.shape(input_index)[1:3], (3, 3), (1, 1), (2, 2), "valid",
+                            run.zero_point(input_index), run.scale(output_index), run.zero_point(output_index), "NONE")
+    filter, bias = run.constants[filter_index], run.constants[bias_index]
+    wess = lambda sample: cref.conv_2d(params, requant, sample[input_index], filter, bias, run.shape(output_index))
+    assert_bit_exact(run, wess)
+    assert_bit_exact(run, per_channel)
+
+
+OP_CASES = {
+    # name: (Keras layer factory, input shapes, TFLite op, float input/output)
+    "depthwise_multiplier2_same_relu": (
+        lambda layers: layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
+        [(1, 5, 5, 3)], "DEPTHWISE_CONV_2D", False),
+    "depthwise_stride2_valid": (lambda layers: layers.DepthwiseConv2D(3, strides=2, padding="valid"),
+                                [(1, 7, 7, 4)], "DEPTHWISE_CONV_2D", False),
+    "fully_connected_relu": (lambda layers: layers.Dense(6, activation="relu"), [(1, 16)], "FULLY_CONNECTED", False),
+    "add": (lambda layers: layers.Add(), [(1, 4, 4, 3), (1, 4, 4, 3)], "ADD", False),
+    "average_pool_3x3_stride2_same": (lambda layers: layers.AveragePooling2D(3, strides=2, padding="same"),
+                                      [(1, 7, 7, 3)], "AVERAGE_POOL_2D", False),
+    "max_pool_3x3_stride2_same": (lambda layers: layers.MaxPooling2D(3, strides=2, padding="same"),
+                                  [(1, 6, 6, 2)], "MAX_POOL_2D", False),
+    "mean_global_average_pool": (lambda layers: layers.GlobalAveragePooling2D(), [(1, 5, 5, 3)], "MEAN", False),
+    "mean_keepdims_12x12": (lambda layers: layers.GlobalAveragePooling2D(keepdims=True), [(1, 12, 12, 8)],
+                            "MEAN", False),
+    "pad": (lambda layers: layers.ZeroPadding2D(((1, 2), (0, 1))), [(1, 3, 3, 2)], "PAD", False),
+    "concatenation": (lambda layers: layers.Concatenate(), [(1, 3, 3, 2), (1, 3, 3, 3)], "CONCATENATION", False),
+    "softmax": (lambda layers: layers.Softmax(), [(1, 10)], "SOFTMAX", False),
+    "softmax_rows": (lambda layers: layers.Softmax(), [(1, 3, 40)], "SOFTMAX", False),
+    "quantize_max_pool_dequantize": (lambda layers: layers.MaxPooling2D(2), [(1, 4, 4, 2)], "MAX_POOL_2D", True),
+}
+
+
+@pytest.fixture(scope="module")
+def op_runs(keras):
+    """Converts and runs each OP_CASES model once, on first use."""
+    tf, keras_module = keras
+    cache = {}
+
+    def get(name: str) -> ReferenceRun:
+        if name not in cache:
+            factory, shapes, op_name, float_io = OP_CASES[name]
+            model = seeded_weights(single_layer(keras_module, factory(keras_module.layers), *shapes), seed=len(cache))
+            cache[name] = run_references(convert(tf, model, shapes, float_io=float_io), op_name, seed=len(cache))
+        return cache[name]
+
+    return get
+
+
+def _io(run: ReferenceRun):
+    return run.op["inputs"][0], run.op["outputs"][0]
+
+
+@pytest.mark.parametrize("name, strides, padding, depth_multiplier, activation", [
+    ("depthwise_multiplier2_same_relu", (1, 1), "same", 2, "RELU"),
+    ("depthwise_stride2_valid", (2, 2), "valid", 1, "NONE"),
+])
+def test_depthwise_conv_2d_matches_references(op_runs, name, strides, padding, depth_multiplier, activation):
+    run = op_runs(name)
+    input_index, filter_index, bias_index = run.op["inputs"]
+    output_index = run.op["outputs"][0]
+    filter, bias = run.constants[filter_index], run.constants[bias_index]
+    params = kp.depthwise_params(run.shape(input_index)[1:3], filter.shape[1:3], strides, (1, 1), padding,
+                                 depth_multiplier, run.zero_point(input_index), run.scale(output_index),
+                                 run.zero_point(output_index), activation)
+    requant = kp.per_channel_requant(run.scale(input_index),
+                                     run.tensors[filter_index]["quantization_parameters"]["scales"],
+                                     run.scale(output_index))
+    assert_bit_exact(run, lambda sample: cref.depthwise_conv_2d(params, requant, sample[input_index], filter, bias,
+                                                                run.shape(output_index)))
+
+
+def test_fully_connected_matches_references(op_runs):
+    run = op_runs("fully_connected_relu")
+    input_index, filter_index, bias_index = run.op["inputs"]
+    output_index = run.op["outputs"][0]
+    params = kp.fully_connected_params(run.zero_point(input_index), run.scale(output_index),
+                                       run.zero_point(output_index), "RELU")
+    requant = kp.per_channel_requant(run.scale(input_index),
+                                     run.tensors[filter_index]["quantization_parameters"]["scales"],
+                                     run.scale(output_index))
+    filter, bias = run.constants[filter_index], run.constants[bias_index]
+    assert_bit_exact(run, lambda sample: cref.fully_connected(params, requant, sample[input_index], filter, bias))
+
+
+def test_add_matches_references(op_runs):
+    run = op_runs("add")
+    first, second = run.op["inputs"]
+    output_index = run.op["outputs"][0]
+    assert run.scale(first) != run.scale(second)
+    params = kp.add_params(run.scale(first), run.zero_point(first), run.scale(second), run.zero_point(second),
+                           run.scale(output_index), run.zero_point(output_index), "NONE")
+    assert_bit_exact(run, lambda sample: cref.add(params, sample[first], sample[second]))
+
+
+@pytest.mark.parametrize("name, pool, filter_hw, stride_hw, padding", [
+    ("average_pool_3x3_stride2_same", cref.average_pool_2d, (3, 3), (2, 2), "same"),
+    ("max_pool_3x3_stride2_same", cref.max_pool_2d, (3, 3), (2, 2), "same"),
+])
+def test_pools_match_references(op_runs, name, pool, filter_hw, stride_hw, padding):
+    run = op_runs(name)
+    input_index, output_index = _io(run)
+    assert (run.scale(input_index), run.zero_point(input_index)) == (run.scale(output_index),
+                                                                     run.zero_point(output_index))
+    params = kp.pool_params(run.shape(input_index)[1:3], filter_hw, stride_hw, padding, run.scale(output_index),
+                            run.zero_point(output_index), "NONE")
+    assert_bit_exact(run, lambda sample: pool(params, sample[input_index], run.shape(output_index)))
+
+
+def c_mean(run: ReferenceRun):
+    input_index, output_index = _io(run)
+    params = kp.mean_params(run.scale(input_index), run.zero_point(input_index), run.scale(output_index),
+                            run.zero_point(output_index))
+    return lambda sample: cref.mean_hw(params, sample[input_index])
+
+
+@pytest.mark.parametrize("name", ["mean_global_average_pool", "mean_keepdims_12x12"])
+def test_mean_matches_tflite_micro(op_runs, name):
+    run = op_runs(name)
+    assert_bit_exact(run, c_mean(run), litert=False)
+
+
+@pytest.mark.parametrize("name", ["mean_global_average_pool", "mean_keepdims_12x12"])
+def test_mean_against_litert_reference(op_runs, name):
+    run = op_runs(name)
+    assert_bit_exact(run, c_mean(run), micro=False)
+
+
+def test_pad_matches_references(op_runs):
+    run = op_runs("pad")
+    input_index, output_index = _io(run)
+    params = kp.pad_params(((1, 2), (0, 1)), run.zero_point(output_index))
+    assert_bit_exact(run, lambda sample: cref.pad(params, sample[input_index]))
+
+
+def test_concatenation_matches_references(op_runs):
+    run = op_runs("concatenation")
+    output_index = run.op["outputs"][0]
+    kp.concatenation_params([(run.scale(i), run.zero_point(i)) for i in run.op["inputs"]],
+                            (run.scale(output_index), run.zero_point(output_index)))
+    assert_bit_exact(run, lambda sample: cref.concatenation([sample[i] for i in run.op["inputs"]]))
+
+
+@pytest.mark.parametrize("name", ["softmax", "softmax_rows"])
+def test_softmax_matches_references(op_runs, name):
+    run = op_runs(name)
+    input_index, output_index = _io(run)
+    assert (run.scale(output_index), run.zero_point(output_index)) == (1 / 256, -128)
+    params = kp.softmax_params(run.scale(input_index))
+    assert_bit_exact(run, lambda sample: cref.softmax(params, sample[input_index]))
+
+
+def test_quantize_and_dequantize_at_the_model_edges_match_references(op_runs):
+    run = op_runs("quantize_max_pool_dequantize")
+    quantized_index, pooled_index = _io(run)
+    quantize = kp.quantize_params(run.scale(quantized_index), run.zero_point(quantized_index))
+    dequantize = kp.dequantize_params(run.scale(pooled_index), run.zero_point(pooled_index))
+    pool = kp.pool_params(run.shape(quantized_index)[1:3], (2, 2), (2, 2), "valid", run.scale(pooled_index),
+                          run.zero_point(pooled_index), "NONE")
+
+    def chain(sample):
+        (float_input,) = sample.values()
+        quantized = cref.quantize(quantize, float_input)
+        return cref.dequantize(dequantize, cref.max_pool_2d(pool, quantized, run.shape(pooled_index)))
+
+    assert [details["op_name"] for details in _ops(run)] == ["QUANTIZE", "MAX_POOL_2D", "DEQUANTIZE"]
+    assert_bit_exact(run, chain)
+
+
+def _ops(run: ReferenceRun) -> list:
+    from ai_edge_litert.interpreter import Interpreter
+    return Interpreter(model_content=run.model)._get_ops_details()

@@ -1,0 +1,131 @@
+"""WESS maths on hand-made weights: shifts, scales, bias, caps and the exact per-channel equivalence."""
+import numpy as np
+import pytest
+
+from pipeline import wess
+from pipeline.fixedpoint import quantize_multiplier
+
+
+def conv_weights(ranges, shape=(3, 3, 2)):
+    """Conv weights [O, H, W, I] whose channel c has max |W_c| = ranges[c] (one entry carries it)."""
+    rng = np.random.default_rng(0)
+    w = rng.uniform(-1, 1, size=(len(ranges), *shape)).astype(np.float32)
+    w /= np.abs(w).reshape(len(ranges), -1).max(axis=1).reshape(-1, 1, 1, 1)
+    return (w * np.asarray(ranges, np.float32).reshape(-1, 1, 1, 1)).astype(np.float32)
+
+
+def test_floor_shifts_exact_powers_of_two():
+    # R = 8: ratios 1, 2, 4, 8, 3 (floor log2 3 = 1), 8/7 (0)
+    ranges = np.array([8.0, 4.0, 2.0, 1.0, 8 / 3, 7.0])
+    assert wess.floor_shifts(ranges).tolist() == [0, 1, 2, 3, 1, 0]
+
+
+def test_floor_shifts_zero_channel_and_zero_layer():
+    assert wess.floor_shifts(np.array([2.0, 0.0, 1.0])).tolist() == [0, 0, 1]
+    assert wess.floor_shifts(np.zeros(4)).tolist() == [0, 0, 0, 0]
+
+
+def test_floor_shifts_saturate_at_15():
+    ranges = np.array([1.0, 2.0 ** -16, 2.0 ** -15, 2.0 ** -20])
+    assert wess.floor_shifts(ranges).tolist() == [0, 15, 15, 15]
+
+
+def test_shifted_range_lies_in_half_open_band():
+    rng = np.random.default_rng(1)
+    ranges = np.exp(rng.uniform(-9, 0, size=1000))
+    k = wess.floor_shifts(ranges)
+    scaled = ranges * np.exp2(k)
+    assert np.all(scaled <= ranges.max())
+    assert np.all(scaled > ranges.max() / 2)
+
+
+def test_quantize_layer_matches_definition():
+    w = conv_weights([1.0, 0.25, 0.1, 0.0])
+    b = np.array([0.5, -0.25, 0.01, 0.0], np.float32)
+    layer = wess.quantize_layer(w, b, 0, input_scale=0.02, output_scale=0.05)
+    assert layer.channel_right_shift.tolist() == [0, 2, 3, 0]
+    assert layer.layer_scale == np.float32(1.0 / 127)
+    expected = np.clip(np.round(w.astype(np.float64) * np.exp2([0, 2, 3, 0]).reshape(-1, 1, 1, 1) / (1.0 / 127)),
+                       -127, 127)
+    # np.round is half-to-even; no weight here sits on a tie, so it equals half-away-from-zero
+    assert np.array_equal(layer.weights_q, expected.astype(np.int8))
+    assert layer.weights_q[0].__abs__().max() == 127
+    assert np.all(layer.weights_q[3] == 0)
+    bias_scale = 0.02 * layer.channel_scales.astype(np.float64)
+    assert np.array_equal(layer.bias_q, np.round(b / bias_scale).astype(np.int32))
+
+
+def test_channel_scales_are_exact_powers_of_two_of_layer_scale():
+    layer = wess.quantize_layer(conv_weights([3.0, 0.02, 0.7]), np.zeros(3, np.float32), 0, 0.1, 0.1)
+    ratio = layer.layer_scale.astype(np.float64) / layer.channel_scales.astype(np.float64)
+    assert np.array_equal(ratio, np.exp2(layer.channel_right_shift.astype(np.float64)))
+
+
+@pytest.mark.parametrize("input_scale,output_scale", [(0.02, 0.05), (1e-3, 0.3), (0.5, 1e-3), (3e-5, 7e-2)])
+def test_tflite_per_channel_multiplier_equals_npu_path(input_scale, output_scale):
+    w = conv_weights([1.0, 0.3, 2.0 ** -9, 0.01, 2.0 ** -14])
+    layer = wess.quantize_layer(w, np.zeros(5, np.float32), 0, input_scale, output_scale)
+    for c, k in enumerate(layer.channel_right_shift):
+        real = np.float64(np.float32(input_scale)) * np.float64(layer.channel_scales[c]) / np.float64(np.float32(output_scale))
+        mantissa, exponent = quantize_multiplier(float(real))
+        assert mantissa == layer.multiplier
+        assert -exponent == layer.right_shift + int(k)
+
+
+def test_total_right_shift_capped_at_31():
+    # s_in * s / s_out tiny: n is already 25, so k_c is capped at 31 - 25 = 6 instead of 12
+    w = conv_weights([1.0, 2.0 ** -12])
+    layer = wess.quantize_layer(w, np.zeros(2, np.float32), 0, input_scale=2.0 ** -20, output_scale=1.0)
+    assert layer.right_shift + int(layer.channel_right_shift.max()) <= 31
+    assert layer.capped.tolist() == [False, True]
+    assert layer.channel_right_shift.tolist() == [0, 31 - layer.right_shift]
+
+
+def test_bias_overflow_lowers_the_shift():
+    # channel 1 wants k = 15; its bias 1e3 / (1e-3 * (1/127) * 2^-15) would overflow int32
+    w = conv_weights([1.0, 2.0 ** -15])
+    b = np.array([0.0, 1e3], np.float32)
+    layer = wess.quantize_layer(w, b, 0, input_scale=1e-3, output_scale=1.0)
+    assert layer.capped.tolist() == [False, True]
+    assert layer.channel_right_shift[1] < 15
+    assert abs(int(layer.bias_q[1])) <= 2**31 - 1
+
+
+def test_bias_overflow_even_without_shift_raises():
+    w = conv_weights([1.0])
+    with pytest.raises(OverflowError, match="overflows int32"):
+        wess.quantize_layer(w, np.array([1e9], np.float32), 0, input_scale=1e-3, output_scale=1.0)
+
+
+def test_saturation_reported():
+    layer = wess.quantize_layer(conv_weights([1.0, 2.0 ** -17]), np.zeros(2, np.float32), 0, 0.01, 0.01)
+    assert layer.saturated.tolist() == [False, True]
+    assert layer.channel_right_shift.tolist() == [0, 15]
+
+
+def test_all_zero_layer():
+    layer = wess.quantize_layer(np.zeros((2, 1, 1, 3), np.float32), np.zeros(2, np.float32), 0, 0.1, 0.1)
+    assert np.all(layer.weights_q == 0) and np.all(layer.channel_right_shift == 0)
+    assert layer.layer_scale > 0
+
+
+def test_depthwise_channel_axis_is_last():
+    w = np.transpose(conv_weights([1.0, 0.25, 0.5], shape=(3, 3, 1)), (3, 1, 2, 0))  # [1, H, W, C]
+    assert w.shape == (1, 3, 3, 3)
+    layer = wess.quantize_layer(w, np.zeros(3, np.float32), 3, 0.1, 0.1)
+    assert layer.channel_right_shift.tolist() == [0, 2, 1]
+
+
+def test_mse_rule_never_worse_than_floor():
+    rng = np.random.default_rng(2)
+    w = (rng.standard_normal((16, 3, 3, 8)) * np.exp(rng.uniform(-6, 0, size=(16, 1, 1, 1)))).astype(np.float32)
+    floor = wess.quantize_layer(w, np.zeros(16, np.float32), 0, 0.1, 0.1, rule="floor")
+    mse = wess.quantize_layer(w, np.zeros(16, np.float32), 0, 0.1, 0.1, rule="mse")
+    err = lambda layer: wess.weight_error(w, 0, layer.layer_scale, layer.channel_right_shift).sum()  # noqa: E731
+    assert err(mse) <= err(floor)
+
+
+def test_disparity_and_sqnr():
+    assert wess.disparity(conv_weights([4.0, 1.0, 0.0]), 0) == 4.0
+    assert wess.sqnr_db(np.ones(4), np.ones(4)) == float("inf")
+    assert wess.sqnr_db(np.array([10.0]), np.array([9.0])) == pytest.approx(20.0)
