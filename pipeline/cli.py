@@ -36,7 +36,13 @@ class Inputs:
 
 def _load_inputs(args, need_test: bool) -> Inputs:
     from . import modelio, zoo
+    from .calibrate import make_calibrator
 
+    if args.calibrator != "auto":
+        try:
+            make_calibrator(args.calibrator)
+        except ValueError as exc:
+            raise WessError(str(exc)) from None
     source = modelio.load_keras(args.model)
     input_shape = tuple(int(d) for d in source.model.inputs[0].shape[1:])
     num_classes = int(source.model.outputs[0].shape[-1])

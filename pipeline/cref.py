@@ -99,8 +99,8 @@ def _dims(shape) -> Dims:
     return Dims(*((1,) * (4 - len(shape)) + shape))
 
 
-def _requant(requant: kp.Requant) -> tuple[Requant, tuple]:
-    """ctypes Requant plus the arrays it points into (keep them alive during the call)."""
+def _requant(requant: kp.Requant) -> Requant:
+    """ctypes Requant holding references to the arrays it points into."""
     multiplier = np.ascontiguousarray(requant.multiplier, dtype=np.int32)
     right_shift = np.ascontiguousarray(requant.right_shift, dtype=np.int32)
     if multiplier.shape != right_shift.shape or multiplier.ndim != 1:
@@ -108,19 +108,18 @@ def _requant(requant: kp.Requant) -> tuple[Requant, tuple]:
     shifts = None if requant.channel_shift4 is None else np.ascontiguousarray(requant.channel_shift4, dtype=np.uint8)
     structure = Requant(_pointer(multiplier, np.int32), _pointer(right_shift, np.int32), multiplier.size,
                         _pointer(shifts, np.uint8))
-    return structure, (multiplier, right_shift, shifts)
+    structure.arrays = (multiplier, right_shift, shifts)  # keeps the memory alive as long as the structure
+    return structure
 
 
 def conv_2d(params: kp.ConvParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
             bias: np.ndarray | None, output_shape) -> np.ndarray:
     """CONV_2D: input [1, H, W, I] int8, filter [O, KH, KW, I] int8, bias [O] int32 or None."""
     output = np.empty(output_shape, dtype=np.int8)
-    requant_struct, keep_alive = _requant(requant)
-    _call("wess_conv_2d_s8", ctypes.byref(ConvParams(*astuple(params))), ctypes.byref(requant_struct),
+    _call("wess_conv_2d_s8", ctypes.byref(ConvParams(*astuple(params))), ctypes.byref(_requant(requant)),
           ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(filter.shape)),
           _pointer(filter, np.int8), _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
           _pointer(output, np.int8))
-    del keep_alive
     return output
 
 
@@ -128,13 +127,11 @@ def depthwise_conv_2d(params: kp.DepthwiseParams, requant: kp.Requant, input: np
                       bias: np.ndarray | None, output_shape) -> np.ndarray:
     """DEPTHWISE_CONV_2D: input [1, H, W, I], filter [1, KH, KW, I * depth_multiplier], bias [O] or None."""
     output = np.empty(output_shape, dtype=np.int8)
-    requant_struct, keep_alive = _requant(requant)
     structure = DepthwiseParams(ConvParams(*astuple(params.conv)), params.depth_multiplier)
-    _call("wess_depthwise_conv_2d_s8", ctypes.byref(structure), ctypes.byref(requant_struct),
+    _call("wess_depthwise_conv_2d_s8", ctypes.byref(structure), ctypes.byref(_requant(requant)),
           ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(filter.shape)),
           _pointer(filter, np.int8), _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
           _pointer(output, np.int8))
-    del keep_alive
     return output
 
 
@@ -142,12 +139,10 @@ def fully_connected(params: kp.FullyConnectedParams, requant: kp.Requant, input:
                     bias: np.ndarray | None) -> np.ndarray:
     """FULLY_CONNECTED: input [B, I] int8, filter [O, I] int8, bias [O] int32 or None -> [B, O]."""
     output = np.empty((input.shape[0], filter.shape[0]), dtype=np.int8)
-    requant_struct, keep_alive = _requant(requant)
     _call("wess_fully_connected_s8", ctypes.byref(FullyConnectedParams(*astuple(params))),
-          ctypes.byref(requant_struct), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_requant(requant)), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
           ctypes.byref(_dims(filter.shape)), _pointer(filter, np.int8), _pointer(bias, np.int32),
           ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
-    del keep_alive
     return output
 
 
@@ -230,10 +225,20 @@ def dequantize(params: kp.DequantizeParams, input: np.ndarray) -> np.ndarray:
     return output
 
 
+def _int32_array(values) -> np.ndarray:
+    """Contiguous int32 copy of integer values, refusing values outside int32 instead of wrapping them."""
+    array = np.asarray(values)
+    if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+        raise ValueError("values outside int32")
+    return np.ascontiguousarray(array, dtype=np.int32)
+
+
 def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
     """One fixed-point primitive ('srdhm', 'rdbpot', 'mbqm', 'requantize') over int32 arrays, in C."""
-    a, b = (np.ascontiguousarray(x, dtype=np.int32) for x in (a, b))
-    c = None if c is None else np.ascontiguousarray(c, dtype=np.int32)
+    a, b = _int32_array(a), _int32_array(b)
+    c = None if c is None else _int32_array(c)
+    if b.shape != a.shape or (c is not None and c.shape != a.shape):
+        raise ValueError("a, b and c must have one shape")
     output = np.empty(a.shape, dtype=np.int32)
     _call("wess_fixedpoint_batch", FIXEDPOINT_OPS[op], _pointer(a, np.int32), _pointer(b, np.int32),
           _pointer(c, np.int32), _pointer(output, np.int32), a.size)

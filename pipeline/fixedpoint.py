@@ -1,4 +1,4 @@
-"""Fixed-point arithmetic of TFLite's int8 kernels: the Python twin of firmware_ref/fixedpoint.h."""
+"""Fixed-point arithmetic of TFLite's int8 kernels: the Python twin of firmware_ref/src/fixedpoint.h."""
 from __future__ import annotations
 
 import math

@@ -1,10 +1,11 @@
-"""C reference kernels: hand-computed tensors, error paths, and bit-exact agreement with LiteRT's reference
-kernels (BUILTIN_REF) and TFLite Micro on single-op int8 models."""
+"""C reference kernels: hand-computed tensors, error paths, bit-exactness against LiteRT BUILTIN_REF and TFLite Micro."""
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from pipeline import cref
 from pipeline import kernel_params as kp
-from pipeline.fixedpoint import requantize
+from pipeline.fixedpoint import INT32_MAX, requantize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_PER_MODEL = 3
@@ -78,7 +79,7 @@ def test_wess_total_right_shift_beyond_31_flushes_to_zero():
     input = np.array([[127]], dtype=np.int8)
     filter = np.array([[127], [127]], dtype=np.int8)
     bias = np.array([2**30, 2**30], dtype=np.int32)
-    requant = kp.Requant(np.array([INT32_MAX := 2**31 - 1], dtype=np.int32), np.array([20], dtype=np.int32),
+    requant = kp.Requant(np.array([INT32_MAX], dtype=np.int32), np.array([20], dtype=np.int32),
                          kp.pack_channel_shift4([11, 12]))
     params = kp.FullyConnectedParams(input_offset=0, output_offset=7, act_min=-128, act_max=127)
     output = cref.fully_connected(params, requant, input, filter, bias)
@@ -184,9 +185,8 @@ def test_invalid_arguments_return_the_status_and_the_wrapper_raises(call, status
 
 
 def test_null_pointers_return_bad_arg(reference_library):
-    import ctypes
     dims = cref.Dims(1, 3, 3, 1)
-    params = cref.PoolParams(*kp.PoolParams(1, 1, 1, 1, 0, 0, -128, 127).__dict__.values())
+    params = cref.PoolParams(*astuple(kp.PoolParams(1, 1, 1, 1, 0, 0, -128, 127)))
     status = reference_library.wess_max_pool_2d_s8(ctypes.byref(params), ctypes.byref(dims), None,
                                                    ctypes.byref(dims), None)
     assert status == 1
@@ -420,6 +420,8 @@ OP_CASES = {
                                 [(1, 7, 7, 4)], "DEPTHWISE_CONV_2D", False),
     "fully_connected_relu": (lambda layers: layers.Dense(6, activation="relu"), [(1, 16)], "FULLY_CONNECTED", False),
     "add": (lambda layers: layers.Add(), [(1, 4, 4, 3), (1, 4, 4, 3)], "ADD", False),
+    "add_relu": (lambda layers: lambda inputs: layers.ReLU()(layers.Add()(inputs)), [(1, 2, 3, 5), (1, 2, 3, 5)],
+                 "ADD", False),
     "average_pool_3x3_stride2_same": (lambda layers: layers.AveragePooling2D(3, strides=2, padding="same"),
                                       [(1, 7, 7, 3)], "AVERAGE_POOL_2D", False),
     "max_pool_3x3_stride2_same": (lambda layers: layers.MaxPooling2D(3, strides=2, padding="same"),
@@ -431,6 +433,7 @@ OP_CASES = {
     "concatenation": (lambda layers: layers.Concatenate(), [(1, 3, 3, 2), (1, 3, 3, 3)], "CONCATENATION", False),
     "softmax": (lambda layers: layers.Softmax(), [(1, 10)], "SOFTMAX", False),
     "softmax_rows": (lambda layers: layers.Softmax(), [(1, 3, 40)], "SOFTMAX", False),
+    "softmax_wide": (lambda layers: layers.Softmax(), [(1, 600)], "SOFTMAX", False),
     "quantize_max_pool_dequantize": (lambda layers: layers.MaxPooling2D(2), [(1, 4, 4, 2)], "MAX_POOL_2D", True),
 }
 
@@ -487,13 +490,14 @@ def test_fully_connected_matches_references(op_runs):
     assert_bit_exact(run, lambda sample: cref.fully_connected(params, requant, sample[input_index], filter, bias))
 
 
-def test_add_matches_references(op_runs):
-    run = op_runs("add")
+@pytest.mark.parametrize("name, activation", [("add", "NONE"), ("add_relu", "RELU")])
+def test_add_matches_references(op_runs, name, activation):
+    run = op_runs(name)
     first, second = run.op["inputs"]
     output_index = run.op["outputs"][0]
     assert run.scale(first) != run.scale(second)
     params = kp.add_params(run.scale(first), run.zero_point(first), run.scale(second), run.zero_point(second),
-                           run.scale(output_index), run.zero_point(output_index), "NONE")
+                           run.scale(output_index), run.zero_point(output_index), activation)
     assert_bit_exact(run, lambda sample: cref.add(params, sample[first], sample[second]))
 
 
@@ -519,15 +523,10 @@ def c_mean(run: ReferenceRun):
 
 
 @pytest.mark.parametrize("name", ["mean_global_average_pool", "mean_keepdims_12x12"])
-def test_mean_matches_tflite_micro(op_runs, name):
+def test_mean_matches_references(op_runs, name):
+    # The kernel follows TFLite Micro's QuantizedMeanOrSum; LiteRT 2.3.0's BUILTIN_REF MEAN agrees with it.
     run = op_runs(name)
-    assert_bit_exact(run, c_mean(run), litert=False)
-
-
-@pytest.mark.parametrize("name", ["mean_global_average_pool", "mean_keepdims_12x12"])
-def test_mean_against_litert_reference(op_runs, name):
-    run = op_runs(name)
-    assert_bit_exact(run, c_mean(run), micro=False)
+    assert_bit_exact(run, c_mean(run))
 
 
 def test_pad_matches_references(op_runs):
@@ -545,13 +544,40 @@ def test_concatenation_matches_references(op_runs):
     assert_bit_exact(run, lambda sample: cref.concatenation([sample[i] for i in run.op["inputs"]]))
 
 
-@pytest.mark.parametrize("name", ["softmax", "softmax_rows"])
+@pytest.mark.parametrize("name", ["softmax", "softmax_rows", "softmax_wide"])
 def test_softmax_matches_references(op_runs, name):
     run = op_runs(name)
     input_index, output_index = _io(run)
     assert (run.scale(output_index), run.zero_point(output_index)) == (1 / 256, -128)
     params = kp.softmax_params(run.scale(input_index))
     assert_bit_exact(run, lambda sample: cref.softmax(params, sample[input_index]))
+
+
+def test_softmax_sum_of_exps_beyond_2_28_gives_exact_zero_probabilities():
+    # 600 equal logits: sum of exps = 600 * 2**19 >= 2**28, so the final rounding exponent is 32; every
+    # probability (1/600) rounds to 0 -> -128. LiteRT's reference and TFLite Micro abort here (TFLITE_CHECK).
+    params = kp.softmax_params(input_scale=0.0078)
+    assert (cref.softmax(params, np.zeros((1, 600), dtype=np.int8)) == -128).all()
+    assert (cref.softmax(params, np.zeros((1, 500), dtype=np.int8)) == -127).all()  # 256 / 500 = 0.512 -> 1
+
+
+SUBPROCESS_RUNNERS = {
+    "litert": "from ai_edge_litert.interpreter import Interpreter, OpResolverType\n"
+              "it = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)\n"
+              "it.allocate_tensors(); it.set_tensor(it.get_input_details()[0]['index'], x); it.invoke()",
+    "micro": "from tflite_micro.python.tflite_micro import runtime\n"
+             "it = runtime.Interpreter.from_bytes(model); it.set_input(x, 0); it.invoke()",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reference", SUBPROCESS_RUNNERS)
+def test_references_abort_on_600_equal_softmax_logits(op_runs, tmp_path, reference):
+    model_path = tmp_path / "softmax.tflite"
+    model_path.write_bytes(op_runs("softmax_wide").model)
+    code = (f"import numpy as np\nmodel = open({str(model_path)!r}, 'rb').read()\n"
+            f"x = np.zeros((1, 600), dtype=np.int8)\n{SUBPROCESS_RUNNERS[reference]}")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode != 0
 
 
 def test_quantize_and_dequantize_at_the_model_edges_match_references(op_runs):

@@ -217,7 +217,7 @@ wess_status_t wess_concatenation_s8(const wess_concat_params_t *params, const we
                                     const wess_dims_t *output_dims, int8_t *output);
 
 /** SOFTMAX over the last axis, int8 -> int8 (output scale 1/256, zero point -128). Rows = n * h * w,
- *  depth = c <= 4096. input and output dims must be equal. */
+ *  depth = c <= 4095 (so the int32 sum of exps cannot overflow). input and output dims must be equal. */
 wess_status_t wess_softmax_s8(const wess_softmax_params_t *params,
                               const wess_dims_t *input_dims, const int8_t *input,
                               const wess_dims_t *output_dims, int8_t *output);

@@ -1,9 +1,10 @@
 /* MEAN over H and W (global average pool) int8 reference kernel, following TFLite Micro's QuantizedMeanOrSum.
  *
- * TFLite Micro folds 1 / (in_h * in_w) into the multiplier: with shift = min(floor(log2(count)), 31 + exponent),
- * multiplier' = (multiplier << shift) / count (truncating), exponent' = exponent - shift, where exponent =
+ * TFLite Micro folds 1 / count (count = in_h * in_w) into the multiplier: with n = min(floor(log2(count)),
+ * 31 + exponent), multiplier' = (multiplier * 2^n) / count (truncating), exponent' = exponent - n, where exponent =
  * -right_shift; output = clamp(output_offset + MultiplyByQuantizedMultiplier(sum, multiplier', exponent')).
- * LiteRT's reference kernel may round differently (see tests/test_kernels.py, which records the comparison).
+ * LiteRT 2.3.0's reference MEAN (BUILTIN_REF) gave the same bytes as TFLite Micro on every case tested (keep_dims
+ * true and false, equal and unequal scales); LiteRT's default optimized MEAN differs in the last place.
  */
 #include "kernel_util.h"
 
@@ -43,13 +44,13 @@ wess_status_t wess_mean_hw_s8(const wess_mean_params_t *params,
     }
     const int32_t count = input_dims->h * input_dims->w, depth = input_dims->c;
     const int32_t exponent = -params->right_shift;
-    int32_t count_shift = floor_log2(count);  /* <= 23 */
-    if (count_shift > 31 + exponent) {
-        count_shift = 31 + exponent;  /* keeps exponent - count_shift >= -31 */
+    int32_t count_log2 = floor_log2(count);  /* <= 23 */
+    if (count_log2 > 31 + exponent) {
+        count_log2 = 31 + exponent;  /* keeps exponent - count_log2 >= -31 */
     }
-    /* multiplier * 2^count_shift < 2^54; the quotient is < 2^31 since 2^count_shift <= count */
-    const int32_t mean_multiplier = (int32_t)(((int64_t)params->multiplier * ((int64_t)1 << count_shift)) / count);
-    const int32_t mean_exponent = exponent - count_shift;  /* [-31, 30] */
+    /* multiplier * 2^count_log2 < 2^54; the quotient is < 2^31 since 2^count_log2 <= count */
+    const int32_t mean_multiplier = (int32_t)(((int64_t)params->multiplier * ((int64_t)1 << count_log2)) / count);
+    const int32_t mean_exponent = exponent - count_log2;  /* [-31, 30] */
     for (int32_t channel = 0; channel < depth; ++channel) {
         int32_t sum = 0;  /* count <= 2^23 terms of magnitude <= 255: |sum| < 2^31 */
         for (int32_t in_y = 0; in_y < input_dims->h; ++in_y) {

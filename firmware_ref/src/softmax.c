@@ -2,9 +2,9 @@
  *
  * Raw int32 values carry a Q format: Qm.n has m integer bits and n = 31 - m fractional bits; the product of a Qa and a
  * Qb value by saturating_rounding_doubling_high_mul is Q(a+b).
- * Where TFLite disagrees with itself: when the sum of exps is >= 2^28 (Q12.19; e.g. >= 512 equal logits) the final
- * rounding exponent exceeds 31. TFLite Micro aborts (TFLITE_CHECK); this kernel returns the exact result, -128,
- * since every probability is then below 1/512.
+ * Deliberate difference: when the sum of exps reaches 2^28 (Q12.19; e.g. >= 512 equal logits) the final rounding
+ * exponent exceeds 31. LiteRT's reference kernel and TFLite Micro then abort the process (TFLITE_CHECK; checked with
+ * LiteRT 2.3.0 and tflite-micro 2026-10); this kernel returns the exact result, -128 (every probability < 1/512).
  */
 #include "kernel_util.h"
 

@@ -1,0 +1,38 @@
+"""Shared fixtures: the digits splits, zoo models and one deployed WESS model, built once per session."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def splits():
+    from pipeline import zoo
+
+    return zoo.load_digits_splits()
+
+
+@pytest.fixture(scope="session")
+def zoo_model():
+    import keras
+
+    from pipeline import zoo
+
+    cache = {}
+
+    def load(name):
+        if name not in cache:
+            cache[name] = keras.models.load_model(zoo.ZOO[name].path, compile=False)
+        return cache[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def deployed(zoo_model, splits):
+    """mobilenet_v1 through every pass with the default options (scheme wess, calibrator max)."""
+    from pipeline import deploy
+
+    return deploy.run_passes(zoo_model("mobilenet_v1"), splits.x_calib, deploy.DeployOptions())

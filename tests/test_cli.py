@@ -1,0 +1,157 @@
+"""The `wess` CLI: JSON contracts, output files, bad input (one line, exit 2), inputs left untouched."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import cli, zoo
+
+
+def wess(capfd, *argv):
+    """Run the CLI in process; return (exit code, stdout, stderr)."""
+    code = cli.main([str(a) for a in argv])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def deployed_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deploy")
+    code = cli.main(["deploy", "zoo:mobilenet_v1", "--out", str(out), "--json"])
+    assert code == 0
+    return out
+
+
+def test_zoo_list_json(capfd):
+    code, out, _ = wess(capfd, "zoo", "list", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [m["name"] for m in data["models"]] == list(zoo.ZOO)
+    assert all(m["present"] and m["float_top1"] >= 0.95 for m in data["models"])
+
+
+def test_deploy_writes_model_and_reports(deployed_dir):
+    assert sorted(p.name for p in deployed_dir.iterdir()) == ["model.tflite", "ranges.png", "report.json",
+                                                             "report.md", "sqnr.png"]
+    report = json.loads((deployed_dir / "report.json").read_text())
+    assert report["scheme"] == "wess" and report["verification"]["mismatched_bytes"] == 0
+    assert report["model_bytes"] == (deployed_dir / "model.tflite").stat().st_size
+    assert {"per_tensor", "per_channel", "wess"} == set(report["layers"][0]["weight_sqnr_db"])
+    assert "![ranges](ranges.png)" in (deployed_dir / "report.md").read_text()
+    assert not list(deployed_dir.glob(".*.tmp"))
+
+
+def test_deploy_refuses_to_overwrite_without_force(deployed_dir, capfd):
+    before = (deployed_dir / "model.tflite").stat().st_mtime_ns
+    code, out, err = wess(capfd, "deploy", "zoo:mobilenet_v1", "--out", deployed_dir)
+    assert code == 2 and out == ""
+    assert "exists; pass --force" in err and len(err.strip().splitlines()) == 1
+    assert (deployed_dir / "model.tflite").stat().st_mtime_ns == before
+
+
+def test_inspect_json(deployed_dir, capfd):
+    code, out, _ = wess(capfd, "inspect", deployed_dir / "model.tflite", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["channels"] == sum(layer["output_channels"] for layer in data["layers"]) == sum(data["shift_histogram"])
+    assert data["metadata_bytes"] > 0
+
+
+def test_run_backends_agree(deployed_dir, capfd, tmp_path):
+    outputs = {}
+    for backend in ("litert", "tflm"):
+        target = tmp_path / f"{backend}.npy"
+        code, out, _ = wess(capfd, "run", deployed_dir / "model.tflite", "--random-input", "--count", 5,
+                            "--backend", backend, "--output", target, "--json")
+        assert code == 0 and json.loads(out)["inputs"] == 5
+        outputs[backend] = np.load(target)
+    assert np.array_equal(outputs["litert"], outputs["tflm"])
+
+
+def test_run_float_input_file(deployed_dir, capfd, tmp_path, splits):
+    path = tmp_path / "x.npy"
+    np.save(path, splits.x_test[:3])
+    code, out, _ = wess(capfd, "run", deployed_dir / "model.tflite", "--input", path, "--json")
+    assert code == 0
+    assert json.loads(out)["top1"] == splits.y_test[:3].tolist()
+
+
+def test_eval_json_keys(capfd):
+    code, out, _ = wess(capfd, "eval", "zoo:resnet8", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("float", "per_tensor", "per_channel", "wess"):
+        assert 0.0 <= data["accuracy"][key] <= 1.0
+    assert data["layers"] and {"op", "output_channels", "disparity"} <= set(data["layers"][0])
+    assert data["accuracy"]["wess"] >= data["accuracy"]["float"] - 0.005
+
+
+def _bad_npz(tmp_path, name, **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("args,message", [
+    (["deploy", "missing.keras"], "missing.keras: no such file"),
+    (["deploy", "zoo:nope"], "unknown zoo model"),
+    (["eval", "zoo:resnet8", "--data", "{tmp}/shape.npz"], "x has shape (4, 8, 8); the model expects (N, 32, 32, 1)"),
+    (["eval", "zoo:resnet8", "--data", "{tmp}/nan.npz"], "NaN/Inf"),
+    (["eval", "zoo:resnet8", "--test-data", "{tmp}/labels.npz"], "labels must be in 0..9"),
+    (["eval", "zoo:resnet8", "--stress"], "--stress needs depthwise"),
+    (["deploy", "zoo:resnet8", "--calibrator", "median", "--out", "{tmp}/o"], "unknown calibrator"),
+    (["inspect", "{tmp}/shape.npz"], "not a TFLite model"),
+    (["run", "{tmp}/none.tflite", "--random-input"], "none.tflite: no such file"),
+])
+def test_bad_input_one_line_exit_2(args, message, tmp_path, capfd):
+    _bad_npz(tmp_path, "shape.npz", x=np.zeros((4, 8, 8), np.float32))
+    _bad_npz(tmp_path, "nan.npz", x=np.full((2, 32, 32, 1), np.nan, np.float32))
+    _bad_npz(tmp_path, "labels.npz", x=np.zeros((2, 32, 32, 1), np.float32), y=np.array([3, 12]))
+    code, out, err = wess(capfd, *[a.format(tmp=tmp_path) for a in args])
+    assert code == 2, err
+    assert out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_inspect_plain_model_is_rejected(deployed_dir, capfd, tmp_path, splits):
+    from pipeline import deploy
+
+    plain = tmp_path / "plain.tflite"
+    code = cli.main(["deploy", "zoo:mobilenet_v1", "--scheme", "per_channel", "--out", str(tmp_path)])
+    capfd.readouterr()
+    assert code == 0
+    (tmp_path / "model.tflite").rename(plain)
+    code, out, err = wess(capfd, "inspect", plain)
+    assert code == 2 and "not a WESS model" in err
+    assert deploy.SCHEMES  # the schemes the CLI offers
+
+
+def test_user_model_and_data_untouched(tmp_path, capfd, splits, zoo_model):
+    model_path, data_path = tmp_path / "user.keras", tmp_path / "calib.npz"
+    zoo_model("ds_cnn").save(model_path)
+    np.savez(data_path, x=splits.x_calib[:50])
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (model_path, data_path)}
+    code, out, err = wess(capfd, "deploy", model_path, "--data", data_path, "--out", tmp_path / "out", "--json")
+    assert code == 0, err
+    assert json.loads(out)["model"] == "user"
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npz", "out", "user.keras"]
+
+
+def test_console_script_exit_code_and_clean_stdout(tmp_path):
+    """The installed entry point: only the JSON object on stdout, exit 2 and one line on stderr for bad input."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    ok = subprocess.run([sys.executable, "-m", "pipeline.cli", "zoo", "list", "--json"], capture_output=True,
+                        text=True, env=env, timeout=300)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["default"] == zoo.DEFAULT_MODEL
+    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "deploy", str(tmp_path / "nope.h5")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [f"wess deploy: error: {tmp_path / 'nope.h5'}: no such file or directory"]

@@ -1,0 +1,56 @@
+"""Evaluate every zoo model (and its stress variant) with `wess eval` and print the README's accuracy table.
+
+Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--out build/figures]
+Each row comes from `wess eval zoo:<name> [--stress] --json`, whose JSON is kept in --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline import zoo  # noqa: E402
+
+STRESSABLE = ("mobilenet_v1", "mobilenet_v2", "ds_cnn")  # models with depthwise layers
+
+
+def run_eval(name: str, stress: bool, options: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "pipeline.cli", "eval", f"zoo:{name}", "--json", *options]
+    if stress:
+        cmd.append("--stress")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calibrator", default="max")
+    parser.add_argument("--shift-rule", default="floor")
+    parser.add_argument("--out", default="build/figures")
+    parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    options = ["--calibrator", args.calibrator, "--shift-rule", args.shift_rule]
+    print("| model | float | per-tensor | per-channel | WESS | WESS - float | max R/r_c |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.names:
+        for stress in (False, True):
+            if stress and name not in STRESSABLE:
+                continue
+            result = run_eval(name, stress, options)
+            (out / f"{result['model']}_{args.calibrator}_{args.shift_rule}.json").write_text(json.dumps(result, indent=1))
+            acc = result["accuracy"]
+            print(f"| {result['model']} | {100 * acc['float']:.2f} | {100 * acc['per_tensor']:.2f} | "
+                  f"{100 * acc['per_channel']:.2f} | {100 * acc['wess']:.2f} | "
+                  f"{100 * (acc['wess'] - acc['float']):+.2f} | {result['max_disparity']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
