@@ -1,0 +1,48 @@
+"""The README's accuracy figures, measured with the evaluation harness (the full zoo is marked slow)."""
+import numpy as np
+import pytest
+
+from pipeline import bnfold, deploy, evaluate, stress, wess, zoo
+
+STRESSABLE = ("mobilenet_v1", "mobilenet_v2", "ds_cnn")
+
+
+def run_eval(name, model, splits, is_stress):
+    return evaluate.evaluate(name, model, splits.x_calib, splits.x_test, splits.y_test, deploy.DeployOptions(),
+                             stress=is_stress)
+
+
+def check_plain(result):
+    acc = result.accuracy
+    assert acc["wess"] >= acc["per_channel"] - 0.002, acc
+    assert acc["wess"] >= acc["float"] - 0.005, acc
+
+
+def check_stress(result, stressed_model):
+    acc = result.accuracy
+    assert acc["per_tensor"] <= acc["float"] - 0.20, acc  # layer-wise int8 collapses
+    assert acc["wess"] >= acc["float"] - 0.005, acc  # WESS recovers
+    _, layers = bnfold.fold_batch_norms(stressed_model)
+    depthwise = [wess.disparity(layer.kernel, 2) for layer in layers if layer.kind == "DepthwiseConv2D"]
+    assert max(depthwise) >= 2**10
+
+
+def test_ds_cnn_stress_figures(zoo_model, splits):
+    original = zoo_model("ds_cnn")
+    before = [w.copy() for w in original.get_weights()]
+    model = stress.make_stress_variant(original, splits)
+    assert all(np.array_equal(a, b) for a, b in zip(before, original.get_weights())), "the zoo model was modified"
+    check_stress(run_eval("ds_cnn_stress", model, splits, True), model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_zoo_figures(name, zoo_model, splits):
+    check_plain(run_eval(name, zoo_model(name), splits, False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in STRESSABLE if n != "ds_cnn"])
+def test_stress_figures(name, zoo_model, splits):
+    model = stress.make_stress_variant(zoo_model(name), splits)
+    check_stress(run_eval(f"{name}_stress", model, splits, True), model)
