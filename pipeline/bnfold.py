@@ -83,6 +83,17 @@ def find_bn_pairs(model) -> dict[str, str]:
     return pairs
 
 
+def _as_folded(layer, weights: list, bn) -> FoldedLayer:
+    kind = layer.__class__.__name__
+    kernel = weights[0]
+    out_channels = kernel.shape[2] * kernel.shape[3] if kind == "DepthwiseConv2D" else kernel.shape[-1]
+    bias = weights[1] if len(weights) > 1 else np.zeros(out_channels, np.float32)
+    if bn is not None:
+        kernel, bias = fold_kernel(kind, kernel, bias, *_bn_scale_offset(bn))
+    return FoldedLayer(layer.name, kind, np.asarray(kernel, np.float32), np.asarray(bias, np.float32),
+                       bn.name if bn is not None else None)
+
+
 def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
     """Return (folded functional model, folded conv/dense layers in graph order).
 
@@ -94,6 +105,9 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
 
     _check_functional(model)
     pairs = find_bn_pairs(model)
+    if not pairs:  # nothing to fold (e.g. a SavedModel wrapper, whose BNs the converter folds): keep the model
+        return model, [_as_folded(layer, layer.get_weights(), None) for layer in model.layers
+                       if layer.__class__.__name__ in FOLDABLE]
     folded_bns = set(pairs.values())
     by_name = {layer.name: layer for layer in model.layers}
     new_tensors: dict[int, object] = {}
@@ -112,14 +126,10 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         weights = layer.get_weights()
         folded_bn = pairs.get(layer.name)
         if kind in FOLDABLE:
-            kernel = weights[0]
-            out_channels = kernel.shape[2] * kernel.shape[3] if kind == "DepthwiseConv2D" else kernel.shape[-1]
-            bias = weights[1] if len(weights) > 1 else np.zeros(out_channels, np.float32)
-            if folded_bn:
-                kernel, bias = fold_kernel(kind, kernel, bias, *_bn_scale_offset(by_name[folded_bn]))
+            folded_layer = _as_folded(layer, weights, by_name[folded_bn] if folded_bn else None)
             config["use_bias"] = True
-            weights = [kernel, bias]
-            folded_layers.append(FoldedLayer(layer.name, kind, kernel, bias, folded_bn))
+            weights = [folded_layer.kernel, folded_layer.bias]
+            folded_layers.append(folded_layer)
         clone = layer.__class__.from_config(config)
         out = clone(inputs[0] if len(inputs) == 1 else inputs)
         clone.set_weights(weights)

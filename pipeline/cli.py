@@ -1,4 +1,4 @@
-"""The `wess` command line: deploy, eval, run, inspect and zoo."""
+"""The `wess` command line: deploy, eval, run, verify, inspect and zoo."""
 from __future__ import annotations
 
 import argparse
@@ -129,6 +129,8 @@ def cmd_run(args) -> dict:
         raise WessError(f"{path}: no such file")
     model = path.read_bytes()
     q = runtime.io_quant(model)
+    if args.dump_intermediates and args.backend != "ref":
+        raise WessError(f"--dump-intermediates needs --backend ref (got {args.backend})")
     if args.random_input:
         x = np.random.default_rng(args.seed).integers(-128, 128, size=(args.count, *q.input_shape)).astype(np.int8)
     else:
@@ -148,6 +150,8 @@ def cmd_run(args) -> dict:
                 raise WessError(f"{in_path}: dtype {x.dtype}; give int8 (quantized) or finite float inputs")
             x = runtime.quantize_input(x, q)
     y = runtime.run(model, x, args.backend)
+    if args.dump_intermediates:
+        _dump_intermediates(model, x, Path(args.dump_intermediates))
     if args.output:
         import io
 
@@ -157,6 +161,41 @@ def cmd_run(args) -> dict:
     return {"model": str(path), "backend": args.backend, "inputs": int(len(x)), "output_shape": list(y.shape),
             "top1": y.argmax(axis=1).tolist(), "output_int8": y.tolist() if len(y) <= 16 else None,
             "output": args.output}
+
+
+def _dump_intermediates(model: bytes, x: np.ndarray, out_dir: Path) -> None:
+    """Every tensor the C reference computes, stacked over the inputs: DIR/t<index>_<name>.npy."""
+    import io
+    import re
+
+    from . import compact, runtime
+    from .atomic import atomic_write_bytes
+
+    compiled = compact.compile_model(model)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for tensor, array in runtime.ref_intermediates(model, x).items():
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", compiled.tensors[tensor].name)[:80]
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        atomic_write_bytes(out_dir / f"t{tensor:04d}_{name}.npy", buffer.getvalue())
+
+
+def cmd_verify(args) -> dict:
+    from .errors import VerificationError
+    from .verify import verify
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise WessError(f"{path}: no such file")
+    result = verify(path.read_bytes(), str(path), args.inputs, args.random_inputs, args.seed)
+    report = result.to_json()
+    if result.mismatched:
+        pairs = ", ".join(f"{pair} {count}" for pair, count in result.mismatched_bytes.items() if count)
+        where = result.first_divergence
+        first = (f"; first divergence at operator {where.operator} ({where.op}, tensor {where.tensor_name!r})"
+                 if where else "")
+        raise VerificationError(f"{path}: mismatched bytes on {result.inputs} inputs: {pairs}{first}", report)
+    return report
 
 
 def cmd_inspect(args) -> dict:
@@ -217,6 +256,13 @@ def _human(command: str, result: dict) -> str:
         lines += [f"  op {r['operator']:>3} {r['op']:<18} {r['output_channels']:>4} ch  multiplier {r['multiplier']} "
                   f"right shift {r['right_shift']}  max k {r['max_shift']}" for r in result["layers"]]
         return "\n".join(lines)
+    if command == "verify":
+        top1 = "" if result["ref_top1"] is None else f", C reference top-1 {100 * result['ref_top1']:.2f}%"
+        return (f"{result['model']}: {result['inputs']} inputs ({result['digit_inputs']} digits, "
+                f"{result['random_inputs']} random): mismatched bytes "
+                + ", ".join(f"{k} {v}" for k, v in result["mismatched_bytes"].items())
+                + f"; peak activation arena {result['peak_arena_bytes']:,} bytes, blob {result['blob_bytes']:,} bytes"
+                + top1)
     if command == "run":
         return f"{result['inputs']} inputs on {result['backend']}: top-1 {result['top1'][:20]}"
     return json.dumps(result)
@@ -236,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("model", help="a .keras/.h5 file, a SavedModel directory, or zoo:<name>")
         p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
         p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
-        p.add_argument("--shift-rule", default="floor", choices=SHIFT_RULES, help="how WESS picks k_c and s")
+        p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
         p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -258,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="litert", choices=BACKENDS)
     p.add_argument("--output", help="write the int8 outputs to this .npy")
+    p.add_argument("--dump-intermediates", metavar="DIR", help="backend ref: write every tensor to DIR as .npy")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("verify", help="C reference vs LiteRT reference vs TFLite Micro, byte for byte")
+    p.add_argument("model")
+    p.add_argument("--inputs", type=int, default=100, help="digits test inputs (cycled past 400)")
+    p.add_argument("--random-inputs", type=int, default=16, help="seeded random int8 inputs added")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("inspect", help="show a WESS model's layers, shifts and metadata")
     p.add_argument("model")
@@ -268,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "run": cmd_run, "inspect": cmd_inspect, "zoo": cmd_zoo}
+COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
+            "zoo": cmd_zoo}
 
 
 @contextlib.contextmanager
@@ -312,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = COMMANDS[args.command](args)
         except WessError as exc:
+            if getattr(args, "json", False) and getattr(exc, "result", None) is not None:
+                from .report import dumps
+
+                print(dumps(exc.result), file=out)
             print(f"wess {args.command}: error: {exc}", file=err)
             if args.debug:
                 raise

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,18 +20,22 @@ CALIBRATION_BATCH = 50
 
 @contextlib.contextmanager
 def _quiet_native_logs() -> Iterator[None]:
-    """Silence the converter's C++ chatter on stderr (file descriptor 2) unless WESS_VERBOSE is set."""
+    """Silence the converter's chatter on stdout and stderr (C++ and Python) unless WESS_VERBOSE is set."""
     if os.environ.get("WESS_VERBOSE"):
         yield
         return
-    saved = os.dup(2)
+    sys.stdout.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
         with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
+            for fd in saved:
+                os.dup2(devnull.fileno(), fd)
+        with contextlib.redirect_stdout(io.StringIO()):  # TensorFlow's Python-level prints
+            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:

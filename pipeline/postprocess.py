@@ -106,7 +106,7 @@ def _ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
     return inputs[2]
 
 
-def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "floor") -> list[tuple[WeightedOp, wess.WessLayer]]:
+def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse") -> list[tuple[WeightedOp, wess.WessLayer]]:
     """Rewrite every conv/FC op's weights, bias and scales in place; return what each layer became."""
     results = []
     for wop in ops:

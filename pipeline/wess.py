@@ -108,7 +108,7 @@ def mse_scale_and_shifts(weights: np.ndarray, channel_axis: int, num_candidates:
 
 
 def quantize_layer(weights: np.ndarray, bias: np.ndarray, channel_axis: int, input_scale: float,
-                   output_scale: float, rule: str = "floor") -> WessLayer:
+                   output_scale: float, rule: str = "mse") -> WessLayer:
     """WESS-quantize one layer's float weights and bias (see docs/wess.md).
 
     Shifts are lowered where needed so that (a) the int32 bias fits and (b) n + k_c <= 31, the largest right

@@ -155,3 +155,17 @@ def test_console_script_exit_code_and_clean_stdout(tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [f"wess deploy: error: {tmp_path / 'nope.h5'}: no such file or directory"]
+
+
+def test_saved_model_directory(tmp_path, capfd, splits, zoo_model):
+    """A SavedModel has no Keras layers to fold: the converter folds its batch norms, WESS still applies."""
+    zoo_model("ds_cnn").export(str(tmp_path / "saved"))
+    capfd.readouterr()
+    np.savez(tmp_path / "calib.npz", x=splits.x_calib[:50])
+    np.savez(tmp_path / "test.npz", x=splits.x_test[:100], y=splits.y_test[:100])
+    code, out, err = wess(capfd, "eval", tmp_path / "saved", "--data", tmp_path / "calib.npz",
+                          "--test-data", tmp_path / "test.npz", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["test_samples"] == 100 and len(data["layers"]) == 10  # stem, 4 x (dw, pw), logits
+    assert data["accuracy"]["wess"] >= data["accuracy"]["float"] - 0.01

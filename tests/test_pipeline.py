@@ -150,3 +150,17 @@ def test_model_without_metadata_is_rejected(deployed):
 def test_not_a_model(data, message):
     with pytest.raises(WessError, match=message):
         flatbuf.read_model(data, "bad.tflite")
+
+
+def test_calibrator_auto_keeps_the_best(zoo_model, splits):
+    from pipeline.calibrate import CALIBRATOR_NAMES
+
+    state = deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib, deploy.DeployOptions(calibrator="auto"))
+    assert set(state.calibrator_scores) == set(CALIBRATOR_NAMES)
+    assert state.calibrator_scores[state.calibrator] == max(state.calibrator_scores.values())
+    # ties go to the first in CALIBRATOR_NAMES order
+    best = max(state.calibrator_scores.values())
+    assert state.calibrator == next(n for n in CALIBRATOR_NAMES if state.calibrator_scores[n] == best)
+    q = runtime.io_quant(state.model)
+    x = runtime.quantize_input(splits.x_test[:20], q)
+    assert np.array_equal(runtime.run_litert(state.model, x), runtime.run_tflm(state.model, x))

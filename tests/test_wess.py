@@ -42,7 +42,7 @@ def test_shifted_range_lies_in_half_open_band():
 def test_quantize_layer_matches_definition():
     w = conv_weights([1.0, 0.25, 0.1, 0.0])
     b = np.array([0.5, -0.25, 0.01, 0.0], np.float32)
-    layer = wess.quantize_layer(w, b, 0, input_scale=0.02, output_scale=0.05)
+    layer = wess.quantize_layer(w, b, 0, input_scale=0.02, output_scale=0.05, rule="floor")
     assert layer.channel_right_shift.tolist() == [0, 2, 3, 0]
     assert layer.layer_scale == np.float32(1.0 / 127)
     expected = np.clip(np.round(w.astype(np.float64) * np.exp2([0, 2, 3, 0]).reshape(-1, 1, 1, 1) / (1.0 / 127)),
@@ -55,16 +55,18 @@ def test_quantize_layer_matches_definition():
     assert np.array_equal(layer.bias_q, np.round(b / bias_scale).astype(np.int32))
 
 
-def test_channel_scales_are_exact_powers_of_two_of_layer_scale():
-    layer = wess.quantize_layer(conv_weights([3.0, 0.02, 0.7]), np.zeros(3, np.float32), 0, 0.1, 0.1)
+@pytest.mark.parametrize("rule", wess.SHIFT_RULES)
+def test_channel_scales_are_exact_powers_of_two_of_layer_scale(rule):
+    layer = wess.quantize_layer(conv_weights([3.0, 0.02, 0.7]), np.zeros(3, np.float32), 0, 0.1, 0.1, rule)
     ratio = layer.layer_scale.astype(np.float64) / layer.channel_scales.astype(np.float64)
     assert np.array_equal(ratio, np.exp2(layer.channel_right_shift.astype(np.float64)))
 
 
+@pytest.mark.parametrize("rule", wess.SHIFT_RULES)
 @pytest.mark.parametrize("input_scale,output_scale", [(0.02, 0.05), (1e-3, 0.3), (0.5, 1e-3), (3e-5, 7e-2)])
-def test_tflite_per_channel_multiplier_equals_npu_path(input_scale, output_scale):
+def test_tflite_per_channel_multiplier_equals_npu_path(input_scale, output_scale, rule):
     w = conv_weights([1.0, 0.3, 2.0 ** -9, 0.01, 2.0 ** -14])
-    layer = wess.quantize_layer(w, np.zeros(5, np.float32), 0, input_scale, output_scale)
+    layer = wess.quantize_layer(w, np.zeros(5, np.float32), 0, input_scale, output_scale, rule)
     for c, k in enumerate(layer.channel_right_shift):
         real = np.float64(np.float32(input_scale)) * np.float64(layer.channel_scales[c]) / np.float64(np.float32(output_scale))
         mantissa, exponent = quantize_multiplier(float(real))
@@ -75,7 +77,7 @@ def test_tflite_per_channel_multiplier_equals_npu_path(input_scale, output_scale
 def test_total_right_shift_capped_at_31():
     # s_in * s / s_out tiny: n is already 25, so k_c is capped at 31 - 25 = 6 instead of 12
     w = conv_weights([1.0, 2.0 ** -12])
-    layer = wess.quantize_layer(w, np.zeros(2, np.float32), 0, input_scale=2.0 ** -20, output_scale=1.0)
+    layer = wess.quantize_layer(w, np.zeros(2, np.float32), 0, input_scale=2.0 ** -20, output_scale=1.0, rule="floor")
     assert layer.right_shift + int(layer.channel_right_shift.max()) <= 31
     assert layer.capped.tolist() == [False, True]
     assert layer.channel_right_shift.tolist() == [0, 31 - layer.right_shift]
@@ -85,7 +87,7 @@ def test_bias_overflow_lowers_the_shift():
     # channel 1 wants k = 15; its bias 1e3 / (1e-3 * (1/127) * 2^-15) would overflow int32
     w = conv_weights([1.0, 2.0 ** -15])
     b = np.array([0.0, 1e3], np.float32)
-    layer = wess.quantize_layer(w, b, 0, input_scale=1e-3, output_scale=1.0)
+    layer = wess.quantize_layer(w, b, 0, input_scale=1e-3, output_scale=1.0, rule="floor")
     assert layer.capped.tolist() == [False, True]
     assert layer.channel_right_shift[1] < 15
     assert abs(int(layer.bias_q[1])) <= 2**31 - 1
@@ -98,13 +100,14 @@ def test_bias_overflow_even_without_shift_raises():
 
 
 def test_saturation_reported():
-    layer = wess.quantize_layer(conv_weights([1.0, 2.0 ** -17]), np.zeros(2, np.float32), 0, 0.01, 0.01)
+    layer = wess.quantize_layer(conv_weights([1.0, 2.0 ** -17]), np.zeros(2, np.float32), 0, 0.01, 0.01, "floor")
     assert layer.saturated.tolist() == [False, True]
     assert layer.channel_right_shift.tolist() == [0, 15]
 
 
-def test_all_zero_layer():
-    layer = wess.quantize_layer(np.zeros((2, 1, 1, 3), np.float32), np.zeros(2, np.float32), 0, 0.1, 0.1)
+@pytest.mark.parametrize("rule", wess.SHIFT_RULES)
+def test_all_zero_layer(rule):
+    layer = wess.quantize_layer(np.zeros((2, 1, 1, 3), np.float32), np.zeros(2, np.float32), 0, 0.1, 0.1, rule)
     assert np.all(layer.weights_q == 0) and np.all(layer.channel_right_shift == 0)
     assert layer.layer_scale > 0
 
@@ -112,7 +115,7 @@ def test_all_zero_layer():
 def test_depthwise_channel_axis_is_last():
     w = np.transpose(conv_weights([1.0, 0.25, 0.5], shape=(3, 3, 1)), (3, 1, 2, 0))  # [1, H, W, C]
     assert w.shape == (1, 3, 3, 3)
-    layer = wess.quantize_layer(w, np.zeros(3, np.float32), 3, 0.1, 0.1)
+    layer = wess.quantize_layer(w, np.zeros(3, np.float32), 3, 0.1, 0.1, rule="floor")
     assert layer.channel_right_shift.tolist() == [0, 2, 1]
 
 
@@ -129,3 +132,12 @@ def test_disparity_and_sqnr():
     assert wess.disparity(conv_weights([4.0, 1.0, 0.0]), 0) == 4.0
     assert wess.sqnr_db(np.ones(4), np.ones(4)) == float("inf")
     assert wess.sqnr_db(np.array([10.0]), np.array([9.0])) == pytest.approx(20.0)
+
+
+def test_mse_rule_respects_the_caps():
+    """The caps (n + k_c <= 31, int32 bias) apply whatever rule chose the shifts."""
+    w = conv_weights([1.0, 2.0 ** -12])
+    layer = wess.quantize_layer(w, np.zeros(2, np.float32), 0, input_scale=2.0 ** -20, output_scale=1.0, rule="mse")
+    assert layer.right_shift + int(layer.channel_right_shift.max()) <= 31
+    layer = wess.quantize_layer(conv_weights([1.0, 2.0 ** -15]), np.array([0.0, 1e3], np.float32), 0, 1e-3, 1.0, "mse")
+    assert abs(int(layer.bias_q[1])) <= 2**31 - 1 and layer.capped[1]

@@ -31,7 +31,7 @@ def run_eval(name: str, stress: bool, options: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrator", default="max")
-    parser.add_argument("--shift-rule", default="floor")
+    parser.add_argument("--shift-rule", default="mse")
     parser.add_argument("--out", default="build/figures")
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
     args = parser.parse_args()
