@@ -38,8 +38,8 @@ def _quiet_native_logs() -> Iterator[None]:
             os.close(copy)
 
 
-def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
-    """A float TFLite model whose activation tensors carry min/max from the converter's max calibration."""
+def int8_converter(keras_model, calibration_x: np.ndarray):
+    """TensorFlow's converter set up for full int8 (int8 input and output) from this representative data."""
     import tensorflow as tf
 
     def representative() -> Iterator[list[np.ndarray]]:
@@ -52,6 +52,12 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
+    return converter
+
+
+def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
+    """A float TFLite model whose activation tensors carry min/max from the converter's max calibration."""
+    converter = int8_converter(keras_model, calibration_x)
     converter._experimental_calibrate_only = True
     try:
         with _quiet_native_logs():

@@ -17,23 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 REPEATS = 3
 
 
-def bare_convert(model, calibration_x) -> bytes:
-    import numpy as np
-    import tensorflow as tf
-
-    def representative():
-        for sample in calibration_x:
-            yield [sample[None].astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
-
-
 def best_of(fn) -> float:
     times = []
     for _ in range(REPEATS):
@@ -56,7 +39,7 @@ def deploy_cost(names: list[str]) -> None:
         model = keras.models.load_model(zoo.ZOO[name].path, compile=False)
         def converter_only():
             with convert._quiet_native_logs():
-                bare_convert(model, splits.x_calib)
+                convert.int8_converter(model, splits.x_calib).convert()
 
         converter_only()  # warm-up: TensorFlow's tracing caches, for both sides alike
         bare = best_of(converter_only)
