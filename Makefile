@@ -10,7 +10,7 @@ MODEL       ?= zoo:mobilenet_v1
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 PYTEST_ARGS ?=
 
-.PHONY: setup apt deploy test test-all bench clean
+.PHONY: setup apt lib deploy test test-sanitized test-all bench clean
 
 setup: $(STAMP) apt
 
@@ -31,16 +31,24 @@ apt:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-deploy: setup
+lib:
+	$(MAKE) -C firmware_ref BUILD_DIR=$(BUILD)
+
+deploy: setup lib
 	$(WESS) deploy $(MODEL)
 
-test: setup
+# The fast suite, then the C-facing tests again against the AddressSanitizer + UBSan build of the library.
+test: setup lib
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	PYTHON=$(PY) tools/run_sanitized_tests.sh
 
-test-all: setup
+test-sanitized: setup
+	PYTHON=$(PY) tools/run_sanitized_tests.sh $(PYTEST_ARGS)
+
+test-all: setup lib
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: setup
+bench: setup lib
 	$(PY) tools/bench.py
 
 clean:

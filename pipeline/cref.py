@@ -1,4 +1,4 @@
-"""ctypes bindings of the firmware_ref C reference kernels (build/libwess_ref.so; WESS_REF_LIB overrides the path)."""
+"""ctypes bindings of the firmware_ref C reference kernels and model runner (build/libwess_ref.so; WESS_REF_LIB overrides)."""
 from __future__ import annotations
 
 import ctypes
@@ -10,10 +10,22 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import kernel_params as kp
+from pipeline.errors import WessError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIBRARY = REPO_ROOT / "build" / "libwess_ref.so"
-STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED"}
+STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED",
+                4: "WESS_ERR_TRUNCATED", 5: "WESS_ERR_BAD_MAGIC", 6: "WESS_ERR_BAD_VERSION", 7: "WESS_ERR_BAD_OFFSET",
+                8: "WESS_ERR_BAD_TENSOR", 9: "WESS_ERR_BAD_OP", 10: "WESS_ERR_ARENA_TOO_SMALL",
+                11: "WESS_ERR_BAD_ALIGNMENT", 12: "WESS_ERR_CALLBACK"}
+STATUS_MEANINGS = {
+    1: "a NULL pointer or a parameter outside its range", 2: "inconsistent tensor dimensions",
+    3: "a case the kernels do not implement", 4: "the blob is shorter than its header or its declared size",
+    5: "not a compact model blob (bad magic)", 6: "format version other than the one this library reads",
+    7: "an offset or size points outside its section of the blob", 8: "a tensor index out of range or a tensor of "
+    "the wrong type, storage or size", 9: "an op record of unknown op code or wrong tensor/parameter count",
+    10: "the arena is smaller than the model needs", 11: "blob or arena not 4-byte aligned",
+    12: "the tensor callback stopped the run"}
 FIXEDPOINT_OPS = {"srdhm": 0, "rdbpot": 1, "mbqm": 2, "requantize": 3}  # wess_fixedpoint_op_t
 
 _int32 = ctypes.c_int32
@@ -52,6 +64,16 @@ Requant = type("Requant", (ctypes.Structure,), {"_fields_": [
     ("multiplier_count", _int32), ("channel_shift4", ctypes.POINTER(ctypes.c_uint8))]})
 
 
+ModelInfo = type("ModelInfo", (ctypes.Structure,), {"_fields_": [
+    ("tensor_count", ctypes.c_uint32), ("op_count", ctypes.c_uint32), ("arena_bytes", ctypes.c_uint32),
+    ("input_bytes", ctypes.c_uint32), ("output_bytes", ctypes.c_uint32), ("error_tensor", _int32),
+    ("error_op", _int32)]})
+TensorCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, _int32, _int32, _int32, ctypes.c_void_p,
+                                  ctypes.c_uint32)
+RunHooks = type("RunHooks", (ctypes.Structure,), {"_fields_": [
+    ("tensor_callback", TensorCallback), ("user", ctypes.c_void_p), ("failed_op", _int32)]})
+
+
 def library_path() -> Path:
     """build/libwess_ref.so, or the path in the environment variable WESS_REF_LIB (e.g. the asan build)."""
     return Path(os.environ.get("WESS_REF_LIB", DEFAULT_LIBRARY))
@@ -67,7 +89,7 @@ def load_library() -> ctypes.CDLL:
     for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
-                 "wess_fixedpoint_batch"):
+                 "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch"):
         getattr(library, name).restype = ctypes.c_int
     return library
 
@@ -243,3 +265,68 @@ def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None
     _call("wess_fixedpoint_batch", FIXEDPOINT_OPS[op], _pointer(a, np.int32), _pointer(b, np.int32),
           _pointer(c, np.int32), _pointer(output, np.int32), a.size)
     return output
+
+
+# ---------------------------------------------------------------- whole-model runner
+
+def _model_error(status: int, info, context: str) -> WessError:
+    """One line naming the status, what it means and where (op position, tensor index) the runner saw it."""
+    where = "".join(f", {label} {value}" for label, value in (("op", info.error_op), ("tensor", info.error_tensor))
+                    if value >= 0)
+    return WessError(f"{context}: {STATUS_NAMES.get(status, status)} ({STATUS_MEANINGS.get(status, 'unknown status')}"
+                     f"{where})")
+
+
+def _aligned_copy(blob: bytes) -> np.ndarray:
+    """The blob in a numpy buffer (16-byte aligned allocation: the runner needs 4)."""
+    return np.frombuffer(blob, np.uint8).copy()
+
+
+def validate_model(blob: bytes, arena_bytes: int | None = None, context: str = "model blob"):
+    """wess_model_validate; the ModelInfo, or a one-line WessError naming the problem. arena_bytes None: the blob's."""
+    buffer = _aligned_copy(blob)
+    info = ModelInfo()
+    library = load_library()
+    status = library.wess_model_validate(_pointer(buffer, np.uint8), ctypes.c_size_t(buffer.size),
+                                         ctypes.c_size_t(2**31 if arena_bytes is None else arena_bytes),
+                                         ctypes.byref(info))
+    if status != 0:
+        raise _model_error(status, info, context)
+    return info
+
+
+def run_model(blob: bytes, inputs: np.ndarray, output_dtype, arena_bytes: int | None = None,
+              on_tensor=None, context: str = "model blob") -> np.ndarray:
+    """Run a batch [N, ...] of inputs through the blob in one C call; outputs [N, output elements].
+
+    on_tensor(sample, op_position, tensor_index, data: bytes) is called after every op (for intermediate dumps).
+    """
+    info = validate_model(blob, arena_bytes, context)
+    inputs = np.ascontiguousarray(inputs)
+    if inputs.ndim < 1 or inputs[0].nbytes != info.input_bytes:
+        raise WessError(f"{context}: one input has {inputs[0].nbytes if inputs.ndim else 0} bytes; the model takes "
+                        f"{info.input_bytes}")
+    buffer = _aligned_copy(blob)
+    arena = np.zeros(info.arena_bytes if arena_bytes is None else arena_bytes, np.uint8)
+    outputs = np.empty((len(inputs), info.output_bytes // np.dtype(output_dtype).itemsize), output_dtype)
+    failure: list[BaseException] = []
+
+    def callback(_user, sample, op, tensor, data, size):
+        try:
+            on_tensor(sample, op, tensor, ctypes.string_at(data, size))
+            return 0
+        except BaseException as exc:  # ctypes cannot propagate it: stop the run and re-raise below
+            failure.append(exc)
+            return 1
+
+    hooks = RunHooks(TensorCallback(callback) if on_tensor else TensorCallback(), None, -1)
+    status = load_library().wess_model_run_batch(
+        _pointer(buffer, np.uint8), ctypes.c_size_t(buffer.size), _pointer(arena, np.uint8),
+        ctypes.c_size_t(arena.size), _int32(len(inputs)), inputs.ctypes.data_as(ctypes.c_void_p),
+        outputs.ctypes.data_as(ctypes.c_void_p), ctypes.byref(hooks))
+    if failure:
+        raise failure[0]
+    if status != 0:
+        info.error_op = hooks.failed_op
+        raise _model_error(status, info, context)
+    return outputs

@@ -1,4 +1,4 @@
-"""Run int8 TFLite models: LiteRT (reference or default kernels) in process, TFLite Micro in a subprocess."""
+"""Run int8 TFLite models: LiteRT (reference or default kernels), the C reference runner, TFLite Micro (subprocess)."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +15,7 @@ from .errors import WessError
 
 log = logging.getLogger(__name__)
 BATCH = 100
-BACKENDS = ("litert", "litert-xnnpack", "tflm")
+BACKENDS = ("litert", "litert-xnnpack", "tflm", "ref")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,31 @@ def _package_root() -> str:
     return root if not current else f"{root}{os.pathsep}{current}"
 
 
+def run_ref(model: bytes, x_int8: np.ndarray) -> np.ndarray:
+    """The C reference runner (firmware_ref/src/runner.c) on the model's compact blob, the whole batch in one call."""
+    from . import compact, cref
+
+    compiled = compact.compile_model(model)
+    output = compiled.tensors[compiled.output_tensor]
+    y = cref.run_model(compiled.blob, x_int8, output.numpy_type)
+    return y.reshape((len(x_int8),) + output.shape[1:])
+
+
+def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]:
+    """Every tensor the C reference runner computes (and the input), by tensor index, stacked over the batch."""
+    from . import compact, cref
+
+    compiled = compact.compile_model(model)
+    per_sample: dict[int, list[np.ndarray]] = {compiled.input_tensor: list(x_int8)}
+
+    def keep(_sample: int, _op: int, tensor: int, data: bytes) -> None:
+        record = compiled.tensors[tensor]
+        per_sample.setdefault(tensor, []).append(np.frombuffer(data, record.numpy_type).reshape(record.shape[1:]))
+
+    cref.run_model(compiled.blob, x_int8, compiled.tensors[compiled.output_tensor].numpy_type, on_tensor=keep)
+    return {tensor: np.stack(arrays) for tensor, arrays in per_sample.items()}
+
+
 def run(model: bytes, x_int8: np.ndarray, backend: str) -> np.ndarray:
     if backend == "litert":
         return run_litert(model, x_int8, reference=True)
@@ -125,4 +150,6 @@ def run(model: bytes, x_int8: np.ndarray, backend: str) -> np.ndarray:
         return run_litert(model, x_int8, reference=False)
     if backend == "tflm":
         return run_tflm(model, x_int8)
+    if backend == "ref":
+        return run_ref(model, x_int8)
     raise WessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -36,3 +36,21 @@ def deployed(zoo_model, splits):
     from pipeline import deploy
 
     return deploy.run_passes(zoo_model("mobilenet_v1"), splits.x_calib, deploy.DeployOptions())
+
+
+@pytest.fixture(scope="session")
+def reference_library():
+    """build/libwess_ref.so, rebuilt with make when older than firmware_ref (unless WESS_REF_LIB is set)."""
+    import subprocess
+    from pathlib import Path
+
+    from pipeline import cref
+
+    if "WESS_REF_LIB" not in os.environ:
+        root = Path(__file__).resolve().parent.parent
+        library = root / "build" / "libwess_ref.so"
+        sources = [path for path in (root / "firmware_ref").rglob("*") if path.is_file()]
+        if not library.is_file() or library.stat().st_mtime < max(path.stat().st_mtime for path in sources):
+            subprocess.run(["make", "-C", str(root / "firmware_ref"), f"BUILD_DIR={root / 'build'}"],
+                           check=True, capture_output=True)
+    return cref.load_library()

@@ -1,7 +1,9 @@
 """Benchmarks printed as ratios measured side by side in one run (`make bench`).
 
 deploy-cost: wall time of `wess deploy`'s passes (default options) against the bare TFLiteConverter int8
-conversion of the same model with the same representative data; best of REPEATS runs each, interleaved.
+conversion of the same model with the same representative data; best of REPEATS runs each.
+inference: per-inference time of the C reference runner vs the TFLite Micro Python interpreter vs LiteRT's
+default (XNNPACK) kernels on the same WESS model and inputs, one thread each, best of REPEATS.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
 
 REPEATS = 3
 
@@ -47,13 +51,76 @@ def deploy_cost(names: list[str]) -> None:
         print(f"{name:<14} {bare:>12.2f} {ours:>14.2f} {ours / bare:>7.2f}", flush=True)
 
 
+def model_macs(model_bytes: bytes) -> int:
+    """Multiply-accumulates of the conv / depthwise / fully connected layers of one inference."""
+    from pipeline import flatbuf
+
+    model = flatbuf.read_model(model_bytes)
+    graph = model.subgraphs[0]
+    macs = 0
+    for op in graph.operators:
+        name = flatbuf.opcode_name(model, op)
+        weights = graph.tensors[op.inputs[1]].shape if len(op.inputs) > 1 else None
+        out = graph.tensors[op.outputs[0]].shape
+        if name == "CONV_2D":
+            macs += int(np.prod(out[1:])) * int(np.prod(weights[1:]))
+        elif name == "DEPTHWISE_CONV_2D":
+            macs += int(np.prod(out[1:])) * int(weights[1] * weights[2])
+        elif name == "FULLY_CONNECTED":
+            macs += int(np.prod(weights))
+    return macs
+
+
+def inference_speed(names: list[str], count: int) -> None:
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+    from tflite_micro.python.tflite_micro import runtime as tflm
+
+    from pipeline import compact, cref, deploy, runtime, zoo
+
+    splits = zoo.load_digits_splits()
+    print(f"\ninference: WESS models, {count} test inputs, ms per inference (best of {REPEATS}), one thread each")
+    print(f"{'model':<14} {'MMAC':>6} {'C ref':>8} {'TFLM':>8} {'XNNPACK':>8} {'TFLM/ref':>9} {'ref/XNNPACK':>12} "
+          f"{'ref MAC/ns':>11}")
+    for name in names:
+        model = keras.models.load_model(zoo.ZOO[name].path, compile=False)
+        tflite = deploy.run_passes(model, splits.x_calib, deploy.DeployOptions()).model
+        x = runtime.quantize_input(splits.x_test[:count], runtime.io_quant(tflite))
+        compiled = compact.compile_model(tflite)
+        out_type = compiled.tensors[compiled.output_tensor].numpy_type
+        micro = tflm.Interpreter.from_bytes(tflite)
+        xnn = Interpreter(model_content=tflite, num_threads=1)
+        xnn.allocate_tensors()
+        xnn_in, xnn_out = xnn.get_input_details()[0]["index"], xnn.get_output_details()[0]["index"]
+
+        def run_micro():
+            for sample in x:
+                micro.set_input(sample[None], 0)
+                micro.invoke()
+
+        def run_xnnpack():
+            for sample in x:
+                xnn.set_tensor(xnn_in, sample[None])
+                xnn.invoke()
+                xnn.get_tensor(xnn_out)
+
+        ref_s = best_of(lambda: cref.run_model(compiled.blob, x, out_type)) / count
+        micro_s = best_of(run_micro) / count
+        xnn_s = best_of(run_xnnpack) / count
+        macs = model_macs(tflite)
+        print(f"{name:<14} {macs / 1e6:>6.2f} {1e3 * ref_s:>8.3f} {1e3 * micro_s:>8.3f} {1e3 * xnn_s:>8.3f} "
+              f"{micro_s / ref_s:>9.2f} {ref_s / xnn_s:>12.2f} {macs / (ref_s * 1e9):>11.2f}", flush=True)
+
+
 def main() -> None:
     from pipeline import zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
+    parser.add_argument("--inputs", type=int, default=100, help="inputs per inference benchmark")
     args = parser.parse_args()
     deploy_cost(args.names)
+    inference_speed(args.names, args.inputs)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #ifndef WESS_REF_H
 #define WESS_REF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -24,7 +25,16 @@ typedef enum {
     WESS_OK = 0,               /**< Success. */
     WESS_ERR_BAD_ARG = 1,      /**< NULL pointer, or a parameter outside its documented range. */
     WESS_ERR_BAD_SHAPE = 2,    /**< Dimensions inconsistent with each other or with the parameters. */
-    WESS_ERR_UNSUPPORTED = 3   /**< Valid in TFLite but not implemented here (batch > 1, broadcasting, ...). */
+    WESS_ERR_UNSUPPORTED = 3,  /**< Valid in TFLite but not implemented here (batch > 1, broadcasting, ...). */
+    WESS_ERR_TRUNCATED = 4,    /**< Model blob shorter than its header or than the size its header declares. */
+    WESS_ERR_BAD_MAGIC = 5,    /**< Model blob does not start with "WSSM". */
+    WESS_ERR_BAD_VERSION = 6,  /**< Model blob format version other than WESS_MODEL_VERSION. */
+    WESS_ERR_BAD_OFFSET = 7,   /**< A table, tensor or constant offset/size points outside its section. */
+    WESS_ERR_BAD_TENSOR = 8,   /**< A tensor index out of range, or a tensor of the wrong type, storage or size. */
+    WESS_ERR_BAD_OP = 9,       /**< An op record of unknown op code or with the wrong tensor/parameter count. */
+    WESS_ERR_ARENA_TOO_SMALL = 10, /**< The caller's arena is smaller than the blob's activation arena. */
+    WESS_ERR_BAD_ALIGNMENT = 11,   /**< Blob or arena not 4-byte aligned. */
+    WESS_ERR_CALLBACK = 12     /**< The tensor callback asked to stop. */
 } wess_status_t;
 
 /** Tensor dimensions, each >= 1, flat size <= INT32_MAX. Activations: [n, h, w, c] = NHWC.
@@ -248,6 +258,60 @@ typedef enum {
  */
 wess_status_t wess_fixedpoint_batch(wess_fixedpoint_op_t op, const int32_t *a, const int32_t *b,
                                     const int32_t *c, int32_t *out, int32_t count);
+
+/* ------------------------------------------------------------------ whole-model runner (runner.c) */
+
+/** Compact model blob format version read by this library (docs/compact_model.md). */
+#define WESS_MODEL_VERSION 1
+
+/** What wess_model_validate learned about a blob; on a bad status, where the problem is. */
+typedef struct {
+    uint32_t tensor_count;  /**< Tensor records. */
+    uint32_t op_count;      /**< Op records, run in order. */
+    uint32_t arena_bytes;   /**< Activation arena the model needs (peak of the static memory plan). */
+    uint32_t input_bytes;   /**< Bytes of one model input (int8 or float32 elements, NHWC). */
+    uint32_t output_bytes;  /**< Bytes of one model output. */
+    int32_t error_tensor;   /**< Tensor index at fault on a bad status, else -1. */
+    int32_t error_op;       /**< Op position at fault on a bad status, else -1. */
+} wess_model_info_t;
+
+/**
+ * Called after each op for its output tensor (sample: index in the batch, [0, batch_count); op: op position;
+ * tensor: tensor index; data: the tensor's bytes in the arena, valid only during the call). Returning anything
+ * other than WESS_OK stops the run with WESS_ERR_CALLBACK.
+ */
+typedef wess_status_t (*wess_tensor_callback_t)(void *user, int32_t sample, int32_t op, int32_t tensor,
+                                                const void *data, uint32_t bytes);
+
+/** Optional run hooks (NULL for none). failed_op is written by the runner. */
+typedef struct {
+    wess_tensor_callback_t tensor_callback;  /**< NULL: no callback. */
+    void *user;                              /**< Passed to tensor_callback unchanged. */
+    int32_t failed_op;                       /**< Out: op position whose kernel failed, or -1. */
+} wess_run_hooks_t;
+
+/**
+ * Checks every field of a compact model blob before anything uses it: header (magic, version, sizes, counts),
+ * every table and constant offset and size against blob_len, every tensor index, type and size, every op record,
+ * and the activation arena against arena_len. Never reads outside blob[0, blob_len).
+ * blob: 4-byte aligned. info: may be NULL; filled as far as the check got.
+ */
+wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t arena_len, wess_model_info_t *info);
+
+/**
+ * Runs the model on one input: validates the blob, copies input (info.input_bytes) into the arena, runs every op
+ * and copies the output (info.output_bytes) out. arena: arena_len bytes, 4-byte aligned, owned by the caller
+ * (no allocation). hooks: may be NULL.
+ */
+wess_status_t wess_model_run(const uint8_t *blob, size_t blob_len, uint8_t *arena, size_t arena_len,
+                             const void *input, void *output, wess_run_hooks_t *hooks);
+
+/**
+ * Runs batch_count >= 1 inputs one after another: inputs holds batch_count * input_bytes bytes, outputs
+ * batch_count * output_bytes; validates once. Otherwise as wess_model_run.
+ */
+wess_status_t wess_model_run_batch(const uint8_t *blob, size_t blob_len, uint8_t *arena, size_t arena_len,
+                                   int32_t batch_count, const void *inputs, void *outputs, wess_run_hooks_t *hooks);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,107 @@
+/* Compact model blob layout and bounds-checked readers (internal; the format is docs/compact_model.md). */
+#ifndef WESS_MODEL_FORMAT_H
+#define WESS_MODEL_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wess_ref.h"
+
+#define MODEL_HEADER_BYTES 64u
+#define MODEL_TENSOR_BYTES 36u
+#define MODEL_OP_HEADER_BYTES 8u
+#define MODEL_MAX_CONCAT_INPUTS 16
+#define MODEL_NO_OFFSET (-1)
+
+/* TFLite BuiltinOperator codes of the supported ops. */
+enum {
+    MODEL_OP_ADD = 0,
+    MODEL_OP_AVERAGE_POOL_2D = 1,
+    MODEL_OP_CONCATENATION = 2,
+    MODEL_OP_CONV_2D = 3,
+    MODEL_OP_DEPTHWISE_CONV_2D = 4,
+    MODEL_OP_DEQUANTIZE = 6,
+    MODEL_OP_FULLY_CONNECTED = 9,
+    MODEL_OP_MAX_POOL_2D = 17,
+    MODEL_OP_RESHAPE = 22,
+    MODEL_OP_SOFTMAX = 25,
+    MODEL_OP_PAD = 34,
+    MODEL_OP_MEAN = 40,
+    MODEL_OP_QUANTIZE = 114
+};
+
+enum { MODEL_TYPE_INT8 = 0, MODEL_TYPE_INT32 = 1, MODEL_TYPE_FLOAT32 = 2 };
+enum { MODEL_STORAGE_NONE = 0, MODEL_STORAGE_ARENA = 1, MODEL_STORAGE_CONSTANT = 2 };
+
+/* The header fields, after the magic/version/size checks of model_read_header. */
+typedef struct {
+    uint32_t blob_bytes;
+    uint32_t flags;
+    uint32_t tensor_count;
+    uint32_t op_count;
+    uint32_t input_tensor;
+    uint32_t output_tensor;
+    uint32_t tensor_table_offset;
+    uint32_t op_table_offset;
+    uint32_t op_table_bytes;
+    uint32_t constant_offset;
+    uint32_t constant_bytes;
+    uint32_t arena_bytes;
+} model_header_t;
+
+/* One tensor record. */
+typedef struct {
+    wess_dims_t dims;
+    uint8_t type;
+    uint8_t storage;
+    int32_t zero_point;
+    float scale;
+    uint32_t data_offset;  /* in the arena or the constant section */
+    uint32_t data_bytes;
+} model_tensor_t;
+
+/* One op record: words[0, input_count + output_count) are tensor indices, the rest parameters. */
+typedef struct {
+    uint16_t op_code;
+    uint16_t record_bytes;
+    uint16_t input_count;
+    uint16_t output_count;
+    uint32_t word_count;
+    const uint8_t *words;  /* little-endian int32, word_count of them, inside the blob */
+} model_op_t;
+
+static inline uint32_t read_u32(const uint8_t *bytes)
+{
+    return (uint32_t)bytes[0] | ((uint32_t)bytes[1] << 8) | ((uint32_t)bytes[2] << 16) | ((uint32_t)bytes[3] << 24);
+}
+
+static inline uint16_t read_u16(const uint8_t *bytes)
+{
+    return (uint16_t)(bytes[0] | (bytes[1] << 8));
+}
+
+static inline int32_t read_i32(const uint8_t *bytes)
+{
+    const uint32_t value = read_u32(bytes);
+    return value <= INT32_MAX ? (int32_t)value : (int32_t)(value - 2147483648u) - INT32_MAX - 1;
+}
+
+/* Word i of an op record (caller checks i < word_count). */
+static inline int32_t op_word(const model_op_t *op, uint32_t index)
+{
+    return read_i32(op->words + 4u * index);
+}
+
+/* Parses and checks the header: blob_len, magic, version, section offsets and sizes. */
+wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_header_t *header);
+
+/* Reads tensor record index < header->tensor_count (the table is inside the blob once the header is checked). */
+void model_read_tensor(const uint8_t *blob, const model_header_t *header, uint32_t index, model_tensor_t *tensor);
+
+/* Reads the op record at *cursor (a byte offset into the op table) and advances the cursor past it. */
+wess_status_t model_read_op(const uint8_t *blob, const model_header_t *header, uint32_t *cursor, model_op_t *op);
+
+/* Parameter words an op code takes after its tensor indices, or -1 for an unknown op code. */
+int32_t model_param_count(uint16_t op_code);
+
+#endif /* WESS_MODEL_FORMAT_H */

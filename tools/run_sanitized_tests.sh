@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the ASan+UBSan reference library and runs the C-facing tests against it (slow tests excluded).
+# Usage: tools/run_sanitized_tests.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-.venv/bin/python}"
+CC="${CC:-gcc}"
+make -C firmware_ref asan BUILD_DIR="$PWD/build" CC="$CC" >/dev/null
+libasan="$("$CC" -print-file-name=libasan.so)"
+libubsan="$("$CC" -print-file-name=libubsan.so)"
+for library in "$libasan" "$libubsan"; do
+  if [ ! -e "$library" ]; then
+    echo "run_sanitized_tests: $library not found (install the compiler's sanitizer runtime)" >&2
+    exit 1
+  fi
+done
+export LD_PRELOAD="$libasan:$libubsan"
+export ASAN_OPTIONS="detect_leaks=0"  # the Python interpreter itself leaks by design
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export WESS_REF_LIB="$PWD/build/libwess_ref_asan.so"
+exec "$PYTHON" -m pytest -q -m "not slow" tests/test_kernels.py tests/test_fixedpoint.py tests/test_runner.py "$@"
