@@ -1,10 +1,7 @@
 """Fixed-point primitives: Python twins against exact rational oracles, and the C library against the twins."""
 from __future__ import annotations
 
-import os
-import subprocess
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,20 +10,10 @@ from pipeline import cref
 from pipeline.fixedpoint import (INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, quantize_multiplier,
                                  requantize, rounding_divide_by_pot, saturating_rounding_doubling_high_mul)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 C_SAMPLE_SIZE = 1_000_000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reference_library():
-    """Builds build/libwess_ref.so with make when missing or older than firmware_ref (unless WESS_REF_LIB is set)."""
-    if "WESS_REF_LIB" not in os.environ:
-        library = REPO_ROOT / "build" / "libwess_ref.so"
-        sources = [path for path in (REPO_ROOT / "firmware_ref").rglob("*") if path.is_file()]
-        if not library.is_file() or library.stat().st_mtime < max(path.stat().st_mtime for path in sources):
-            subprocess.run(["make", "-C", str(REPO_ROOT / "firmware_ref"), f"BUILD_DIR={REPO_ROOT / 'build'}"],
-                           check=True, capture_output=True)
-    return cref.load_library()
+pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
 
 
 def boundary_values() -> list[int]:
