@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import cref
 from pipeline import kernel_params as kp
-from pipeline.fixedpoint import INT32_MAX, requantize
+from pipeline.fixedpoint import INT32_MAX, INT32_MIN, requantize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_PER_MODEL = 3
@@ -98,6 +98,125 @@ def test_depthwise_multiplier_2_by_hand():
     params = kp.DepthwiseParams(PLAIN_CONV, depth_multiplier=2)
     output = cref.depthwise_conv_2d(params, unit_requant(4), input, filter, None, (1, 1, 1, 4))
     assert output.ravel().tolist() == [10, -10, 10, 80]
+
+
+def test_conv_wide_filter_takes_the_direct_path_and_skips_padding_by_hand():
+    # input [1, 3, 3, 114] all 10 with zero point 2 (input_offset -2): every real input is 8.
+    # filter OHWI [1, 3, 3, 114] all ones: kh * kw * in_ch = 1026 taps, more than conv_2d.c's 1024-tap patch, so the
+    # kernel accumulates straight from the input. SAME (pad 1) -> output [1, 3, 3, 1]:
+    # corner windows see 4 * 114 cells (acc 3648), edges 6 * 114 (5472), centre 9 * 114 (8208).
+    # Multiplier 2**30 with right shift 9: acc / 1024 rounded twice: 3.56 -> 4, 5.34 -> 5, 8.02 -> 8.
+    params = replace(PLAIN_CONV, input_offset=-2, pad_top=1, pad_left=1)
+    input = np.full((1, 3, 3, 114), 10, dtype=np.int8)
+    filter = np.ones((1, 3, 3, 114), dtype=np.int8)
+    requant = kp.Requant(np.array([2**30], dtype=np.int32), np.array([9], dtype=np.int32))
+    output = cref.conv_2d(params, requant, input, filter, None, (1, 3, 3, 1))
+    assert output[0, :, :, 0].tolist() == [[4, 5, 4], [5, 8, 5], [4, 5, 4]]
+
+
+def test_depthwise_padding_and_more_channels_than_one_block_by_hand():
+    # input [1, 2, 2, 70] (more channels than the kernels' 64-channel block): channel c holds c - 35 everywhere.
+    # filter [1, 3, 3, 70] all ones, SAME (pad 1) on 2x2 -> output [1, 2, 2, 70]: every window sees the 4 real
+    # cells, so output channel c = 4 * (c - 35 + 5) with input_offset 5; unit requantization, clamped to int8.
+    params = kp.DepthwiseParams(replace(PLAIN_CONV, input_offset=5, pad_top=1, pad_left=1), depth_multiplier=1)
+    channel_values = np.arange(70) - 35
+    input = np.ascontiguousarray(np.broadcast_to(channel_values, (1, 2, 2, 70)), dtype=np.int8)
+    filter = np.ones((1, 3, 3, 70), dtype=np.int8)
+    output = cref.depthwise_conv_2d(params, unit_requant(70), input, filter, None, (1, 2, 2, 70))
+    expected = np.clip(4 * (channel_values + 5), -128, 127)
+    assert (output == expected).all()
+
+
+def reference_conv(params: kp.ConvParams, requant: kp.Requant, input, filter, bias, output_hw,
+                   depth_multiplier: int | None = None) -> np.ndarray:
+    """Straight-from-the-definition int8 conv / depthwise conv in int64 numpy, one output pixel at a time.
+
+    input NHWC [1, h, w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch] for conv, [1, kh, kw, out_ch] for depthwise
+    (depth_multiplier given). Padded cells hold -input_offset, so (input + input_offset) pads with zeros."""
+    kh, kw = filter.shape[1:3]
+    out_h, out_w = output_hw
+    shifted = input[0].astype(np.int64) + params.input_offset
+    span_y, span_x = (kh - 1) * params.dilation_y + 1, (kw - 1) * params.dilation_x + 1
+    pad_y = max(0, (out_h - 1) * params.stride_y + span_y - shifted.shape[0] - params.pad_top)
+    pad_x = max(0, (out_w - 1) * params.stride_x + span_x - shifted.shape[1] - params.pad_left)
+    padded = np.pad(shifted, ((params.pad_top, pad_y), (params.pad_left, pad_x), (0, 0)))
+    out_ch = filter.shape[0] if depth_multiplier is None else filter.shape[3]
+    acc = np.zeros((out_h, out_w, out_ch), dtype=np.int64)
+    for out_y in range(out_h):
+        for out_x in range(out_w):
+            y, x = out_y * params.stride_y, out_x * params.stride_x
+            window = padded[y:y + span_y:params.dilation_y, x:x + span_x:params.dilation_x]  # [kh, kw, in_ch]
+            if depth_multiplier is None:
+                acc[out_y, out_x] = np.einsum("hwc,ohwc->o", window, filter.astype(np.int64))
+            else:
+                repeated = np.repeat(window, depth_multiplier, axis=2)  # out channel c reads in channel c // m
+                acc[out_y, out_x] = (repeated * filter[0].astype(np.int64)).sum(axis=(0, 1))
+    if bias is not None:
+        acc = np.clip(acc + bias, INT32_MIN, INT32_MAX)
+    channel = np.arange(out_ch)
+    index = channel if requant.multiplier.size > 1 else np.zeros_like(channel)
+    shifts = np.zeros(out_ch, np.int64)
+    if requant.channel_shift4 is not None:
+        packed = requant.channel_shift4[channel // 2].astype(np.int64)
+        shifts = np.where(channel % 2 == 0, packed & 0x0F, packed >> 4)
+    total = requant.right_shift[index].astype(np.int64) + shifts
+    flushed = total > 31
+    requantized = requantize(acc, np.where(flushed, 0, requant.multiplier[index]), np.where(flushed, 0, total))
+    return np.clip(requantized + params.output_offset, params.act_min, params.act_max).astype(np.int8)
+
+
+def random_requant(rng, channels: int, per_channel: bool, channel_shifts: bool) -> kp.Requant:
+    count = channels if per_channel else 1
+    multiplier = rng.integers(2**30, 2**31 - 1, count).astype(np.int32)
+    right_shift = rng.integers(4, 12, count).astype(np.int32)
+    shift4 = kp.pack_channel_shift4(rng.integers(0, 16, channels)) if channel_shifts else None
+    return kp.Requant(multiplier, right_shift, shift4)
+
+
+WEIGHTED_CASES = {
+    # name: (input [h, w, in_ch], filter [kh, kw], out_ch or depth multiplier, stride, dilation, padding, requant)
+    # conv: 3x3x8 = 72 taps through the patch; SAME padding on every border; 70 output channels = 2 blocks.
+    "conv_patch_same_stride2_two_blocks": ((7, 6, 8), (3, 3), 70, (2, 2), (1, 1), "same", (True, True)),
+    # conv: 1x1 (no padding), per-layer multiplier with WESS shifts.
+    "conv_1x1_per_layer": ((4, 5, 24), (1, 1), 9, (1, 1), (1, 1), "valid", (False, True)),
+    # conv: 10x4 on one input channel, as ds_cnn's first layer: tall windows crossing the top and bottom padding.
+    "conv_10x4_single_channel": ((12, 9, 1), (10, 4), 5, (2, 2), (1, 1), "same", (True, False)),
+    # conv: 3x3x120 = 1080 taps > the 1024-tap patch: direct path, with padding and dilation 2 along x.
+    "conv_direct_same_dilation": ((5, 6, 120), (3, 3), 3, (1, 1), (1, 2), "same", (True, True)),
+    # depthwise: 70 channels = 2 blocks, SAME, stride 2.
+    "depthwise_two_blocks_same_stride2": ((6, 5, 70), (3, 3), 1, (2, 2), (1, 1), "same", (True, True)),
+    # depthwise: depth multiplier 3 over 25 input channels (75 output channels, blocks cut inside a group).
+    "depthwise_multiplier3_same": ((4, 4, 25), (3, 3), 3, (1, 1), (1, 1), "same", (True, False)),
+    # depthwise: dilation 2, VALID, per-layer multiplier.
+    "depthwise_dilation2_valid": ((7, 7, 6), (3, 3), 1, (1, 1), (2, 2), "valid", (False, True)),
+}
+
+
+@pytest.mark.parametrize("name", WEIGHTED_CASES)
+def test_conv_and_depthwise_match_the_definition_on_every_code_path(name):
+    (h, w, in_ch), filter_hw, channels, stride, dilation, padding, (per_channel, shifts) = WEIGHTED_CASES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    depthwise = name.startswith("depthwise")
+    out_ch = in_ch * channels if depthwise else channels
+    input = rng.integers(-128, 128, (1, h, w, in_ch)).astype(np.int8)
+    filter_shape = (1, *filter_hw, out_ch) if depthwise else (out_ch, *filter_hw, in_ch)
+    filter = rng.integers(-127, 128, filter_shape).astype(np.int8)
+    bias = rng.integers(-5000, 5000, out_ch).astype(np.int32)
+    conv = kp.conv_params((h, w), filter_hw, stride, dilation, padding, int(rng.integers(-128, 128)), 0.05,
+                          int(rng.integers(-20, 20)), "RELU6" if per_channel else "NONE")
+    requant = random_requant(rng, out_ch, per_channel, shifts)
+    span = [(k - 1) * d + 1 for k, d in zip(filter_hw, dilation)]
+    output_hw = [-(-size // s) if padding == "same" else (size - k) // s + 1
+                 for size, k, s in zip((h, w), span, stride)]
+    if depthwise:
+        output = cref.depthwise_conv_2d(kp.DepthwiseParams(conv, channels), requant, input, filter, bias,
+                                        (1, *output_hw, out_ch))
+    else:
+        output = cref.conv_2d(conv, requant, input, filter, bias, (1, *output_hw, out_ch))
+    expected = reference_conv(conv, requant, input, filter, bias, output_hw, channels if depthwise else None)
+    assert output.shape == (1, *output_hw, out_ch)
+    assert (output[0] == expected).all()
+    assert len(np.unique(expected)) > 4  # the requantization keeps a spread of values, not one clamped constant
 
 
 def test_average_pool_rounds_half_away_and_ignores_padding():

@@ -8,6 +8,9 @@
  * - `act_min`, `act_max`: TFLite's quantized activation range, -128 <= act_min <= act_max <= 127.
  * - A `right_shift` is a power-of-two divisor (negative = left shift); TFLite's `shift`/`exponent` is its negation.
  * - Kernels never allocate; the caller owns every buffer. Input and output buffers must not overlap.
+ * - Stack, fixed-size arrays only (no VLAs, no recursion): CONV_2D about 3 KiB (a 1024-tap int16 patch of one
+ *   output pixel, 2 KiB, plus a 64-channel requantization table and accumulator block, 1 KiB), DEPTHWISE_CONV_2D
+ *   about 1 KiB, FULLY_CONNECTED under 1 KiB.
  * - On any status other than WESS_OK the output buffer may be partly written.
  */
 #ifndef WESS_REF_H

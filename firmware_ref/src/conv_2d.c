@@ -34,6 +34,66 @@ static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_
     return WESS_OK;
 }
 
+/* Largest patch (kh * kw * in_ch taps) that the fast path gathers on the stack: 1024 int16 = 2 KiB.
+ * Filters with more taps take the direct path, which needs no buffer. */
+#define CONV_PATCH_MAX 1024
+
+/* One output pixel's receptive field, gathered tap by tap in the filter's (kh, kw, in_ch) order:
+ * patch[(filter_y * kw + filter_x) * in_ch + in_c] = input + input_offset, or 0 where the tap falls in the padding
+ * (a padded input equals -input_offset, so it contributes nothing). */
+static void conv_gather_patch(const wess_conv_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
+                              const wess_dims_t *filter_dims, int32_t in_y_origin, int32_t in_x_origin,
+                              int16_t *patch)
+{
+    const int32_t input_c = input_dims->c;
+    const int16_t offset = (int16_t)params->input_offset;  /* [-127, 128] */
+    int16_t *tap = patch;
+    for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
+        const int32_t in_y = in_y_origin + filter_y * params->dilation_y;
+        for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x, tap += input_c) {
+            const int32_t in_x = in_x_origin + filter_x * params->dilation_x;
+            if (in_y < 0 || in_y >= input_dims->h || in_x < 0 || in_x >= input_dims->w) {
+                for (int32_t in_c = 0; in_c < input_c; ++in_c) {
+                    tap[in_c] = 0;
+                }
+                continue;
+            }
+            const int8_t *input_pixel = input + (in_y * input_dims->w + in_x) * input_c;
+            for (int32_t in_c = 0; in_c < input_c; ++in_c) {
+                tap[in_c] = (int16_t)(input_pixel[in_c] + offset);
+            }
+        }
+    }
+}
+
+/* acc of one output pixel and channel without a patch: every valid tap's input channels are contiguous in the
+ * input and in the filter. */
+static int32_t conv_direct_acc(const wess_conv_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
+                               const wess_dims_t *filter_dims, const int8_t *filter_channel, int32_t in_y_origin,
+                               int32_t in_x_origin)
+{
+    const int32_t input_c = input_dims->c;
+    /* acc: at most kh * kw * in_ch <= 65536 terms (checked), each |filter * (input + input_offset)| <= 128 * 255,
+     * so |acc| < 2^31. */
+    int32_t acc = 0;
+    for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
+        const int32_t in_y = in_y_origin + filter_y * params->dilation_y;
+        if (in_y < 0 || in_y >= input_dims->h) {
+            continue;  /* padded rows contribute zero (input == -input_offset) */
+        }
+        for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x) {
+            const int32_t in_x = in_x_origin + filter_x * params->dilation_x;
+            if (in_x < 0 || in_x >= input_dims->w) {
+                continue;
+            }
+            const int8_t *input_pixel = input + (in_y * input_dims->w + in_x) * input_c;
+            const int8_t *filter_pixel = filter_channel + (filter_y * filter_dims->w + filter_x) * input_c;
+            acc += dot_s8_offset(filter_pixel, input_pixel, params->input_offset, input_c);
+        }
+    }
+    return acc;
+}
+
 wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requant_t *requant,
                               const wess_dims_t *input_dims, const int8_t *input,
                               const wess_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
@@ -50,36 +110,35 @@ wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requa
     if (status != WESS_OK) {
         return status;
     }
-    const int32_t input_h = input_dims->h, input_w = input_dims->w, input_c = input_dims->c;
-    const int32_t filter_h = filter_dims->h, filter_w = filter_dims->w;
-    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
-        const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
-        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
-            const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
-            for (int32_t out_c = 0; out_c < output_dims->c; ++out_c) {
-                /* acc: at most kh * kw * in_ch <= 65536 terms (checked), each
-                 * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
-                int32_t acc = 0;
-                for (int32_t filter_y = 0; filter_y < filter_h; ++filter_y) {
-                    const int32_t in_y = in_y_origin + filter_y * params->dilation_y;
-                    if (in_y < 0 || in_y >= input_h) {
-                        continue;  /* padded rows contribute zero (input == -input_offset) */
-                    }
-                    for (int32_t filter_x = 0; filter_x < filter_w; ++filter_x) {
-                        const int32_t in_x = in_x_origin + filter_x * params->dilation_x;
-                        if (in_x < 0 || in_x >= input_w) {
-                            continue;
-                        }
-                        const int8_t *input_pixel = input + (in_y * input_w + in_x) * input_c;
-                        const int8_t *filter_pixel = filter + ((out_c * filter_h + filter_y) * filter_w + filter_x) * input_c;
-                        for (int32_t in_c = 0; in_c < input_c; ++in_c) {
-                            acc += filter_pixel[in_c] * (input_pixel[in_c] + params->input_offset);
-                        }
-                    }
+    const int32_t output_c = output_dims->c;
+    const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
+    const int use_patch = patch_length <= CONV_PATCH_MAX;
+    int16_t patch[CONV_PATCH_MAX];
+    channel_requant_t channels[WESS_CHANNEL_BLOCK];
+    int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
+    for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
+        const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
+                                                                                : WESS_CHANNEL_BLOCK;
+        channel_requant_block(requant, bias, first_out_c, block_size, channels);
+        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+            const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
+            for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+                const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
+                if (use_patch) {
+                    conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
                 }
-                const int32_t requantized = requant_channel(requant, out_c, add_bias(acc, bias, out_c));
-                output[(out_y * output_dims->w + out_x) * output_dims->c + out_c] =
-                    output_int8(requantized, params->output_offset, params->act_min, params->act_max);
+                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                    const int8_t *filter_channel = filter + (first_out_c + block_c) * patch_length;
+                    /* acc: |acc| < 2^31 as dot_s8_s16 and conv_direct_acc show */
+                    acc[block_c] = use_patch ? dot_s8_s16(filter_channel, patch, patch_length)
+                                             : conv_direct_acc(params, input_dims, input, filter_dims, filter_channel,
+                                                               in_y_origin, in_x_origin);
+                }
+                int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
+                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                    output_block[block_c] = requantize_to_int8(&channels[block_c], acc[block_c], params->output_offset,
+                                                               params->act_min, params->act_max);
+                }
             }
         }
     }

@@ -35,6 +35,25 @@ static wess_status_t depthwise_check(const wess_depthwise_params_t *params, cons
     return WESS_OK;
 }
 
+/* acc[i] += filter[i] * (input[(first_out_c + i) / depth_multiplier] + input_offset) for the block's output
+ * channels at one filter tap; filter and the block's input channels start at that tap. */
+static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_pixel, int32_t input_offset,
+                                     int32_t depth_multiplier, int32_t first_out_c, int32_t block_size, int32_t *acc)
+{
+    const int16_t offset = (int16_t)input_offset;  /* [-127, 128] */
+    if (depth_multiplier == 1) {  /* output channel i reads input channel i: both contiguous */
+        const int8_t *input_block = input_pixel + first_out_c;
+        for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+            acc[block_c] += filter[block_c] * (int16_t)(input_block[block_c] + offset);
+        }
+        return;
+    }
+    for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+        const int32_t in_c = (first_out_c + block_c) / depth_multiplier;
+        acc[block_c] += filter[block_c] * (int16_t)(input_pixel[in_c] + offset);
+    }
+}
+
 wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, const wess_requant_t *requant,
                                         const wess_dims_t *input_dims, const int8_t *input,
                                         const wess_dims_t *filter_dims, const int8_t *filter,
@@ -54,34 +73,40 @@ wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, c
     const wess_conv_params_t *conv = &params->conv;
     const int32_t input_h = input_dims->h, input_w = input_dims->w, input_c = input_dims->c;
     const int32_t filter_h = filter_dims->h, filter_w = filter_dims->w, output_c = output_dims->c;
-    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
-        const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
-        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
-            const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
-            for (int32_t in_c = 0; in_c < input_c; ++in_c) {
-                for (int32_t multiplier_index = 0; multiplier_index < params->depth_multiplier; ++multiplier_index) {
-                    const int32_t out_c = in_c * params->depth_multiplier + multiplier_index;
-                    /* acc: at most kh * kw <= 65536 terms (checked), each
-                     * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
-                    int32_t acc = 0;
-                    for (int32_t filter_y = 0; filter_y < filter_h; ++filter_y) {
-                        const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
-                        if (in_y < 0 || in_y >= input_h) {
-                            continue;  /* padded rows contribute zero (input == -input_offset) */
-                        }
-                        for (int32_t filter_x = 0; filter_x < filter_w; ++filter_x) {
-                            const int32_t in_x = in_x_origin + filter_x * conv->dilation_x;
-                            if (in_x < 0 || in_x >= input_w) {
-                                continue;
-                            }
-                            const int32_t input_value = input[(in_y * input_w + in_x) * input_c + in_c];
-                            const int32_t filter_value = filter[(filter_y * filter_w + filter_x) * output_c + out_c];
-                            acc += filter_value * (input_value + conv->input_offset);
-                        }
+    channel_requant_t channels[WESS_CHANNEL_BLOCK];
+    /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
+     * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
+    int32_t acc[WESS_CHANNEL_BLOCK];
+    for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
+        const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
+                                                                                : WESS_CHANNEL_BLOCK;
+        channel_requant_block(requant, bias, first_out_c, block_size, channels);
+        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+            const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
+            for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+                const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
+                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                    acc[block_c] = 0;
+                }
+                for (int32_t filter_y = 0; filter_y < filter_h; ++filter_y) {
+                    const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
+                    if (in_y < 0 || in_y >= input_h) {
+                        continue;  /* padded rows contribute zero (input == -input_offset) */
                     }
-                    const int32_t requantized = requant_channel(requant, out_c, add_bias(acc, bias, out_c));
-                    output[(out_y * output_dims->w + out_x) * output_c + out_c] =
-                        output_int8(requantized, conv->output_offset, conv->act_min, conv->act_max);
+                    for (int32_t filter_x = 0; filter_x < filter_w; ++filter_x) {
+                        const int32_t in_x = in_x_origin + filter_x * conv->dilation_x;
+                        if (in_x < 0 || in_x >= input_w) {
+                            continue;
+                        }
+                        depthwise_accumulate_tap(filter + (filter_y * filter_w + filter_x) * output_c + first_out_c,
+                                                 input + (in_y * input_w + in_x) * input_c, conv->input_offset,
+                                                 params->depth_multiplier, first_out_c, block_size, acc);
+                    }
+                }
+                int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
+                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                    output_block[block_c] = requantize_to_int8(&channels[block_c], acc[block_c], conv->output_offset,
+                                                               conv->act_min, conv->act_max);
                 }
             }
         }

@@ -39,17 +39,21 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
         return status;
     }
     const int32_t in_depth = input_dims->c, out_depth = output_dims->c;
-    for (int32_t batch = 0; batch < input_dims->n; ++batch) {
-        for (int32_t out_c = 0; out_c < out_depth; ++out_c) {
-            /* acc: in_depth <= 65536 terms (checked), each |filter * (input + input_offset)| <= 128 * 255,
-             * so |acc| < 2^31. */
-            int32_t acc = 0;
-            for (int32_t in_c = 0; in_c < in_depth; ++in_c) {
-                acc += filter[out_c * in_depth + in_c] * (input[batch * in_depth + in_c] + params->input_offset);
+    channel_requant_t channels[WESS_CHANNEL_BLOCK];
+    for (int32_t first_out_c = 0; first_out_c < out_depth; first_out_c += WESS_CHANNEL_BLOCK) {
+        const int32_t block_size = out_depth - first_out_c < WESS_CHANNEL_BLOCK ? out_depth - first_out_c
+                                                                                 : WESS_CHANNEL_BLOCK;
+        channel_requant_block(requant, bias, first_out_c, block_size, channels);
+        for (int32_t batch = 0; batch < input_dims->n; ++batch) {
+            for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                const int32_t out_c = first_out_c + block_c;
+                /* acc: in_depth <= 65536 terms (checked), each |filter * (input + input_offset)| <= 128 * 255,
+                 * so |acc| < 2^31. */
+                const int32_t acc = dot_s8_offset(filter + out_c * in_depth, input + batch * in_depth,
+                                                  params->input_offset, in_depth);
+                output[batch * out_depth + out_c] = requantize_to_int8(&channels[block_c], acc, params->output_offset,
+                                                                       params->act_min, params->act_max);
             }
-            const int32_t requantized = requant_channel(requant, out_c, add_bias(acc, bias, out_c));
-            output[batch * out_depth + out_c] =
-                output_int8(requantized, params->output_offset, params->act_min, params->act_max);
         }
     }
     return WESS_OK;

@@ -12,6 +12,32 @@
  * |w * (x + input_offset)| <= 128 * 255 = 32640 and 32640 * 65536 < 2^31. */
 #define WESS_MAX_DOT_LENGTH 65536
 
+/* Dot products of the weighted kernels, written as plain loops over contiguous memory so that the compiler can
+ * vectorize them. Both accumulate in int32: length <= WESS_MAX_DOT_LENGTH terms (the callers check it), each
+ * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
+
+/* sum of filter[i] * shifted_input[i], i < length; shifted_input holds input + input_offset, in [-255, 255]. */
+static inline int32_t dot_s8_s16(const int8_t *filter, const int16_t *shifted_input, int32_t length)
+{
+    int32_t acc = 0;
+    for (int32_t index = 0; index < length; ++index) {
+        acc += filter[index] * shifted_input[index];
+    }
+    return acc;
+}
+
+/* sum of filter[i] * (input[i] + input_offset), i < length. The sum input + input_offset is in [-255, 255]
+ * (input_offset in [-127, 128]), so it is formed in int16, which lets the compiler use 16-bit multiply-adds. */
+static inline int32_t dot_s8_offset(const int8_t *filter, const int8_t *input, int32_t input_offset, int32_t length)
+{
+    const int16_t offset = (int16_t)input_offset;
+    int32_t acc = 0;
+    for (int32_t index = 0; index < length; ++index) {
+        acc += filter[index] * (int16_t)(input[index] + offset);
+    }
+    return acc;
+}
+
 static inline int32_t clamp_int32(int32_t value, int32_t low, int32_t high)
 {
     return value < low ? low : (value > high ? high : value);
@@ -99,31 +125,50 @@ static inline wess_status_t requant_check(const wess_requant_t *requant, int32_t
     return WESS_OK;
 }
 
-/* Requantized accumulator of one output channel (before adding the output offset). */
-static inline int32_t requant_channel(const wess_requant_t *requant, int32_t channel, int32_t acc)
-{
-    const int32_t index = requant->multiplier_count == 1 ? 0 : channel;
-    /* right_shift in [-30, 31] and k_c in [0, 15]: total in [-30, 46] */
-    const int32_t total_right_shift = requant->right_shift[index] + channel_shift4(requant->channel_shift4, channel);
-    if (total_right_shift > 31) {
-        return 0;  /* TFLite's QuantizeMultiplier flushes a multiplier below 2^-32 to zero */
-    }
-    return requantize(acc, requant->multiplier[index], total_right_shift);
-}
-
-/* Adds the bias, saturating: |acc| < 2^31 and |bias| <= 2^31, so the int64 sum is exact
- * (TFLite's int32 addition would overflow, undefined behaviour). */
-static inline int32_t add_bias(int32_t acc, const int32_t *bias, int32_t channel)
-{
-    return bias == NULL ? acc : saturate_int32((int64_t)acc + bias[channel]);
-}
-
 /* clamp(output_offset + requantized, act_min, act_max). The requantized value may be any int32, so the offset is
  * added in int64 (TFLite's int32 addition could overflow there, undefined behaviour). */
 static inline int8_t output_int8(int32_t requantized, int32_t output_offset, int32_t act_min, int32_t act_max)
 {
     const int32_t shifted = saturate_int32((int64_t)requantized + output_offset);
     return (int8_t)clamp_int32(shifted, act_min, act_max);
+}
+
+/* Output channels that the weighted kernels (conv, depthwise, fully connected) handle together: their
+ * requantization constants are decoded once per kernel call into a table of this many entries (768 bytes of
+ * stack), and depthwise accumulates this many int32 (256 bytes). */
+#define WESS_CHANNEL_BLOCK 64
+
+/* Requantization of one output channel, decoded from wess_requant_t once per kernel call. */
+typedef struct {
+    int32_t multiplier;  /* Q31 mantissa; 0 when the total right shift exceeds 31 (TFLite flushes to zero) */
+    int32_t exponent;    /* -(right_shift + k_c), in [-31, 30]: multiply_by_quantized_multiplier's exponent */
+    int32_t bias;        /* bias[channel], 0 without a bias */
+} channel_requant_t;
+
+/* table[i] = the constants of channel first_channel + i, i < count <= WESS_CHANNEL_BLOCK. */
+static inline void channel_requant_block(const wess_requant_t *requant, const int32_t *bias, int32_t first_channel,
+                                         int32_t count, channel_requant_t *table)
+{
+    for (int32_t block_c = 0; block_c < count; ++block_c) {
+        const int32_t channel = first_channel + block_c;
+        const int32_t index = requant->multiplier_count == 1 ? 0 : channel;
+        /* right_shift in [-30, 31] and k_c in [0, 15]: total in [-30, 46] */
+        const int32_t total_right_shift = requant->right_shift[index] + channel_shift4(requant->channel_shift4, channel);
+        const int flushed = total_right_shift > 31;  /* multiplier 0 gives requantize(acc) == 0 for every acc */
+        table[block_c].multiplier = flushed ? 0 : requant->multiplier[index];
+        table[block_c].exponent = flushed ? 0 : -total_right_shift;
+        table[block_c].bias = bias == NULL ? 0 : bias[channel];
+    }
+}
+
+/* The output int8 of one accumulator: add the bias (saturating: |acc| < 2^31 and |bias| <= 2^31, so the int64 sum
+ * is exact; TFLite's int32 addition would overflow), requantize, add the output offset, clamp. */
+static inline int8_t requantize_to_int8(const channel_requant_t *channel, int32_t acc, int32_t output_offset,
+                                        int32_t act_min, int32_t act_max)
+{
+    const int32_t biased = saturate_int32((int64_t)acc + channel->bias);
+    const int32_t requantized = multiply_by_quantized_multiplier(biased, channel->multiplier, channel->exponent);
+    return output_int8(requantized, output_offset, act_min, act_max);
 }
 
 /* Checks shared by AVERAGE_POOL_2D and MAX_POOL_2D. */
