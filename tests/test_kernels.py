@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import subprocess
 import sys
 from dataclasses import astuple, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,20 +13,10 @@ from pipeline import cref
 from pipeline import kernel_params as kp
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN, requantize
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_PER_MODEL = 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reference_library():
-    """Builds build/libwess_ref.so with make when missing or older than firmware_ref (unless WESS_REF_LIB is set)."""
-    if "WESS_REF_LIB" not in os.environ:
-        library = REPO_ROOT / "build" / "libwess_ref.so"
-        sources = [path for path in (REPO_ROOT / "firmware_ref").rglob("*") if path.is_file()]
-        if not library.is_file() or library.stat().st_mtime < max(path.stat().st_mtime for path in sources):
-            subprocess.run(["make", "-C", str(REPO_ROOT / "firmware_ref"), f"BUILD_DIR={REPO_ROOT / 'build'}"],
-                           check=True, capture_output=True)
-    return cref.load_library()
+pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
 
 
 def unit_requant(count: int = 1) -> kp.Requant:
