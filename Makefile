@@ -9,8 +9,12 @@ BUILD       := $(CURDIR)/build
 MODEL       ?= zoo:mobilenet_v1
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 PYTEST_ARGS ?=
+FIRMWARE_TARGET ?= cortex-m3
+FIRMWARE_INPUTS ?= 10
+FIRMWARE_MODEL  := build/deploy/$(patsubst zoo:%,%,$(MODEL))/model.tflite
+FIRMWARE_OUT    := build/firmware/$(patsubst zoo:%,%,$(MODEL))/$(FIRMWARE_TARGET)
 
-.PHONY: setup apt lib deploy test test-sanitized test-all bench clean
+.PHONY: setup apt lib deploy test test-sanitized test-all bench firmware flash clean
 
 setup: $(STAMP) apt
 
@@ -50,6 +54,16 @@ test-all: setup lib
 
 bench: setup lib
 	$(PY) tools/bench.py
+
+# The deployed model as Cortex-M firmware (FIRMWARE_TARGET: cortex-m3, -m4, -m7, -m33, -m55), run in QEMU and
+# compared byte for byte with the host C reference; docs/firmware.md.
+firmware: setup lib
+	@test -f $(FIRMWARE_MODEL) || $(WESS) deploy $(MODEL)
+	$(WESS) firmware $(FIRMWARE_MODEL) --target $(FIRMWARE_TARGET) --out $(FIRMWARE_OUT) --run --inputs $(FIRMWARE_INPUTS)
+
+# Writes the image, then flashes it with pyOCD when installed and a probe is attached; otherwise explains and fails.
+flash: firmware
+	$(PY) tools/flash.py $(FIRMWARE_OUT)/firmware.hex $(if $(PYOCD_TARGET),--pyocd-target $(PYOCD_TARGET))
 
 clean:
 	rm -rf build .pytest_cache

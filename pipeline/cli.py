@@ -1,4 +1,4 @@
-"""The `wess` command line: deploy, eval, run, verify, inspect and zoo."""
+"""The `wess` command line: deploy, eval, run, verify, inspect, zoo and firmware."""
 from __future__ import annotations
 
 import argparse
@@ -222,6 +222,19 @@ def cmd_inspect(args) -> dict:
             "channels": int(histogram.sum()), "saturated_layers": [r["operator"] for r in rows if r["max_shift"] == wess.MAX_SHIFT]}
 
 
+def cmd_firmware(args) -> dict:
+    from . import firmware
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise WessError(f"{path}: no such file")
+    name = path.parent.name if path.name == "model.tflite" and path.parent.name else path.stem
+    out_dir = Path(args.out) if args.out else Path("build") / "firmware" / name / args.target
+    options = firmware.FirmwareOptions(args.target, out_dir, args.run, args.inputs, args.timeout,
+                                       args.flash_bytes, args.ram_bytes)
+    return firmware.build_firmware(path.read_bytes(), str(path), options)
+
+
 def cmd_zoo(args) -> dict:
     from . import zoo
 
@@ -263,6 +276,24 @@ def _human(command: str, result: dict) -> str:
                 + ", ".join(f"{k} {v}" for k, v in result["mismatched_bytes"].items())
                 + f"; peak activation arena {result['peak_arena_bytes']:,} bytes, blob {result['blob_bytes']:,} bytes"
                 + top1)
+    if command == "firmware":
+        memory, field = result["memory"], result["field"]
+        lines = [f"{result['model']} on {result['target']} ({result['machine']}): wrote {result['out']}/firmware.elf"
+                 f" .bin .hex",
+                 f"  flash {result['flash_bytes']:,} bytes (code {memory['flash_code_bytes']:,}, model "
+                 f"{memory['flash_model_bytes']:,}, test data {memory['flash_test_data_bytes']:,}, other "
+                 f"{memory['flash_other_bytes']:,})",
+                 f"  RAM {result['ram_bytes']:,} bytes (arena {memory['ram_arena_bytes']:,}, stack "
+                 f"{memory['ram_stack_bytes']:,}, other {memory['ram_other_bytes']:,})",
+                 f"  arena {field['arena']['ours_bytes']:,} bytes vs TFLite Micro "
+                 f"{field['arena']['tflm_total_bytes']:,}"
+                 f"; requantize parameters {field['requant_parameters']['ours_bytes']:,} bytes vs TFLite Micro "
+                 f"{field['requant_parameters']['tflm_bytes']:,}"]
+        if result["ran"]:
+            lines.append(f"  QEMU: {result['inputs']} inputs, outputs identical to the host C reference: "
+                         f"{'yes' if result['matches_host'] else 'NO'}; {result['instructions_per_inference']:,} "
+                         f"instructions per inference, stack used {result['stack_used_bytes']:,} bytes")
+        return "\n".join(lines)
     if command == "run":
         return f"{result['inputs']} inputs on {result['backend']}: top-1 {result['top1'][:20]}"
     return json.dumps(result)
@@ -315,6 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show a WESS model's layers, shifts and metadata")
     p.add_argument("model")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("firmware", help="build the C runner and a model into Cortex-M firmware; run it in QEMU")
+    p.add_argument("model", help="an int8 .tflite model")
+    p.add_argument("--target", default="cortex-m3", help="cortex-m3, cortex-m4, cortex-m7, cortex-m33 or cortex-m55")
+    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target>)")
+    p.add_argument("--run", action="store_true", help="run in QEMU and compare with the host C reference")
+    p.add_argument("--inputs", type=int, default=10, help="test inputs embedded in the image")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run")
+    p.add_argument("--flash-bytes", type=int, help="flash of the part, if smaller than the machine's memory map")
+    p.add_argument("--ram-bytes", type=int, help="RAM of the part, if smaller than the machine's memory map")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("zoo", help="the bundled model zoo")
     p.add_argument("action", choices=["list"])
     p.add_argument("--json", action="store_true")
@@ -322,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
-            "zoo": cmd_zoo}
+            "zoo": cmd_zoo, "firmware": cmd_firmware}
 
 
 @contextlib.contextmanager
