@@ -44,7 +44,8 @@ def fold_kernel(kind: str, kernel: np.ndarray, bias: np.ndarray, a: np.ndarray, 
     return folded.astype(np.float32), (np.asarray(bias, np.float64) * a + c).astype(np.float32)
 
 
-def _inbound(layer) -> list:
+def inbound_tensors(layer) -> list:
+    """The Keras tensors a (functional-model, single-call) layer reads."""
     node = layer._inbound_nodes[0]
     return list(node.input_tensors)
 
@@ -67,7 +68,7 @@ def find_bn_pairs(model) -> dict[str, str]:
     for layer in model.layers:
         if layer.__class__.__name__ == "InputLayer":
             continue
-        for tensor in _inbound(layer):
+        for tensor in inbound_tensors(layer):
             consumers.setdefault(id(tensor), []).append(layer)
     pairs = {}
     for layer in model.layers:
@@ -118,7 +119,7 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         kind = layer.__class__.__name__
         if kind == "InputLayer":
             continue
-        inputs = [new_tensors[id(t)] for t in _inbound(layer)]
+        inputs = [new_tensors[id(t)] for t in inbound_tensors(layer)]
         if layer.name in folded_bns:
             new_tensors[id(layer.output)] = inputs[0]  # its conv already produces the folded output
             continue

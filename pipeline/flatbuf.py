@@ -94,10 +94,13 @@ def tensor_name(tensor: schema.TensorT) -> str:
     return tensor.name.decode("utf-8", "replace") if isinstance(tensor.name, bytes) else str(tensor.name)
 
 
+def _metadata_name(entry: schema.MetadataT) -> str:
+    return entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+
+
 def get_metadata(model: schema.ModelT, name: str) -> bytes | None:
     for entry in model.metadata or []:
-        entry_name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
-        if entry_name == name:
+        if _metadata_name(entry) == name:
             if not 0 < entry.buffer < len(model.buffers):
                 raise WessError(f"metadata {name!r} points to buffer {entry.buffer}, outside 1..{len(model.buffers) - 1}")
             data = model.buffers[entry.buffer].data
@@ -106,10 +109,14 @@ def get_metadata(model: schema.ModelT, name: str) -> bytes | None:
 
 
 def set_metadata(model: schema.ModelT, name: str, payload: bytes) -> None:
-    """Add or replace one Model.metadata entry pointing at a buffer holding `payload`."""
+    """Add one Model.metadata entry pointing at a buffer holding `payload`, or refill the entry's own buffer."""
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(payload, np.uint8).copy()
-    model.metadata = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name) != name]
+    existing = [m for m in (model.metadata or []) if _metadata_name(m) == name]
+    if existing and 0 < existing[0].buffer < len(model.buffers):
+        model.buffers[existing[0].buffer] = buffer
+        return
+    model.metadata = [m for m in (model.metadata or []) if _metadata_name(m) != name]
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name = name

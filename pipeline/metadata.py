@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import WessError
+from .wess import wess_scales
 
 METADATA_NAME = "wess.shifts"
 MAGIC = b"WESS"
@@ -29,8 +30,6 @@ class LayerShifts:
 
     def channel_scales(self) -> np.ndarray:
         """The per-channel scales s * 2**-k_c (float32, exact) that the weight tensor must carry."""
-        from .wess import wess_scales
-
         return wess_scales(self.layer_scale, self.channel_right_shift)
 
 

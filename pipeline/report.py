@@ -43,15 +43,29 @@ def dumps(obj: dict) -> str:
     return json.dumps(_json_safe(obj), indent=2, sort_keys=True)
 
 
-def ranges_plot_png(wess_layers: list) -> bytes | None:
-    """Per-channel weight ranges before and after the shifts for the layer with the widest spread."""
-    if not wess_layers:
-        return None
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (no timestamped Software tag: the same report gives the same bytes)."""
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def ranges_plot_png(wess_layers: list) -> bytes | None:
+    """Per-channel weight ranges before and after the shifts for the layer with the widest spread."""
+    if not wess_layers:
+        return None
+    plt = _pyplot()
     wop, layer = max(wess_layers, key=lambda pair: wess.disparity(pair[0].float_weights, pair[0].channel_axis))
     before = wess.channel_ranges(wop.float_weights, wop.channel_axis)
     after = before * np.exp2(layer.channel_right_shift.astype(np.float64))
@@ -65,21 +79,13 @@ def ranges_plot_png(wess_layers: list) -> bytes | None:
         ax.set_title(f"operator {wop.operator_index} {wop.op_name}: {title}")
     axes[0].set_ylabel("max |W_c|")
     axes[0].legend(loc="lower right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig)
 
 
 def sqnr_plot_png(layers: list[dict]) -> bytes | None:
     if not layers:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 3.5))
     x = np.arange(len(layers))
     for offset, scheme in zip((-0.27, 0.0, 0.27), ("per_tensor", "per_channel", "wess")):
@@ -89,11 +95,7 @@ def sqnr_plot_png(layers: list[dict]) -> bytes | None:
     ax.set_xlabel("operator index")
     ax.set_ylabel("weight SQNR (dB)")
     ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig)
 
 
 def markdown(report: dict) -> str:

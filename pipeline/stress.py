@@ -17,6 +17,7 @@ import logging
 
 import numpy as np
 
+from .bnfold import inbound_tensors
 from .errors import WessError
 from .zoo import Splits
 
@@ -50,7 +51,7 @@ def _upstream_bn_conv(dw, model):
 
 def _consumer_bn(layer, model):
     users = [u for u in model.layers if u.__class__.__name__ != "InputLayer"
-             and any(t is layer.output for t in u._inbound_nodes[0].input_tensors)]
+             and any(t is layer.output for t in inbound_tensors(u))]
     return users[0] if len(users) == 1 and users[0].__class__.__name__ == "BatchNormalization" else None
 
 
