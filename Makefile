@@ -7,14 +7,17 @@ WESS        := $(VENV)/bin/wess
 STAMP       := $(VENV)/.installed
 BUILD       := $(CURDIR)/build
 MODEL       ?= zoo:mobilenet_v1
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
 PYTEST_ARGS ?=
 FIRMWARE_TARGET ?= cortex-m3
+FUZZ_SECONDS ?= 180
+FUZZ_CORPUS_ONLY ?=
+CI_FUZZ_SECONDS ?= 10
 FIRMWARE_INPUTS ?= 10
 FIRMWARE_MODEL  := build/deploy/$(patsubst zoo:%,%,$(MODEL))/model.tflite
 FIRMWARE_OUT    := build/firmware/$(patsubst zoo:%,%,$(MODEL))/$(FIRMWARE_TARGET)
 
-.PHONY: setup apt lib deploy test test-sanitized test-all bench firmware flash clean
+.PHONY: setup apt lib deploy test test-sanitized test-all bench fuzz firmware flash clean
 
 setup: $(STAMP) apt
 
@@ -39,12 +42,14 @@ lib:
 	$(MAKE) -C firmware_ref BUILD_DIR=$(BUILD)
 
 deploy: setup lib
-	$(WESS) deploy $(MODEL)
+	$(WESS) deploy $(MODEL) --force
 
-# The fast suite, then the C-facing tests again against the AddressSanitizer + UBSan build of the library.
+# The fast suite, then the C-facing tests again against the AddressSanitizer + UBSan build of the library, then a
+# short fuzz pass (CI_FUZZ_SECONDS per harness) from the committed corpus.
 test: setup lib
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 	PYTHON=$(PY) tools/run_sanitized_tests.sh
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS) FUZZ_CORPUS_ONLY=1
 
 test-sanitized: setup
 	PYTHON=$(PY) tools/run_sanitized_tests.sh $(PYTEST_ARGS)
@@ -55,11 +60,16 @@ test-all: setup lib
 bench: setup lib
 	$(PY) tools/bench.py
 
+# Each fuzz harness (C blob validator/runner, Python flatbuffer/metadata/compact readers) for FUZZ_SECONDS, one at
+# a time; FUZZ_CORPUS_ONLY=1 starts from the committed corpus only. docs/fuzzing.md.
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CORPUS_ONLY=$(FUZZ_CORPUS_ONLY) $(PY) tools/fuzz.py run
+
 # The deployed model as Cortex-M firmware (FIRMWARE_TARGET: cortex-m3, -m4, -m7, -m33, -m55), run in QEMU and
 # compared byte for byte with the host C reference; docs/firmware.md.
 firmware: setup lib
-	@test -f $(FIRMWARE_MODEL) || $(WESS) deploy $(MODEL)
-	$(WESS) firmware $(FIRMWARE_MODEL) --target $(FIRMWARE_TARGET) --out $(FIRMWARE_OUT) --run --inputs $(FIRMWARE_INPUTS)
+	@test -f $(FIRMWARE_MODEL) || $(WESS) deploy $(MODEL) --force
+	$(WESS) firmware $(FIRMWARE_MODEL) --target $(FIRMWARE_TARGET) --out $(FIRMWARE_OUT) --run --inputs $(FIRMWARE_INPUTS) --force
 
 # Writes the image, then flashes it with pyOCD when installed and a probe is attached; otherwise explains and fails.
 flash: firmware

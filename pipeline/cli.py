@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float refer
 
 import numpy as np  # noqa: E402
 
-from .errors import WessError  # noqa: E402
+from .atomic import received_signal, signals_handled  # noqa: E402
+from .errors import Terminated, WessError, about  # noqa: E402
 
 log = logging.getLogger("wess")
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Inputs:
     calibration_x: np.ndarray
     test_x: np.ndarray | None
     test_y: np.ndarray | None
+    calibration_y: np.ndarray | None = None  # labels of the calibration data, when it has them
 
 
 def _load_inputs(args, need_test: bool) -> Inputs:
@@ -50,6 +54,7 @@ def _load_inputs(args, need_test: bool) -> Inputs:
     if source.zoo_entry is not None:
         splits = zoo.load_digits_splits()
         calibration_x, test_x, test_y = splits.x_calib, splits.x_test, splits.y_test
+        calibration_y = splits.y_calib
         if args.stress:
             from .stress import make_stress_variant
 
@@ -59,7 +64,8 @@ def _load_inputs(args, need_test: bool) -> Inputs:
             raise WessError(f"{args.model}: --stress builds a variant of a zoo model; pass zoo:<name>")
         test_x = test_y = None
     if args.data:
-        calibration_x = modelio.load_npz(args.data, input_shape).x
+        calibration = modelio.load_npz(args.data, input_shape, num_classes=num_classes)
+        calibration_x, calibration_y = calibration.x, calibration.y
     elif source.zoo_entry is None:
         raise WessError(f"{args.model}: --data FILE.npz (array x of shape (N, {', '.join(map(str, input_shape))})) "
                         "is needed for calibration")
@@ -68,22 +74,23 @@ def _load_inputs(args, need_test: bool) -> Inputs:
         test_x, test_y = test.x, test.y
     if need_test and test_x is None:
         raise WessError(f"{args.model}: --test-data FILE.npz with labels y is needed to evaluate a non-zoo model")
-    return Inputs(name, model, calibration_x, test_x, test_y)
+    return Inputs(name, model, calibration_x, test_x, test_y, calibration_y)
 
 
 def cmd_deploy(args) -> dict:
-    from . import deploy, flatbuf, metadata, report, runtime
-    from .atomic import atomic_write_bytes
+    from . import deploy, flatbuf, metadata, report, runtime, versions
+    from .atomic import atomic_write_bytes, refuse_existing, signals_deferred
     from .evaluate import score
 
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
     model_path = out_dir / "model.tflite"
-    if model_path.exists() and not args.force and args.out:
-        raise WessError(f"{model_path}: exists; pass --force to replace it")
+    refuse_existing([out_dir / name for name in DEPLOY_OUTPUTS], args.force)
     state = deploy.run_passes(inputs.model, inputs.calibration_x,
-                              deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule))
-    model = state.model
+                              deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop),
+                              inputs.calibration_y)
+    _refuse_float_ops(state.model, args.model, inputs.model, state.partial.float_nodes if state.partial else [])
+    model = versions.stamp(state.model)
     q = runtime.io_quant(model)
     probe = runtime.quantize_input(inputs.calibration_x[:args.verify_inputs], q)
     mismatched = int(np.sum(runtime.run_litert(model, probe) != runtime.run_tflm(model, probe)))
@@ -98,15 +105,60 @@ def cmd_deploy(args) -> dict:
         "calibrator_scores": state.calibrator_scores, "shift_rule": args.shift_rule, "stress": bool(args.stress),
         "output": str(model_path), "model_bytes": len(model), "metadata_bytes": len(meta) if meta else 0,
         "accuracy": accuracy, "layers": deploy.weight_sqnr(state) if state.wess_layers else [],
+        "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
+        "partial": _partial_report(state, args.cost_target) if state.partial else None,
+        "bias_correction": {"layers": len(state.bias_corrections),
+                            "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}
+        if state.scheme.bias_correction else None,
+        "cle": {"pairs": [[p.first, p.second] for p in state.cle_result.pairs], "rounds": state.cle_result.rounds,
+                "skipped": state.cle_result.skipped} if state.cle_result else None,
         "verification": {"inputs": int(len(probe)), "mismatched_bytes": mismatched,
                          "pair": "litert_ref vs tflm"},
-        "versions": report.tool_versions(),
+        "versions": versions.tool_versions(),
     }
     if mismatched:
         raise WessError(f"{inputs.name}: LiteRT reference and TFLite Micro disagree on {mismatched} output bytes")
-    atomic_write_bytes(model_path, model)
-    report.write(out_dir, result, state.wess_layers)
+    with signals_deferred():  # the model and its report are replaced together or not at all
+        atomic_write_bytes(model_path, model)
+        report.write(out_dir, result, state.wess_layers)
     return result
+
+
+def _partial_report(state, target: str) -> dict:
+    """What --target-drop left in float, with the firmware cost of the mixed model against the all-int8 one."""
+    from dataclasses import asdict
+
+    from . import firmware
+
+    report = state.partial.to_json()
+    if not state.partial.float_nodes:
+        return report
+    try:
+        costs = {name: asdict(firmware.measure(state.models[key], target, inputs=1))
+                 for name, key in (("all_int8", "all_int8"), ("mixed", state.options.scheme))}
+    except WessError as exc:
+        log.warning("cost of the float layers not measured: %s", exc)
+        return {**report, "cost": None, "cost_error": str(exc)}
+    return {**report, "cost": costs}
+
+
+DEPLOY_OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")
+EVAL_OUTPUTS = ("eval.json", "eval.md", "sensitivity.png")
+
+
+def _refuse_float_ops(model: bytes, source: str, keras_model, chosen: list[str]) -> None:
+    """Only the layers --target-drop chose may be float: the converter silently keeps ops it has no int8 kernel
+    for in float, which an integer NPU cannot run."""
+    from . import flatbuf
+
+    found = [f for f in flatbuf.float_ops(flatbuf.read_model(model)) if f[2] not in chosen]
+    if found:
+        index, op, tensor = found[0]
+        layers = [layer.name for layer in keras_model.layers if f"/{layer.name}" in tensor]
+        layer = f" of Keras layer {max(layers, key=len)!r}" if layers else ""
+        more = f" (and {len(found) - 1} more float ops)" if len(found) > 1 else ""
+        raise WessError(f"{source}: operator {index} ({op}{layer}, output {tensor!r}) has no int8 kernel, so the "
+                        f"converter left it in float{more}; the model would not be fully int8 (replace that layer)")
 
 
 def cmd_eval(args) -> dict:
@@ -114,23 +166,42 @@ def cmd_eval(args) -> dict:
     from .evaluate import evaluate
 
     inputs = _load_inputs(args, need_test=True)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        from .atomic import refuse_existing
+
+        refuse_existing([out_dir / name for name in EVAL_OUTPUTS], args.force)
     result = evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
-                      DeployOptions("wess", args.calibrator, args.shift_rule), bool(args.stress),
-                      progress=not args.json)
-    return result.to_json()
+                      DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
+                      progress=not args.json, with_sensitivity=args.sensitivity).to_json()
+    from . import versions
+
+    result["versions"] = versions.tool_versions()
+    if out_dir is not None:
+        from . import report
+
+        report.write_eval(out_dir, result)
+    return result
 
 
 def cmd_run(args) -> dict:
-    from . import runtime
-    from .atomic import atomic_write_bytes
+    from . import compact, flatbuf, runtime
+    from .atomic import atomic_write_bytes, refuse_existing
 
     path = Path(args.model)
     if not path.is_file():
         raise WessError(f"{path}: no such file")
-    model = path.read_bytes()
-    q = runtime.io_quant(model)
     if args.dump_intermediates and args.backend != "ref":
         raise WessError(f"--dump-intermediates needs --backend ref (got {args.backend})")
+    refuse_existing([Path(args.output)] if args.output else [], args.force)
+    if args.dump_intermediates:
+        refuse_existing(sorted(Path(args.dump_intermediates).glob("t[0-9][0-9][0-9][0-9]_*.npy")), args.force)
+    model = path.read_bytes()
+    flatbuf.read_model(model, str(path))
+    if args.backend == "ref":
+        compact.compile_model(model, str(path))  # names the file and the first operator the C runner lacks
+    with about(str(path)):
+        q = runtime.io_quant(model)
     if args.random_input:
         x = np.random.default_rng(args.seed).integers(-128, 128, size=(args.count, *q.input_shape)).astype(np.int8)
     else:
@@ -146,10 +217,14 @@ def cmd_run(args) -> dict:
         if tuple(x.shape[1:]) != q.input_shape:
             raise WessError(f"{in_path}: shape {x.shape}; the model expects (N, {', '.join(map(str, q.input_shape))})")
         if x.dtype != np.int8:
-            if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
-                raise WessError(f"{in_path}: dtype {x.dtype}; give int8 (quantized) or finite float inputs")
+            if not np.issubdtype(x.dtype, np.floating):
+                raise WessError(f"{in_path}: dtype {x.dtype}; give int8 (quantized) or float inputs")
+            if not np.all(np.isfinite(x)):
+                raise WessError(f"{in_path}: {int((~np.isfinite(x)).sum())} NaN/Inf values; float inputs must be "
+                                "finite")
             x = runtime.quantize_input(x, q)
-    y = runtime.run(model, x, args.backend)
+    with about(str(path)):
+        y = runtime.run(model, x, args.backend)
     if args.dump_intermediates:
         _dump_intermediates(model, x, Path(args.dump_intermediates))
     if args.output:
@@ -181,13 +256,18 @@ def _dump_intermediates(model: bytes, x: np.ndarray, out_dir: Path) -> None:
 
 
 def cmd_verify(args) -> dict:
+    from . import flatbuf, runtime
     from .errors import VerificationError
     from .verify import verify
 
     path = Path(args.model)
     if not path.is_file():
         raise WessError(f"{path}: no such file")
-    result = verify(path.read_bytes(), str(path), args.inputs, args.random_inputs, args.seed)
+    model = path.read_bytes()
+    flatbuf.read_model(model, str(path))
+    with about(str(path)):
+        runtime.io_quant(model)  # an int8 model before the C runner looks at its ops
+        result = verify(model, str(path), args.inputs, args.random_inputs, args.seed)
     report = result.to_json()
     if result.mismatched:
         pairs = ", ".join(f"{pair} {count}" for pair, count in result.mismatched_bytes.items() if count)
@@ -199,7 +279,7 @@ def cmd_verify(args) -> dict:
 
 
 def cmd_inspect(args) -> dict:
-    from . import flatbuf, metadata, postprocess, wess
+    from . import flatbuf, metadata, postprocess, versions, wess
 
     model = flatbuf.read_model_file(args.model)
     layers = postprocess.read_shifts(model, args.model)
@@ -218,21 +298,29 @@ def cmd_inspect(args) -> dict:
                      "disparity_bound": float(2.0 ** int(layer.channel_right_shift.max(initial=0)))})
     payload = flatbuf.get_metadata(model, metadata.METADATA_NAME)
     return {"model": args.model, "format_version": metadata.VERSION, "metadata_bytes": len(payload),
+            "versions": versions.read(model, args.model),
             "layers": rows, "shift_histogram": histogram.tolist(),
             "channels": int(histogram.sum()), "saturated_layers": [r["operator"] for r in rows if r["max_shift"] == wess.MAX_SHIFT]}
 
 
 def cmd_firmware(args) -> dict:
-    from . import firmware
+    from . import firmware, flatbuf, runtime
+    from .atomic import refuse_existing
 
     path = Path(args.model)
     if not path.is_file():
         raise WessError(f"{path}: no such file")
     name = path.parent.name if path.name == "model.tflite" and path.parent.name else path.stem
     out_dir = Path(args.out) if args.out else Path("build") / "firmware" / name / args.target
+    outputs = (*firmware.get_target(args.target).artifacts, "firmware.json")
+    refuse_existing([out_dir / output for output in outputs], args.force)
     options = firmware.FirmwareOptions(args.target, out_dir, args.run, args.inputs, args.timeout,
                                        args.flash_bytes, args.ram_bytes)
-    return firmware.build_firmware(path.read_bytes(), str(path), options)
+    model = path.read_bytes()
+    flatbuf.read_model(model, str(path))
+    with about(str(path)):
+        runtime.io_quant(model)  # an int8 model before the C runner looks at its ops
+        return firmware.build_firmware(model, str(path), options)
 
 
 def cmd_zoo(args) -> dict:
@@ -245,63 +333,9 @@ def cmd_zoo(args) -> dict:
                        for e in zoo.ZOO.values()], "default": zoo.DEFAULT_MODEL}
 
 
-def _human(command: str, result: dict) -> str:
-    if command == "zoo":
-        return "\n".join(f"{m['spec']:<20} {m['description']:<40} float top-1 {m.get('float_top1', 'n/a')}"
-                         for m in result["models"])
-    if command == "deploy":
-        acc = ", ".join(f"{k} {100 * v:.2f}%" for k, v in result["accuracy"].items())
-        return (f"wrote {result['output']} ({result['model_bytes']:,} bytes, scheme {result['scheme']}, calibrator "
-                f"{result['calibrator']}); report.json and report.md beside it\n"
-                f"LiteRT reference vs TFLite Micro: {result['verification']['mismatched_bytes']} mismatched bytes on "
-                f"{result['verification']['inputs']} inputs" + (f"\ntest top-1: {acc}" if acc else ""))
-    if command == "eval":
-        lines = [f"{result['model']}: calibrator {result['calibrator']}, {result['test_samples']} test samples, "
-                 f"max R/r_c {result['max_disparity']:.1f}"]
-        lines += [f"  {k:<12} top-1 {100 * v:6.2f}%" for k, v in result["accuracy"].items()]
-        lines += [f"  {k:<12} agreement {100 * v['agreement']:6.2f}%  output SQNR {v['sqnr_db']:.1f} dB"
-                  for k, v in result["schemes"].items()]
-        return "\n".join(lines)
-    if command == "inspect":
-        lines = [f"{result['model']}: {len(result['layers'])} WESS layers, {result['channels']} channels, "
-                 f"metadata {result['metadata_bytes']} bytes",
-                 "shift histogram (k = 0..15): " + " ".join(map(str, result["shift_histogram"]))]
-        lines += [f"  op {r['operator']:>3} {r['op']:<18} {r['output_channels']:>4} ch  multiplier {r['multiplier']} "
-                  f"right shift {r['right_shift']}  max k {r['max_shift']}" for r in result["layers"]]
-        return "\n".join(lines)
-    if command == "verify":
-        top1 = "" if result["ref_top1"] is None else f", C reference top-1 {100 * result['ref_top1']:.2f}%"
-        return (f"{result['model']}: {result['inputs']} inputs ({result['digit_inputs']} digits, "
-                f"{result['random_inputs']} random): mismatched bytes "
-                + ", ".join(f"{k} {v}" for k, v in result["mismatched_bytes"].items())
-                + f"; peak activation arena {result['peak_arena_bytes']:,} bytes, blob {result['blob_bytes']:,} bytes"
-                + top1)
-    if command == "firmware":
-        memory, field = result["memory"], result["field"]
-        lines = [f"{result['model']} on {result['target']} ({result['machine']}): wrote {result['out']}/firmware.elf"
-                 f" .bin .hex",
-                 f"  flash {result['flash_bytes']:,} bytes (code {memory['flash_code_bytes']:,}, model "
-                 f"{memory['flash_model_bytes']:,}, test data {memory['flash_test_data_bytes']:,}, other "
-                 f"{memory['flash_other_bytes']:,})",
-                 f"  RAM {result['ram_bytes']:,} bytes (arena {memory['ram_arena_bytes']:,}, stack "
-                 f"{memory['ram_stack_bytes']:,}, other {memory['ram_other_bytes']:,})",
-                 f"  arena {field['arena']['ours_bytes']:,} bytes vs TFLite Micro "
-                 f"{field['arena']['tflm_total_bytes']:,}"
-                 f"; requantize parameters {field['requant_parameters']['ours_bytes']:,} bytes vs TFLite Micro "
-                 f"{field['requant_parameters']['tflm_bytes']:,}"]
-        if result["ran"]:
-            lines.append(f"  QEMU: {result['inputs']} inputs, outputs identical to the host C reference: "
-                         f"{'yes' if result['matches_host'] else 'NO'}; {result['instructions_per_inference']:,} "
-                         f"instructions per inference, stack used {result['stack_used_bytes']:,} bytes")
-        return "\n".join(lines)
-    if command == "run":
-        return f"{result['inputs']} inputs on {result['backend']}: top-1 {result['top1'][:20]}"
-    return json.dumps(result)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .calibrate import CALIBRATOR_NAMES
-    from .deploy import SCHEMES
+    from .deploy import DEFAULT_SCHEME, scheme_names
     from .runtime import BACKENDS
     from .wess import SHIFT_RULES
 
@@ -319,13 +353,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
     model_args(p)
-    p.add_argument("--scheme", default="wess", choices=SCHEMES)
+    p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
+                   help="[cle+]per_tensor|per_channel|wess[+bc]: cross-layer equalization, weight quantization, bias "
+                        f"correction (default {DEFAULT_SCHEME})")
+    p.add_argument("--target-drop", type=float, metavar="POINTS",
+                   help="leave the most sensitive conv/FC layers in float until top-1 on the (labelled) calibration "
+                        "data is within POINTS percentage points of float")
+    p.add_argument("--cost-target", default="cortex-m55",
+                   help="with --target-drop: the Cortex-M core on which the float layers' cost is measured in QEMU")
     p.add_argument("--out", help="output directory (default build/deploy/<model>)")
-    p.add_argument("--force", action="store_true", help="replace an existing model in --out")
+    p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
     p.add_argument("--verify-inputs", type=int, default=20, help="inputs run through LiteRT and TFLite Micro")
     p = sub.add_parser("eval", help="top-1 and SQNR of every scheme against float on a test split")
     model_args(p)
     p.add_argument("--test-data", help="test data: .npz with x and integer labels y")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="also quantize one conv/FC layer at a time (the rest float) and rank the layers")
+    p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
+                   help="the scheme whose weight quantization the sensitivity sweep uses")
+    p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
+    p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
@@ -336,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="litert", choices=BACKENDS)
     p.add_argument("--output", help="write the int8 outputs to this .npy")
     p.add_argument("--dump-intermediates", metavar="DIR", help="backend ref: write every tensor to DIR as .npy")
+    p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("verify", help="C reference vs LiteRT reference vs TFLite Micro, byte for byte")
     p.add_argument("model")
@@ -355,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run")
     p.add_argument("--flash-bytes", type=int, help="flash of the part, if smaller than the machine's memory map")
     p.add_argument("--ram-bytes", type=int, help="RAM of the part, if smaller than the machine's memory map")
+    p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("zoo", help="the bundled model zoo")
     p.add_argument("action", choices=["list"])
@@ -394,6 +443,11 @@ def _isolated_streams(debug: bool):
             os.dup2(real_err.fileno(), 2)
 
 
+def _interrupted(command: str, signum: int, err) -> int:
+    print(f"wess {command}: interrupted by {signal.Signals(signum).name}; no output was written or replaced", file=err)
+    return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
@@ -405,8 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=err, force=True,
                             format="%(levelname)s %(name)s: %(message)s")
         try:
-            result = COMMANDS[args.command](args)
+            with signals_handled():
+                result = COMMANDS[args.command](args)
         except WessError as exc:
+            if received_signal():
+                return _interrupted(args.command, received_signal(), err)
             if getattr(args, "json", False) and getattr(exc, "result", None) is not None:
                 from .report import dumps
 
@@ -415,18 +472,20 @@ def main(argv: list[str] | None = None) -> int:
             if args.debug:
                 raise
             return EXIT_USAGE
-        except KeyboardInterrupt:
-            print(f"wess {args.command}: interrupted; no output was written half-way", file=err)
-            return 130
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as errors.Terminated: temp files are gone by now
+            return _interrupted(args.command, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT, err)
         except Exception as exc:  # an internal error: one line unless --debug
+            if received_signal():
+                return _interrupted(args.command, received_signal(), err)
             if args.debug:
                 raise
             print(f"wess {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                   "traceback)", file=err)
             return EXIT_INTERNAL
+        from .cli_format import human
         from .report import dumps
 
-        print(dumps(result) if args.json else _human(args.command, result), file=out)
+        print(dumps(result) if args.json else human(args.command, result), file=out)
         return 0
 
 

@@ -12,7 +12,7 @@ from . import kernel_params as kp
 from .errors import WessError
 
 MAGIC = b"WSSM"
-VERSION = 1
+VERSION = 2  # 2: float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (op code | OP_FLOAT32)
 HEADER = struct.Struct("<4sHH14I")  # 64 bytes, see docs/compact_model.md
 TENSOR = struct.Struct("<iiiiBBHifII")  # 36 bytes
 OP_HEADER = struct.Struct("<HHHH")  # op code, record bytes, input count, output count
@@ -30,6 +30,9 @@ NO_OFFSET = -1  # an absent optional constant (bias, WESS shifts)
 OP = schema.BuiltinOperator
 SUPPORTED_OPS = (OP.CONV_2D, OP.DEPTHWISE_CONV_2D, OP.FULLY_CONNECTED, OP.ADD, OP.AVERAGE_POOL_2D, OP.MAX_POOL_2D,
                  OP.MEAN, OP.PAD, OP.RESHAPE, OP.CONCATENATION, OP.SOFTMAX, OP.QUANTIZE, OP.DEQUANTIZE)
+OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
+WEIGHTED_OPS = (OP.CONV_2D, OP.DEPTHWISE_CONV_2D, OP.FULLY_CONNECTED)
+FLOAT_CAPABLE_OPS = (*WEIGHTED_OPS, OP.QUANTIZE, OP.DEQUANTIZE, OP.RESHAPE)  # ops that may touch float32 tensors
 PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
 
 
@@ -55,7 +58,7 @@ class CompactTensor:
 
 @dataclass(frozen=True)
 class CompactOp:
-    """One op record: TFLite op code, tensor indices and the kernel parameters as int32 words."""
+    """One op record: op code (TFLite's, | OP_FLOAT32 for a float32 kernel), tensor indices, parameter words."""
 
     operator_index: int
     op_code: int
@@ -103,6 +106,8 @@ def _dims(shape: tuple[int, ...], where: str) -> tuple[int, int, int, int]:
         raise WessError(f"{where}: rank {len(shape)} > 4 is not supported")
     if any(extent < 1 for extent in shape):
         raise WessError(f"{where}: shape {shape} has an empty or dynamic dimension")
+    if int(np.prod(shape, dtype=object)) > 2**31 - 1:
+        raise WessError(f"{where}: shape {shape} has more than 2^31 - 1 elements")
     if len(shape) == 2:
         return (shape[0], 1, 1, shape[1])
     return tuple((1,) * (4 - len(shape)) + shape)
@@ -116,13 +121,14 @@ class _Reader:
         self.graph = model.subgraphs[0]
 
     def shape(self, index: int) -> tuple[int, ...]:
-        return tuple(int(extent) for extent in self.graph.tensors[index].shape)
+        shape = self.graph.tensors[index].shape
+        return () if shape is None else tuple(int(extent) for extent in shape)  # no shape vector: a scalar
 
     def quant(self, index: int) -> tuple[float, int]:
         q = self.graph.tensors[index].quantization
         if q is None or q.scale is None or len(q.scale) == 0:
             return 0.0, 0
-        return float(np.float32(q.scale[0])), int(q.zeroPoint[0]) if q.zeroPoint is not None else 0
+        return float(np.float32(q.scale[0])), int(q.zeroPoint[0]) if q.zeroPoint is not None and len(q.zeroPoint) else 0
 
     def scales(self, index: int) -> np.ndarray:
         return np.asarray(self.graph.tensors[index].quantization.scale, np.float32)
@@ -168,10 +174,39 @@ def _activation(options) -> int:
     return code
 
 
+def _is_float32(reader: _Reader, index: int) -> bool:
+    return reader.graph.tensors[index].type == schema.TensorType.FLOAT32
+
+
+def _float_weighted_params(reader: _Reader, code: int, op: schema.OperatorT) -> tuple[int, ...]:
+    """Parameter words of a float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (activation bounds as f32 bits)."""
+    options = op.builtinOptions
+    if code == OP.FULLY_CONNECTED:
+        if options is not None and options.weightsFormat != 0:
+            raise ValueError("only the default weights format is supported")
+        bounds = kp.float_activation_range(_activation(options) if options is not None else 0)
+        return tuple(_float_bits(bound) for bound in bounds)
+    input_shape, filter_shape = reader.shape(int(op.inputs[0])), reader.shape(int(op.inputs[1]))
+    params = kp.conv_f32_params(input_shape[1:3], filter_shape[1:3], (options.strideH, options.strideW),
+                                (options.dilationHFactor, options.dilationWFactor), PADDING_NAMES[options.padding],
+                                _activation(options))
+    words = (*astuple(params)[:6], _float_bits(params.act_min), _float_bits(params.act_max))
+    if code == OP.CONV_2D:
+        return words
+    if filter_shape[3] % input_shape[3]:
+        raise ValueError(f"{filter_shape[3]} output channels are not a multiple of {input_shape[3]} inputs")
+    return (*words, filter_shape[3] // input_shape[3])
+
+
 def _op_params(reader: _Reader, code: int, op: schema.OperatorT, operator_index: int,
                shifts: dict[int, metadata.LayerShifts], constants: _Constants) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(runtime input tensor indices, parameter words) of one op, computed as TFLite's Prepare does."""
     inputs = tuple(int(i) for i in op.inputs)
+    if code & OP_FLOAT32:
+        if operator_index in shifts:
+            raise ValueError("WESS metadata names this float operator")
+        weighted_inputs = inputs[:2] + (inputs[2] if len(inputs) > 2 else -1,)
+        return weighted_inputs, _float_weighted_params(reader, code & ~OP_FLOAT32, op)
     options = op.builtinOptions
     output = int(op.outputs[0])
     out_scale, out_zero_point = reader.quant(output)
@@ -244,7 +279,9 @@ def _op_params(reader: _Reader, code: int, op: schema.OperatorT, operator_index:
 
 def _expected_types(code: int, input_count: int) -> tuple[tuple[int, ...], int]:
     """(input types, output type) the C kernels take; RESHAPE keeps its input's type (checked separately)."""
-    if code in (OP.CONV_2D, OP.DEPTHWISE_CONV_2D, OP.FULLY_CONNECTED):
+    if code & OP_FLOAT32:
+        return (TYPE_FLOAT32,) * 3, TYPE_FLOAT32
+    if code in WEIGHTED_OPS:
         return (TYPE_INT8, TYPE_INT8, TYPE_INT32), TYPE_INT8
     if code == OP.QUANTIZE:
         return (TYPE_FLOAT32,), TYPE_INT8
@@ -298,6 +335,10 @@ def _live_operators(model: schema.ModelT) -> set[int]:
     return live
 
 
+# Inputs an operator must have (>= 0 tensor indices) before its parameters are read; others need one.
+REQUIRED_INPUTS = {OP.CONV_2D: 2, OP.DEPTHWISE_CONV_2D: 2, OP.FULLY_CONNECTED: 2, OP.ADD: 2, OP.MEAN: 2, OP.PAD: 2}
+
+
 def compile_model(data: bytes, source: str = "model") -> CompactModel:
     """Read a one-subgraph int8 .tflite (and its WESS metadata, if any) and lay it out as a blob."""
     model = flatbuf.read_model(data, source)
@@ -322,10 +363,20 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
             raise WessError(f"{source}: operator {index} is {name}, which the C reference runner does not support")
         if len(op.outputs) != 1:
             raise WessError(f"{source}: operator {index} ({name}) has {len(op.outputs)} outputs; one is supported")
+        required = REQUIRED_INPUTS.get(code, 1)
+        if len(op.inputs) < required or min(int(i) for i in op.inputs[:required]) < 0:
+            raise WessError(f"{source}: operator {index} ({name}) has inputs {[int(i) for i in op.inputs]}; it needs "
+                            f"{required} tensors")
+        if code in WEIGHTED_OPS and _is_float32(reader, int(op.inputs[0])):
+            code |= OP_FLOAT32  # left in float by partial quantization
+        elif code not in FLOAT_CAPABLE_OPS and any(_is_float32(reader, t) for t in
+                                                   _data_inputs(model, op) + [int(op.outputs[0])]):
+            raise WessError(f"{source}: operator {index} ({name}) was left in float32; only CONV_2D, "
+                            "DEPTHWISE_CONV_2D and FULLY_CONNECTED have float32 kernels")
         try:
             inputs, params = _op_params(reader, code, op, index, shifts, constants)
-        except (ValueError, KeyError, AttributeError) as exc:
-            raise WessError(f"{source}: operator {index} ({name}): {exc}") from None
+        except (ValueError, KeyError, AttributeError, IndexError, TypeError, ArithmeticError) as exc:  # e.g. bad rank
+            raise WessError(f"{source}: operator {index} ({name}): {type(exc).__name__}: {exc}") from None
         ops.append(CompactOp(index, code, name, inputs, (int(op.outputs[0]),), tuple(int(w) for w in params)))
     input_tensor, output_tensor = int(graph.inputs[0]), int(graph.outputs[0])
     return _layout(reader, ops, constants, input_tensor, output_tensor, has_wess, source)
@@ -371,7 +422,10 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
         scale, zero_point = reader.quant(index)
         tensors.append(CompactTensor(index, name, shape, _dims(shape, f"{source}: tensor {index} ({name})"), type_code,
                                      storage, zero_point, scale, offset, sizes[index]))
-    blob = _serialize(tensors, ops, constants, input_tensor, output_tensor, memory_plan.arena_bytes, has_wess)
+    try:
+        blob = _serialize(tensors, ops, constants, input_tensor, output_tensor, memory_plan.arena_bytes, has_wess)
+    except struct.error as exc:  # a zero point, size or parameter word outside its int32/uint32 field
+        raise WessError(f"{source}: a value does not fit its field of the compact blob: {exc}") from None
     return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensor, output_tensor, has_wess)
 
 

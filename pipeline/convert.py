@@ -63,19 +63,34 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
         with _quiet_native_logs():
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends with long messages
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WessError(f"model {keras_model.name!r}: the TFLite converter rejected it: {first}") from None
+        raise WessError(f"model {keras_model.name!r}: the TFLite converter rejected it: {_first_line(exc)}") from None
 
 
-def quantize(calibrated: bytes, per_channel: bool) -> bytes:
-    """Full-int8 quantization (int8 input and output) of a calibrated float model."""
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def quantize(calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...] = (), float_io: bool = False) -> bytes:
+    """Full-int8 quantization of a calibrated float model (int8 input and output unless `float_io`).
+
+    `float_io` keeps the model's input and output float (QUANTIZE/DEQUANTIZE at the edges), as the quantizer does
+    when not asked to fully quantize; the body is int8 either way.
+    `float_nodes` names operators (by their output tensor name) the quantizer leaves in float: they run between a
+    DEQUANTIZE and a QUANTIZE that it inserts, which is how a mixed NPU (int8) + CPU (float) model is made.
+    """
     import tensorflow as tf
     from tensorflow.lite.python import convert
 
-    with _quiet_native_logs():
-        return bytes(convert.mlir_quantize(
-            calibrated, disable_per_channel=not per_channel, fully_quantize=True,
-            input_data_type=tf.int8, output_data_type=tf.int8))
+    io_type = tf.float32 if float_io else tf.int8
+    try:
+        with _quiet_native_logs():
+            return bytes(convert.mlir_quantize(
+                calibrated, disable_per_channel=not per_channel, fully_quantize=not float_io,
+                input_data_type=io_type, output_data_type=io_type,
+                denylisted_nodes=list(float_nodes) or None))
+    except Exception as exc:  # the quantizer raises ConverterError and friends with long messages
+        raise WessError(f"the TFLite quantizer rejected the model: {_first_line(exc)}") from None
 
 
 def activation_tensors(calibrated: bytes) -> list[int]:

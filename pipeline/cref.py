@@ -59,6 +59,12 @@ QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
                         {"_fields_": [("input_scale", ctypes.c_float), ("input_zero_point", _int32)]})
+ConvF32Params = type("ConvF32Params", (ctypes.Structure,), {"_fields_": [
+    *((name, _int32) for name in ("stride_y", "stride_x", "dilation_y", "dilation_x", "pad_top", "pad_left")),
+    ("act_min", ctypes.c_float), ("act_max", ctypes.c_float)]})
+DepthwiseF32Params = type("DepthwiseF32Params", (ctypes.Structure,),
+                          {"_fields_": [("conv", ConvF32Params), ("depth_multiplier", _int32)]})
+FullyConnectedF32Params = _struct("FullyConnectedF32Params", ["act_min", "act_max"], ctypes.c_float)
 Requant = type("Requant", (ctypes.Structure,), {"_fields_": [
     ("multiplier", ctypes.POINTER(_int32)), ("right_shift", ctypes.POINTER(_int32)),
     ("multiplier_count", _int32), ("channel_shift4", ctypes.POINTER(ctypes.c_uint8))]})
@@ -86,7 +92,8 @@ def load_library() -> ctypes.CDLL:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: build it with `make -C firmware_ref BUILD_DIR={REPO_ROOT / 'build'}`")
     library = ctypes.CDLL(str(path))
-    for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_add_s8",
+    for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_f32",
+                 "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch"):
@@ -165,6 +172,38 @@ def fully_connected(params: kp.FullyConnectedParams, requant: kp.Requant, input:
           ctypes.byref(_requant(requant)), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
           ctypes.byref(_dims(filter.shape)), _pointer(filter, np.int8), _pointer(bias, np.int32),
           ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def conv_2d_f32(params: kp.ConvF32Params, input: np.ndarray, filter: np.ndarray, bias: np.ndarray | None,
+                output_shape) -> np.ndarray:
+    """CONV_2D float32: input [1, H, W, I], filter [O, KH, KW, I], bias [O] or None (all float32)."""
+    output = np.empty(output_shape, dtype=np.float32)
+    _call("wess_conv_2d_f32", ctypes.byref(ConvF32Params(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.float32), ctypes.byref(_dims(filter.shape)), _pointer(filter, np.float32),
+          _pointer(bias, np.float32), ctypes.byref(_dims(output.shape)), _pointer(output, np.float32))
+    return output
+
+
+def depthwise_conv_2d_f32(params: kp.DepthwiseF32Params, input: np.ndarray, filter: np.ndarray,
+                          bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """DEPTHWISE_CONV_2D float32: input [1, H, W, I], filter [1, KH, KW, I * depth_multiplier], bias [O] or None."""
+    output = np.empty(output_shape, dtype=np.float32)
+    structure = DepthwiseF32Params(ConvF32Params(*astuple(params.conv)), params.depth_multiplier)
+    _call("wess_depthwise_conv_2d_f32", ctypes.byref(structure), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.float32), ctypes.byref(_dims(filter.shape)), _pointer(filter, np.float32),
+          _pointer(bias, np.float32), ctypes.byref(_dims(output.shape)), _pointer(output, np.float32))
+    return output
+
+
+def fully_connected_f32(params: kp.FullyConnectedF32Params, input: np.ndarray, filter: np.ndarray,
+                        bias: np.ndarray | None) -> np.ndarray:
+    """FULLY_CONNECTED float32: input [B, I], filter [O, I], bias [O] or None -> [B, O]."""
+    output = np.empty((input.shape[0], filter.shape[0]), dtype=np.float32)
+    _call("wess_fully_connected_f32", ctypes.byref(FullyConnectedF32Params(*astuple(params))),
+          ctypes.byref(_dims(input.shape)), _pointer(input, np.float32), ctypes.byref(_dims(filter.shape)),
+          _pointer(filter, np.float32), _pointer(bias, np.float32), ctypes.byref(_dims(output.shape)),
+          _pointer(output, np.float32))
     return output
 
 

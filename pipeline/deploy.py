@@ -7,21 +7,55 @@ from typing import Callable
 
 import numpy as np
 
-from . import bnfold, convert, flatbuf, metadata, postprocess, runtime, wess
+from . import biascorr, bnfold, cle, convert, flatbuf, metadata, postprocess, runtime, sensitivity, wess
 from .calibrate import CALIBRATOR_NAMES
 from .errors import WessError
 
 log = logging.getLogger(__name__)
-SCHEMES = ("per_tensor", "per_channel", "wess")
+BASE_SCHEMES = ("per_tensor", "per_channel", "wess")
+# Every scheme `wess eval` measures: a base scheme, optionally after CLE ("cle+") and/or with bias correction ("+bc").
+SCHEMES = ("per_tensor", "per_channel", "wess", "per_tensor+bc", "per_channel+bc", "wess+bc",
+           "cle", "cle+per_tensor+bc", "cle+wess", "cle+wess+bc")
+DEFAULT_SCHEME = "wess"
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A scheme name taken apart: cross-layer equalization first?, the weight quantization, bias correction?"""
+
+    cle: bool
+    base: str  # one of BASE_SCHEMES
+    bias_correction: bool
+
+
+def parse_scheme(name: str) -> Scheme:
+    """`[cle+]BASE[+bc]`, BASE one of BASE_SCHEMES; `cle` alone means `cle+per_tensor`."""
+    parts = name.split("+")
+    equalize = parts[0] == "cle"
+    if equalize:
+        parts = parts[1:] or ["per_tensor"]
+    corrected = len(parts) > 1 and parts[-1] == "bc"
+    if corrected:
+        parts = parts[:-1]
+    if len(parts) != 1 or parts[0] not in BASE_SCHEMES:
+        raise WessError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+bc], e.g. "
+                        f"{', '.join(SCHEMES[3:7])}")
+    return Scheme(equalize, parts[0], corrected)
+
+
+def scheme_names() -> list[str]:
+    """Every name parse_scheme accepts."""
+    return ["cle"] + [f"{cle_}{base}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES for bc in ("", "+bc")]
 
 
 @dataclass(frozen=True)
 class DeployOptions:
     """What the user chose on the command line."""
 
-    scheme: str = "wess"
+    scheme: str = DEFAULT_SCHEME  # parse_scheme
     calibrator: str = "max"  # a name from calibrate.CALIBRATOR_NAMES, or "auto"
     shift_rule: str = "mse"  # wess.SHIFT_RULES; mse won on the zoo (README)
+    target_drop: float | None = None  # percentage points of top-1 below float; None: every conv/FC layer int8
 
 
 @dataclass
@@ -31,14 +65,23 @@ class DeployState:
     keras_model: object
     calibration_x: np.ndarray
     options: DeployOptions
+    calibration_y: np.ndarray | None = None  # labels, needed for a target drop
     folded_model: object = None
     folded_layers: list = field(default_factory=list)
+    cle_result: cle.CleResult | None = None
     calibrated: bytes = b""  # float TFLite with the converter's (max) ranges
     calibrator: str = ""  # the calibrator whose ranges are used
     calibrator_scores: dict = field(default_factory=dict)  # name -> agreement with float on the calibration split
     ranged: bytes = b""  # float TFLite with the chosen calibrator's ranges
     models: dict = field(default_factory=dict)  # scheme -> int8 TFLite bytes
     wess_layers: list = field(default_factory=list)  # [(WeightedOp, WessLayer)]
+    bias_corrections: list = field(default_factory=list)  # biascorr.BiasCorrection
+    sensitivity: sensitivity.SensitivityResult | None = None
+    partial: sensitivity.PartialResult | None = None
+
+    @property
+    def scheme(self) -> Scheme:
+        return parse_scheme(self.options.scheme)
 
     @property
     def model(self) -> bytes:
@@ -47,6 +90,12 @@ class DeployState:
 
 def fold_pass(state: DeployState) -> None:
     state.folded_model, state.folded_layers = bnfold.fold_batch_norms(state.keras_model)
+
+
+def cle_pass(state: DeployState) -> None:
+    """Cross-layer equalization of the folded model when the scheme asks for it (`cle+...`)."""
+    if state.scheme.cle:
+        state.folded_model, state.cle_result = cle.equalize(state.folded_model)
 
 
 def calibrate_pass(state: DeployState) -> None:
@@ -68,7 +117,7 @@ def ranges_pass(state: DeployState) -> None:
     best = None
     for name in names:
         ranged = convert.with_ranges(state.calibrated, all_ranges[name])
-        candidate = build_scheme(ranged, state.calibrated, state.options.scheme, state.options.shift_rule)[0]
+        candidate = build_scheme(ranged, state.calibrated, state.scheme.base, state.options.shift_rule)[0]
         q = runtime.io_quant(candidate)
         out = runtime.run_litert(candidate, runtime.quantize_input(state.calibration_x, q))
         score = float(np.mean(out.argmax(axis=1) == float_top))
@@ -83,15 +132,19 @@ def _float_predictions(state: DeployState) -> np.ndarray:
     return np.asarray(state.keras_model.predict(state.calibration_x, batch_size=256, verbose=0))
 
 
-def build_scheme(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str = "mse") -> tuple[bytes, list]:
-    """One int8 model from a ranged float model; for WESS also the per-layer results."""
+def build_scheme(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str = "mse",
+                 float_nodes: tuple[str, ...] = (), float_io: bool = False) -> tuple[bytes, list]:
+    """One int8 model from a ranged float model; for WESS also the per-layer results.
+
+    `float_nodes` (operator output tensor names) stay float between DEQUANTIZE/QUANTIZE (partial quantization).
+    """
+    if scheme not in BASE_SCHEMES:
+        raise WessError(f"unknown scheme {scheme!r}; choose one of {', '.join(BASE_SCHEMES)}")
     if scheme == "per_channel":
-        return convert.quantize(ranged, per_channel=True), []
-    per_tensor = convert.quantize(ranged, per_channel=False)
+        return convert.quantize(ranged, True, float_nodes, float_io), []
+    per_tensor = convert.quantize(ranged, False, float_nodes, float_io)
     if scheme == "per_tensor":
         return per_tensor, []
-    if scheme != "wess":
-        raise WessError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     model = flatbuf.read_model(per_tensor)
     ops = postprocess.weighted_ops(model, flatbuf.read_model(calibrated))
     if not ops:
@@ -103,21 +156,66 @@ def build_scheme(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str 
 
 def quantize_pass(state: DeployState) -> None:
     state.models[state.options.scheme], state.wess_layers = build_scheme(
-        state.ranged, state.calibrated, state.options.scheme, state.options.shift_rule)
+        state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule)
+
+
+def bias_correction_pass(state: DeployState) -> None:
+    """Empirical bias correction of the int8 model when the scheme asks for it (`...+bc`)."""
+    if state.scheme.bias_correction:
+        state.models[state.options.scheme], state.bias_corrections = biascorr.correct_biases(
+            state.model, state.calibrated, state.calibration_x)
+
+
+def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
+    """The scheme's int8 model with these layers in float (bias-corrected when the scheme says so)."""
+    model = build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule, float_nodes)[0]
+    if state.scheme.bias_correction:
+        model = biascorr.correct_biases(model, state.calibrated, state.calibration_x)[0]
+    return model
+
+
+def partial_pass(state: DeployState) -> None:
+    """With a target drop: rank the layers by sensitivity, then leave the worst in float until top-1 is in reach.
+
+    Both the ranking and the top-1 are measured on the labelled calibration split.
+    """
+    target = state.options.target_drop
+    if target is None:
+        return
+    if target < 0:
+        raise WessError(f"--target-drop {target}: must be >= 0 (percentage points of top-1 below float)")
+    if state.calibration_y is None:
+        raise WessError("--target-drop needs labels: give --data an .npz with integer labels y beside x")
+    state.sensitivity = sensitivity.sweep(state.ranged, state.calibrated, state.scheme.base,
+                                          state.options.shift_rule, state.calibration_x, state.calibration_y)
+    state.partial = sensitivity.partial_quantize(lambda nodes: _build_with(state, nodes), state.sensitivity.layers,
+                                                 state.calibration_x, state.calibration_y,
+                                                 state.sensitivity.float_top1, target)
+    state.models["all_int8"] = state.model  # kept to compare costs with
+    state.models[state.options.scheme] = state.partial.model
+    if state.partial.float_nodes:  # the report's per-layer rows: the layers still in int8
+        state.wess_layers = build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
+                                         tuple(state.partial.float_nodes))[1]
+    if not state.partial.met:
+        log.warning("target drop %.2f points not met: top-1 %.4f with %d layer(s) in float (float %.4f)", target,
+                    state.partial.top1, len(state.partial.float_nodes), state.partial.float_top1)
 
 
 def check_pass(state: DeployState) -> None:
     """Graph health: the output loads in LiteRT with int8 input/output, and WESS metadata reads back consistent."""
     runtime.io_quant(state.model)
-    if state.options.scheme == "wess":
+    if state.scheme.base == "wess":
         postprocess.read_shifts(flatbuf.read_model(state.model), "deployed model")
 
 
-PASSES: list[Callable[[DeployState], None]] = [fold_pass, calibrate_pass, ranges_pass, quantize_pass, check_pass]
+PASSES: list[Callable[[DeployState], None]] = [fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass,
+                                               bias_correction_pass, partial_pass, check_pass]
 
 
-def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions) -> DeployState:
-    state = DeployState(keras_model, calibration_x, options)
+def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions,
+               calibration_y: np.ndarray | None = None) -> DeployState:
+    parse_scheme(options.scheme)  # an unknown scheme fails before any work
+    state = DeployState(keras_model, calibration_x, options, calibration_y)
     for step in PASSES:
         log.debug("pass %s", step.__name__)
         step(state)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import deploy, runtime, wess
+from . import biascorr, deploy, runtime, sensitivity, wess
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,13 @@ class EvalResult:
     schemes: dict  # scheme -> SchemeResult
     layers: list  # deploy.weight_sqnr rows
     max_disparity: float
+    cle_pairs: int  # conv/dense pairs cross-layer equalization rescaled
+    sensitivity: sensitivity.SensitivityResult | None = None
 
     def to_json(self) -> dict:
         out = asdict(self)
         out["schemes"] = {k: asdict(v) for k, v in self.schemes.items()}
+        out["sensitivity"] = self.sensitivity.to_json() if self.sensitivity else None
         return out
 
 
@@ -49,20 +52,44 @@ def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np
 
 
 def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarray, test_y: np.ndarray | None,
-             options: deploy.DeployOptions, stress: bool = False, progress: bool = False) -> EvalResult:
-    """Convert with every scheme from one calibration and score each against float on the test split."""
+             options: deploy.DeployOptions, stress: bool = False, progress: bool = False,
+             with_sensitivity: bool = False) -> EvalResult:
+    """Convert with every scheme of deploy.SCHEMES and score each against float on the test split.
+
+    One calibration serves every scheme without CLE and a second one (of the equalized model) every `cle+` scheme;
+    with `with_sensitivity` also the per-layer sweep of options.scheme's base scheme on the test split.
+    """
     from tqdm import tqdm
 
-    state = deploy.run_passes(keras_model, calibration_x, deploy.DeployOptions("wess", options.calibrator,
-                                                                                options.shift_rule))
+    def passes(scheme: str) -> deploy.DeployState:
+        return deploy.run_passes(keras_model, calibration_x,
+                                 deploy.DeployOptions(scheme, options.calibrator, options.shift_rule))
+
+    states = {False: passes("wess")}
+    states[True] = passes("cle+wess")
+    if not states[True].cle_result.pairs:
+        states[True] = states[False]  # nothing to equalize: CLE schemes are their base schemes
     float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
     accuracy = {"float": float(np.mean(float_out.argmax(axis=1) == test_y)) if test_y is not None else float("nan")}
-    schemes = {}
-    for scheme in tqdm(deploy.SCHEMES, desc="evaluating", disable=not progress, leave=False):
-        model_bytes = state.models["wess"] if scheme == "wess" else deploy.build_scheme(
-            state.ranged, state.calibrated, scheme)[0]
-        schemes[scheme] = score(model_bytes, test_x, test_y, float_out)
-        accuracy[scheme] = schemes[scheme].top1
-    layers = deploy.weight_sqnr(state)
-    return EvalResult(name, stress, state.calibrator, options.shift_rule, int(len(test_x)), accuracy, schemes, layers,
-                      max((row["disparity"] for row in layers), default=1.0))
+    schemes, built = {}, {}
+    for name_ in tqdm(deploy.SCHEMES, desc="evaluating", disable=not progress, leave=False):
+        parsed = deploy.parse_scheme(name_)
+        state = states[parsed.cle]
+        key = (parsed.cle, parsed.base)
+        if key not in built:
+            built[key] = deploy.build_scheme(state.ranged, state.calibrated, parsed.base, options.shift_rule)[0]
+        model_bytes = built[key]
+        if parsed.bias_correction:
+            model_bytes = biascorr.correct_biases(model_bytes, state.calibrated, calibration_x)[0]
+        schemes[name_] = score(model_bytes, test_x, test_y, float_out)
+        accuracy[name_] = schemes[name_].top1
+    base = states[False]
+    layers = deploy.weight_sqnr(base)
+    sweep = None
+    if with_sensitivity:
+        sweep = sensitivity.sweep(base.ranged, base.calibrated, deploy.parse_scheme(options.scheme).base,
+                                  options.shift_rule, test_x, test_y, progress)
+    return EvalResult(name, stress, base.calibrator, options.shift_rule, int(len(test_x)), accuracy, schemes, layers,
+                      max((row["disparity"] for row in layers), default=1.0), len(states[True].cle_result.pairs
+                                                                               if states[True].cle_result else []),
+                      sweep)

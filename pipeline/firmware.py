@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compact, runtime
-from .atomic import atomic_write_text
+from . import compact, runtime, versions
+from .atomic import atomic_write_text, signals_deferred
 from .errors import VerificationError, WessError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR = ROOT / "firmware_ref" / "firmware"
+FLOAT_FLAGS = ("-ffp-contract=off", "-fno-fast-math")  # float32 kernels bit-exact with the host: no FMA contraction
 STACK_BYTES = 8192  # reserved main stack (measured use is reported); CONV_2D's kernel needs about 3 KiB
 DEFAULT_TIMEOUT_S = 600.0
 ARTIFACTS = ("firmware.elf", "firmware.bin", "firmware.hex", "model_data.c", "model_data.h")
@@ -165,10 +166,12 @@ def check_fits(use: MemoryUse, target: Target, flash_limit_bytes: int, ram_limit
                             f"has {limit:,} (over by {used - limit:,} bytes)")
 
 
-def _compile(toolchain: Toolchain, target: Target, work: Path) -> None:
+def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bool) -> None:
+    """Build firmware.elf (and .bin/.hex); without float_kernels the runner leaves the float32 kernels out."""
     sources = sorted((ROOT / "firmware_ref" / "src").glob("*.c")) + sorted(FIRMWARE_DIR.glob("*.c"))
-    command = [toolchain.gcc, "-mthumb", *target.cpu_flags, "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror",
-               "-ffunction-sections", "-fdata-sections", f"-DWESS_CORE_CLOCK_HZ={target.core_clock_hz}u",
+    command = [toolchain.gcc, "-mthumb", *target.cpu_flags, "-Os", "-std=c99", *FLOAT_FLAGS, "-Wall", "-Wextra",
+               "-Werror", "-ffunction-sections", "-fdata-sections", f"-DWESS_CORE_CLOCK_HZ={target.core_clock_hz}u",
+               *(() if float_kernels else ("-DWESS_NO_FLOAT_KERNELS",)),
                f"-I{ROOT / 'firmware_ref' / 'include'}", f"-I{ROOT / 'firmware_ref' / 'src'}", f"-I{FIRMWARE_DIR}",
                f"-I{work}", *map(str, sources), str(work / "model_data.c"),
                "-nostartfiles", "--specs=nano.specs", f"-L{FIRMWARE_DIR}", f"-T{target.machine}.ld",
@@ -191,6 +194,11 @@ def _compile(toolchain: Toolchain, target: Target, work: Path) -> None:
     else:
         subprocess.run([toolchain.objcopy, "-O", "binary", elf, str(work / "firmware.bin")], check=True)
     subprocess.run([toolchain.objcopy, "-O", "ihex", elf, str(work / "firmware.hex")], check=True)
+
+
+def has_float_ops(compiled: compact.CompactModel) -> bool:
+    """Whether the blob runs float32 kernels (a mixed model): only then does the image link them."""
+    return any(op.op_code & compact.OP_FLOAT32 for op in compiled.ops)
 
 
 @dataclass(frozen=True)
@@ -333,19 +341,20 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
     try:
         (work / "model_data.h").write_text(header)
         (work / "model_data.c").write_text(body)
-        _compile(toolchain, target, work)
+        _compile(toolchain, target, work, has_float_ops(compiled))
         use = memory_use(section_sizes(toolchain, work / "firmware.elf"))
         check_fits(use, target, options.flash_limit_bytes or target.flash_bytes,
                    options.ram_limit_bytes or target.ram_bytes)
         result = {"model": source, "target": target.name, "machine": target.machine,
-                  "cpu_flags": ["-mthumb", *target.cpu_flags, "-Os"], "out": str(options.out_dir),
+                  "cpu_flags": ["-mthumb", *target.cpu_flags, "-Os", *FLOAT_FLAGS], "out": str(options.out_dir),
                   "artifacts": [str(options.out_dir / name) for name in target.artifacts],
                   "flash_bytes": use.flash_bytes, "ram_bytes": use.ram_bytes, "memory": asdict(use),
                   "flash_limit_bytes": options.flash_limit_bytes or target.flash_bytes,
                   "ram_limit_bytes": options.ram_limit_bytes or target.ram_bytes,
                   "arena_bytes": compiled.arena_bytes, "blob_bytes": len(compiled.blob),
                   "field": compare_with_field(compiled, model), "ran": options.run, "inputs": int(len(inputs)),
-                  "matches_host": None, "instructions_per_inference": None}
+                  "matches_host": None, "instructions_per_inference": None,
+                  "versions": versions.tool_versions(compiler=True)}
         if options.run:
             result.update(_run_report(target, work / "firmware.elf", expected, options.timeout_s))
             result["qemu"] = " ".join(qemu_command(target, options.out_dir / "firmware.elf"))
@@ -353,10 +362,11 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
                 raise VerificationError(f"{source}: the firmware's outputs differ from the host C reference on "
                                         f"{result['mismatched_inputs']} of {len(inputs)} inputs ({target.name})",
                                         result)
-        _publish(work, options.out_dir, target)
         from .report import dumps
 
-        atomic_write_text(options.out_dir / "firmware.json", dumps(result) + "\n")
+        with signals_deferred():  # the image files and firmware.json are replaced together
+            _publish(work, options.out_dir, target)
+            atomic_write_text(options.out_dir / "firmware.json", dumps(result) + "\n")
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -373,3 +383,29 @@ def _run_report(target: Target, elf: Path, expected: np.ndarray, timeout_s: floa
             "instructions_min": min(run.instructions, default=None),
             "instructions_max": max(run.instructions, default=None),
             "validate_instructions": run.validate_instructions, "stack_used_bytes": run.stack_used_bytes}
+
+
+@dataclass(frozen=True)
+class FirmwareCost:
+    """What one model costs on one target, measured in QEMU (outputs checked against the host C reference)."""
+
+    target: str
+    flash_bytes: int  # whole image: code, model blob, test data, other
+    flash_code_bytes: int  # .text: the runner and the kernels the image links (soft-float routines on cortex-m3)
+    blob_bytes: int  # the compact model blob (.model)
+    ram_bytes: int  # arena + reserved stack + .data/.bss
+    arena_bytes: int  # the static memory plan's peak (float32 tensors take 4 bytes per element)
+    instructions_per_inference: int
+    matches_host: bool
+
+
+def measure(model: bytes, target: str = "cortex-m3", inputs: int = 3, source: str = "model.tflite",
+            timeout_s: float = DEFAULT_TIMEOUT_S) -> FirmwareCost:
+    """Build the firmware for `model` in a temporary directory, run `inputs` inputs in QEMU and report its cost;
+    call it on an int8 model and on its mixed (partially float) variant to compare them."""
+    with tempfile.TemporaryDirectory(prefix="wess-measure-") as tmp:
+        result = build_firmware(model, source, FirmwareOptions(target, Path(tmp), run=True, inputs=inputs,
+                                                               timeout_s=timeout_s))
+    return FirmwareCost(result["target"], result["flash_bytes"], result["memory"]["flash_code_bytes"],
+                        result["blob_bytes"], result["ram_bytes"], result["arena_bytes"],
+                        result["instructions_per_inference"], result["matches_host"])

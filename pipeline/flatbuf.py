@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,13 +27,95 @@ def read_model(data: bytes, source: str = "<bytes>") -> schema.ModelT:
         raise WessError(f"{source}: not a TFLite model ({len(data)} bytes, too short for a flatbuffer)")
     if data[4:8] != FILE_IDENTIFIER:
         raise WessError(f"{source}: not a TFLite model (file identifier {data[4:8]!r}, expected {FILE_IDENTIFIER!r})")
+    root = int.from_bytes(data[:4], "little")
+    if root % 4 or not 8 <= root <= len(data) - 4:
+        raise WessError(f"{source}: not a valid TFLite flatbuffer: root table offset {root} outside 8..{len(data) - 4}")
     try:
+        _check_unpack_size(schema.Model.GetRootAs(data, 0), len(data))
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    except _TooManyObjects as exc:
+        raise WessError(f"{source}: not a valid TFLite flatbuffer: {exc}") from None
     except Exception as exc:  # the generated reader raises whatever a corrupt offset leads to
-        raise WessError(f"{source}: corrupt TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+        past_end = re.search(r"at offset (\d+) \(actual buffer size is (\d+)\)", str(exc))
+        if past_end:
+            raise WessError(f"{source}: truncated or corrupt TFLite flatbuffer (a field at byte {past_end[1]} lies "
+                            f"past the end of the {past_end[2]}-byte file)") from None
+        raise WessError(f"{source}: not a valid TFLite flatbuffer: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not model.subgraphs:
         raise WessError(f"{source}: TFLite model has no subgraph")
+    _check_indices(model, source)
     return model
+
+
+class _TooManyObjects(Exception):
+    pass
+
+
+def _check_unpack_size(root: schema.Model, file_bytes: int) -> None:
+    """Refuse a flatbuffer whose tables or strings are shared so often that unpacking it would take far more work
+    than its size suggests (a 16 KB file can list one subgraph 2,000 times, each listing one tensor 2,000 times).
+    A file without shared objects has at most one table per 4 bytes and at most its own size of string bytes; the
+    walk stops as soon as either budget is exceeded, so it costs O(file size)."""
+    budget = {"tables": 64 + file_bytes // 4, "string bytes": file_bytes}
+
+    def spend(kind: str, amount: int) -> None:
+        budget[kind] -= amount
+        if budget[kind] < 0:
+            raise _TooManyObjects(f"more {kind} than its {file_bytes} bytes can hold without shared references")
+
+    def strings(*values) -> None:
+        spend("string bytes", sum(len(value or b"") for value in values))
+
+    spend("tables", root.OperatorCodesLength() + root.SubgraphsLength() + root.BuffersLength() +
+          root.MetadataLength() + root.SignatureDefsLength())
+    for i in range(root.OperatorCodesLength()):
+        strings(root.OperatorCodes(i).CustomCode())
+    for i in range(root.MetadataLength()):
+        strings(root.Metadata(i).Name())
+    for i in range(root.SignatureDefsLength()):
+        signature = root.SignatureDefs(i)
+        spend("tables", signature.InputsLength() + signature.OutputsLength())
+        strings(signature.SignatureKey(), *(signature.Inputs(j).Name() for j in range(signature.InputsLength())),
+                *(signature.Outputs(j).Name() for j in range(signature.OutputsLength())))
+    for i in range(root.SubgraphsLength()):
+        graph = root.Subgraphs(i)
+        spend("tables", 2 * graph.TensorsLength() + 2 * graph.OperatorsLength())  # + quantization / options
+        strings(graph.Name())
+        for j in range(graph.TensorsLength()):
+            tensor = graph.Tensors(j)
+            strings(tensor.Name())
+            sparsity = tensor.Sparsity()
+            spend("tables", tensor.VariantTensorsLength() + (3 * sparsity.DimMetadataLength() if sparsity else 0))
+
+
+def _check_indices(model: schema.ModelT, source: str) -> None:
+    """Every tensor, buffer and operator-code index the readers follow is in range (as TFLite's own loader
+    checks) and the index lists they iterate are present; raises WessError naming the first bad one. Absent
+    buffer, operator-code, tensor and operator lists become empty lists (what an absent vector means)."""
+    model.buffers, model.operatorCodes = model.buffers or [], model.operatorCodes or []
+    buffers, codes = len(model.buffers), len(model.operatorCodes)
+    for g, graph in enumerate(model.subgraphs):
+        where = f"{source}: subgraph {g}"
+        graph.tensors, graph.operators = graph.tensors or [], graph.operators or []
+        tensors = len(graph.tensors)
+        for t, tensor in enumerate(graph.tensors):
+            if not 0 <= tensor.buffer < buffers:
+                raise WessError(f"{where}: tensor {t} refers to buffer {tensor.buffer}, outside 0..{buffers - 1}")
+        for name in ("inputs", "outputs"):
+            _check_tensor_list(getattr(graph, name), 0, tensors, f"{where}: {name}")
+        for o, op in enumerate(graph.operators):
+            if not 0 <= op.opcodeIndex < codes:
+                raise WessError(f"{where}: operator {o} has operator code {op.opcodeIndex}, outside 0..{codes - 1}")
+            _check_tensor_list(op.inputs, -1, tensors, f"{where}: operator {o} inputs")  # -1: optional input absent
+            _check_tensor_list(op.outputs, 0, tensors, f"{where}: operator {o} outputs")
+
+
+def _check_tensor_list(indices, low: int, tensors: int, where: str) -> None:
+    if indices is None:
+        raise WessError(f"{where} missing")
+    bad = [int(i) for i in indices if not low <= int(i) < tensors]
+    if bad:
+        raise WessError(f"{where}: tensor index {bad[0]} outside {low}..{tensors - 1}")
 
 
 def read_model_file(path: Path | str) -> schema.ModelT:
@@ -68,14 +151,32 @@ def opcode_name(model: schema.ModelT, op: schema.OperatorT) -> str:
     return OPCODE_NAMES.get(builtin, f"OP{builtin}")
 
 
+def float_ops(model: schema.ModelT) -> list[tuple[int, str, str]]:
+    """(index, op name, output tensor name) of the operators that compute in float32 (QUANTIZE/DEQUANTIZE aside)."""
+    graph, found = model.subgraphs[0], []
+    for index, op in enumerate(graph.operators):
+        name = opcode_name(model, op)
+        tensors = [graph.tensors[t] for t in list(op.inputs) + list(op.outputs) if t >= 0]
+        if name not in ("QUANTIZE", "DEQUANTIZE") and any(t.type == schema.TensorType.FLOAT32 for t in tensors):
+            found.append((index, name, tensor_name(graph.tensors[op.outputs[0]]) if len(op.outputs) else ""))
+    return found
+
+
 def tensor_array(model: schema.ModelT, tensor_index: int, subgraph: int = 0) -> np.ndarray:
     """A constant tensor's data as a numpy array of its shape (a copy)."""
     tensor = model.subgraphs[subgraph].tensors[tensor_index]
     data = model.buffers[tensor.buffer].data
     if data is None or len(data) == 0:
         raise WessError(f"tensor {tensor_index} ({tensor_name(tensor)}) has no constant data")
-    dtype = NUMPY_DTYPES[tensor.type]
-    return np.frombuffer(bytes(np.asarray(data, np.uint8)), dtype=dtype).reshape(tensor.shape).copy()
+    if tensor.type not in NUMPY_DTYPES:
+        raise WessError(f"tensor {tensor_index} ({tensor_name(tensor)}) has constant data of type "
+                        f"{TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, which is not supported")
+    dtype = np.dtype(NUMPY_DTYPES[tensor.type])
+    shape = tuple(int(extent) for extent in (tensor.shape if tensor.shape is not None else ()))
+    if min(shape, default=0) < 0 or len(data) != dtype.itemsize * int(np.prod(shape, dtype=object)):
+        raise WessError(f"tensor {tensor_index} ({tensor_name(tensor)}): {len(data)} bytes of constant data do not "
+                        f"fill shape {list(shape)} of {dtype.itemsize}-byte elements")
+    return np.frombuffer(bytes(np.asarray(data, np.uint8)), dtype=dtype).reshape(shape).copy()
 
 
 def set_tensor_array(model: schema.ModelT, tensor_index: int, array: np.ndarray, subgraph: int = 0) -> None:
@@ -95,7 +196,7 @@ def tensor_name(tensor: schema.TensorT) -> str:
 
 
 def _metadata_name(entry: schema.MetadataT) -> str:
-    return entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+    return entry.name.decode("utf-8", "replace") if isinstance(entry.name, bytes) else str(entry.name)
 
 
 def get_metadata(model: schema.ModelT, name: str) -> bytes | None:

@@ -108,6 +108,32 @@ class SoftmaxParams:
 
 
 @dataclass(frozen=True)
+class ConvF32Params:
+    """CONV_2D float32 (an operator left in float): geometry as ConvParams, fused activation bounds in float32."""
+
+    stride_y: int
+    stride_x: int
+    dilation_y: int
+    dilation_x: int
+    pad_top: int
+    pad_left: int
+    act_min: float
+    act_max: float
+
+
+@dataclass(frozen=True)
+class DepthwiseF32Params:
+    conv: ConvF32Params
+    depth_multiplier: int
+
+
+@dataclass(frozen=True)
+class FullyConnectedF32Params:
+    act_min: float
+    act_max: float
+
+
+@dataclass(frozen=True)
 class QuantizeParams:
     output_scale: float
     output_zero_point: int
@@ -145,6 +171,19 @@ def activation_range(activation: str | int, output_scale: float, output_zero_poi
     if name == "RELU_N1_TO_1":
         return max(-128, quantize(-1.0)), min(127, quantize(1.0))
     raise ValueError(f"unsupported fused activation {activation!r}")
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def float_activation_range(activation: str | int) -> tuple[float, float]:
+    """TFLite's CalculateActivationRange for float: (lowest, max) of float32 for NONE, clamps for RELU*."""
+    name = activation.upper() if isinstance(activation, str) else ACTIVATION_CODES.get(int(activation), activation)
+    ranges = {"NONE": (-FLOAT32_MAX, FLOAT32_MAX), "RELU": (0.0, FLOAT32_MAX), "RELU6": (0.0, 6.0),
+              "RELU_N1_TO_1": (-1.0, 1.0)}
+    if name not in ranges:
+        raise ValueError(f"unsupported fused activation {activation!r}")
+    return ranges[name]
 
 
 def compute_padding(input_size: int, filter_size: int, stride: int, dilation: int, padding: str) -> tuple[int, int]:
@@ -211,6 +250,14 @@ def depthwise_params(input_hw, filter_hw, stride_hw, dilation_hw, padding: str, 
     conv = conv_params(input_hw, filter_hw, stride_hw, dilation_hw, padding, input_zero_point, output_scale,
                        output_zero_point, activation)
     return DepthwiseParams(conv, depth_multiplier)
+
+
+def conv_f32_params(input_hw, filter_hw, stride_hw, dilation_hw, padding: str, activation: str | int) -> ConvF32Params:
+    """CONV_2D float32 parameters; also the convolution part of DEPTHWISE_CONV_2D float32."""
+    pads = [compute_padding(size, kernel, stride, dilation, padding)[1]
+            for size, kernel, stride, dilation in zip(input_hw, filter_hw, stride_hw, dilation_hw)]
+    return ConvF32Params(stride_hw[0], stride_hw[1], dilation_hw[0], dilation_hw[1], pads[0], pads[1],
+                         *float_activation_range(activation))
 
 
 def fully_connected_params(input_zero_point: int, output_scale: float, output_zero_point: int,

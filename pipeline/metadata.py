@@ -14,6 +14,7 @@ MAGIC = b"WESS"
 VERSION = 1
 HEADER = struct.Struct("<4sHHI")  # magic, version, header bytes, layer count
 LAYER = struct.Struct("<IIIfiBbH")  # operator, weight tensor, channels, layer scale, multiplier, op code, right shift, reserved
+MIN_TOTAL_SHIFT, MAX_TOTAL_SHIFT = -30, 31  # a channel's n + k_c (docs/metadata.md; wess_ref.h)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ def decode(data: bytes, source: str = METADATA_NAME) -> list[LayerShifts]:
         if not (np.isfinite(scale) and scale > 0):
             raise WessError(f"{source}: layer record {i} (operator {op}) has layer scale {scale}, not a positive number")
         shifts = unpack_nibbles(data[offset:offset + packed], channels)
+        total = right_shift + shifts.astype(np.int32)
+        outside = np.flatnonzero((total < MIN_TOTAL_SHIFT) | (total > MAX_TOTAL_SHIFT))
+        if outside.size:
+            c = int(outside[0])
+            raise WessError(f"{source}: layer record {i} (operator {op}) channel {c}: right shift n + k_c = "
+                            f"{right_shift} + {int(shifts[c])} lies outside {MIN_TOTAL_SHIFT}..{MAX_TOTAL_SHIFT}")
         offset += _padded(packed)
         layers.append(LayerShifts(op, tensor, code, float(scale), multiplier, right_shift, shifts))
     if offset != len(data):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from .errors import WessError
 
 log = logging.getLogger(__name__)
 ZOO_PREFIX = "zoo:"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,43 @@ def load_keras(spec: str) -> ModelSource:
             return ModelSource(_saved_model_as_keras(path), path.name, spec, None)
         if path.suffix not in (".keras", ".h5"):
             raise WessError(f"{path}: expected a .keras or .h5 file, a SavedModel directory or zoo:<name>")
+        _check_signature(path)
         model = keras.models.load_model(path, compile=False)
     except WessError:
         raise
     except (TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WessError(f"{path}: Keras cannot load the model: {first}") from None
+        raise WessError(f"{path}: Keras cannot load the model: {_keras_load_problem(exc)}") from None
     except (OSError, zipfile.BadZipFile) as exc:
         raise WessError(f"{path}: not a readable Keras model ({exc})") from None
+    _check_one_input_output(model, path)
     return ModelSource(model, path.stem, spec, None)
+
+
+def _check_signature(path: Path) -> None:
+    """A .keras file is a zip archive and an .h5 file HDF5: say so before Keras reports a misleading error."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise WessError(f"{path}: not a .keras model (not a zip archive{', the file is empty' if not head else ''})")
+    if path.suffix == ".h5" and head != HDF5_SIGNATURE:
+        raise WessError(f"{path}: not an .h5 model (no HDF5 signature)")
+
+
+def _keras_load_problem(exc: Exception) -> str:
+    """One line from Keras' multi-paragraph load error: the missing custom class if that is the cause."""
+    text = str(exc).strip()
+    missing = re.search(r"Could not locate (class|function) '([^']+)'", text)
+    if missing:
+        return f"custom {missing[1]} {missing[2]!r} is not available (wess loads built-in Keras layers only)"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_one_input_output(model, path: Path) -> None:
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    if len(inputs) != 1 or len(outputs) != 1:
+        names = ", ".join(getattr(t, "name", "?") for t in inputs)
+        raise WessError(f"{path}: the model has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; "
+                        "exactly one of each is supported")
 
 
 def _saved_model_as_keras(path: Path):
@@ -95,6 +125,8 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...], need_labels: bool =
     path = Path(path)
     if not path.is_file():
         raise WessError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise WessError(f"{path}: not an .npz archive (not a zip file; write it with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}

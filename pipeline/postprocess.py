@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 BUILTIN = schema.BuiltinOperator
 WEIGHTED_OPS = {BUILTIN.CONV_2D: 0, BUILTIN.DEPTHWISE_CONV_2D: 3, BUILTIN.FULLY_CONNECTED: 0}  # op -> channel axis
+WEIGHTED_OP_NAMES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
 
 
 def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[WeightedOp]:
-    """The quantized model's conv/FC ops paired with the float weights of the calibrated float model.
+    """The quantized model's int8 conv/FC ops paired with the float weights of the calibrated float model.
 
     The pairing is by output tensor name, which the quantizer keeps; the float weights are those the converter
     quantized, so no weight is re-derived from rounded int8 values.
@@ -52,8 +53,8 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
     graph = quantized.subgraphs[0]
     for index, op in enumerate(graph.operators):
         code = _builtin(quantized, op)
-        if code not in WEIGHTED_OPS:
-            continue
+        if code not in WEIGHTED_OPS or graph.tensors[op.inputs[1]].type != schema.TensorType.INT8:
+            continue  # not a conv/FC, or one left in float (partial quantization)
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
         float_op = float_ops.get(out_name)
         if float_op is None:
@@ -74,7 +75,10 @@ def _scale(model: schema.ModelT, tensor_index: int) -> float:
     q = model.subgraphs[0].tensors[tensor_index].quantization
     if q is None or q.scale is None or len(q.scale) != 1:
         raise WessError(f"tensor {tensor_index}: expected one per-tensor scale")
-    return float(np.float32(q.scale[0]))
+    scale = float(np.float32(q.scale[0]))
+    if not (np.isfinite(scale) and scale > 0):
+        raise WessError(f"tensor {tensor_index}: scale {scale} is not a positive number")
+    return scale
 
 
 def _quantization(scales: np.ndarray, axis: int) -> schema.QuantizationParametersT:
@@ -164,7 +168,7 @@ def read_shifts(model: schema.ModelT, source: str) -> list[metadata.LayerShifts]
         if code not in WEIGHTED_OPS or code != layer.builtin_code:
             raise WessError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
                             f"{layer.builtin_code}")
-        if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor:
+        if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor or op.inputs[0] < 0 or len(op.outputs) != 1:
             raise WessError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
         q = graph.tensors[layer.weight_tensor].quantization
         scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)

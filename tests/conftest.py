@@ -31,6 +31,14 @@ def zoo_model():
 
 
 @pytest.fixture(scope="session")
+def ds_cnn_stress(zoo_model, splits):
+    """The stress variant of ds_cnn (dead channels, R/r_c >= 2^10), built once: per-tensor int8 collapses on it."""
+    from pipeline import stress
+
+    return stress.make_stress_variant(zoo_model("ds_cnn"), splits)
+
+
+@pytest.fixture(scope="session")
 def deployed(zoo_model, splits):
     """mobilenet_v1 through every pass with the default options (scheme wess, calibrator max)."""
     from pipeline import deploy
@@ -54,3 +62,26 @@ def reference_library():
             subprocess.run(["make", "-C", str(root / "firmware_ref"), f"BUILD_DIR={root / 'build'}"],
                            check=True, capture_output=True)
     return cref.load_library()
+
+
+@pytest.fixture(scope="session")
+def make_mixed():
+    """make(ranged, calibrated, picks): the WESS model with the conv / FC operators at positions `picks` (graph
+    order) left in float by the converter, between the DEQUANTIZE and QUANTIZE it inserts (partial quantization)."""
+    from pipeline import deploy, flatbuf, postprocess
+
+    def make(ranged: bytes, calibrated: bytes, picks) -> bytes:
+        model = flatbuf.read_model(calibrated)
+        graph = model.subgraphs[0]
+        names = [flatbuf.tensor_name(graph.tensors[op.outputs[0]]) for op in graph.operators
+                 if postprocess._builtin(model, op) in postprocess.WEIGHTED_OPS]
+        return deploy.build_scheme(ranged, calibrated, "wess", float_nodes=tuple(names[i] for i in picks))[0]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mixed(deployed, make_mixed):
+    """The deployed mobilenet_v1 with its first CONV_2D (fed by a DEQUANTIZE of the model input), a
+    DEPTHWISE_CONV_2D + CONV_2D pair sharing one DEQUANTIZE / QUANTIZE, and the final FULLY_CONNECTED in float."""
+    return make_mixed(deployed.ranged, deployed.calibrated, (0, 3, 4, 27))

@@ -144,3 +144,15 @@ def test_every_zoo_model_on_m3_and_m55(name, target, zoo_model, splits, referenc
     result = firmware.build_firmware(model, str(path), firmware.FirmwareOptions(target, tmp_path / "fw", run=True,
                                                                                 inputs=10))
     assert result["matches_host"] is True and result["inputs"] == 10
+
+
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])  # soft float, hard float
+def test_mixed_model_firmware_matches_host_reference(mixed, deployed, reference_library, target):
+    """A mixed model (conftest.py: four float32 conv / FC operators) in QEMU, byte for byte the host reference;
+    firmware.measure gives the cost against the all-int8 model."""
+    mixed_cost = firmware.measure(mixed, target, inputs=3)
+    int8_cost = firmware.measure(deployed.model, target, inputs=1)
+    print(f"{target}: int8 {int8_cost}\nmixed {mixed_cost}")
+    assert mixed_cost.matches_host and int8_cost.matches_host
+    assert mixed_cost.arena_bytes > int8_cost.arena_bytes  # float32 activations take 4 bytes per element
+    assert mixed_cost.instructions_per_inference > int8_cost.instructions_per_inference > 0

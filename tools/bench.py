@@ -2,13 +2,20 @@
 
 deploy-cost: wall time of `wess deploy`'s passes (default options) against the bare TFLiteConverter int8
 conversion of the same model with the same representative data; best of REPEATS runs each.
+sensitivity: wall time of the per-layer sensitivity sweep (`wess eval --sensitivity`, 400 test samples) against
+`wess deploy`'s passes, as a ratio.
+calibration: time and peak-memory growth of calibration at 3 sample counts (each in a fresh process): time should
+grow linearly with the samples (seconds per 1,000 samples constant), the memory above the loaded data flat.
 inference: per-inference time of the C reference runner vs the TFLite Micro Python interpreter vs LiteRT's
 default (XNNPACK) kernels on the same WESS model and inputs, one thread each, best of REPEATS.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +56,76 @@ def deploy_cost(names: list[str]) -> None:
         bare = best_of(converter_only)
         ours = best_of(lambda: deploy.run_passes(model, splits.x_calib, deploy.DeployOptions()))
         print(f"{name:<14} {bare:>12.2f} {ours:>14.2f} {ours / bare:>7.2f}", flush=True)
+
+
+def sensitivity_cost(names: list[str]) -> None:
+    import keras
+
+    from pipeline import deploy, sensitivity, zoo
+
+    splits = zoo.load_digits_splits()
+    print(f"\nsensitivity: one-layer-int8 sweep (scheme wess) on {len(splits.x_test)} test samples vs wess deploy's "
+          "passes, one run each")
+    print(f"{'model':<14} {'layers':>7} {'deploy s':>9} {'sweep s':>8} {'ratio':>7}")
+    for name in names:
+        model = keras.models.load_model(zoo.ZOO[name].path, compile=False)
+        start = time.perf_counter()
+        state = deploy.run_passes(model, splits.x_calib, deploy.DeployOptions())
+        deploy_s = time.perf_counter() - start
+        sweep = sensitivity.sweep(state.ranged, state.calibrated, "wess", "mse", splits.x_test, splits.y_test)
+        print(f"{name:<14} {len(sweep.layers):>7} {deploy_s:>9.2f} {sweep.seconds:>8.2f} {sweep.seconds / deploy_s:>7.2f}",
+              flush=True)
+
+
+def _max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def calibration_child(samples: int, calibrator: str, name: str) -> None:
+    """One measurement in this (fresh) process: prints a JSON line."""
+    import keras
+
+    from pipeline import bnfold, convert, deploy, zoo
+
+    splits = zoo.load_digits_splits()
+    rng = np.random.default_rng(0)
+    pool = np.concatenate([splits.x_train, splits.x_calib])
+    x = np.clip(pool[rng.integers(0, len(pool), samples)] + rng.normal(0, 0.02, (samples, *pool.shape[1:])), 0, 1)
+    x = x.astype(np.float32)
+    folded, _ = bnfold.fold_batch_norms(keras.models.load_model(zoo.ZOO[name].path, compile=False))
+    warm = convert.calibrated_float_model(folded, x[:50])  # TensorFlow's lazy set-up, outside the measurement
+    if calibrator != "max":
+        convert.calibrate_ranges(warm, x[:50], [calibrator])
+    baseline = _max_rss_bytes()
+    start = time.perf_counter()
+    state = deploy.DeployState(folded, x, deploy.DeployOptions(calibrator=calibrator))
+    state.folded_model = folded
+    deploy.calibrate_pass(state)
+    deploy.ranges_pass(state)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_growth_bytes": _max_rss_bytes() - baseline,
+                      "data_bytes": int(x.nbytes)}))
+
+
+def calibration_scaling(name: str, sizes: tuple[int, ...] = (1000, 5000, 20000)) -> None:
+    print(f"\ncalibration: {name}, calibrate + ranges passes, fresh process per row; peak growth = max RSS after "
+          "minus max RSS before the passes (data already loaded)")
+    print("fit: seconds = fixed + per_1k * samples / 1000 (least squares over the 3 rows); 'fit error' is the "
+          "largest row's distance from that line")
+    print(f"{'calibrator':<11} {'samples':>8} {'seconds':>8} {'data MB':>8} {'peak growth MB':>15}")
+    for calibrator in ("max", "entropy"):
+        seconds = []
+        for samples in sizes:
+            proc = subprocess.run([sys.executable, __file__, "--calibration-child", str(samples), calibrator, name],
+                                  capture_output=True, text=True, check=True)
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            seconds.append(row["seconds"])
+            print(f"{calibrator:<11} {samples:>8} {row['seconds']:>8.2f} {row['data_bytes'] / 1e6:>8.1f} "
+                  f"{row['peak_growth_bytes'] / 1e6:>15.1f}", flush=True)
+        per_1k, fixed = np.polyfit(np.asarray(sizes) / 1000.0, seconds, 1)
+        error = np.max(np.abs(np.polyval([per_1k, fixed], np.asarray(sizes) / 1000.0) - seconds))
+        print(f"{calibrator:<11} fit: fixed {fixed:.2f} s + {per_1k:.3f} s per 1,000 samples; fit error "
+              f"{error:.2f} s", flush=True)
 
 
 def model_macs(model_bytes: bytes) -> int:
@@ -118,9 +195,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
     parser.add_argument("--inputs", type=int, default=100, help="inputs per inference benchmark")
+    parser.add_argument("--only", choices=["deploy", "sensitivity", "calibration", "inference"],
+                        help="run one benchmark")
+    parser.add_argument("--calibration-child", nargs=3, metavar=("SAMPLES", "CALIBRATOR", "MODEL"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    deploy_cost(args.names)
-    inference_speed(args.names, args.inputs)
+    if args.calibration_child:
+        samples, calibrator, name = args.calibration_child
+        calibration_child(int(samples), calibrator, name)
+        return
+    benchmarks = {"deploy": lambda: deploy_cost(args.names), "sensitivity": lambda: sensitivity_cost(args.names),
+                  "calibration": lambda: calibration_scaling(zoo.DEFAULT_MODEL),
+                  "inference": lambda: inference_speed(args.names, args.inputs)}
+    for key, run in benchmarks.items():
+        if args.only in (None, key):
+            run()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Evaluate every zoo model (and its stress variant) with `wess eval` and print the README's accuracy table.
+"""Evaluate every zoo model (and its stress variant) with `wess eval` and print the README's accuracy tables.
 
-Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--out build/figures]
+Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--out build/figures] [--reuse]
 Each row comes from `wess eval zoo:<name> [--stress] --json`, whose JSON is kept in --out.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import zoo  # noqa: E402
+from pipeline import deploy, zoo  # noqa: E402
 
 STRESSABLE = ("mobilenet_v1", "mobilenet_v2", "ds_cnn")  # models with depthwise layers
 
@@ -33,23 +33,49 @@ def main() -> None:
     parser.add_argument("--calibrator", default="max")
     parser.add_argument("--shift-rule", default="mse")
     parser.add_argument("--out", default="build/figures")
+    parser.add_argument("--reuse", action="store_true", help="take rows whose JSON is already in --out from there")
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     options = ["--calibrator", args.calibrator, "--shift-rule", args.shift_rule]
-    print("| model | float | per-tensor | per-channel | WESS | WESS - float | max R/r_c |")
-    print("|---|---|---|---|---|---|---|")
+    rows = []
     for name in args.names:
         for stress in (False, True):
             if stress and name not in STRESSABLE:
                 continue
+            path = out / f"{name}{'_stress' if stress else ''}_{args.calibrator}_{args.shift_rule}.json"
+            if args.reuse and path.is_file():
+                rows.append(json.loads(path.read_text()))
+                continue
             result = run_eval(name, stress, options)
-            (out / f"{result['model']}_{args.calibrator}_{args.shift_rule}.json").write_text(json.dumps(result, indent=1))
-            acc = result["accuracy"]
-            print(f"| {result['model']} | {100 * acc['float']:.2f} | {100 * acc['per_tensor']:.2f} | "
-                  f"{100 * acc['per_channel']:.2f} | {100 * acc['wess']:.2f} | "
-                  f"{100 * (acc['wess'] - acc['float']):+.2f} | {result['max_disparity']:.0f} |", flush=True)
+            path.write_text(json.dumps(result, indent=1))
+            rows.append(result)
+            print(f"{result['model']}: done", file=sys.stderr, flush=True)
+    print("| model | float | per-tensor | per-channel | WESS | WESS - float | max R/r_c |")
+    print("|---|---|---|---|---|---|---|")
+    for result in rows:
+        acc = result["accuracy"]
+        print(f"| {result['model']} | {100 * acc['float']:.2f} | {100 * acc['per_tensor']:.2f} | "
+              f"{100 * acc['per_channel']:.2f} | {100 * acc['wess']:.2f} | "
+              f"{100 * (acc['wess'] - acc['float']):+.2f} | {result['max_disparity']:.0f} |")
+    print()
+    schemes = [s for s in deploy.SCHEMES if s in rows[0]["accuracy"]]
+    print("Top-1 (%) of every scheme; output SQNR vs float (dB) in brackets; CLE pairs per model.")
+    print()
+    print("| model | CLE pairs | float | " + " | ".join(schemes) + " |")
+    print("|---" * (len(schemes) + 3) + "|")
+    for result in rows:
+        acc, sq = result["accuracy"], result["schemes"]
+        print(f"| {result['model']} | {result['cle_pairs']} | {100 * acc['float']:.2f} | "
+              + " | ".join(f"{100 * acc[s]:.2f} ({sq[s]['sqnr_db']:.1f})" for s in schemes) + " |")
+    print()
+    means = {s: sum(r["accuracy"][s] for r in rows) / len(rows) for s in schemes}
+    mean_sqnr = {s: sum(r["schemes"][s]["sqnr_db"] for r in rows) / len(rows) for s in schemes}
+    print("| mean over the rows | " + " | ".join(schemes) + " |")
+    print("|---" * (len(schemes) + 1) + "|")
+    print("| top-1 (%) | " + " | ".join(f"{100 * means[s]:.2f}" for s in schemes) + " |")
+    print("| output SQNR (dB) | " + " | ".join(f"{mean_sqnr[s]:.1f}" for s in schemes) + " |")
 
 
 if __name__ == "__main__":

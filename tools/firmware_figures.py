@@ -16,7 +16,7 @@ def measure(name: str, target: str, inputs: int) -> dict:
     if not model.is_file():
         subprocess.run([str(ROOT / ".venv" / "bin" / "wess"), "deploy", f"zoo:{name}"], cwd=ROOT, check=True)
     command = [str(ROOT / ".venv" / "bin" / "wess"), "firmware", str(model), "--target", target, "--run",
-               "--inputs", str(inputs), "--out", str(ROOT / "build" / "firmware" / name / target), "--json"]
+               "--inputs", str(inputs), "--out", str(ROOT / "build" / "firmware" / name / target), "--json", "--force"]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{name} on {target}: {proc.stderr.strip()}")

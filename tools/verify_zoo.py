@@ -38,7 +38,7 @@ def main() -> None:
             for stress in (False, True):
                 if stress and name not in STRESSABLE:
                     continue
-                for scheme in deploy.SCHEMES:
+                for scheme in deploy.BASE_SCHEMES:
                     out = Path(tmp) / f"{name}_{stress}_{scheme}"
                     wess("deploy", f"zoo:{name}", "--scheme", scheme, "--out", str(out), *(["--stress"] if stress else []))
                     r = wess("verify", str(out / "model.tflite"), "--inputs", str(args.inputs))

@@ -3,7 +3,8 @@
  * @brief Plain C99 reference kernels for int8 TFLite models with WESS requantization.
  *
  * Conventions shared by every kernel:
- * - Activations are int8, NHWC, batch 1 unless a kernel says otherwise; real = (q - zero_point) * scale.
+ * - Activations are int8 (float32 for the _f32 kernels of operators a partially quantized model leaves in float),
+ *   NHWC, batch 1 unless a kernel says otherwise; real = (q - zero_point) * scale.
  * - `input_offset` = -input zero point, in [-127, 128]; `output_offset` = output zero point, in [-128, 127].
  * - `act_min`, `act_max`: TFLite's quantized activation range, -128 <= act_min <= act_max <= 127.
  * - A `right_shift` is a power-of-two divisor (negative = left shift); TFLite's `shift`/`exponent` is its negation.
@@ -150,6 +151,31 @@ typedef struct {
     int32_t diff_min;               /**< <= 0; inputs below row max + diff_min give -128. */
 } wess_softmax_params_t;
 
+/** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
+typedef struct {
+    int32_t stride_y;    /**< >= 1. */
+    int32_t stride_x;    /**< >= 1. */
+    int32_t dilation_y;  /**< >= 1. */
+    int32_t dilation_x;  /**< >= 1. */
+    int32_t pad_top;     /**< [0, (kh - 1) * dilation_y]. */
+    int32_t pad_left;    /**< [0, (kw - 1) * dilation_x]. */
+    float act_min;       /**< Fused activation lower bound, not NaN, <= act_max (TFLite's CalculateActivationRange:
+                              -FLT_MAX for NONE, 0 for RELU / RELU6, -1 for RELU_N1_TO_1). */
+    float act_max;       /**< Upper bound, not NaN (FLT_MAX for NONE / RELU, 6 for RELU6, 1 for RELU_N1_TO_1). */
+} wess_conv_f32_params_t;
+
+/** DEPTHWISE_CONV_2D float32 parameters: the convolution fields plus the depth multiplier. */
+typedef struct {
+    wess_conv_f32_params_t conv;  /**< As for CONV_2D float32. */
+    int32_t depth_multiplier;     /**< >= 1; out_ch = in_ch * depth_multiplier. */
+} wess_depthwise_f32_params_t;
+
+/** FULLY_CONNECTED float32 parameters. */
+typedef struct {
+    float act_min;  /**< Not NaN, <= act_max; as for wess_conv_f32_params_t. */
+    float act_max;  /**< Not NaN. */
+} wess_fc_f32_params_t;
+
 /** QUANTIZE (float32 -> int8) parameters. */
 typedef struct {
     float output_scale;         /**< Finite, > 0. */
@@ -191,6 +217,36 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
                                       const wess_dims_t *input_dims, const int8_t *input,
                                       const wess_dims_t *filter_dims, const int8_t *filter,
                                       const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
+
+/**
+ * CONV_2D, float32, as TFLite's reference_ops::Conv: for each output pixel and channel, total = 0; for filter_y,
+ * filter_x (taps in the padding skipped), in_c: total += input * filter (each product rounded to float32, then
+ * the sum); output = clamp(total + bias (0 when NULL), act_min, act_max). Layouts as wess_conv_2d_s8: input
+ * [1, in_h, in_w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch]; bias [out_ch] or NULL; output [1, out_h, out_w,
+ * out_ch]. Bit-exact with TFLite when compiled without FMA contraction (-ffp-contract=off) and fast-math.
+ */
+wess_status_t wess_conv_2d_f32(const wess_conv_f32_params_t *params,
+                               const wess_dims_t *input_dims, const float *input,
+                               const wess_dims_t *filter_dims, const float *filter, const float *bias,
+                               const wess_dims_t *output_dims, float *output);
+
+/**
+ * DEPTHWISE_CONV_2D, float32, as TFLite's reference_ops::DepthwiseConv: total over filter_y, filter_x (padding
+ * skipped) of input * filter, then + bias (0 when NULL), clamp. Layouts as wess_depthwise_conv_2d_s8.
+ */
+wess_status_t wess_depthwise_conv_2d_f32(const wess_depthwise_f32_params_t *params,
+                                         const wess_dims_t *input_dims, const float *input,
+                                         const wess_dims_t *filter_dims, const float *filter, const float *bias,
+                                         const wess_dims_t *output_dims, float *output);
+
+/**
+ * FULLY_CONNECTED, float32, as TFLite's reference_ops::FullyConnected: total over d < in_depth of
+ * input[b, d] * filter[o, d], then + bias (0 when NULL), clamp. Layouts as wess_fully_connected_s8.
+ */
+wess_status_t wess_fully_connected_f32(const wess_fc_f32_params_t *params,
+                                       const wess_dims_t *input_dims, const float *input,
+                                       const wess_dims_t *filter_dims, const float *filter, const float *bias,
+                                       const wess_dims_t *output_dims, float *output);
 
 /** ADD, int8, element-wise; input1, input2 and output dims must be equal (broadcasting: UNSUPPORTED). */
 wess_status_t wess_add_s8(const wess_add_params_t *params,
@@ -265,7 +321,7 @@ wess_status_t wess_fixedpoint_batch(wess_fixedpoint_op_t op, const int32_t *a, c
 /* ------------------------------------------------------------------ whole-model runner (runner.c) */
 
 /** Compact model blob format version read by this library (docs/compact_model.md). */
-#define WESS_MODEL_VERSION 1
+#define WESS_MODEL_VERSION 2
 
 /** What wess_model_validate learned about a blob; on a bad status, where the problem is. */
 typedef struct {

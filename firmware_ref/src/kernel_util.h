@@ -98,6 +98,46 @@ static inline int window_geometry_valid(int32_t input_size, int64_t filter_size,
            (valid_output >= 1 && output_size == valid_output && pad_before == 0);
 }
 
+/* The 2-D window of a convolution (filter_height x filter_width taps, dilated) over input_dims giving output_dims
+ * (batch 1): WESS_ERR_BAD_ARG for a stride, dilation or pad out of range, WESS_ERR_UNSUPPORTED for batches,
+ * WESS_ERR_BAD_SHAPE when the output size or pads are not what TFLite's SAME or VALID padding gives. */
+static inline wess_status_t conv_window_check(int32_t stride_y, int32_t stride_x, int32_t dilation_y,
+                                              int32_t dilation_x, int32_t pad_top, int32_t pad_left,
+                                              int32_t filter_height, int32_t filter_width,
+                                              const wess_dims_t *input_dims, const wess_dims_t *output_dims)
+{
+    if (stride_y < 1 || stride_x < 1 || dilation_y < 1 || dilation_x < 1) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (input_dims->n != 1 || output_dims->n != 1) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    const int64_t filter_extent_y = (int64_t)(filter_height - 1) * dilation_y;  /* dilated extent - 1 */
+    const int64_t filter_extent_x = (int64_t)(filter_width - 1) * dilation_x;
+    if (pad_top < 0 || pad_top > filter_extent_y || pad_left < 0 || pad_left > filter_extent_x) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!window_geometry_valid(input_dims->h, filter_extent_y + 1, stride_y, pad_top, output_dims->h) ||
+        !window_geometry_valid(input_dims->w, filter_extent_x + 1, stride_x, pad_left, output_dims->w)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    return WESS_OK;
+}
+
+/* A float fused-activation range: neither bound NaN, act_min <= act_max. */
+static inline int float_activation_valid(float act_min, float act_max)
+{
+    return act_min <= act_max;  /* false when either is NaN */
+}
+
+/* TFLite's ActivationFunctionWithMinMax for float: std::min(std::max(value, act_min), act_max), written with the
+ * same comparisons so that NaN and the sign of zero come out as TFLite's (a -0.0 total stays -0.0 under RELU). */
+static inline float clamp_float(float value, float act_min, float act_max)
+{
+    const float bounded_below = value < act_min ? act_min : value;
+    return act_max < bounded_below ? act_max : bounded_below;
+}
+
 /* WESS shift k_c in [0, 15] of a channel: two 4-bit shifts per byte, low nibble = even channel. */
 static inline int32_t channel_shift4(const uint8_t *packed, int32_t channel)
 {

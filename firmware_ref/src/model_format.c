@@ -102,6 +102,12 @@ int32_t model_param_count(uint16_t op_code)
         return 15;  /* wess_conv_params_t (10) + depth_multiplier + requant (4) */
     case MODEL_OP_FULLY_CONNECTED:
         return 8;   /* wess_fc_params_t (4) + requant (4) */
+    case MODEL_OP_CONV_2D_F32:
+        return 8;   /* wess_conv_f32_params_t */
+    case MODEL_OP_DEPTHWISE_CONV_2D_F32:
+        return 9;   /* wess_conv_f32_params_t + depth_multiplier */
+    case MODEL_OP_FULLY_CONNECTED_F32:
+        return 2;   /* wess_fc_f32_params_t */
     case MODEL_OP_ADD:
         return 12;
     case MODEL_OP_AVERAGE_POOL_2D:

@@ -30,6 +30,22 @@ enum {
     MODEL_OP_QUANTIZE = 114
 };
 
+/* Bit 15 of an op code selects the float32 kernel of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED (an operator
+ * a partially quantized model leaves in float); no TFLite builtin code has it set. */
+#define MODEL_OP_FLOAT32 0x8000u
+enum {
+    MODEL_OP_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_CONV_2D,
+    MODEL_OP_DEPTHWISE_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_DEPTHWISE_CONV_2D,
+    MODEL_OP_FULLY_CONNECTED_F32 = MODEL_OP_FLOAT32 | MODEL_OP_FULLY_CONNECTED
+};
+
+/* CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED, int8 or float32: inputs (input, filter, bias or -1). */
+static inline int model_op_weighted(uint16_t op_code)
+{
+    const uint16_t builtin = (uint16_t)(op_code & ~MODEL_OP_FLOAT32);
+    return builtin == MODEL_OP_CONV_2D || builtin == MODEL_OP_DEPTHWISE_CONV_2D || builtin == MODEL_OP_FULLY_CONNECTED;
+}
+
 enum { MODEL_TYPE_INT8 = 0, MODEL_TYPE_INT32 = 1, MODEL_TYPE_FLOAT32 = 2 };
 enum { MODEL_STORAGE_NONE = 0, MODEL_STORAGE_ARENA = 1, MODEL_STORAGE_CONSTANT = 2 };
 

@@ -52,6 +52,10 @@ static int32_t expected_type(const model_op_t *op, uint32_t position)
     case MODEL_OP_DEPTHWISE_CONV_2D:
     case MODEL_OP_FULLY_CONNECTED:
         return position == 2 ? MODEL_TYPE_INT32 : MODEL_TYPE_INT8;
+    case MODEL_OP_CONV_2D_F32:
+    case MODEL_OP_DEPTHWISE_CONV_2D_F32:
+    case MODEL_OP_FULLY_CONNECTED_F32:
+        return MODEL_TYPE_FLOAT32;
     case MODEL_OP_QUANTIZE:
         return is_output ? MODEL_TYPE_INT8 : MODEL_TYPE_FLOAT32;
     case MODEL_OP_DEQUANTIZE:
@@ -65,11 +69,10 @@ static int32_t expected_type(const model_op_t *op, uint32_t position)
 
 static int input_count_valid(const model_op_t *op)
 {
-    switch (op->op_code) {
-    case MODEL_OP_CONV_2D:
-    case MODEL_OP_DEPTHWISE_CONV_2D:
-    case MODEL_OP_FULLY_CONNECTED:
+    if (model_op_weighted(op->op_code)) {
         return op->input_count == 3;
+    }
+    switch (op->op_code) {
     case MODEL_OP_ADD:
         return op->input_count == 2;
     case MODEL_OP_CONCATENATION:
@@ -86,8 +89,7 @@ static wess_status_t op_tensors_valid(const uint8_t *blob, const model_header_t 
     const uint32_t tensor_words = (uint32_t)op->input_count + op->output_count;
     for (uint32_t word = 0; word < tensor_words; ++word) {
         const int32_t index = op_word(op, word);
-        const int optional_bias = word == 2 && (op->op_code == MODEL_OP_CONV_2D || op->op_code == MODEL_OP_DEPTHWISE_CONV_2D ||
-                                                op->op_code == MODEL_OP_FULLY_CONNECTED);
+        const int optional_bias = word == 2 && model_op_weighted(op->op_code);
         if (index == -1 && optional_bias) {
             continue;
         }
@@ -106,7 +108,8 @@ static wess_status_t op_tensors_valid(const uint8_t *blob, const model_header_t 
     return WESS_OK;
 }
 
-/* CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: bias length, requant tables inside the constant section. */
+/* CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, int8 or float32: bias length; for int8 the requant tables
+ * inside the constant section. */
 static wess_status_t weighted_op_valid(const uint8_t *blob, const model_header_t *header, const model_op_t *op,
                                        int32_t position, wess_model_info_t *info)
 {
@@ -125,6 +128,9 @@ static wess_status_t weighted_op_valid(const uint8_t *blob, const model_header_t
     }
     if (op->op_code == MODEL_OP_FULLY_CONNECTED && flat_size(&input.dims) % filter.dims.c != 0) {
         return fail(info, WESS_ERR_BAD_TENSOR, position, op_word(op, 0));
+    }
+    if ((op->op_code & MODEL_OP_FLOAT32) != 0) {
+        return WESS_OK;  /* float32 kernels take no requantization tables */
     }
     const uint32_t requant_word = op->word_count - 4u;
     const int32_t multiplier_count = op_word(op, requant_word);
@@ -151,8 +157,7 @@ static wess_status_t op_valid(const uint8_t *blob, const model_header_t *header,
     if (status != WESS_OK) {
         return status;
     }
-    if (op->op_code == MODEL_OP_CONV_2D || op->op_code == MODEL_OP_DEPTHWISE_CONV_2D ||
-        op->op_code == MODEL_OP_FULLY_CONNECTED) {
+    if (model_op_weighted(op->op_code)) {
         return weighted_op_valid(blob, header, op, position, info);
     }
     if (op->op_code == MODEL_OP_RESHAPE) {

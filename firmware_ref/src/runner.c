@@ -66,6 +66,27 @@ static wess_conv_params_t conv_params_from(const model_op_t *op, uint32_t first)
     return params;
 }
 
+/* Word i of an op record read as the bits of a float32. */
+static float op_word_float(const model_op_t *op, uint32_t index)
+{
+    const uint32_t bits = (uint32_t)op_word(op, index);
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* FULLY_CONNECTED flattens its input to [flat / in_depth, in_depth] (divisibility checked by validate). */
+static void fully_connected_dims(const bound_tensor_t *input, const bound_tensor_t *filter,
+                                 const bound_tensor_t *output, wess_dims_t *input_dims, wess_dims_t *output_dims)
+{
+    const int32_t in_depth = filter->record.dims.c;
+    const wess_dims_t flat_input = {flat_size(&input->record.dims) / in_depth, 1, 1, in_depth};
+    const wess_dims_t flat_output = {output->record.dims.n * output->record.dims.h * output->record.dims.w, 1, 1,
+                                     output->record.dims.c};
+    *input_dims = flat_input;
+    *output_dims = flat_output;
+}
+
 static wess_status_t run_weighted(const model_run_t *run, const model_op_t *op)
 {
     const bound_tensor_t input = bind(run, op_word(op, 0)), filter = bind(run, op_word(op, 1));
@@ -88,15 +109,48 @@ static wess_status_t run_weighted(const model_run_t *run, const model_op_t *op)
     }
     const wess_fc_params_t params = {op_word(op, params_word), op_word(op, params_word + 1),
                                      op_word(op, params_word + 2), op_word(op, params_word + 3)};
-    /* FULLY_CONNECTED flattens its input to [flat / in_depth, in_depth] (divisibility checked by validate) */
-    const int32_t in_depth = filter.record.dims.c;
-    const wess_dims_t input_dims = {flat_size(&input.record.dims) / in_depth, 1, 1, in_depth};
-    const wess_dims_t output_dims = {output.record.dims.n * output.record.dims.h * output.record.dims.w, 1, 1,
-                                     output.record.dims.c};
+    wess_dims_t input_dims, output_dims;
+    fully_connected_dims(&input, &filter, &output, &input_dims, &output_dims);
     return wess_fully_connected_s8(&params, &requant, &input_dims, (const int8_t *)input.data,
                                    &filter.record.dims, (const int8_t *)filter.data, (const int32_t *)bias.data,
                                    &output_dims, (int8_t *)output.data);
 }
+
+#ifndef WESS_NO_FLOAT_KERNELS
+/* The float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED of an operator left in float. */
+static wess_status_t run_weighted_f32(const model_run_t *run, const model_op_t *op)
+{
+    const bound_tensor_t input = bind(run, op_word(op, 0)), filter = bind(run, op_word(op, 1));
+    const bound_tensor_t bias = bind(run, op_word(op, 2)), output = bind(run, op_word(op, 3));
+    const float *input_data = (const float *)(const void *)input.data;
+    const float *filter_data = (const float *)(const void *)filter.data;
+    const float *bias_data = (const float *)(const void *)bias.data;
+    float *output_data = (float *)(void *)output.data;
+    if (op->op_code == MODEL_OP_FULLY_CONNECTED_F32) {
+        const wess_fc_f32_params_t params = {op_word_float(op, 4), op_word_float(op, 5)};
+        wess_dims_t input_dims, output_dims;
+        fully_connected_dims(&input, &filter, &output, &input_dims, &output_dims);
+        return wess_fully_connected_f32(&params, &input_dims, input_data, &filter.record.dims, filter_data,
+                                        bias_data, &output_dims, output_data);
+    }
+    wess_conv_f32_params_t conv;
+    conv.stride_y = op_word(op, 4);
+    conv.stride_x = op_word(op, 5);
+    conv.dilation_y = op_word(op, 6);
+    conv.dilation_x = op_word(op, 7);
+    conv.pad_top = op_word(op, 8);
+    conv.pad_left = op_word(op, 9);
+    conv.act_min = op_word_float(op, 10);
+    conv.act_max = op_word_float(op, 11);
+    if (op->op_code == MODEL_OP_CONV_2D_F32) {
+        return wess_conv_2d_f32(&conv, &input.record.dims, input_data, &filter.record.dims, filter_data, bias_data,
+                                &output.record.dims, output_data);
+    }
+    const wess_depthwise_f32_params_t params = {conv, op_word(op, 12)};
+    return wess_depthwise_conv_2d_f32(&params, &input.record.dims, input_data, &filter.record.dims, filter_data,
+                                      bias_data, &output.record.dims, output_data);
+}
+#endif
 
 static wess_status_t run_add(const model_run_t *run, const model_op_t *op)
 {
@@ -162,18 +216,12 @@ static wess_status_t run_unary(const model_run_t *run, const model_op_t *op)
         return wess_softmax_s8(&params, in_dims, (const int8_t *)input.data, out_dims, (int8_t *)output.data);
     }
     case MODEL_OP_QUANTIZE: {
-        const uint32_t scale_bits = (uint32_t)op_word(op, 2);
-        wess_quantize_params_t params;
-        memcpy(&params.output_scale, &scale_bits, sizeof params.output_scale);
-        params.output_zero_point = op_word(op, 3);
+        const wess_quantize_params_t params = {op_word_float(op, 2), op_word(op, 3)};
         return wess_quantize_f32_s8(&params, in_dims, (const float *)(const void *)input.data, out_dims,
                                     (int8_t *)output.data);
     }
     case MODEL_OP_DEQUANTIZE: {
-        const uint32_t scale_bits = (uint32_t)op_word(op, 2);
-        wess_dequantize_params_t params;
-        memcpy(&params.input_scale, &scale_bits, sizeof params.input_scale);
-        params.input_zero_point = op_word(op, 3);
+        const wess_dequantize_params_t params = {op_word_float(op, 2), op_word(op, 3)};
         return wess_dequantize_s8_f32(&params, in_dims, (const int8_t *)input.data, out_dims,
                                       (float *)(void *)output.data);
     }
@@ -192,6 +240,14 @@ static wess_status_t run_op(const model_run_t *run, const model_op_t *op)
     case MODEL_OP_DEPTHWISE_CONV_2D:
     case MODEL_OP_FULLY_CONNECTED:
         return run_weighted(run, op);
+    case MODEL_OP_CONV_2D_F32:
+    case MODEL_OP_DEPTHWISE_CONV_2D_F32:
+    case MODEL_OP_FULLY_CONNECTED_F32:
+#ifdef WESS_NO_FLOAT_KERNELS  /* an all-int8 firmware image leaves the float32 kernels out (docs/firmware.md) */
+        return WESS_ERR_UNSUPPORTED;
+#else
+        return run_weighted_f32(run, op);
+#endif
     case MODEL_OP_ADD:
         return run_add(run, op);
     case MODEL_OP_AVERAGE_POOL_2D:

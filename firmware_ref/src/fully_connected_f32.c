@@ -1,0 +1,37 @@
+/* FULLY_CONNECTED float32 reference kernel: TFLite's reference_ops::FullyConnected accumulation order. */
+#include "kernel_util.h"
+
+wess_status_t wess_fully_connected_f32(const wess_fc_f32_params_t *params,
+                                       const wess_dims_t *input_dims, const float *input,
+                                       const wess_dims_t *filter_dims, const float *filter, const float *bias,
+                                       const wess_dims_t *output_dims, float *output)
+{
+    if (params == NULL || input == NULL || filter == NULL || output == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!float_activation_valid(params->act_min, params->act_max)) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if (input_dims->h != 1 || input_dims->w != 1 || filter_dims->h != 1 || filter_dims->w != 1 ||
+        output_dims->h != 1 || output_dims->w != 1 || filter_dims->c != input_dims->c ||
+        output_dims->n != input_dims->n || output_dims->c != filter_dims->n) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    const int32_t in_depth = input_dims->c, out_depth = output_dims->c;
+    for (int32_t batch = 0; batch < input_dims->n; ++batch) {
+        const float *input_row = input + batch * in_depth;
+        for (int32_t out_c = 0; out_c < out_depth; ++out_c) {
+            const float *filter_row = filter + out_c * in_depth;
+            float total = 0.0f;
+            for (int32_t in_d = 0; in_d < in_depth; ++in_d) {
+                total += input_row[in_d] * filter_row[in_d];
+            }
+            const float bias_value = bias == NULL ? 0.0f : bias[out_c];
+            output[batch * out_depth + out_c] = clamp_float(total + bias_value, params->act_min, params->act_max);
+        }
+    }
+    return WESS_OK;
+}

@@ -1,0 +1,119 @@
+"""Empirical bias correction (Nagel et al. 2019): b <- b - E[(W_q - W) x], measured on the calibration split."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from . import flatbuf, postprocess
+from .convert import CALIBRATION_BATCH
+from .errors import WessError
+
+log = logging.getLogger(__name__)
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+
+
+@dataclass(frozen=True)
+class BiasCorrection:
+    """What bias correction did to one conv/FC layer."""
+
+    operator: int
+    op: str
+    correction: np.ndarray  # float [C]: E[(W_q - W) x] per output channel, subtracted from the bias
+    clipped_channels: int  # channels whose corrected bias left int32 and was saturated
+
+
+def input_means(calibrated: bytes, calibration_x: np.ndarray, tensor_indices: list[int]) -> dict[int, np.ndarray]:
+    """Mean over the calibration samples of each listed tensor of the float model (shape without the batch)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
+    input_index = interpreter.get_input_details()[0]["index"]
+    sums: dict[int, np.ndarray] = {}
+    for start in range(0, len(calibration_x), CALIBRATION_BATCH):
+        batch = calibration_x[start:start + CALIBRATION_BATCH].astype(np.float32)
+        interpreter.resize_tensor_input(input_index, batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(input_index, batch)
+        interpreter.invoke()
+        for index in tensor_indices:
+            total = interpreter.get_tensor(index).astype(np.float64).sum(axis=0)
+            sums[index] = sums[index] + total if index in sums else total
+    return {index: total / len(calibration_x) for index, total in sums.items()}
+
+
+def expected_error(op: schema.OperatorT, code: int, delta_w: np.ndarray, mean_x: np.ndarray) -> np.ndarray:
+    """E[conv(x, delta_w)] per output channel, averaged over output positions; exact because conv is linear in x.
+
+    delta_w is in TFLite layout: CONV_2D [O, kh, kw, I], DEPTHWISE_CONV_2D [1, kh, kw, I*M], FULLY_CONNECTED
+    [O, I]; mean_x is the op's mean input without the batch axis (HWC, or any shape flattening to I for FC).
+    """
+    import tensorflow as tf
+
+    if code == postprocess.BUILTIN.FULLY_CONNECTED:
+        return delta_w.astype(np.float64) @ mean_x.reshape(-1, delta_w.shape[1]).mean(axis=0)
+    opts = op.builtinOptions
+    padding = "SAME" if opts.padding == schema.Padding.SAME else "VALID"
+    strides = (1, opts.strideH, opts.strideW, 1)
+    dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
+    x = tf.constant(mean_x[None], tf.float64)
+    if code == postprocess.BUILTIN.CONV_2D:
+        kernel = tf.constant(np.transpose(delta_w, (1, 2, 3, 0)), tf.float64)  # -> [kh, kw, I, O]
+        y = tf.nn.conv2d(x, kernel, strides, padding, dilations=dilations)
+    else:
+        channels_in = mean_x.shape[-1]
+        kernel = tf.constant(delta_w[0].reshape(delta_w.shape[1], delta_w.shape[2], channels_in, -1), tf.float64)
+        y = tf.nn.depthwise_conv2d(x, kernel, strides, padding, dilations=dilations)
+    return np.asarray(y, np.float64).mean(axis=(0, 1, 2))
+
+
+def _dequantized_weights(model: schema.ModelT, wop: postprocess.WeightedOp) -> np.ndarray:
+    q = model.subgraphs[0].tensors[wop.weight_tensor].quantization
+    scales = np.asarray(q.scale, np.float64)
+    shape = [1] * wop.float_weights.ndim
+    if scales.size > 1:
+        shape[wop.channel_axis] = scales.size
+    return flatbuf.tensor_array(model, wop.weight_tensor).astype(np.float64) * scales.reshape(shape)
+
+
+def _float_inputs(calibrated: schema.ModelT) -> dict[str, int]:
+    """Output tensor name of each float conv/FC -> its input tensor index in the calibrated float model."""
+    graph = calibrated.subgraphs[0]
+    return {flatbuf.tensor_name(graph.tensors[op.outputs[0]]): int(op.inputs[0]) for op in graph.operators
+            if postprocess._builtin(calibrated, op) in postprocess.WEIGHTED_OPS}
+
+
+def correct_biases(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray) -> tuple[bytes, list[BiasCorrection]]:
+    """The quantized model with every int8 conv/FC bias corrected for the mean error its weight rounding causes.
+
+    The expectation uses the float model's activations on the calibration split, so the correction is the same
+    whatever scheme rounded the weights; the corrected float bias is requantized with the bias tensor's own scales.
+    """
+    model = flatbuf.read_model(quantized)
+    calibrated_model = flatbuf.read_model(calibrated)
+    ops = postprocess.weighted_ops(model, calibrated_model)
+    float_inputs = _float_inputs(calibrated_model)
+    names = {wop.operator_index: flatbuf.tensor_name(model.subgraphs[0].tensors[wop.output_tensor]) for wop in ops}
+    means = input_means(calibrated, calibration_x, sorted({float_inputs[names[w.operator_index]] for w in ops}))
+    graph = model.subgraphs[0]
+    results = []
+    for wop in ops:
+        mean_x = means[float_inputs[names[wop.operator_index]]]
+        delta_w = _dequantized_weights(model, wop) - wop.float_weights.astype(np.float64)
+        correction = expected_error(graph.operators[wop.operator_index], wop.builtin_code, delta_w, mean_x)
+        if wop.bias_tensor < 0 or graph.tensors[wop.bias_tensor].quantization is None:
+            raise WessError(f"operator {wop.operator_index} ({wop.op_name}) has no quantized bias to correct")
+        bias_scales = np.asarray(graph.tensors[wop.bias_tensor].quantization.scale, np.float64)
+        bias_index = postprocess._ensure_own_bias(model, wop.operator_index, correction.size)
+        target = np.round((wop.float_bias.astype(np.float64) - correction) / bias_scales)
+        clipped = int(np.sum((target < INT32_MIN) | (target > INT32_MAX)))
+        flatbuf.set_tensor_array(model, bias_index, np.clip(target, INT32_MIN, INT32_MAX).astype(np.int32))
+        if bias_index != wop.bias_tensor:
+            graph.tensors[bias_index].quantization = graph.tensors[wop.bias_tensor].quantization
+        if clipped:
+            log.warning("operator %d (%s): %d corrected bias(es) saturated to int32", wop.operator_index,
+                        wop.op_name, clipped)
+        results.append(BiasCorrection(wop.operator_index, wop.op_name, correction.astype(np.float32), clipped))
+    return flatbuf.write_model(model), results

@@ -1,0 +1,66 @@
+"""The CLI's human-readable output: one summary per command from the same dict `--json` prints."""
+from __future__ import annotations
+
+import json
+
+
+def human(command: str, result: dict) -> str:
+    if command == "zoo":
+        return "\n".join(f"{m['spec']:<20} {m['description']:<40} float top-1 {m.get('float_top1', 'n/a')}"
+                         for m in result["models"])
+    if command == "deploy":
+        acc = ", ".join(f"{k} {100 * v:.2f}%" for k, v in result["accuracy"].items())
+        return (f"wrote {result['output']} ({result['model_bytes']:,} bytes, scheme {result['scheme']}, calibrator "
+                f"{result['calibrator']}); report.json and report.md beside it\n"
+                f"LiteRT reference vs TFLite Micro: {result['verification']['mismatched_bytes']} mismatched bytes on "
+                f"{result['verification']['inputs']} inputs" + (f"\ntest top-1: {acc}" if acc else ""))
+    if command == "eval":
+        lines = [f"{result['model']}: calibrator {result['calibrator']}, {result['test_samples']} test samples, "
+                 f"max R/r_c {result['max_disparity']:.1f}"]
+        lines += [f"  {k:<18} top-1 {100 * v:6.2f}%" for k, v in result["accuracy"].items()]
+        lines += [f"  {k:<18} agreement {100 * v['agreement']:6.2f}%  output SQNR {v['sqnr_db']:.1f} dB"
+                  for k, v in result["schemes"].items()]
+        sweep = result.get("sensitivity")
+        if sweep:
+            lines.append(f"sensitivity ({sweep['scheme']}, one layer int8, the rest float; {sweep['seconds']:.1f} s), "
+                         "most sensitive first:")
+            lines += [f"  op {r['index']:>3} {r['op']:<18} top-1 {100 * r['top1']:6.2f}%  SQNR {r['sqnr_db']:5.1f} dB"
+                      for r in sweep["layers"][:10]]
+        return "\n".join(lines)
+    if command == "inspect":
+        lines = [f"{result['model']}: {len(result['layers'])} WESS layers, {result['channels']} channels, "
+                 f"metadata {result['metadata_bytes']} bytes",
+                 "shift histogram (k = 0..15): " + " ".join(map(str, result["shift_histogram"])),
+                 "made with: " + (", ".join(f"{k} {v}" for k, v in result["versions"].items())
+                                  if result["versions"] else f"unknown (no {'wess.versions'!r} metadata)")]
+        lines += [f"  op {r['operator']:>3} {r['op']:<18} {r['output_channels']:>4} ch  multiplier {r['multiplier']} "
+                  f"right shift {r['right_shift']}  max k {r['max_shift']}" for r in result["layers"]]
+        return "\n".join(lines)
+    if command == "verify":
+        top1 = "" if result["ref_top1"] is None else f", C reference top-1 {100 * result['ref_top1']:.2f}%"
+        return (f"{result['model']}: {result['inputs']} inputs ({result['digit_inputs']} digits, "
+                f"{result['random_inputs']} random): mismatched bytes "
+                + ", ".join(f"{k} {v}" for k, v in result["mismatched_bytes"].items())
+                + f"; peak activation arena {result['peak_arena_bytes']:,} bytes, blob {result['blob_bytes']:,} bytes"
+                + top1)
+    if command == "firmware":
+        memory, field = result["memory"], result["field"]
+        lines = [f"{result['model']} on {result['target']} ({result['machine']}): wrote {result['out']}/firmware.elf"
+                 f" .bin .hex",
+                 f"  flash {result['flash_bytes']:,} bytes (code {memory['flash_code_bytes']:,}, model "
+                 f"{memory['flash_model_bytes']:,}, test data {memory['flash_test_data_bytes']:,}, other "
+                 f"{memory['flash_other_bytes']:,})",
+                 f"  RAM {result['ram_bytes']:,} bytes (arena {memory['ram_arena_bytes']:,}, stack "
+                 f"{memory['ram_stack_bytes']:,}, other {memory['ram_other_bytes']:,})",
+                 f"  arena {field['arena']['ours_bytes']:,} bytes vs TFLite Micro "
+                 f"{field['arena']['tflm_total_bytes']:,}"
+                 f"; requantize parameters {field['requant_parameters']['ours_bytes']:,} bytes vs TFLite Micro "
+                 f"{field['requant_parameters']['tflm_bytes']:,}"]
+        if result["ran"]:
+            lines.append(f"  QEMU: {result['inputs']} inputs, outputs identical to the host C reference: "
+                         f"{'yes' if result['matches_host'] else 'NO'}; {result['instructions_per_inference']:,} "
+                         f"instructions per inference, stack used {result['stack_used_bytes']:,} bytes")
+        return "\n".join(lines)
+    if command == "run":
+        return f"{result['inputs']} inputs on {result['backend']}: top-1 {result['top1'][:20]}"
+    return json.dumps(result)

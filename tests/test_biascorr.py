@@ -1,0 +1,93 @@
+"""Empirical bias correction: the expectation algebra, the requantized biases, and the mean error it removes."""
+import numpy as np
+import pytest
+
+from pipeline import biascorr, deploy, flatbuf, postprocess
+
+
+def test_expected_error_is_the_batch_mean_of_the_error_convolution():
+    """conv is linear in x, so E[conv(x, dW)] = conv(E[x], dW): checked against the per-sample mean in float64."""
+    import tensorflow as tf
+    from ai_edge_litert import schema_py_generated as schema
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 6, 5, 3))  # N, H, W, C_in
+    delta_w = rng.normal(size=(4, 3, 3, 3)) * 1e-2  # TFLite CONV_2D layout [O, kh, kw, I]
+    op = schema.OperatorT()
+    op.builtinOptions = schema.Conv2DOptionsT()
+    op.builtinOptions.padding, op.builtinOptions.strideH, op.builtinOptions.strideW = schema.Padding.SAME, 2, 1
+    got = biascorr.expected_error(op, postprocess.BUILTIN.CONV_2D, delta_w, x.mean(axis=0))
+    per_sample = tf.nn.conv2d(x, np.transpose(delta_w, (1, 2, 3, 0)), (1, 2, 1, 1), "SAME").numpy()
+    np.testing.assert_allclose(got, per_sample.mean(axis=(0, 1, 2)), rtol=0, atol=1e-15)
+
+
+def test_expected_error_fully_connected():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(9, 5))
+    delta_w = rng.normal(size=(3, 5))  # [O, I]
+    got = biascorr.expected_error(None, postprocess.BUILTIN.FULLY_CONNECTED, delta_w, x.mean(axis=0))
+    np.testing.assert_allclose(got, (x @ delta_w.T).mean(axis=0), rtol=0, atol=1e-14)
+
+
+@pytest.fixture(scope="module")
+def corrected(deployed, splits):
+    return biascorr.correct_biases(deployed.model, deployed.calibrated, splits.x_calib)
+
+
+def test_corrected_bias_is_the_rounded_float_bias_minus_the_correction(deployed, corrected):
+    model_bytes, results = corrected
+    model = flatbuf.read_model(model_bytes)
+    ops = postprocess.weighted_ops(model, flatbuf.read_model(deployed.calibrated))
+    assert [r.operator for r in results] == [w.operator_index for w in ops]
+    for wop, result in zip(ops, results):
+        scales = np.asarray(model.subgraphs[0].tensors[wop.bias_tensor].quantization.scale, np.float64)
+        expected = np.round((wop.float_bias.astype(np.float64) - result.correction.astype(np.float64)) / scales)
+        got = flatbuf.tensor_array(model, wop.bias_tensor)
+        # the correction is stored as float32 in the result; one LSB of slack for that rounding only
+        assert np.max(np.abs(got - expected)) <= 1, f"operator {wop.operator_index}"
+        assert result.clipped_channels == 0
+
+
+def test_weights_and_everything_else_unchanged(deployed, corrected):
+    before, after = flatbuf.read_model(deployed.model), flatbuf.read_model(corrected[0])
+    ops = postprocess.weighted_ops(before, flatbuf.read_model(deployed.calibrated))
+    biases = {w.bias_tensor for w in ops}
+    for index, tensor in enumerate(before.subgraphs[0].tensors):
+        if index in biases or tensor.buffer == 0 or before.buffers[tensor.buffer].data is None:
+            continue
+        assert np.array_equal(flatbuf.tensor_array(before, index), flatbuf.tensor_array(after, index)), index
+
+
+def test_first_layer_mean_error_is_removed(deployed, corrected, splits):
+    """The first conv reads the model input exactly, so after correction its mean pre-activation error per channel
+    is only the bias rounding: |E[y_q - y]| <= bias_scale / 2 (+ float64 slack), far below the uncorrected error."""
+    import tensorflow as tf
+
+    model = flatbuf.read_model(corrected[0])
+    wop = postprocess.weighted_ops(model, flatbuf.read_model(deployed.calibrated))[0]
+    assert wop.op_name == "CONV_2D"
+    q = model.subgraphs[0].tensors[wop.weight_tensor].quantization
+    w_q = flatbuf.tensor_array(model, wop.weight_tensor) * np.asarray(q.scale, np.float64).reshape(-1, 1, 1, 1)
+    bias_scale = np.asarray(model.subgraphs[0].tensors[wop.bias_tensor].quantization.scale, np.float64)
+    b_q = flatbuf.tensor_array(model, wop.bias_tensor) * bias_scale
+    opts = model.subgraphs[0].operators[wop.operator_index].builtinOptions
+    x = splits.x_calib.astype(np.float64)
+
+    def conv(kernel):
+        return tf.nn.conv2d(x, np.transpose(kernel, (1, 2, 3, 0)), (1, opts.strideH, opts.strideW, 1),
+                            "SAME" if opts.padding == 0 else "VALID").numpy().mean(axis=(0, 1, 2))
+
+    error_after = conv(w_q) + b_q - conv(wop.float_weights.astype(np.float64)) - wop.float_bias
+    error_before = error_after + corrected[1][0].correction
+    assert np.all(np.abs(error_after) <= bias_scale / 2 + 1e-9), (error_after, bias_scale)
+    assert np.max(np.abs(error_before)) > 10 * np.max(np.abs(error_after))
+
+
+def test_scheme_names():
+    assert deploy.parse_scheme("wess+bc") == deploy.Scheme(False, "wess", True)
+    assert deploy.parse_scheme("cle") == deploy.Scheme(True, "per_tensor", False)
+    assert deploy.parse_scheme("cle+wess+bc") == deploy.Scheme(True, "wess", True)
+    assert set(deploy.SCHEMES) <= set(deploy.scheme_names())
+    for bad in ("bc", "wess+cle", "cle+bc", "per_tensor+bc+bc", "WESS"):
+        with pytest.raises(deploy.WessError, match="unknown scheme"):
+            deploy.parse_scheme(bad)
