@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -77,8 +76,17 @@ def sensitivity_cost(names: list[str]) -> None:
               flush=True)
 
 
-def _max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+def _status_bytes(field: str) -> int:
+    """VmRSS (resident now) or VmHWM (peak resident since the last reset) of this process, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so earlier peaks (data set-up) don't count."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def calibration_child(samples: int, calibrator: str, name: str) -> None:
@@ -96,20 +104,21 @@ def calibration_child(samples: int, calibrator: str, name: str) -> None:
     warm = convert.calibrated_float_model(folded, x[:50])  # TensorFlow's lazy set-up, outside the measurement
     if calibrator != "max":
         convert.calibrate_ranges(warm, x[:50], [calibrator])
-    baseline = _max_rss_bytes()
+    _reset_peak_rss()
+    baseline = _status_bytes("VmRSS")
     start = time.perf_counter()
     state = deploy.DeployState(folded, x, deploy.DeployOptions(calibrator=calibrator))
     state.folded_model = folded
     deploy.calibrate_pass(state)
     deploy.ranges_pass(state)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_growth_bytes": _max_rss_bytes() - baseline,
+    print(json.dumps({"seconds": seconds, "peak_growth_bytes": _status_bytes("VmHWM") - baseline,
                       "data_bytes": int(x.nbytes)}))
 
 
 def calibration_scaling(name: str, sizes: tuple[int, ...] = (1000, 5000, 20000)) -> None:
-    print(f"\ncalibration: {name}, calibrate + ranges passes, fresh process per row; peak growth = max RSS after "
-          "minus max RSS before the passes (data already loaded)")
+    print(f"\ncalibration: {name}, calibrate + ranges passes, fresh process per row; peak growth = peak RSS during "
+          "the passes minus RSS before them (data already loaded)")
     print("fit: seconds = fixed + per_1k * samples / 1000 (least squares over the 3 rows); 'fit error' is the "
           "largest row's distance from that line")
     print(f"{'calibrator':<11} {'samples':>8} {'seconds':>8} {'data MB':>8} {'peak growth MB':>15}")

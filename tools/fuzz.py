@@ -68,13 +68,16 @@ def tiny_models():
 
 
 def _deployed(named_models, calibration_x):
-    """(label, scheme, .tflite bytes) of every model deployed with every scheme."""
-    from pipeline import deploy
+    """(label, scheme, .tflite bytes) of every model deployed with every scheme, plus a mixed WESS variant with
+    every other conv/FC layer left in float (the float kernels and DEQUANTIZE/QUANTIZE pairs)."""
+    from pipeline import deploy, sensitivity
 
     for label, model in named_models:
         for scheme in SCHEMES:
             state = deploy.run_passes(model, calibration_x, deploy.DeployOptions(scheme=scheme))
             yield label, scheme, state.model
+        floats = tuple(node.name for node in sensitivity.weighted_nodes(state.calibrated)[::2])
+        yield label, "wess_mixed", deploy.build_scheme(state.ranged, state.calibrated, "wess", float_nodes=floats)[0]
 
 
 def write_seeds(out: Path, named_models, calibration_x) -> dict[str, int]:
