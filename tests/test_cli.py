@@ -140,3 +140,26 @@ def test_saved_model_directory(tmp_path, capfd, splits, zoo_model):
     data = json.loads(out)
     assert data["test_samples"] == 100 and len(data["layers"]) == 10  # stem, 4 x (dw, pw), logits
     assert data["accuracy"]["wess"] >= data["accuracy"]["float"] - 0.01
+
+
+def test_eval_sensitivity_writes_json_markdown_and_plot(capfd, tmp_path):
+    code, out, err = wess(capfd, "eval", "zoo:ds_cnn", "--sensitivity", "--out", tmp_path, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json", "eval.md", "sensitivity.png"]
+    assert json.loads((tmp_path / "eval.json").read_text()) == result
+    assert set(result["accuracy"]) == {"float", *cli_schemes()}
+    sweep = result["sensitivity"]
+    assert sweep["scheme"] == "wess" and sweep["samples"] == 400 and len(sweep["layers"]) == 10
+    keys = [(row["top1"], row["sqnr_db"]) for row in sweep["layers"]]
+    assert keys == sorted(keys)
+    assert "![sensitivity](sensitivity.png)" in (tmp_path / "eval.md").read_text()
+    assert (tmp_path / "sensitivity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = wess(capfd, "eval", "zoo:ds_cnn", "--out", tmp_path)  # the one output rule: no --force
+    assert code == 2 and "exists" in err and "--force" in err
+
+
+def cli_schemes():
+    from pipeline import deploy
+
+    return deploy.SCHEMES
