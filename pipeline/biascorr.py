@@ -82,7 +82,7 @@ def _float_inputs(calibrated: schema.ModelT) -> dict[str, int]:
     """Output tensor name of each float conv/FC -> its input tensor index in the calibrated float model."""
     graph = calibrated.subgraphs[0]
     return {flatbuf.tensor_name(graph.tensors[op.outputs[0]]): int(op.inputs[0]) for op in graph.operators
-            if postprocess._builtin(calibrated, op) in postprocess.WEIGHTED_OPS}
+            if postprocess.builtin_code(calibrated, op) in postprocess.WEIGHTED_OPS}
 
 
 def correct_biases(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray) -> tuple[bytes, list[BiasCorrection]]:
@@ -106,7 +106,7 @@ def correct_biases(quantized: bytes, calibrated: bytes, calibration_x: np.ndarra
         if wop.bias_tensor < 0 or graph.tensors[wop.bias_tensor].quantization is None:
             raise WessError(f"operator {wop.operator_index} ({wop.op_name}) has no quantized bias to correct")
         bias_scales = np.asarray(graph.tensors[wop.bias_tensor].quantization.scale, np.float64)
-        bias_index = postprocess._ensure_own_bias(model, wop.operator_index, correction.size)
+        bias_index = postprocess.ensure_own_bias(model, wop.operator_index, correction.size)
         target = np.round((wop.float_bias.astype(np.float64) - correction) / bias_scales)
         clipped = int(np.sum((target < INT32_MIN) | (target > INT32_MAX)))
         flatbuf.set_tensor_array(model, bias_index, np.clip(target, INT32_MIN, INT32_MAX).astype(np.int32))

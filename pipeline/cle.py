@@ -119,9 +119,8 @@ def equalize(folded_model) -> tuple[object, CleResult]:
     if not pairs:
         log.info("CLE: no conv/dense pair joined by ReLU; skipped %s", skipped or "none")
         return folded_model, CleResult([], 0, skipped)
-    model = keras.models.clone_model(folded_model)
+    model = keras.models.clone_model(folded_model)  # same layer names: the pairs still apply
     model.set_weights(folded_model.get_weights())
-    pairs, skipped = find_pairs(model)
     layers = {layer.name: layer for layer in model.layers}
     weights = {name: [np.asarray(w, np.float64) for w in layers[name].get_weights()]
                for pair in pairs for name in (pair.first, pair.second)}

@@ -34,7 +34,7 @@ class WeightedOp:
     float_bias: np.ndarray  # float32 [C] (zeros when the op has no bias)
 
 
-def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
+def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
     code = model.operatorCodes[op.opcodeIndex]
     return max(code.builtinCode, code.deprecatedBuiltinCode)
 
@@ -47,12 +47,12 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
     """
     float_ops = {}
     for op in calibrated.subgraphs[0].operators:
-        if _builtin(calibrated, op) in WEIGHTED_OPS:
+        if builtin_code(calibrated, op) in WEIGHTED_OPS:
             float_ops[flatbuf.tensor_name(calibrated.subgraphs[0].tensors[op.outputs[0]])] = op
     result = []
     graph = quantized.subgraphs[0]
     for index, op in enumerate(graph.operators):
-        code = _builtin(quantized, op)
+        code = builtin_code(quantized, op)
         if code not in WEIGHTED_OPS or graph.tensors[op.inputs[1]].type != schema.TensorType.INT8:
             continue  # not a conv/FC, or one left in float (partial quantization)
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
@@ -89,7 +89,7 @@ def _quantization(scales: np.ndarray, axis: int) -> schema.QuantizationParameter
     return q
 
 
-def _ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
+def ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
     """The op's bias tensor index, creating a fresh int32 tensor when the op has none or shares one."""
     graph = model.subgraphs[0]
     op = graph.operators[op_index]
@@ -124,7 +124,7 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
         tensors = quantized.subgraphs[0].tensors
         flatbuf.set_tensor_array(quantized, wop.weight_tensor, layer.weights_q)
         tensors[wop.weight_tensor].quantization = _quantization(layer.channel_scales, wop.channel_axis)
-        bias_index = _ensure_own_bias(quantized, wop.operator_index, layer.bias_q.size)
+        bias_index = ensure_own_bias(quantized, wop.operator_index, layer.bias_q.size)
         flatbuf.set_tensor_array(quantized, bias_index, layer.bias_q)
         tensors[bias_index].quantization = _quantization(
             (np.float64(input_scale) * layer.channel_scales.astype(np.float64)).astype(np.float32), 0)
@@ -164,7 +164,7 @@ def read_shifts(model: schema.ModelT, source: str) -> list[metadata.LayerShifts]
         if layer.operator_index >= len(graph.operators):
             raise WessError(f"{where}: the model has only {len(graph.operators)} operators")
         op = graph.operators[layer.operator_index]
-        code = _builtin(model, op)
+        code = builtin_code(model, op)
         if code not in WEIGHTED_OPS or code != layer.builtin_code:
             raise WessError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
                             f"{layer.builtin_code}")

@@ -69,17 +69,17 @@ class PartialResult:
                 "met": self.met}
 
 
-def _operator_outputs(calibrated: bytes) -> list[Node]:
+def operator_nodes(calibrated: bytes) -> list[Node]:
     model = flatbuf.read_model(calibrated)
     graph = model.subgraphs[0]
-    return [Node(i, flatbuf.OPCODE_NAMES.get(postprocess._builtin(model, op), "?"),
-                 flatbuf.tensor_name(graph.tensors[op.outputs[0]])) for i, op in enumerate(graph.operators)]
+    return [Node(i, flatbuf.opcode_name(model, op), flatbuf.tensor_name(graph.tensors[op.outputs[0]]))
+            for i, op in enumerate(graph.operators)]
 
 
 def weighted_nodes(calibrated: bytes) -> list[Node]:
     """The conv/depthwise/FC operators, in graph order: the layers sensitivity and partial quantization act on."""
     names = set(postprocess.WEIGHTED_OP_NAMES)
-    return [node for node in _operator_outputs(calibrated) if node.op in names]
+    return [node for node in operator_nodes(calibrated) if node.op in names]
 
 
 def _score(model: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> tuple[float, float, float]:
@@ -100,7 +100,7 @@ def sweep(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str, x: np.
     from tqdm import tqdm
 
     start = time.perf_counter()
-    all_nodes = _operator_outputs(calibrated)
+    all_nodes = operator_nodes(calibrated)
     float_out = np.asarray(runtime.run_litert(calibrated, x.astype(np.float32), reference=False), np.float64)
     float_top1 = float(np.mean(float_out.argmax(axis=1) == y)) if y is not None else float("nan")
     rows = []

@@ -74,7 +74,7 @@ def make_mixed():
         model = flatbuf.read_model(calibrated)
         graph = model.subgraphs[0]
         names = [flatbuf.tensor_name(graph.tensors[op.outputs[0]]) for op in graph.operators
-                 if postprocess._builtin(model, op) in postprocess.WEIGHTED_OPS]
+                 if postprocess.builtin_code(model, op) in postprocess.WEIGHTED_OPS]
         return deploy.build_scheme(ranged, calibrated, "wess", float_nodes=tuple(names[i] for i in picks))[0]
 
     return make

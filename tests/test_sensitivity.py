@@ -21,7 +21,7 @@ def op_types(model_bytes):
 def test_one_layer_int8_models(stress_calibrated):
     nodes = sensitivity.weighted_nodes(stress_calibrated)
     assert [n.op for n in nodes] == ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4 + ["FULLY_CONNECTED"]
-    others = tuple(n.name for n in sensitivity._operator_outputs(stress_calibrated) if n.name != nodes[3].name)
+    others = tuple(n.name for n in sensitivity.operator_nodes(stress_calibrated) if n.name != nodes[3].name)
     model = deploy.build_scheme(stress_calibrated, stress_calibrated, "wess", float_nodes=others, float_io=True)[0]
     int8 = [name for name, weight_type in op_types(model) if weight_type == 9]  # TensorType.INT8
     assert int8 == ["DEPTHWISE_CONV_2D"], op_types(model)
