@@ -105,10 +105,10 @@ def _scale_input(kind: str, kernel: np.ndarray, s: np.ndarray) -> np.ndarray:
     return kernel * s.reshape(shape)
 
 
-def _scale_output(kind: str, kernel: np.ndarray, bias: np.ndarray, s: np.ndarray):
-    if kind == "DepthwiseConv2D":
-        return kernel / s.reshape(kernel.shape[2], kernel.shape[3]), bias / s
-    return kernel / s, bias / s
+def _scale_output(kind: str, weights: list[np.ndarray], s: np.ndarray) -> list[np.ndarray]:
+    """[kernel, bias] (or [kernel] for a layer without bias) with output channel i divided by s_i."""
+    kernel = weights[0] / (s.reshape(weights[0].shape[2], weights[0].shape[3]) if kind == "DepthwiseConv2D" else s)
+    return [kernel] + [bias / s for bias in weights[1:]]
 
 
 def equalize(folded_model) -> tuple[object, CleResult]:
@@ -124,19 +124,14 @@ def equalize(folded_model) -> tuple[object, CleResult]:
     layers = {layer.name: layer for layer in model.layers}
     weights = {name: [np.asarray(w, np.float64) for w in layers[name].get_weights()]
                for pair in pairs for name in (pair.first, pair.second)}
-    for pair in pairs:
-        if len(weights[pair.first]) < 2:
-            raise ValueError(f"layer {pair.first!r} has no bias; CLE runs after BN folding, which gives every "
-                             "folded layer one")
     rounds = 0
     for rounds in range(1, MAX_ROUNDS + 1):
         worst = 0.0
         for pair in pairs:
             kind1, kind2 = layers[pair.first].__class__.__name__, layers[pair.second].__class__.__name__
-            w1, b1 = weights[pair.first][:2]
             w2 = weights[pair.second][0]
-            s = equalization_scales(output_ranges(kind1, w1), input_ranges(kind2, w2))
-            weights[pair.first][0], weights[pair.first][1] = _scale_output(kind1, w1, b1, s)
+            s = equalization_scales(output_ranges(kind1, weights[pair.first][0]), input_ranges(kind2, w2))
+            weights[pair.first] = _scale_output(kind1, weights[pair.first], s)
             weights[pair.second][0] = _scale_input(kind2, w2, s)
             worst = max(worst, float(np.max(np.abs(np.log(s)))) if s.size else 0.0)
         if worst < TOLERANCE:

@@ -40,6 +40,23 @@ def test_scales_equalize_a_hand_computed_pair():
     assert model.get_layer("a").get_weights()[0][0, 0, 0, 1] == -100.0, "the input model was modified"
 
 
+def test_first_layer_without_bias():
+    """A conv without bias (no BN to fold) is equalized all the same: only its kernel is rescaled."""
+    import keras
+
+    inp = keras.Input((4, 4, 2))
+    x = keras.layers.ReLU(name="relu")(keras.layers.Conv2D(3, 1, use_bias=False, name="a")(inp))
+    model = keras.Model(inp, keras.layers.Conv2D(2, 1, name="b")(x))
+    rng = np.random.default_rng(1)
+    model.get_layer("a").set_weights([(rng.normal(size=(1, 1, 2, 3)) * [1.0, 100.0, 0.01]).astype(np.float32)])
+    equalized, result = cle.equalize(model)
+    assert len(result.pairs) == 1 and len(equalized.get_layer("a").get_weights()) == 1
+    r1 = cle.output_ranges("Conv2D", equalized.get_layer("a").get_weights()[0])
+    np.testing.assert_allclose(r1, cle.input_ranges("Conv2D", equalized.get_layer("b").get_weights()[0]), rtol=1e-6)
+    x = rng.normal(size=(5, 4, 4, 2)).astype(np.float32)
+    np.testing.assert_allclose(equalized.predict(x, verbose=0), model.predict(x, verbose=0), rtol=0, atol=1e-5)
+
+
 def test_relu6_is_not_equalized():
     import keras
 
