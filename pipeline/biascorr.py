@@ -85,22 +85,27 @@ def _float_inputs(calibrated: schema.ModelT) -> dict[str, int]:
             if postprocess.builtin_code(calibrated, op) in postprocess.WEIGHTED_OPS}
 
 
-def correct_biases(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray) -> tuple[bytes, list[BiasCorrection]]:
+def layer_input_means(calibrated: bytes, calibration_x: np.ndarray) -> dict[str, np.ndarray]:
+    """The mean input of every conv/FC of the float model over the calibration split, keyed by the op's output
+    tensor name (which the quantizer keeps): one pass over the data serves every scheme quantized from it."""
+    float_inputs = _float_inputs(flatbuf.read_model(calibrated))
+    means = input_means(calibrated, calibration_x, sorted(set(float_inputs.values())))
+    return {name: means[index] for name, index in float_inputs.items()}
+
+
+def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndarray]) -> tuple[bytes, list[BiasCorrection]]:
     """The quantized model with every int8 conv/FC bias corrected for the mean error its weight rounding causes.
 
-    The expectation uses the float model's activations on the calibration split, so the correction is the same
-    whatever scheme rounded the weights; the corrected float bias is requantized with the bias tensor's own scales.
+    `means` is layer_input_means of the same calibrated model: the expectation uses the float model's activations
+    on the calibration split, so the correction is the same whatever scheme rounded the weights; the corrected
+    float bias is requantized with the bias tensor's own scales.
     """
     model = flatbuf.read_model(quantized)
-    calibrated_model = flatbuf.read_model(calibrated)
-    ops = postprocess.weighted_ops(model, calibrated_model)
-    float_inputs = _float_inputs(calibrated_model)
-    names = {wop.operator_index: flatbuf.tensor_name(model.subgraphs[0].tensors[wop.output_tensor]) for wop in ops}
-    means = input_means(calibrated, calibration_x, sorted({float_inputs[names[w.operator_index]] for w in ops}))
+    ops = postprocess.weighted_ops(model, flatbuf.read_model(calibrated))
     graph = model.subgraphs[0]
     results = []
     for wop in ops:
-        mean_x = means[float_inputs[names[wop.operator_index]]]
+        mean_x = means[flatbuf.tensor_name(graph.tensors[wop.output_tensor])]
         delta_w = _dequantized_weights(model, wop) - wop.float_weights.astype(np.float64)
         correction = expected_error(graph.operators[wop.operator_index], wop.builtin_code, delta_w, mean_x)
         if wop.bias_tensor < 0 or graph.tensors[wop.bias_tensor].quantization is None:

@@ -76,6 +76,7 @@ class DeployState:
     models: dict = field(default_factory=dict)  # scheme -> int8 TFLite bytes
     wess_layers: list = field(default_factory=list)  # [(WeightedOp, WessLayer)]
     bias_corrections: list = field(default_factory=list)  # biascorr.BiasCorrection
+    layer_means: dict = field(default_factory=dict)  # biascorr.layer_input_means, for `+bc` schemes
     sensitivity: sensitivity.SensitivityResult | None = None
     partial: sensitivity.PartialResult | None = None
 
@@ -162,15 +163,16 @@ def quantize_pass(state: DeployState) -> None:
 def bias_correction_pass(state: DeployState) -> None:
     """Empirical bias correction of the int8 model when the scheme asks for it (`...+bc`)."""
     if state.scheme.bias_correction:
+        state.layer_means = biascorr.layer_input_means(state.calibrated, state.calibration_x)
         state.models[state.options.scheme], state.bias_corrections = biascorr.correct_biases(
-            state.model, state.calibrated, state.calibration_x)
+            state.model, state.calibrated, state.layer_means)
 
 
 def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
     """The scheme's int8 model with these layers in float (bias-corrected when the scheme says so)."""
     model = build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule, float_nodes)[0]
     if state.scheme.bias_correction:
-        model = biascorr.correct_biases(model, state.calibrated, state.calibration_x)[0]
+        model = biascorr.correct_biases(model, state.calibrated, state.layer_means)[0]
     return model
 
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import biascorr, deploy, runtime, sensitivity, wess
+from . import biascorr, cle, deploy, runtime, sensitivity, wess
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,11 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
         return deploy.run_passes(keras_model, calibration_x,
                                  deploy.DeployOptions(scheme, options.calibrator, options.shift_rule))
 
-    states = {False: passes("wess")}
-    states[True] = passes("cle+wess")
-    if not states[True].cle_result.pairs:
-        states[True] = states[False]  # nothing to equalize: CLE schemes are their base schemes
+    base = passes("wess")
+    cle_pairs, _ = cle.find_pairs(base.folded_model)
+    # nothing to equalize: the CLE schemes are their base schemes, from the same calibration
+    states = {False: base, True: passes("cle+wess") if cle_pairs else base}
+    means = {}  # id(state) -> biascorr.layer_input_means, one pass over the calibration split per calibration
     float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
     accuracy = {"float": float(np.mean(float_out.argmax(axis=1) == test_y)) if test_y is not None else float("nan")}
     schemes, built = {}, {}
@@ -80,16 +81,15 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
             built[key] = deploy.build_scheme(state.ranged, state.calibrated, parsed.base, options.shift_rule)[0]
         model_bytes = built[key]
         if parsed.bias_correction:
-            model_bytes = biascorr.correct_biases(model_bytes, state.calibrated, calibration_x)[0]
+            if id(state) not in means:
+                means[id(state)] = biascorr.layer_input_means(state.calibrated, calibration_x)
+            model_bytes = biascorr.correct_biases(model_bytes, state.calibrated, means[id(state)])[0]
         schemes[name_] = score(model_bytes, test_x, test_y, float_out)
         accuracy[name_] = schemes[name_].top1
-    base = states[False]
     layers = deploy.weight_sqnr(base)
     sweep = None
     if with_sensitivity:
         sweep = sensitivity.sweep(base.ranged, base.calibrated, deploy.parse_scheme(options.scheme).base,
                                   options.shift_rule, test_x, test_y, progress)
     return EvalResult(name, stress, base.calibrator, options.shift_rule, int(len(test_x)), accuracy, schemes, layers,
-                      max((row["disparity"] for row in layers), default=1.0), len(states[True].cle_result.pairs
-                                                                               if states[True].cle_result else []),
-                      sweep)
+                      max((row["disparity"] for row in layers), default=1.0), len(cle_pairs), sweep)

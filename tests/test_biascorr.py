@@ -31,7 +31,8 @@ def test_expected_error_fully_connected():
 
 @pytest.fixture(scope="module")
 def corrected(deployed, splits):
-    return biascorr.correct_biases(deployed.model, deployed.calibrated, splits.x_calib)
+    means = biascorr.layer_input_means(deployed.calibrated, splits.x_calib)
+    return biascorr.correct_biases(deployed.model, deployed.calibrated, means)
 
 
 def test_corrected_bias_is_the_rounded_float_bias_minus_the_correction(deployed, corrected):
