@@ -12,12 +12,7 @@ wess_status_t wess_fully_connected_f32(const wess_fc_f32_params_t *params,
     if (!float_activation_valid(params->act_min, params->act_max)) {
         return WESS_ERR_BAD_ARG;
     }
-    if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
-        return WESS_ERR_BAD_SHAPE;
-    }
-    if (input_dims->h != 1 || input_dims->w != 1 || filter_dims->h != 1 || filter_dims->w != 1 ||
-        output_dims->h != 1 || output_dims->w != 1 || filter_dims->c != input_dims->c ||
-        output_dims->n != input_dims->n || output_dims->c != filter_dims->n) {
+    if (!fc_dims_valid(input_dims, filter_dims, output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
     const int32_t in_depth = input_dims->c, out_depth = output_dims->c;

@@ -124,6 +124,16 @@ static inline wess_status_t conv_window_check(int32_t stride_y, int32_t stride_x
     return WESS_OK;
 }
 
+/* FULLY_CONNECTED shapes: every dims valid, input [N,1,1,I], filter [O,1,1,I], output [N,1,1,O]. */
+static inline int fc_dims_valid(const wess_dims_t *input_dims, const wess_dims_t *filter_dims,
+                                const wess_dims_t *output_dims)
+{
+    return dims_valid(input_dims) && dims_valid(filter_dims) && dims_valid(output_dims) &&
+           input_dims->h == 1 && input_dims->w == 1 && filter_dims->h == 1 && filter_dims->w == 1 &&
+           output_dims->h == 1 && output_dims->w == 1 && filter_dims->c == input_dims->c &&
+           output_dims->n == input_dims->n && output_dims->c == filter_dims->n;
+}
+
 /* A float fused-activation range: neither bound NaN, act_min <= act_max. */
 static inline int float_activation_valid(float act_min, float act_max)
 {
