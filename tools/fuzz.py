@@ -33,7 +33,6 @@ FUZZ_BLOB = ROOT / "build" / "fuzz_blob"
 TIMEOUT_SECONDS = 10  # an input taking longer is a hang
 RSS_LIMIT_MB = 2048
 MAX_LEN = 65536  # larger zoo seeds are truncated: small inputs keep the (Python) harnesses fast
-SCHEMES = ("per_tensor", "per_channel", "wess")
 FAILURE_MARKERS = ("ERROR: libFuzzer", "ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
                    "Uncaught Python exception", "ALARM: working on the last Unit", "out-of-memory",
                    "SUMMARY: ", "deadly signal")
@@ -73,7 +72,7 @@ def _deployed(named_models, calibration_x):
     from pipeline import deploy, sensitivity
 
     for label, model in named_models:
-        for scheme in SCHEMES:
+        for scheme in deploy.BASE_SCHEMES:
             state = deploy.run_passes(model, calibration_x, deploy.DeployOptions(scheme=scheme))
             yield label, scheme, state.model
         floats = tuple(node.name for node in sensitivity.weighted_nodes(state.calibrated)[::2])
