@@ -1,4 +1,4 @@
-"""User-facing errors: the CLI prints them as one line and exits with status 2."""
+"""Errors that say whose fault: bad input and unsupported features (exit 2), everything else is a bug (exit 1)."""
 from __future__ import annotations
 
 import contextlib
@@ -6,7 +6,18 @@ from collections.abc import Iterator
 
 
 class WessError(Exception):
-    """Bad input or an unsupported model: the message names the file, layer or tensor and what is wrong."""
+    """The user's side of a failure (exit 2): the message names the file, layer, tensor or option and what is wrong.
+
+    Raise one of the subclasses; a plain WessError reads as bad input. Any other exception is a bug in wess-deploy.
+    """
+
+
+class InputError(WessError):
+    """Bad input: a file, array, tensor or option that is malformed, inconsistent or out of range."""
+
+
+class UnsupportedError(WessError):
+    """Valid input that wess-deploy cannot handle yet: names the op or layer and what would be needed."""
 
 
 class VerificationError(WessError):
