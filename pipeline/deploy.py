@@ -7,53 +7,20 @@ from typing import Callable
 
 import numpy as np
 
-from . import biascorr, bnfold, cle, convert, flatbuf, metadata, postprocess, runtime, sensitivity, wess
-from .calibrate import CALIBRATOR_NAMES
+from pipeline.keras import bnfold, cle
+from pipeline.quant import biascorr, calibration, convert, schemes, sensitivity, wess
+from pipeline.quant.calibrators import CALIBRATOR_NAMES
+from pipeline.tflite import flatbuf, metadata, runtime
+
 from .errors import WessError
 
 log = logging.getLogger(__name__)
-BASE_SCHEMES = ("per_tensor", "per_channel", "wess")
-# Every scheme `wess eval` measures: a base scheme, optionally after CLE ("cle+") and/or with bias correction ("+bc").
-SCHEMES = ("per_tensor", "per_channel", "wess", "per_tensor+bc", "per_channel+bc", "wess+bc",
-           "cle", "cle+per_tensor+bc", "cle+wess", "cle+wess+bc")
-DEFAULT_SCHEME = "wess"
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """A scheme name taken apart: cross-layer equalization first?, the weight quantization, bias correction?"""
-
-    cle: bool
-    base: str  # one of BASE_SCHEMES
-    bias_correction: bool
-
-
-def parse_scheme(name: str) -> Scheme:
-    """`[cle+]BASE[+bc]`, BASE one of BASE_SCHEMES; `cle` alone means `cle+per_tensor`."""
-    parts = name.split("+")
-    equalize = parts[0] == "cle"
-    if equalize:
-        parts = parts[1:] or ["per_tensor"]
-    corrected = len(parts) > 1 and parts[-1] == "bc"
-    if corrected:
-        parts = parts[:-1]
-    if len(parts) != 1 or parts[0] not in BASE_SCHEMES:
-        raise WessError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+bc], e.g. "
-                        f"{', '.join(SCHEMES[3:7])}")
-    return Scheme(equalize, parts[0], corrected)
-
-
-def scheme_names() -> list[str]:
-    """Every name parse_scheme accepts."""
-    return ["cle"] + [f"{cle_}{base}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES for bc in ("", "+bc")]
-
-
 @dataclass(frozen=True)
 class DeployOptions:
     """What the user chose on the command line."""
 
-    scheme: str = DEFAULT_SCHEME  # parse_scheme
-    calibrator: str = "max"  # a name from calibrate.CALIBRATOR_NAMES, or "auto"
+    scheme: str = schemes.DEFAULT_SCHEME  # schemes.parse_scheme
+    calibrator: str = "max"  # a name from calibrators.CALIBRATOR_NAMES, or "auto"
     shift_rule: str = "mse"  # wess.SHIFT_RULES; mse won on the zoo (README)
     target_drop: float | None = None  # percentage points of top-1 below float; None: every conv/FC layer int8
 
@@ -81,8 +48,8 @@ class DeployState:
     partial: sensitivity.PartialResult | None = None
 
     @property
-    def scheme(self) -> Scheme:
-        return parse_scheme(self.options.scheme)
+    def scheme(self) -> schemes.Scheme:
+        return schemes.parse_scheme(self.options.scheme)
 
     @property
     def model(self) -> bytes:
@@ -110,15 +77,15 @@ def ranges_pass(state: DeployState) -> None:
         state.calibrator, state.ranged = "max", state.calibrated
         return
     names = list(CALIBRATOR_NAMES) if choice == "auto" else [choice]
-    all_ranges = convert.calibrate_ranges(state.calibrated, state.calibration_x, names)
+    all_ranges = calibration.calibrate_ranges(state.calibrated, state.calibration_x, names)
     if choice != "auto":
-        state.calibrator, state.ranged = choice, convert.with_ranges(state.calibrated, all_ranges[choice])
+        state.calibrator, state.ranged = choice, calibration.with_ranges(state.calibrated, all_ranges[choice])
         return
     float_top = _float_predictions(state).argmax(axis=1)
     best = None
     for name in names:
-        ranged = convert.with_ranges(state.calibrated, all_ranges[name])
-        candidate = build_scheme(ranged, state.calibrated, state.scheme.base, state.options.shift_rule)[0]
+        ranged = calibration.with_ranges(state.calibrated, all_ranges[name])
+        candidate = schemes.build_scheme(ranged, state.calibrated, state.scheme.base, state.options.shift_rule)[0]
         q = runtime.io_quant(candidate)
         out = runtime.run_litert(candidate, runtime.quantize_input(state.calibration_x, q))
         score = float(np.mean(out.argmax(axis=1) == float_top))
@@ -133,30 +100,8 @@ def _float_predictions(state: DeployState) -> np.ndarray:
     return np.asarray(state.keras_model.predict(state.calibration_x, batch_size=256, verbose=0))
 
 
-def build_scheme(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str = "mse",
-                 float_nodes: tuple[str, ...] = (), float_io: bool = False) -> tuple[bytes, list]:
-    """One int8 model from a ranged float model; for WESS also the per-layer results.
-
-    `float_nodes` (operator output tensor names) stay float between DEQUANTIZE/QUANTIZE (partial quantization).
-    """
-    if scheme not in BASE_SCHEMES:
-        raise WessError(f"unknown scheme {scheme!r}; choose one of {', '.join(BASE_SCHEMES)}")
-    if scheme == "per_channel":
-        return convert.quantize(ranged, True, float_nodes, float_io), []
-    per_tensor = convert.quantize(ranged, False, float_nodes, float_io)
-    if scheme == "per_tensor":
-        return per_tensor, []
-    model = flatbuf.read_model(per_tensor)
-    ops = postprocess.weighted_ops(model, flatbuf.read_model(calibrated))
-    if not ops:
-        raise WessError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer: nothing for WESS to do")
-    results = postprocess.apply_wess(model, ops, shift_rule)
-    flatbuf.set_metadata(model, metadata.METADATA_NAME, metadata.encode(postprocess.layer_records(results)))
-    return flatbuf.write_model(model), results
-
-
 def quantize_pass(state: DeployState) -> None:
-    state.models[state.options.scheme], state.wess_layers = build_scheme(
+    state.models[state.options.scheme], state.wess_layers = schemes.build_scheme(
         state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule)
 
 
@@ -170,7 +115,7 @@ def bias_correction_pass(state: DeployState) -> None:
 
 def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
     """The scheme's int8 model with these layers in float (bias-corrected when the scheme says so)."""
-    model = build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule, float_nodes)[0]
+    model = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule, float_nodes)[0]
     if state.scheme.bias_correction:
         model = biascorr.correct_biases(model, state.calibrated, state.layer_means)[0]
     return model
@@ -196,7 +141,7 @@ def partial_pass(state: DeployState) -> None:
     state.models["all_int8"] = state.model  # kept to compare costs with
     state.models[state.options.scheme] = state.partial.model
     if state.partial.float_nodes:  # the report's per-layer rows: the layers still in int8
-        state.wess_layers = build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
+        state.wess_layers = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
                                          tuple(state.partial.float_nodes))[1]
     if not state.partial.met:
         log.warning("target drop %.2f points not met: top-1 %.4f with %d layer(s) in float (float %.4f)", target,
@@ -207,7 +152,7 @@ def check_pass(state: DeployState) -> None:
     """Graph health: the output loads in LiteRT with int8 input/output, and WESS metadata reads back consistent."""
     runtime.io_quant(state.model)
     if state.scheme.base == "wess":
-        postprocess.read_shifts(flatbuf.read_model(state.model), "deployed model")
+        metadata.read_shifts(flatbuf.read_model(state.model), "deployed model")
 
 
 PASSES: list[Callable[[DeployState], None]] = [fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass,
@@ -216,7 +161,7 @@ PASSES: list[Callable[[DeployState], None]] = [fold_pass, cle_pass, calibrate_pa
 
 def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions,
                calibration_y: np.ndarray | None = None) -> DeployState:
-    parse_scheme(options.scheme)  # an unknown scheme fails before any work
+    schemes.parse_scheme(options.scheme)  # an unknown scheme fails before any work
     state = DeployState(keras_model, calibration_x, options, calibration_y)
     for step in PASSES:
         log.debug("pass %s", step.__name__)

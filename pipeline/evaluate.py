@@ -6,7 +6,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import biascorr, cle, deploy, runtime, sensitivity, wess
+from pipeline.keras import cle
+from pipeline.quant import biascorr, schemes, sensitivity, wess
+from pipeline.tflite import runtime
+
+from . import deploy
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np
 def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarray, test_y: np.ndarray | None,
              options: deploy.DeployOptions, stress: bool = False, progress: bool = False,
              with_sensitivity: bool = False) -> EvalResult:
-    """Convert with every scheme of deploy.SCHEMES and score each against float on the test split.
+    """Convert with every scheme of schemes.SCHEMES and score each against float on the test split.
 
     One calibration serves every scheme without CLE and a second one (of the equalized model) every `cle+` scheme;
     with `with_sensitivity` also the per-layer sweep of options.scheme's base scheme on the test split.
@@ -72,24 +76,24 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
     means = {}  # id(state) -> biascorr.layer_input_means, one pass over the calibration split per calibration
     float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
     accuracy = {"float": float(np.mean(float_out.argmax(axis=1) == test_y)) if test_y is not None else float("nan")}
-    schemes, built = {}, {}
-    for name_ in tqdm(deploy.SCHEMES, desc="evaluating", disable=not progress, leave=False):
-        parsed = deploy.parse_scheme(name_)
+    scored, built = {}, {}
+    for name_ in tqdm(schemes.SCHEMES, desc="evaluating", disable=not progress, leave=False):
+        parsed = schemes.parse_scheme(name_)
         state = states[parsed.cle]
         key = (parsed.cle, parsed.base)
         if key not in built:
-            built[key] = deploy.build_scheme(state.ranged, state.calibrated, parsed.base, options.shift_rule)[0]
+            built[key] = schemes.build_scheme(state.ranged, state.calibrated, parsed.base, options.shift_rule)[0]
         model_bytes = built[key]
         if parsed.bias_correction:
             if id(state) not in means:
                 means[id(state)] = biascorr.layer_input_means(state.calibrated, calibration_x)
             model_bytes = biascorr.correct_biases(model_bytes, state.calibrated, means[id(state)])[0]
-        schemes[name_] = score(model_bytes, test_x, test_y, float_out)
-        accuracy[name_] = schemes[name_].top1
+        scored[name_] = score(model_bytes, test_x, test_y, float_out)
+        accuracy[name_] = scored[name_].top1
     layers = deploy.weight_sqnr(base)
     sweep = None
     if with_sensitivity:
-        sweep = sensitivity.sweep(base.ranged, base.calibrated, deploy.parse_scheme(options.scheme).base,
+        sweep = sensitivity.sweep(base.ranged, base.calibrated, schemes.parse_scheme(options.scheme).base,
                                   options.shift_rule, test_x, test_y, progress)
-    return EvalResult(name, stress, base.calibrator, options.shift_rule, int(len(test_x)), accuracy, schemes, layers,
+    return EvalResult(name, stress, base.calibrator, options.shift_rule, int(len(test_x)), accuracy, scored, layers,
                       max((row["disparity"] for row in layers), default=1.0), len(cle_pairs), sweep)

@@ -2,32 +2,17 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
 
 import numpy as np
 
-from . import wess
+from pipeline.quant import wess
+
 from .atomic import atomic_write_bytes, atomic_write_text
+from .jsonfmt import dumps
 
 log = logging.getLogger(__name__)
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
-
-
-def dumps(obj: dict) -> str:
-    return json.dumps(_json_safe(obj), indent=2, sort_keys=True)
 
 
 def _pyplot():

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def splits():
-    from pipeline import zoo
+    from pipeline.keras import zoo
 
     return zoo.load_digits_splits()
 
@@ -18,7 +18,7 @@ def splits():
 def zoo_model():
     import keras
 
-    from pipeline import zoo
+    from pipeline.keras import zoo
 
     cache = {}
 
@@ -33,7 +33,7 @@ def zoo_model():
 @pytest.fixture(scope="session")
 def ds_cnn_stress(zoo_model, splits):
     """The stress variant of ds_cnn (dead channels, R/r_c >= 2^10), built once: per-tensor int8 collapses on it."""
-    from pipeline import stress
+    from pipeline.keras import stress
 
     return stress.make_stress_variant(zoo_model("ds_cnn"), splits)
 
@@ -52,30 +52,31 @@ def reference_library():
     import subprocess
     from pathlib import Path
 
-    from pipeline import cref
+    from pipeline.cref import library
 
     if "WESS_REF_LIB" not in os.environ:
         root = Path(__file__).resolve().parent.parent
-        library = root / "build" / "libwess_ref.so"
+        built = root / "build" / "libwess_ref.so"
         sources = [path for path in (root / "firmware_ref").rglob("*") if path.is_file()]
-        if not library.is_file() or library.stat().st_mtime < max(path.stat().st_mtime for path in sources):
+        if not built.is_file() or built.stat().st_mtime < max(path.stat().st_mtime for path in sources):
             subprocess.run(["make", "-C", str(root / "firmware_ref"), f"BUILD_DIR={root / 'build'}"],
                            check=True, capture_output=True)
-    return cref.load_library()
+    return library.load_library()
 
 
 @pytest.fixture(scope="session")
 def make_mixed():
     """make(ranged, calibrated, picks): the WESS model with the conv / FC operators at positions `picks` (graph
     order) left in float by the converter, between the DEQUANTIZE and QUANTIZE it inserts (partial quantization)."""
-    from pipeline import deploy, flatbuf, postprocess
+    from pipeline.quant import schemes
+    from pipeline.tflite import flatbuf
 
     def make(ranged: bytes, calibrated: bytes, picks) -> bytes:
         model = flatbuf.read_model(calibrated)
         graph = model.subgraphs[0]
         names = [flatbuf.tensor_name(graph.tensors[op.outputs[0]]) for op in graph.operators
-                 if postprocess.builtin_code(model, op) in postprocess.WEIGHTED_OPS]
-        return deploy.build_scheme(ranged, calibrated, "wess", float_nodes=tuple(names[i] for i in picks))[0]
+                 if flatbuf.builtin_code(model, op) in flatbuf.WEIGHTED_OPS]
+        return schemes.build_scheme(ranged, calibrated, "wess", float_nodes=tuple(names[i] for i in picks))[0]
 
     return make
 

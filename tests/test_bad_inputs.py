@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import cli, flatbuf, metadata, versions
+from pipeline.cli import main as cli
+from pipeline.tflite import flatbuf, metadata, versions
 
 TFLITE_COMMANDS = ("inspect", "run", "verify", "firmware")
 OUT = "out"  # the output directory (or file) every case names; it must not exist afterwards
@@ -141,7 +142,7 @@ CASES: list[Case] = [
          ("unknown calibrator",)),
     Case("bug", "an internal error (a bug)", ("inspect", "good.tflite"),
          ("RuntimeError: simulated bug (rerun with --debug for the traceback)",), code=1,
-         bug="pipeline.flatbuf.read_model_file"),
+         bug="pipeline.tflite.flatbuf.read_model_file"),
 ]
 
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from pipeline import biascorr, deploy, flatbuf, postprocess
+from pipeline import deploy
+from pipeline.quant import biascorr, rewrite, schemes
+from pipeline.tflite import flatbuf
 
 
 def test_expected_error_is_the_batch_mean_of_the_error_convolution():
@@ -16,7 +18,7 @@ def test_expected_error_is_the_batch_mean_of_the_error_convolution():
     op = schema.OperatorT()
     op.builtinOptions = schema.Conv2DOptionsT()
     op.builtinOptions.padding, op.builtinOptions.strideH, op.builtinOptions.strideW = schema.Padding.SAME, 2, 1
-    got = biascorr.expected_error(op, postprocess.BUILTIN.CONV_2D, delta_w, x.mean(axis=0))
+    got = biascorr.expected_error(op, flatbuf.BUILTIN.CONV_2D, delta_w, x.mean(axis=0))
     per_sample = tf.nn.conv2d(x, np.transpose(delta_w, (1, 2, 3, 0)), (1, 2, 1, 1), "SAME").numpy()
     np.testing.assert_allclose(got, per_sample.mean(axis=(0, 1, 2)), rtol=0, atol=1e-15)
 
@@ -25,7 +27,7 @@ def test_expected_error_fully_connected():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(9, 5))
     delta_w = rng.normal(size=(3, 5))  # [O, I]
-    got = biascorr.expected_error(None, postprocess.BUILTIN.FULLY_CONNECTED, delta_w, x.mean(axis=0))
+    got = biascorr.expected_error(None, flatbuf.BUILTIN.FULLY_CONNECTED, delta_w, x.mean(axis=0))
     np.testing.assert_allclose(got, (x @ delta_w.T).mean(axis=0), rtol=0, atol=1e-14)
 
 
@@ -38,7 +40,7 @@ def corrected(deployed, splits):
 def test_corrected_bias_is_the_rounded_float_bias_minus_the_correction(deployed, corrected):
     model_bytes, results = corrected
     model = flatbuf.read_model(model_bytes)
-    ops = postprocess.weighted_ops(model, flatbuf.read_model(deployed.calibrated))
+    ops = rewrite.weighted_ops(model, flatbuf.read_model(deployed.calibrated))
     assert [r.operator for r in results] == [w.operator_index for w in ops]
     for wop, result in zip(ops, results):
         scales = np.asarray(model.subgraphs[0].tensors[wop.bias_tensor].quantization.scale, np.float64)
@@ -51,7 +53,7 @@ def test_corrected_bias_is_the_rounded_float_bias_minus_the_correction(deployed,
 
 def test_weights_and_everything_else_unchanged(deployed, corrected):
     before, after = flatbuf.read_model(deployed.model), flatbuf.read_model(corrected[0])
-    ops = postprocess.weighted_ops(before, flatbuf.read_model(deployed.calibrated))
+    ops = rewrite.weighted_ops(before, flatbuf.read_model(deployed.calibrated))
     biases = {w.bias_tensor for w in ops}
     for index, tensor in enumerate(before.subgraphs[0].tensors):
         if index in biases or tensor.buffer == 0 or before.buffers[tensor.buffer].data is None:
@@ -65,7 +67,7 @@ def test_first_layer_mean_error_is_removed(deployed, corrected, splits):
     import tensorflow as tf
 
     model = flatbuf.read_model(corrected[0])
-    wop = postprocess.weighted_ops(model, flatbuf.read_model(deployed.calibrated))[0]
+    wop = rewrite.weighted_ops(model, flatbuf.read_model(deployed.calibrated))[0]
     assert wop.op_name == "CONV_2D"
     q = model.subgraphs[0].tensors[wop.weight_tensor].quantization
     w_q = flatbuf.tensor_array(model, wop.weight_tensor) * np.asarray(q.scale, np.float64).reshape(-1, 1, 1, 1)
@@ -85,10 +87,10 @@ def test_first_layer_mean_error_is_removed(deployed, corrected, splits):
 
 
 def test_scheme_names():
-    assert deploy.parse_scheme("wess+bc") == deploy.Scheme(False, "wess", True)
-    assert deploy.parse_scheme("cle") == deploy.Scheme(True, "per_tensor", False)
-    assert deploy.parse_scheme("cle+wess+bc") == deploy.Scheme(True, "wess", True)
-    assert set(deploy.SCHEMES) <= set(deploy.scheme_names())
+    assert schemes.parse_scheme("wess+bc") == schemes.Scheme(False, "wess", True)
+    assert schemes.parse_scheme("cle") == schemes.Scheme(True, "per_tensor", False)
+    assert schemes.parse_scheme("cle+wess+bc") == schemes.Scheme(True, "wess", True)
+    assert set(schemes.SCHEMES) <= set(schemes.scheme_names())
     for bad in ("bc", "wess+cle", "cle+bc", "per_tensor+bc+bc", "WESS"):
         with pytest.raises(deploy.WessError, match="unknown scheme"):
-            deploy.parse_scheme(bad)
+            schemes.parse_scheme(bad)

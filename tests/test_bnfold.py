@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline import bnfold
 from pipeline.errors import WessError
+from pipeline.keras import bnfold
 
 
 def tiny_model():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline import bnfold, cle
+from pipeline.keras import bnfold, cle
 
 
 def tiny_model(activation):

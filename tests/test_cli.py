@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import cli, zoo
+from pipeline.cli import main as cli
+from pipeline.keras import zoo
+from pipeline.quant import schemes
 
 
 def wess(capfd, *argv):
@@ -92,7 +94,6 @@ def test_eval_json_keys(capfd):
 
 
 def test_inspect_plain_model_is_rejected(deployed_dir, capfd, tmp_path, splits):
-    from pipeline import deploy
 
     plain = tmp_path / "plain.tflite"
     code = cli.main(["deploy", "zoo:mobilenet_v1", "--scheme", "per_channel", "--out", str(tmp_path)])
@@ -101,7 +102,7 @@ def test_inspect_plain_model_is_rejected(deployed_dir, capfd, tmp_path, splits):
     (tmp_path / "model.tflite").rename(plain)
     code, out, err = wess(capfd, "inspect", plain)
     assert code == 2 and "not a WESS model" in err
-    assert deploy.SCHEMES  # the schemes the CLI offers
+    assert schemes.SCHEMES  # the schemes the CLI offers
 
 
 def test_user_model_and_data_untouched(tmp_path, capfd, splits, zoo_model):
@@ -160,6 +161,5 @@ def test_eval_sensitivity_writes_json_markdown_and_plot(capfd, tmp_path):
 
 
 def cli_schemes():
-    from pipeline import deploy
 
-    return deploy.SCHEMES
+    return schemes.SCHEMES

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from pipeline import bnfold, deploy, evaluate, stress, wess, zoo
+from pipeline import deploy, evaluate
+from pipeline.keras import bnfold, stress, zoo
+from pipeline.quant import wess
 
 STRESSABLE = ("mobilenet_v1", "mobilenet_v2", "ds_cnn")
 

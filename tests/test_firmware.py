@@ -5,7 +5,11 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline import cli, firmware, runtime, zoo
+from pipeline.cli import main as cli
+from pipeline.cref import backends
+from pipeline.firmware import build as firmware
+from pipeline.keras import zoo
+from pipeline.tflite import runtime
 
 needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or
                                      shutil.which("qemu-system-arm") is None,
@@ -49,20 +53,20 @@ def test_firmware_in_qemu_matches_host_reference(model_path, target, tmp_path, c
 
 
 def test_firmware_outputs_are_the_host_reference_bytes(model_path, tmp_path):
-    """The bytes QEMU printed, parsed on the host, equal runtime.run_ref's (not only the firmware's own memcmp)."""
+    """The bytes QEMU printed, parsed on the host, equal backends.run_ref's (not only the firmware's own memcmp)."""
     options = firmware.FirmwareOptions("cortex-m3", tmp_path, inputs=3)
     firmware.build_firmware(model_path.read_bytes(), str(model_path), options)
     run = firmware.run_qemu(firmware.TARGETS["cortex-m3"], tmp_path / "firmware.elf", 120)
     model = model_path.read_bytes()
-    from pipeline.verify import verification_inputs
+    from pipeline.cref.verify import verification_inputs
 
     inputs, _ = verification_inputs(runtime.io_quant(model), 3, 0, 0)
-    assert np.array_equal(run.outputs.view(np.int8), runtime.run_ref(model, inputs))
+    assert np.array_equal(run.outputs.view(np.int8), backends.run_ref(model, inputs))
     assert run.exit_status == 0 and run.firmware_match
 
 
 def test_field_comparison(model_path):
-    from pipeline import compact
+    from pipeline.cref import compact
 
     model = model_path.read_bytes()
     compiled = compact.compile_model(model)
@@ -116,14 +120,14 @@ def test_missing_tool_names_the_debian_package(model_path, tmp_path, capfd, monk
 
 
 def test_firmware_mismatch_exits_2_and_writes_nothing(model_path, tmp_path, capfd, monkeypatch):
-    real_run_ref = runtime.run_ref
+    real_run_ref = backends.run_ref
 
     def one_byte_off(model, inputs):
         expected = real_run_ref(model, inputs).copy()
         expected[1, 0] ^= 1
         return expected
 
-    monkeypatch.setattr(runtime, "run_ref", one_byte_off)
+    monkeypatch.setattr(backends, "run_ref", one_byte_off)
     code, stdout, err = wess(capfd, "firmware", model_path, "--run", "--inputs", 2, "--out", tmp_path / "o", "--json")
     assert code == 2, err
     result = json.loads(stdout)

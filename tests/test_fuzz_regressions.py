@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import compact, cref
+from pipeline.cref import compact, library
 from pipeline.errors import WessError
 
 pytestmark = pytest.mark.usefixtures("reference_library")
@@ -35,8 +35,8 @@ fuzz_python = _harnesses()
 def _c_answer(data: bytes) -> str | None:
     """Validate, then run one zero input if accepted: None if it ran, else the one-line error."""
     try:
-        info = cref.validate_model(data)
-        cref.run_model(data, np.zeros((1, info.input_bytes), np.uint8), np.uint8)
+        info = library.validate_model(data)
+        library.run_model(data, np.zeros((1, info.input_bytes), np.uint8), np.uint8)
     except WessError as error:
         assert "\n" not in str(error)
         return str(error)

@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline import metadata
 from pipeline.errors import WessError
+from pipeline.tflite import metadata
 
 
 def layers():

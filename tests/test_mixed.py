@@ -8,8 +8,11 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline import cli, compact, cref, memplan, runtime, verify
+from pipeline.cli import main as cli
+from pipeline.cref import backends, compact, library, memplan, verify
 from pipeline.errors import WessError
+from pipeline.quant import schemes
+from pipeline.tflite import runtime
 
 pytestmark = pytest.mark.usefixtures("reference_library")
 
@@ -31,7 +34,7 @@ def intermediate_mismatches(model: bytes, x: np.ndarray) -> list[str]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     compiled = compact.compile_model(model)
-    ours = runtime.ref_intermediates(model, x)
+    ours = backends.ref_intermediates(model, x)
     interpreter = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                               experimental_preserve_all_tensors=True, num_threads=1)
     interpreter.allocate_tensors()
@@ -90,12 +93,12 @@ def test_cli_verify_and_run_dump_float_tensors(mixed, tmp_path, capfd):
 
 
 def test_float_op_without_a_float_kernel_is_named(deployed):
-    from pipeline import deploy, flatbuf
+    from pipeline.tflite import flatbuf
 
     calibrated = flatbuf.read_model(deployed.calibrated)
     graph = calibrated.subgraphs[0]
     mean = next(op for op in graph.operators if flatbuf.opcode_name(calibrated, op) == "MEAN")
-    model, _ = deploy.build_scheme(deployed.ranged, deployed.calibrated, "wess",
+    model, _ = schemes.build_scheme(deployed.ranged, deployed.calibrated, "wess",
                                    float_nodes=(flatbuf.tensor_name(graph.tensors[mean.outputs[0]]),))
     index = next(i for i, op in enumerate(flatbuf.read_model(model).subgraphs[0].operators)
                  if flatbuf.opcode_name(flatbuf.read_model(model), op) == "MEAN")
@@ -158,19 +161,19 @@ def mixed_blob(mixed) -> compact.CompactModel:
 def test_corrupt_mixed_blob_returns_its_status(mixed_blob, corruption):
     corrupt, status = FLOAT_CORRUPTIONS[corruption]
     with pytest.raises(WessError, match=status) as error:
-        cref.validate_model(corrupt(mixed_blob))
+        library.validate_model(corrupt(mixed_blob))
     assert "\n" not in str(error.value)
     with pytest.raises(WessError, match=status):
-        cref.run_model(corrupt(mixed_blob), np.zeros((1, 32, 32, 1), np.int8), np.int8)
+        library.run_model(corrupt(mixed_blob), np.zeros((1, 32, 32, 1), np.int8), np.int8)
 
 
 def test_nan_activation_bound_fails_the_float_kernel_at_its_op(mixed_blob):
     position = first_float_op(mixed_blob, compact.OP.CONV_2D)
     act_max_word = op_record_offset(mixed_blob, position) + compact.OP_HEADER.size + 4 * (4 + 7)
     blob = patched(mixed_blob.blob, act_max_word, "<f", float("nan"))
-    cref.validate_model(blob)  # parameter ranges are the kernel's to check
+    library.validate_model(blob)  # parameter ranges are the kernel's to check
     with pytest.raises(WessError, match=f"WESS_ERR_BAD_ARG .*op {position}"):
-        cref.run_model(blob, np.zeros((1, 32, 32, 1), np.int8), np.int8)
+        library.run_model(blob, np.zeros((1, 32, 32, 1), np.int8), np.int8)
 
 
 def test_random_byte_flips_of_a_mixed_blob_never_crash(mixed_blob):
@@ -183,7 +186,7 @@ def test_random_byte_flips_of_a_mixed_blob_never_crash(mixed_blob):
         for position in rng.integers(0, table_end, size=rng.integers(1, 4)):
             data[position] = int(rng.integers(0, 256))
         try:
-            cref.run_model(bytes(data), x, np.int8)
+            library.run_model(bytes(data), x, np.int8)
         except WessError:
             pass
 
@@ -197,7 +200,8 @@ def test_random_byte_flips_of_a_mixed_blob_never_crash(mixed_blob):
     ("ds_cnn", (2, 3, 9)),
 ])
 def test_zoo_mixed_models_are_byte_exact(zoo_model, splits, make_mixed, name, picks):
-    from pipeline import bnfold, convert
+    from pipeline.keras import bnfold
+    from pipeline.quant import convert
 
     folded, _ = bnfold.fold_batch_norms(zoo_model(name))
     calibrated = convert.calibrated_float_model(folded, splits.x_calib)

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import cli, compact, flatbuf, versions
+from pipeline.cli import main as cli
+from pipeline.cref import compact
+from pipeline.tflite import flatbuf, versions
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="gcc-arm-none-eabi missing")

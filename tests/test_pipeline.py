@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline import deploy, flatbuf, metadata, postprocess, runtime, wess
+from pipeline import deploy
 from pipeline.errors import WessError
+from pipeline.quant import schemes, wess
+from pipeline.tflite import flatbuf, metadata, runtime
 
 
 def wess_model(deployed):
@@ -45,7 +47,7 @@ def test_float_weights_are_the_folded_keras_weights(deployed):
 
 
 def test_metadata_reads_back_and_matches(deployed):
-    layers = postprocess.read_shifts(wess_model(deployed), "deployed")
+    layers = metadata.read_shifts(wess_model(deployed), "deployed")
     assert len(layers) == len(deployed.wess_layers)
     for record, (wop, layer) in zip(layers, deployed.wess_layers):
         assert record.operator_index == wop.operator_index
@@ -113,7 +115,7 @@ def test_model_without_conv_or_fc_is_rejected(splits):
 
 def _rewrite_metadata(deployed, mutate):
     model = wess_model(deployed)
-    layers = postprocess.read_shifts(model, "x")
+    layers = metadata.read_shifts(model, "x")
     flatbuf.set_metadata(model, metadata.METADATA_NAME, mutate(layers))
     return model
 
@@ -124,7 +126,7 @@ def test_metadata_disagreeing_with_scales_is_rejected(deployed):
         return metadata.encode(layers)
 
     with pytest.raises(WessError, match="scales disagree"):
-        postprocess.read_shifts(_rewrite_metadata(deployed, bump_first_shift), "m.tflite")
+        metadata.read_shifts(_rewrite_metadata(deployed, bump_first_shift), "m.tflite")
 
 
 def test_metadata_wrong_operator_is_rejected(deployed):
@@ -136,12 +138,12 @@ def test_metadata_wrong_operator_is_rejected(deployed):
         return metadata.encode(layers)
 
     with pytest.raises(WessError, match="operator is SOFTMAX"):
-        postprocess.read_shifts(_rewrite_metadata(deployed, point_at_softmax), "m.tflite")
+        metadata.read_shifts(_rewrite_metadata(deployed, point_at_softmax), "m.tflite")
 
 
 def test_model_without_metadata_is_rejected(deployed):
     with pytest.raises(WessError, match="not a WESS model"):
-        postprocess.read_shifts(flatbuf.read_model(deployed.models.get("per_tensor") or deploy.build_scheme(
+        metadata.read_shifts(flatbuf.read_model(deployed.models.get("per_tensor") or schemes.build_scheme(
             deployed.ranged, deployed.calibrated, "per_tensor")[0]), "plain.tflite")
 
 
@@ -153,7 +155,7 @@ def test_not_a_model(data, message):
 
 
 def test_calibrator_auto_keeps_the_best(zoo_model, splits):
-    from pipeline.calibrate import CALIBRATOR_NAMES
+    from pipeline.quant.calibrators import CALIBRATOR_NAMES
 
     state = deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib, deploy.DeployOptions(calibrator="auto"))
     assert set(state.calibrator_scores) == set(CALIBRATOR_NAMES)

@@ -7,8 +7,10 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline import cli, compact, cref, memplan, runtime, verify
+from pipeline.cli import main as cli
+from pipeline.cref import backends, compact, library, memplan, verify
 from pipeline.errors import WessError
+from pipeline.tflite import runtime
 
 pytestmark = pytest.mark.usefixtures("reference_library")
 SCHEMES = ("wess", "per_tensor", "per_channel")
@@ -45,7 +47,7 @@ def inputs_for(model: bytes, splits) -> np.ndarray:
 def test_whole_model_matches_litert_reference(deployed_models, splits, name, scheme):
     model = deployed_models(name, scheme)
     x = inputs_for(model, splits)
-    ours, theirs = runtime.run_ref(model, x), runtime.run_litert(model, x, reference=True)
+    ours, theirs = backends.run_ref(model, x), runtime.run_litert(model, x, reference=True)
     mismatched = int(np.count_nonzero(ours != theirs))
     print(f"{name} {scheme}: {mismatched} mismatched bytes on {len(x)} inputs")
     assert mismatched == 0
@@ -181,16 +183,16 @@ CORRUPTIONS = {
 def test_corrupt_blob_returns_its_status_and_one_line_error(small_blob, corruption):
     corrupt, status = CORRUPTIONS[corruption]
     with pytest.raises(WessError, match=status) as error:
-        cref.validate_model(corrupt(small_blob))
+        library.validate_model(corrupt(small_blob))
     assert "\n" not in str(error.value)
     with pytest.raises(WessError, match=status):
-        cref.run_model(corrupt(small_blob), np.zeros((1, 32, 32, 1), np.int8), np.int8)
+        library.run_model(corrupt(small_blob), np.zeros((1, 32, 32, 1), np.int8), np.int8)
 
 
 def test_arena_too_small_is_refused_before_running(small_blob):
-    assert cref.validate_model(small_blob.blob, small_blob.arena_bytes).arena_bytes == small_blob.arena_bytes
+    assert library.validate_model(small_blob.blob, small_blob.arena_bytes).arena_bytes == small_blob.arena_bytes
     with pytest.raises(WessError, match="WESS_ERR_ARENA_TOO_SMALL") as error:
-        cref.run_model(small_blob.blob, np.zeros((1, 32, 32, 1), np.int8), np.int8,
+        library.run_model(small_blob.blob, np.zeros((1, 32, 32, 1), np.int8), np.int8,
                        arena_bytes=small_blob.arena_bytes - 1)
     assert "\n" not in str(error.value)
 
@@ -207,7 +209,7 @@ def test_random_byte_flips_never_crash_the_runner(small_blob):
         for position in rng.integers(0, table_end, size=rng.integers(1, 4)):
             data[position] = int(rng.integers(0, 256))
         try:
-            cref.run_model(bytes(data), x, np.int8)
+            library.run_model(bytes(data), x, np.int8)
             statuses.add("WESS_OK")
         except WessError as error:
             statuses.add(str(error).split(": ")[1].split(" ")[0])
@@ -217,7 +219,7 @@ def test_random_byte_flips_never_crash_the_runner(small_blob):
 def test_unsupported_op_names_the_op_and_its_index(deployed_models):
     from ai_edge_litert import schema_py_generated as schema
 
-    from pipeline import flatbuf
+    from pipeline.tflite import flatbuf
 
     model = flatbuf.read_model(deployed_models("mobilenet_v1", "per_tensor"))
     mean = next(i for i, op in enumerate(model.subgraphs[0].operators) if flatbuf.opcode_name(model, op) == "MEAN")
@@ -235,7 +237,7 @@ def test_first_divergence_names_the_first_differing_op(deployed_models, splits, 
     x = inputs_for(model, splits)[:2]
     assert verify.first_divergence(model, compiled, x, 1) is None
     target = compiled.ops[5].outputs[0]
-    real = runtime.ref_intermediates
+    real = backends.ref_intermediates
 
     def one_byte_off(model_bytes, batch):
         tensors = real(model_bytes, batch)
@@ -243,7 +245,7 @@ def test_first_divergence_names_the_first_differing_op(deployed_models, splits, 
         tensors[target].flat[0] ^= 1
         return tensors
 
-    monkeypatch.setattr(runtime, "ref_intermediates", one_byte_off)
+    monkeypatch.setattr(backends, "ref_intermediates", one_byte_off)
     divergence = verify.first_divergence(model, compiled, x, 0)
     assert (divergence.operator, divergence.tensor, divergence.mismatched_bytes) == (5, target, 1)
 
@@ -282,8 +284,8 @@ def test_cli_run_ref_dumps_every_tensor(deployed_models, tmp_path, capfd):
 def test_cli_verify_mismatch_exits_2_with_one_line(deployed_models, tmp_path, capfd, monkeypatch):
     path = tmp_path / "model.tflite"
     path.write_bytes(deployed_models("mobilenet_v1", "wess"))
-    real = runtime.run_ref
-    monkeypatch.setattr(runtime, "run_ref", lambda model, x: real(model, x) ^ np.int8(1))
+    real = backends.run_ref
+    monkeypatch.setattr(backends, "run_ref", lambda model, x: real(model, x) ^ np.int8(1))
     code = cli.main(["verify", str(path), "--inputs", "2", "--random-inputs", "0", "--json"])
     out, err = capfd.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1 and "ref_vs_litert 20" in err
@@ -295,7 +297,7 @@ def test_cli_verify_mismatch_exits_2_with_one_line(deployed_models, tmp_path, ca
 @pytest.fixture(scope="module")
 def stress_model(zoo_model, splits):
     """The stress variant of a zoo model (fine-tuned once per module)."""
-    from pipeline.stress import make_stress_variant
+    from pipeline.keras.stress import make_stress_variant
 
     cache = {}
 

@@ -2,7 +2,11 @@
 import numpy as np
 import pytest
 
-from pipeline import bnfold, convert, deploy, flatbuf, postprocess, runtime, sensitivity
+from pipeline import deploy
+from pipeline.cref import backends
+from pipeline.keras import bnfold
+from pipeline.quant import convert, schemes, sensitivity
+from pipeline.tflite import flatbuf, runtime
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +26,7 @@ def test_one_layer_int8_models(stress_calibrated):
     nodes = sensitivity.weighted_nodes(stress_calibrated)
     assert [n.op for n in nodes] == ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4 + ["FULLY_CONNECTED"]
     others = tuple(n.name for n in sensitivity.operator_nodes(stress_calibrated) if n.name != nodes[3].name)
-    model = deploy.build_scheme(stress_calibrated, stress_calibrated, "wess", float_nodes=others, float_io=True)[0]
+    model = schemes.build_scheme(stress_calibrated, stress_calibrated, "wess", float_nodes=others, float_io=True)[0]
     int8 = [name for name, weight_type in op_types(model) if weight_type == 9]  # TensorType.INT8
     assert int8 == ["DEPTHWISE_CONV_2D"], op_types(model)
 
@@ -49,7 +53,7 @@ def test_partial_quantization_meets_the_target(ds_cnn_stress, splits, reference_
         partial.float_nodes), types  # TensorType.FLOAT32 weights: exactly the layers left out
     q = runtime.io_quant(state.model)
     x = runtime.quantize_input(splits.x_test[:100], q)
-    a, b, c = runtime.run_litert(state.model, x), runtime.run_tflm(state.model, x), runtime.run_ref(state.model, x)
+    a, b, c = runtime.run_litert(state.model, x), runtime.run_tflm(state.model, x), backends.run_ref(state.model, x)
     assert np.array_equal(a, b), f"LiteRT vs TFLite Micro: {np.argwhere(a != b).tolist()} differ"
     assert np.array_equal(a, c), f"LiteRT vs C reference: {np.argwhere(a != c).tolist()} differ"
     assert sensitivity.int8_top1(state.model, splits.x_test, splits.y_test) >= partial.float_top1 - 0.03

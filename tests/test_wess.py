@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline import wess
 from pipeline.fixedpoint import quantize_multiplier
+from pipeline.quant import wess
 
 
 def conv_weights(ranges, shape=(3, 3, 2)):

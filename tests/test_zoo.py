@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import zoo
+from pipeline.keras import zoo
 
 
 def test_splits_are_fixed(splits):

@@ -15,7 +15,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import test_bad_inputs as bad  # noqa: E402
 
-from pipeline import cli, deploy, zoo  # noqa: E402
+from pipeline import deploy
+from pipeline.cli import main as cli  # noqa: E402
+from pipeline.keras import zoo
 
 
 def run(case: bad.Case, capture_dir: Path) -> tuple[int, str]:

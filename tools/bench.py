@@ -39,7 +39,9 @@ def best_of(fn) -> float:
 def deploy_cost(names: list[str]) -> None:
     import keras
 
-    from pipeline import convert, deploy, zoo
+    from pipeline import deploy
+    from pipeline.keras import zoo
+    from pipeline.quant import convert
 
     splits = zoo.load_digits_splits()
     print("deploy-cost: wess deploy passes (scheme wess, calibrator max) vs bare TFLiteConverter int8, "
@@ -60,7 +62,9 @@ def deploy_cost(names: list[str]) -> None:
 def sensitivity_cost(names: list[str]) -> None:
     import keras
 
-    from pipeline import deploy, sensitivity, zoo
+    from pipeline import deploy
+    from pipeline.keras import zoo
+    from pipeline.quant import sensitivity
 
     splits = zoo.load_digits_splits()
     print(f"\nsensitivity: one-layer-int8 sweep (scheme wess) on {len(splits.x_test)} test samples vs wess deploy's "
@@ -93,7 +97,9 @@ def calibration_child(samples: int, calibrator: str, name: str) -> None:
     """One measurement in this (fresh) process: prints a JSON line."""
     import keras
 
-    from pipeline import bnfold, convert, deploy, zoo
+    from pipeline import deploy
+    from pipeline.keras import bnfold, zoo
+    from pipeline.quant import calibration, convert
 
     splits = zoo.load_digits_splits()
     rng = np.random.default_rng(0)
@@ -103,7 +109,7 @@ def calibration_child(samples: int, calibrator: str, name: str) -> None:
     folded, _ = bnfold.fold_batch_norms(keras.models.load_model(zoo.ZOO[name].path, compile=False))
     warm = convert.calibrated_float_model(folded, x[:50])  # TensorFlow's lazy set-up, outside the measurement
     if calibrator != "max":
-        convert.calibrate_ranges(warm, x[:50], [calibrator])
+        calibration.calibrate_ranges(warm, x[:50], [calibrator])
     _reset_peak_rss()
     baseline = _status_bytes("VmRSS")
     start = time.perf_counter()
@@ -139,7 +145,7 @@ def calibration_scaling(name: str, sizes: tuple[int, ...] = (1000, 5000, 20000))
 
 def model_macs(model_bytes: bytes) -> int:
     """Multiply-accumulates of the conv / depthwise / fully connected layers of one inference."""
-    from pipeline import flatbuf
+    from pipeline.tflite import flatbuf
 
     model = flatbuf.read_model(model_bytes)
     graph = model.subgraphs[0]
@@ -162,7 +168,10 @@ def inference_speed(names: list[str], count: int) -> None:
     from ai_edge_litert.interpreter import Interpreter
     from tflite_micro.python.tflite_micro import runtime as tflm
 
-    from pipeline import compact, cref, deploy, runtime, zoo
+    from pipeline import deploy
+    from pipeline.cref import compact, library
+    from pipeline.keras import zoo
+    from pipeline.tflite import runtime
 
     splits = zoo.load_digits_splits()
     print(f"\ninference: WESS models, {count} test inputs, ms per inference (best of {REPEATS}), one thread each")
@@ -190,7 +199,7 @@ def inference_speed(names: list[str], count: int) -> None:
                 xnn.invoke()
                 xnn.get_tensor(xnn_out)
 
-        ref_s = best_of(lambda: cref.run_model(compiled.blob, x, out_type)) / count
+        ref_s = best_of(lambda: library.run_model(compiled.blob, x, out_type)) / count
         micro_s = best_of(run_micro) / count
         xnn_s = best_of(run_xnnpack) / count
         macs = model_macs(tflite)
@@ -199,7 +208,7 @@ def inference_speed(names: list[str], count: int) -> None:
 
 
 def main() -> None:
-    from pipeline import zoo
+    from pipeline.keras import zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import deploy, zoo  # noqa: E402
+from pipeline.keras import zoo
+from pipeline.quant import schemes  # noqa: E402
 
 STRESSABLE = ("mobilenet_v1", "mobilenet_v2", "ds_cnn")  # models with depthwise layers
 
@@ -60,22 +61,22 @@ def main() -> None:
               f"{100 * acc['per_channel']:.2f} | {100 * acc['wess']:.2f} | "
               f"{100 * (acc['wess'] - acc['float']):+.2f} | {result['max_disparity']:.0f} |")
     print()
-    schemes = [s for s in deploy.SCHEMES if s in rows[0]["accuracy"]]
+    names = [s for s in schemes.SCHEMES if s in rows[0]["accuracy"]]
     print("Top-1 (%) of every scheme; output SQNR vs float (dB) in brackets; CLE pairs per model.")
     print()
-    print("| model | CLE pairs | float | " + " | ".join(schemes) + " |")
-    print("|---" * (len(schemes) + 3) + "|")
+    print("| model | CLE pairs | float | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 3) + "|")
     for result in rows:
         acc, sq = result["accuracy"], result["schemes"]
         print(f"| {result['model']} | {result['cle_pairs']} | {100 * acc['float']:.2f} | "
-              + " | ".join(f"{100 * acc[s]:.2f} ({sq[s]['sqnr_db']:.1f})" for s in schemes) + " |")
+              + " | ".join(f"{100 * acc[s]:.2f} ({sq[s]['sqnr_db']:.1f})" for s in names) + " |")
     print()
-    means = {s: sum(r["accuracy"][s] for r in rows) / len(rows) for s in schemes}
-    mean_sqnr = {s: sum(r["schemes"][s]["sqnr_db"] for r in rows) / len(rows) for s in schemes}
-    print("| mean over the rows | " + " | ".join(schemes) + " |")
-    print("|---" * (len(schemes) + 1) + "|")
-    print("| top-1 (%) | " + " | ".join(f"{100 * means[s]:.2f}" for s in schemes) + " |")
-    print("| output SQNR (dB) | " + " | ".join(f"{mean_sqnr[s]:.1f}" for s in schemes) + " |")
+    means = {s: sum(r["accuracy"][s] for r in rows) / len(rows) for s in names}
+    mean_sqnr = {s: sum(r["schemes"][s]["sqnr_db"] for r in rows) / len(rows) for s in names}
+    print("| mean over the rows | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    print("| top-1 (%) | " + " | ".join(f"{100 * means[s]:.2f}" for s in names) + " |")
+    print("| output SQNR (dB) | " + " | ".join(f"{mean_sqnr[s]:.1f}" for s in names) + " |")
 
 
 if __name__ == "__main__":

@@ -69,20 +69,22 @@ def tiny_models():
 def _deployed(named_models, calibration_x):
     """(label, scheme, .tflite bytes) of every model deployed with every scheme, plus a mixed WESS variant with
     every other conv/FC layer left in float (the float kernels and DEQUANTIZE/QUANTIZE pairs)."""
-    from pipeline import deploy, sensitivity
+    from pipeline import deploy
+    from pipeline.quant import schemes, sensitivity
 
     for label, model in named_models:
-        for scheme in deploy.BASE_SCHEMES:
+        for scheme in schemes.BASE_SCHEMES:
             state = deploy.run_passes(model, calibration_x, deploy.DeployOptions(scheme=scheme))
             yield label, scheme, state.model
         floats = tuple(node.name for node in sensitivity.weighted_nodes(state.calibrated)[::2])
-        yield label, "wess_mixed", deploy.build_scheme(state.ranged, state.calibrated, "wess", float_nodes=floats)[0]
+        yield label, "wess_mixed", schemes.build_scheme(state.ranged, state.calibrated, "wess", float_nodes=floats)[0]
 
 
 def write_seeds(out: Path, named_models, calibration_x) -> dict[str, int]:
     """<out>/<harness>/: .tflite files (flatbuf, metadata, compact), raw wess.shifts payloads (metadata) and
     compact blobs (blob). Returns the file count per harness."""
-    from pipeline import compact, flatbuf, metadata
+    from pipeline.cref import compact
+    from pipeline.tflite import flatbuf, metadata
 
     for harness in HARNESSES:
         shutil.rmtree(out / harness, ignore_errors=True)
@@ -102,7 +104,7 @@ def build_corpus(commit: bool, names: list[str]) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from pipeline import zoo
+    from pipeline.keras import zoo
 
     splits = zoo.load_digits_splits()
     models = [(model.name, model) for model in tiny_models()]

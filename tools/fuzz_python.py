@@ -3,7 +3,7 @@
 Usage: python tools/fuzz_python.py HARNESS [libFuzzer arguments] [CORPUS_DIR ...]
 HARNESS is one of:
   flatbuf   pipeline.flatbuf.read_model on .tflite bytes
-  metadata  .tflite bytes: read_model, then postprocess.read_shifts (get_metadata + metadata.decode + the checks
+  metadata  .tflite bytes: read_model, then metadata.read_shifts (get_metadata + metadata.decode + the checks
             against the model); other bytes: metadata.decode of a raw `wess.shifts` payload
   compact   pipeline.compact.compile_model on .tflite bytes (the compact-model writer's input)
 Any exception other than WessError, or a WessError without a message, is a finding (atheris prints it and exits
@@ -24,14 +24,15 @@ SOURCE = "fuzz.tflite"
 
 def _targets():
     """The harness functions; imported late so that atheris can instrument the modules first."""
-    from pipeline import compact, flatbuf, metadata, postprocess
+    from pipeline.cref import compact
+    from pipeline.tflite import flatbuf, metadata
 
     def flatbuf_target(data: bytes) -> None:
         flatbuf.read_model(data, SOURCE)
 
     def metadata_target(data: bytes) -> None:
         if data[4:8] == flatbuf.FILE_IDENTIFIER:
-            postprocess.read_shifts(flatbuf.read_model(data, SOURCE), SOURCE)
+            metadata.read_shifts(flatbuf.read_model(data, SOURCE), SOURCE)
         else:
             metadata.decode(data, "fuzz.shifts")
 
@@ -67,7 +68,9 @@ def main() -> None:
         import flatbuffers  # noqa: F401
         from ai_edge_litert import schema_py_generated  # noqa: F401
 
-        from pipeline import compact, flatbuf, metadata, postprocess  # noqa: F401
+        from pipeline.cref import compact  # noqa: F401
+        from pipeline.quant import rewrite  # noqa: F401
+        from pipeline.tflite import flatbuf, metadata  # noqa: F401
     targets = _targets()
     target = targets[harness]
     from pipeline.errors import WessError

@@ -15,8 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from pipeline import zoo  # noqa: E402
 from pipeline.atomic import atomic_write_bytes  # noqa: E402
+from pipeline.keras import zoo  # noqa: E402
 
 SEED = 1234
 BATCH = 32

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import deploy, zoo  # noqa: E402
+from pipeline.keras import zoo
+from pipeline.quant import schemes  # noqa: E402
 
 STRESSABLE = ("mobilenet_v1", "mobilenet_v2", "ds_cnn")
 
@@ -38,7 +39,7 @@ def main() -> None:
             for stress in (False, True):
                 if stress and name not in STRESSABLE:
                     continue
-                for scheme in deploy.BASE_SCHEMES:
+                for scheme in schemes.BASE_SCHEMES:
                     out = Path(tmp) / f"{name}_{stress}_{scheme}"
                     wess("deploy", f"zoo:{name}", "--scheme", scheme, "--out", str(out), *(["--stress"] if stress else []))
                     r = wess("verify", str(out / "model.tflite"), "--inputs", str(args.inputs))

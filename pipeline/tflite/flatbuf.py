@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .errors import WessError
+from pipeline.errors import WessError
 
 FILE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16
@@ -19,6 +19,10 @@ TENSOR_TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.s
 NUMPY_DTYPES = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32,
                 schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT16: np.int16,
                 schema.TensorType.INT64: np.int64, schema.TensorType.UINT8: np.uint8}
+BUILTIN = schema.BuiltinOperator
+# The operators whose constant weights carry per-output-channel scales: op code -> channel axis of the weights.
+WEIGHTED_OPS = {BUILTIN.CONV_2D: 0, BUILTIN.DEPTHWISE_CONV_2D: 3, BUILTIN.FULLY_CONNECTED: 0}
+WEIGHTED_OP_NAMES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 def read_model(data: bytes, source: str = "<bytes>") -> schema.ModelT:
@@ -132,7 +136,9 @@ def write_model(model: schema.ModelT) -> bytes:
     tflite-micro package) rewrites the file with the alignment the C++ converter uses.
     """
     import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.tools import tflite_flatbuffer_align_wrapper as aligner
+    from tflite_micro.tensorflow.lite.micro.tools import (
+        tflite_flatbuffer_align_wrapper as aligner,
+    )
 
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
@@ -143,10 +149,16 @@ def write_model(model: schema.ModelT) -> bytes:
         return Path(aligned).read_bytes()
 
 
-def opcode_name(model: schema.ModelT, op: schema.OperatorT) -> str:
+def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
+    """The operator's BuiltinOperator: the larger of the two fields (codes past 127 live only in builtinCode)."""
     code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def opcode_name(model: schema.ModelT, op: schema.OperatorT) -> str:
+    builtin = builtin_code(model, op)
     if builtin == schema.BuiltinOperator.CUSTOM:
+        code = model.operatorCodes[op.opcodeIndex]
         return f"CUSTOM({code.customCode.decode() if code.customCode else '?'})"
     return OPCODE_NAMES.get(builtin, f"OP{builtin}")
 
@@ -189,6 +201,17 @@ def set_tensor_array(model: schema.ModelT, tensor_index: int, array: np.ndarray,
         model.buffers.append(schema.BufferT())
         tensor.buffer = len(model.buffers) - 1
     model.buffers[tensor.buffer].data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8).copy()
+
+
+def tensor_scale(model: schema.ModelT, tensor_index: int) -> float:
+    """A tensor's single per-tensor scale (float32), checked positive and finite."""
+    q = model.subgraphs[0].tensors[tensor_index].quantization
+    if q is None or q.scale is None or len(q.scale) != 1:
+        raise WessError(f"tensor {tensor_index}: expected one per-tensor scale")
+    scale = float(np.float32(q.scale[0]))
+    if not (np.isfinite(scale) and scale > 0):
+        raise WessError(f"tensor {tensor_index}: scale {scale} is not a positive number")
+    return scale
 
 
 def tensor_name(tensor: schema.TensorT) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bnfold import inbound_tensors
+from .graph import consumers
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +49,14 @@ def _activation(layer) -> str:
 
 def find_pairs(model) -> tuple[list[Pair], dict[str, int]]:
     """Pairs first -> (ReLU / pass-through layers) -> second where each link is the sole consumer of the last."""
-    consumers: dict[int, list] = {}
-    for layer in model.layers:
-        if layer.__class__.__name__ != "InputLayer":
-            for tensor in inbound_tensors(layer):
-                consumers.setdefault(id(tensor), []).append(layer)
+    readers = consumers(model)
     pairs, skipped = [], {}
     for layer in model.layers:
         if layer.__class__.__name__ not in WEIGHTED or _activation(layer) not in ("linear", "relu"):
             continue
         through, current, reason = [], layer, None
         while True:
-            users = consumers.get(id(current.output), [])
+            users = readers.get(id(current.output), [])
             if len(users) != 1:
                 reason = "output used by several layers" if users else None
                 break

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import WessError
+from pipeline.errors import WessError
+
+from .graph import consumers, inbound_tensors
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,6 @@ def fold_kernel(kind: str, kernel: np.ndarray, bias: np.ndarray, a: np.ndarray, 
     return folded.astype(np.float32), (np.asarray(bias, np.float64) * a + c).astype(np.float32)
 
 
-def inbound_tensors(layer) -> list:
-    """The Keras tensors a (functional-model, single-call) layer reads."""
-    node = layer._inbound_nodes[0]
-    return list(node.input_tensors)
-
-
 def _check_functional(model) -> None:
     if not hasattr(model, "_inbound_nodes") or not hasattr(model, "inputs") or model.inputs is None:
         raise WessError(f"model {model.name!r}: only functional or sequential Keras models are supported")
@@ -64,17 +60,12 @@ def _check_functional(model) -> None:
 
 def find_bn_pairs(model) -> dict[str, str]:
     """Map conv/dense layer name -> the BN layer that alone consumes its output (BN on the last axis)."""
-    consumers: dict[int, list] = {}
-    for layer in model.layers:
-        if layer.__class__.__name__ == "InputLayer":
-            continue
-        for tensor in inbound_tensors(layer):
-            consumers.setdefault(id(tensor), []).append(layer)
+    readers = consumers(model)
     pairs = {}
     for layer in model.layers:
         if layer.__class__.__name__ not in FOLDABLE:
             continue
-        users = consumers.get(id(layer.output), [])
+        users = readers.get(id(layer.output), [])
         if len(users) == 1 and users[0].__class__.__name__ == "BatchNormalization":
             bn = users[0]
             axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from . import flatbuf, postprocess
-from .convert import CALIBRATION_BATCH
-from .errors import WessError
+from pipeline.errors import WessError
+from pipeline.tflite import flatbuf
+
+from . import rewrite
+from .calibration import CALIBRATION_BATCH
 
 log = logging.getLogger(__name__)
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -52,14 +54,14 @@ def expected_error(op: schema.OperatorT, code: int, delta_w: np.ndarray, mean_x:
     """
     import tensorflow as tf
 
-    if code == postprocess.BUILTIN.FULLY_CONNECTED:
+    if code == flatbuf.BUILTIN.FULLY_CONNECTED:
         return delta_w.astype(np.float64) @ mean_x.reshape(-1, delta_w.shape[1]).mean(axis=0)
     opts = op.builtinOptions
     padding = "SAME" if opts.padding == schema.Padding.SAME else "VALID"
     strides = (1, opts.strideH, opts.strideW, 1)
     dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
     x = tf.constant(mean_x[None], tf.float64)
-    if code == postprocess.BUILTIN.CONV_2D:
+    if code == flatbuf.BUILTIN.CONV_2D:
         kernel = tf.constant(np.transpose(delta_w, (1, 2, 3, 0)), tf.float64)  # -> [kh, kw, I, O]
         y = tf.nn.conv2d(x, kernel, strides, padding, dilations=dilations)
     else:
@@ -69,7 +71,7 @@ def expected_error(op: schema.OperatorT, code: int, delta_w: np.ndarray, mean_x:
     return np.asarray(y, np.float64).mean(axis=(0, 1, 2))
 
 
-def _dequantized_weights(model: schema.ModelT, wop: postprocess.WeightedOp) -> np.ndarray:
+def _dequantized_weights(model: schema.ModelT, wop: rewrite.WeightedOp) -> np.ndarray:
     q = model.subgraphs[0].tensors[wop.weight_tensor].quantization
     scales = np.asarray(q.scale, np.float64)
     shape = [1] * wop.float_weights.ndim
@@ -82,7 +84,7 @@ def _float_inputs(calibrated: schema.ModelT) -> dict[str, int]:
     """Output tensor name of each float conv/FC -> its input tensor index in the calibrated float model."""
     graph = calibrated.subgraphs[0]
     return {flatbuf.tensor_name(graph.tensors[op.outputs[0]]): int(op.inputs[0]) for op in graph.operators
-            if postprocess.builtin_code(calibrated, op) in postprocess.WEIGHTED_OPS}
+            if flatbuf.builtin_code(calibrated, op) in flatbuf.WEIGHTED_OPS}
 
 
 def layer_input_means(calibrated: bytes, calibration_x: np.ndarray) -> dict[str, np.ndarray]:
@@ -101,7 +103,7 @@ def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndar
     float bias is requantized with the bias tensor's own scales.
     """
     model = flatbuf.read_model(quantized)
-    ops = postprocess.weighted_ops(model, flatbuf.read_model(calibrated))
+    ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
     graph = model.subgraphs[0]
     results = []
     for wop in ops:
@@ -111,7 +113,7 @@ def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndar
         if wop.bias_tensor < 0 or graph.tensors[wop.bias_tensor].quantization is None:
             raise WessError(f"operator {wop.operator_index} ({wop.op_name}) has no quantized bias to correct")
         bias_scales = np.asarray(graph.tensors[wop.bias_tensor].quantization.scale, np.float64)
-        bias_index = postprocess.ensure_own_bias(model, wop.operator_index, correction.size)
+        bias_index = rewrite.ensure_own_bias(model, wop.operator_index, correction.size)
         target = np.round((wop.float_bias.astype(np.float64) - correction) / bias_scales)
         clipped = int(np.sum((target < INT32_MIN) | (target > INT32_MAX)))
         flatbuf.set_tensor_array(model, bias_index, np.clip(target, INT32_MIN, INT32_MAX).astype(np.int32))

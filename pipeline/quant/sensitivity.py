@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import deploy, flatbuf, postprocess, runtime, wess
+from pipeline.tflite import flatbuf, runtime
+
+from . import schemes, wess
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def operator_nodes(calibrated: bytes) -> list[Node]:
 
 def weighted_nodes(calibrated: bytes) -> list[Node]:
     """The conv/depthwise/FC operators, in graph order: the layers sensitivity and partial quantization act on."""
-    names = set(postprocess.WEIGHTED_OP_NAMES)
+    names = set(flatbuf.WEIGHTED_OP_NAMES)
     return [node for node in operator_nodes(calibrated) if node.op in names]
 
 
@@ -106,7 +108,7 @@ def sweep(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str, x: np.
     rows = []
     for node in tqdm(weighted_nodes(calibrated), desc="sensitivity", disable=not progress, leave=False):
         others = tuple(n.name for n in all_nodes if n.name != node.name)
-        model = deploy.build_scheme(ranged, calibrated, scheme, shift_rule, float_nodes=others, float_io=True)[0]
+        model = schemes.build_scheme(ranged, calibrated, scheme, shift_rule, float_nodes=others, float_io=True)[0]
         rows.append(LayerSensitivity(node.index, node.op, node.name, *_score(model, x, y, float_out)))
     rows.sort(key=lambda r: (r.agreement if y is None else r.top1, r.sqnr_db))
     return SensitivityResult(scheme, int(len(x)), float_top1, time.perf_counter() - start, rows)

@@ -17,8 +17,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float refer
 
 import numpy as np  # noqa: E402
 
-from .atomic import received_signal, signals_handled  # noqa: E402
-from .errors import Terminated, WessError, about  # noqa: E402
+from pipeline.atomic import received_signal, signals_handled  # noqa: E402
+from pipeline.errors import Terminated, WessError, about  # noqa: E402
 
 log = logging.getLogger("wess")
 EXIT_USAGE = 2
@@ -39,8 +39,8 @@ class Inputs:
 
 
 def _load_inputs(args, need_test: bool) -> Inputs:
-    from . import modelio, zoo
-    from .calibrate import make_calibrator
+    from pipeline.keras import modelio, zoo
+    from pipeline.quant.calibrators import make_calibrator
 
     if args.calibrator != "auto":
         try:
@@ -56,7 +56,7 @@ def _load_inputs(args, need_test: bool) -> Inputs:
         calibration_x, test_x, test_y = splits.x_calib, splits.x_test, splits.y_test
         calibration_y = splits.y_calib
         if args.stress:
-            from .stress import make_stress_variant
+            from pipeline.keras.stress import make_stress_variant
 
             model, name = make_stress_variant(model, splits), f"{name}_stress"
     else:
@@ -78,9 +78,10 @@ def _load_inputs(args, need_test: bool) -> Inputs:
 
 
 def cmd_deploy(args) -> dict:
-    from . import deploy, flatbuf, metadata, report, runtime, versions
-    from .atomic import atomic_write_bytes, refuse_existing, signals_deferred
-    from .evaluate import score
+    from pipeline import deploy, report
+    from pipeline.atomic import atomic_write_bytes, refuse_existing, signals_deferred
+    from pipeline.evaluate import score
+    from pipeline.tflite import flatbuf, metadata, runtime, versions
 
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
@@ -128,7 +129,7 @@ def _partial_report(state, target: str) -> dict:
     """What --target-drop left in float, with the firmware cost of the mixed model against the all-int8 one."""
     from dataclasses import asdict
 
-    from . import firmware
+    from pipeline.firmware import build as firmware
 
     report = state.partial.to_json()
     if not state.partial.float_nodes:
@@ -149,7 +150,7 @@ EVAL_OUTPUTS = ("eval.json", "eval.md", "sensitivity.png")
 def _refuse_float_ops(model: bytes, source: str, keras_model, chosen: list[str]) -> None:
     """Only the layers --target-drop chose may be float: the converter silently keeps ops it has no int8 kernel
     for in float, which an integer NPU cannot run."""
-    from . import flatbuf
+    from pipeline.tflite import flatbuf
 
     found = [f for f in flatbuf.float_ops(flatbuf.read_model(model)) if f[2] not in chosen]
     if found:
@@ -162,31 +163,32 @@ def _refuse_float_ops(model: bytes, source: str, keras_model, chosen: list[str])
 
 
 def cmd_eval(args) -> dict:
-    from .deploy import DeployOptions
-    from .evaluate import evaluate
+    from pipeline.deploy import DeployOptions
+    from pipeline.evaluate import evaluate
 
     inputs = _load_inputs(args, need_test=True)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
-        from .atomic import refuse_existing
+        from pipeline.atomic import refuse_existing
 
         refuse_existing([out_dir / name for name in EVAL_OUTPUTS], args.force)
     result = evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                       DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
                       progress=not args.json, with_sensitivity=args.sensitivity).to_json()
-    from . import versions
+    from pipeline.tflite import versions
 
     result["versions"] = versions.tool_versions()
     if out_dir is not None:
-        from . import report
+        from pipeline import report
 
         report.write_eval(out_dir, result)
     return result
 
 
 def cmd_run(args) -> dict:
-    from . import compact, flatbuf, runtime
-    from .atomic import atomic_write_bytes, refuse_existing
+    from pipeline.atomic import atomic_write_bytes, refuse_existing
+    from pipeline.cref import backends, compact
+    from pipeline.tflite import flatbuf, runtime
 
     path = Path(args.model)
     if not path.is_file():
@@ -224,7 +226,7 @@ def cmd_run(args) -> dict:
                                 "finite")
             x = runtime.quantize_input(x, q)
     with about(str(path)):
-        y = runtime.run(model, x, args.backend)
+        y = backends.run(model, x, args.backend)
     if args.dump_intermediates:
         _dump_intermediates(model, x, Path(args.dump_intermediates))
     if args.output:
@@ -243,12 +245,12 @@ def _dump_intermediates(model: bytes, x: np.ndarray, out_dir: Path) -> None:
     import io
     import re
 
-    from . import compact, runtime
-    from .atomic import atomic_write_bytes
+    from pipeline.atomic import atomic_write_bytes
+    from pipeline.cref import backends, compact
 
     compiled = compact.compile_model(model)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for tensor, array in runtime.ref_intermediates(model, x).items():
+    for tensor, array in backends.ref_intermediates(model, x).items():
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", compiled.tensors[tensor].name)[:80]
         buffer = io.BytesIO()
         np.save(buffer, array)
@@ -256,9 +258,9 @@ def _dump_intermediates(model: bytes, x: np.ndarray, out_dir: Path) -> None:
 
 
 def cmd_verify(args) -> dict:
-    from . import flatbuf, runtime
-    from .errors import VerificationError
-    from .verify import verify
+    from pipeline.cref.verify import verify
+    from pipeline.errors import VerificationError
+    from pipeline.tflite import flatbuf, runtime
 
     path = Path(args.model)
     if not path.is_file():
@@ -279,10 +281,11 @@ def cmd_verify(args) -> dict:
 
 
 def cmd_inspect(args) -> dict:
-    from . import flatbuf, metadata, postprocess, versions, wess
+    from pipeline.quant import wess
+    from pipeline.tflite import flatbuf, metadata, versions
 
     model = flatbuf.read_model_file(args.model)
-    layers = postprocess.read_shifts(model, args.model)
+    layers = metadata.read_shifts(model, args.model)
     graph = model.subgraphs[0]
     rows = []
     histogram = np.zeros(16, np.int64)
@@ -304,8 +307,9 @@ def cmd_inspect(args) -> dict:
 
 
 def cmd_firmware(args) -> dict:
-    from . import firmware, flatbuf, runtime
-    from .atomic import refuse_existing
+    from pipeline.atomic import refuse_existing
+    from pipeline.firmware import build as firmware
+    from pipeline.tflite import flatbuf, runtime
 
     path = Path(args.model)
     if not path.is_file():
@@ -324,7 +328,7 @@ def cmd_firmware(args) -> dict:
 
 
 def cmd_zoo(args) -> dict:
-    from . import zoo
+    from pipeline.keras import zoo
 
     summary_path = zoo.ZOO_DIR / "accuracy.json"
     trained = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
@@ -334,10 +338,10 @@ def cmd_zoo(args) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .calibrate import CALIBRATOR_NAMES
-    from .deploy import DEFAULT_SCHEME, scheme_names
-    from .runtime import BACKENDS
-    from .wess import SHIFT_RULES
+    from pipeline.cref.backends import BACKENDS
+    from pipeline.quant.calibrators import CALIBRATOR_NAMES
+    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
+    from pipeline.quant.wess import SHIFT_RULES
 
     parser = argparse.ArgumentParser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -465,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
             if received_signal():
                 return _interrupted(args.command, received_signal(), err)
             if getattr(args, "json", False) and getattr(exc, "result", None) is not None:
-                from .report import dumps
+                from pipeline.jsonfmt import dumps
 
                 print(dumps(exc.result), file=out)
             print(f"wess {args.command}: error: {exc}", file=err)
@@ -482,12 +486,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wess {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                   "traceback)", file=err)
             return EXIT_INTERNAL
-        from .cli_format import human
-        from .report import dumps
+        from pipeline.jsonfmt import dumps
+
+        from .format import human
 
         print(dumps(result) if args.json else human(args.command, result), file=out)
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,9 +5,12 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from ai_edge_litert import schema_py_generated as schema
 
-from .errors import WessError
-from .wess import wess_scales
+from pipeline.errors import WessError
+from pipeline.fixedpoint import quantize_multiplier
+
+from . import flatbuf
 
 METADATA_NAME = "wess.shifts"
 MAGIC = b"WESS"
@@ -15,6 +18,11 @@ VERSION = 1
 HEADER = struct.Struct("<4sHHI")  # magic, version, header bytes, layer count
 LAYER = struct.Struct("<IIIfiBbH")  # operator, weight tensor, channels, layer scale, multiplier, op code, right shift, reserved
 MIN_TOTAL_SHIFT, MAX_TOTAL_SHIFT = -30, 31  # a channel's n + k_c (docs/metadata.md; wess_ref.h)
+
+
+def wess_scales(layer_scale: float, shifts: np.ndarray) -> np.ndarray:
+    """s * 2**-k_c in float32 (exact: a power-of-two factor)."""
+    return (np.float32(layer_scale) * np.exp2(-np.asarray(shifts, np.float32))).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -102,4 +110,38 @@ def decode(data: bytes, source: str = METADATA_NAME) -> list[LayerShifts]:
         layers.append(LayerShifts(op, tensor, code, float(scale), multiplier, right_shift, shifts))
     if offset != len(data):
         raise WessError(f"{source}: {len(data) - offset} trailing bytes after {count} layer records")
+    return layers
+
+
+def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
+    """Read the WESS metadata and check it against the model's operators and per-channel scales."""
+    payload = flatbuf.get_metadata(model, METADATA_NAME)
+    if payload is None:
+        raise WessError(f"{source}: no {METADATA_NAME!r} metadata: not a WESS model "
+                        "(make one with `wess deploy --scheme wess`)")
+    layers = decode(payload, f"{source}: metadata {METADATA_NAME!r}")
+    graph = model.subgraphs[0]
+    for layer in layers:
+        where = f"{source}: metadata layer for operator {layer.operator_index}"
+        if layer.operator_index >= len(graph.operators):
+            raise WessError(f"{where}: the model has only {len(graph.operators)} operators")
+        op = graph.operators[layer.operator_index]
+        code = flatbuf.builtin_code(model, op)
+        if code not in flatbuf.WEIGHTED_OPS or code != layer.builtin_code:
+            raise WessError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
+                            f"{layer.builtin_code}")
+        if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor or op.inputs[0] < 0 or len(op.outputs) != 1:
+            raise WessError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
+        q = graph.tensors[layer.weight_tensor].quantization
+        scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
+        expected = layer.channel_scales()
+        if scales.shape != expected.shape or not np.array_equal(scales, expected):
+            raise WessError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
+                            f"({scales.size} scales, {expected.size} shifts)")
+        input_scale, output_scale = flatbuf.tensor_scale(model, op.inputs[0]), flatbuf.tensor_scale(model, op.outputs[0])
+        mantissa, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(np.float32(layer.layer_scale))
+                                                       / np.float64(output_scale)))
+        if (mantissa, -exponent) != (layer.multiplier, layer.right_shift):
+            raise WessError(f"{where}: multiplier ({layer.multiplier}, right shift {layer.right_shift}) disagrees "
+                            f"with the tensors' scales ({mantissa}, {-exponent})")
     return layers

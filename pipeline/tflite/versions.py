@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from importlib import metadata as importlib_metadata
 
-from .errors import WessError
+from pipeline.errors import WessError
 
 METADATA_NAME = "wess.versions"
 FORMAT = 1

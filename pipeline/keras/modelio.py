@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import WessError
+
 from . import zoo
-from .errors import WessError
 
 log = logging.getLogger(__name__)
 ZOO_PREFIX = "zoo:"

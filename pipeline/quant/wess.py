@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fixedpoint import quantize_multiplier
+from pipeline.fixedpoint import quantize_multiplier
+from pipeline.tflite.metadata import wess_scales
 
 MAX_SHIFT = 15  # 4 bits
 MAX_RIGHT_SHIFT = 31  # TFLite flushes multipliers whose total right shift exceeds 31 to zero
@@ -70,11 +71,6 @@ def fake_quantize(weights: np.ndarray, channel_axis: int, channel_scales: np.nda
     """The float64 weights the int8 weights stand for."""
     q = quantize_per_channel(weights, channel_axis, channel_scales)
     return q.astype(np.float64) * _broadcast(channel_scales, weights.ndim, channel_axis)
-
-
-def wess_scales(layer_scale: float, shifts: np.ndarray) -> np.ndarray:
-    """s * 2**-k_c in float32 (exact: a power-of-two factor)."""
-    return (np.float32(layer_scale) * np.exp2(-np.asarray(shifts, np.float32))).astype(np.float32)
 
 
 def weight_error(weights: np.ndarray, channel_axis: int, layer_scale: float, shifts: np.ndarray) -> np.ndarray:

@@ -5,8 +5,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import compact, runtime, zoo
-from .errors import WessError
+from pipeline.errors import WessError
+from pipeline.keras import zoo
+from pipeline.tflite import runtime
+
+from . import backends, compact
 
 DIGITS_SHAPE = (zoo.INPUT_SIZE, zoo.INPUT_SIZE, 1)
 RANDOM_INPUTS = 16  # seeded uniform int8 inputs added to the digits
@@ -77,7 +80,7 @@ def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[sample:sample + 1])
     interpreter.invoke()
-    ours = runtime.ref_intermediates(model, x[sample:sample + 1])
+    ours = backends.ref_intermediates(model, x[sample:sample + 1])
     for op in compiled.ops:
         tensor = op.outputs[0]
         theirs = interpreter.get_tensor(tensor)
@@ -95,7 +98,7 @@ def verify(model: bytes, name: str, count: int, random_count: int = RANDOM_INPUT
     compiled = compact.compile_model(model, name)
     q = runtime.io_quant(model)
     x, labels = verification_inputs(q, count, random_count, seed)
-    outputs = {"ref": runtime.run_ref(model, x), "litert": runtime.run_litert(model, x, reference=True),
+    outputs = {"ref": backends.run_ref(model, x), "litert": runtime.run_litert(model, x, reference=True),
                "tflm": runtime.run_tflm(model, x)}
     mismatched = {pair: _byte_mismatches(outputs[pair.split("_vs_")[0]], outputs[pair.split("_vs_")[1]])
                   for pair in PAIRS}

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import kernel_params as kp
 from pipeline.errors import WessError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from . import kernel_params as kp
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LIBRARY = REPO_ROOT / "build" / "libwess_ref.so"
 STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED",
                 4: "WESS_ERR_TRUNCATED", 5: "WESS_ERR_BAD_MAGIC", 6: "WESS_ERR_BAD_VERSION", 7: "WESS_ERR_BAD_OFFSET",

@@ -17,8 +17,9 @@ import logging
 
 import numpy as np
 
-from .bnfold import inbound_tensors
-from .errors import WessError
+from pipeline.errors import WessError
+
+from .graph import inbound_tensors
 from .zoo import Splits
 
 log = logging.getLogger(__name__)

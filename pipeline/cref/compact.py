@@ -7,9 +7,11 @@ from dataclasses import astuple, dataclass, field
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from . import flatbuf, memplan, metadata, postprocess
+from pipeline.errors import WessError
+from pipeline.tflite import flatbuf, metadata
+
 from . import kernel_params as kp
-from .errors import WessError
+from . import memplan
 
 MAGIC = b"WSSM"
 VERSION = 2  # 2: float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (op code | OP_FLOAT32)
@@ -349,7 +351,7 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise WessError(f"{source}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; one of each is supported")
     has_wess = flatbuf.get_metadata(model, metadata.METADATA_NAME) is not None
-    shifts = {layer.operator_index: layer for layer in postprocess.read_shifts(model, source)} if has_wess else {}
+    shifts = {layer.operator_index: layer for layer in metadata.read_shifts(model, source)} if has_wess else {}
     constants = _Constants()
     ops: list[CompactOp] = []
     live = _live_operators(model)

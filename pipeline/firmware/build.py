@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compact, runtime, versions
-from .atomic import atomic_write_text, signals_deferred
-from .errors import VerificationError, WessError
+from pipeline.atomic import atomic_write_text, signals_deferred
+from pipeline.cref import backends, compact
+from pipeline.errors import VerificationError, WessError
+from pipeline.tflite import runtime, versions
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE_DIR = ROOT / "firmware_ref" / "firmware"
 FLOAT_FLAGS = ("-ffp-contract=off", "-fno-fast-math")  # float32 kernels bit-exact with the host: no FMA contraction
 STACK_BYTES = 8192  # reserved main stack (measured use is reported); CONV_2D's kernel needs about 3 KiB
@@ -331,10 +332,10 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
     if options.run:
         _require("qemu-system-arm", DEBIAN_PACKAGES["qemu-system-arm"])
     compiled = compact.compile_model(model, source)
-    from .verify import verification_inputs
+    from pipeline.cref.verify import verification_inputs
 
     inputs, _ = verification_inputs(runtime.io_quant(model), options.inputs, 0, 0)
-    expected = runtime.run_ref(model, inputs)
+    expected = backends.run_ref(model, inputs)
     header, body = generate_sources(compiled, inputs, expected, source)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".firmware-", dir=options.out_dir))
@@ -362,7 +363,7 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
                 raise VerificationError(f"{source}: the firmware's outputs differ from the host C reference on "
                                         f"{result['mismatched_inputs']} of {len(inputs)} inputs ({target.name})",
                                         result)
-        from .report import dumps
+        from pipeline.jsonfmt import dumps
 
         with signals_deferred():  # the image files and firmware.json are replaced together
             _publish(work, options.out_dir, target)

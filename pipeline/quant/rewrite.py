@@ -1,4 +1,4 @@
-"""WESS post-processing of a layer-wise int8 TFLite flatbuffer, and the check of its metadata against the tensors."""
+"""The WESS rewrite of a layer-wise int8 TFLite flatbuffer: shifted weights, per-channel scales, metadata records."""
 from __future__ import annotations
 
 import logging
@@ -7,15 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from . import flatbuf, metadata, wess
-from .errors import WessError
-from .fixedpoint import quantize_multiplier
+from pipeline.errors import WessError
+from pipeline.fixedpoint import quantize_multiplier
+from pipeline.tflite import flatbuf, metadata
+
+from . import wess
 
 log = logging.getLogger(__name__)
 
-BUILTIN = schema.BuiltinOperator
-WEIGHTED_OPS = {BUILTIN.CONV_2D: 0, BUILTIN.DEPTHWISE_CONV_2D: 3, BUILTIN.FULLY_CONNECTED: 0}  # op -> channel axis
-WEIGHTED_OP_NAMES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,6 @@ class WeightedOp:
     float_bias: np.ndarray  # float32 [C] (zeros when the op has no bias)
 
 
-def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
-    code = model.operatorCodes[op.opcodeIndex]
-    return max(code.builtinCode, code.deprecatedBuiltinCode)
-
-
 def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[WeightedOp]:
     """The quantized model's int8 conv/FC ops paired with the float weights of the calibrated float model.
 
@@ -47,13 +41,13 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
     """
     float_ops = {}
     for op in calibrated.subgraphs[0].operators:
-        if builtin_code(calibrated, op) in WEIGHTED_OPS:
+        if flatbuf.builtin_code(calibrated, op) in flatbuf.WEIGHTED_OPS:
             float_ops[flatbuf.tensor_name(calibrated.subgraphs[0].tensors[op.outputs[0]])] = op
     result = []
     graph = quantized.subgraphs[0]
     for index, op in enumerate(graph.operators):
-        code = builtin_code(quantized, op)
-        if code not in WEIGHTED_OPS or graph.tensors[op.inputs[1]].type != schema.TensorType.INT8:
+        code = flatbuf.builtin_code(quantized, op)
+        if code not in flatbuf.WEIGHTED_OPS or graph.tensors[op.inputs[1]].type != schema.TensorType.INT8:
             continue  # not a conv/FC, or one left in float (partial quantization)
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
         float_op = float_ops.get(out_name)
@@ -61,7 +55,7 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
             raise WessError(f"operator {index} ({flatbuf.OPCODE_NAMES[code]}, output {out_name!r}): no float "
                             "counterpart in the calibrated model")
         weights = flatbuf.tensor_array(calibrated, float_op.inputs[1]).astype(np.float32)
-        axis = WEIGHTED_OPS[code]
+        axis = flatbuf.WEIGHTED_OPS[code]
         has_bias = len(float_op.inputs) > 2 and float_op.inputs[2] >= 0
         bias = (flatbuf.tensor_array(calibrated, float_op.inputs[2]).astype(np.float32) if has_bias
                 else np.zeros(weights.shape[axis], np.float32))
@@ -69,16 +63,6 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
                                  op.inputs[2] if len(op.inputs) > 2 else -1, op.inputs[0], op.outputs[0],
                                  weights, bias))
     return result
-
-
-def _scale(model: schema.ModelT, tensor_index: int) -> float:
-    q = model.subgraphs[0].tensors[tensor_index].quantization
-    if q is None or q.scale is None or len(q.scale) != 1:
-        raise WessError(f"tensor {tensor_index}: expected one per-tensor scale")
-    scale = float(np.float32(q.scale[0]))
-    if not (np.isfinite(scale) and scale > 0):
-        raise WessError(f"tensor {tensor_index}: scale {scale} is not a positive number")
-    return scale
 
 
 def _quantization(scales: np.ndarray, axis: int) -> schema.QuantizationParametersT:
@@ -114,7 +98,7 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
     """Rewrite every conv/FC op's weights, bias and scales in place; return what each layer became."""
     results = []
     for wop in ops:
-        input_scale, output_scale = _scale(quantized, wop.input_tensor), _scale(quantized, wop.output_tensor)
+        input_scale, output_scale = flatbuf.tensor_scale(quantized, wop.input_tensor), flatbuf.tensor_scale(quantized, wop.output_tensor)
         try:
             layer = wess.quantize_layer(wop.float_weights, wop.float_bias, wop.channel_axis, input_scale,
                                         output_scale, rule)
@@ -149,37 +133,3 @@ def layer_records(results: list[tuple[WeightedOp, wess.WessLayer]]) -> list[meta
     return [metadata.LayerShifts(wop.operator_index, wop.weight_tensor, wop.builtin_code, float(layer.layer_scale),
                                  layer.multiplier, layer.right_shift, layer.channel_right_shift)
             for wop, layer in results]
-
-
-def read_shifts(model: schema.ModelT, source: str) -> list[metadata.LayerShifts]:
-    """Read the WESS metadata and check it against the model's operators and per-channel scales."""
-    payload = flatbuf.get_metadata(model, metadata.METADATA_NAME)
-    if payload is None:
-        raise WessError(f"{source}: no {metadata.METADATA_NAME!r} metadata: not a WESS model "
-                        "(make one with `wess deploy --scheme wess`)")
-    layers = metadata.decode(payload, f"{source}: metadata {metadata.METADATA_NAME!r}")
-    graph = model.subgraphs[0]
-    for layer in layers:
-        where = f"{source}: metadata layer for operator {layer.operator_index}"
-        if layer.operator_index >= len(graph.operators):
-            raise WessError(f"{where}: the model has only {len(graph.operators)} operators")
-        op = graph.operators[layer.operator_index]
-        code = builtin_code(model, op)
-        if code not in WEIGHTED_OPS or code != layer.builtin_code:
-            raise WessError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
-                            f"{layer.builtin_code}")
-        if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor or op.inputs[0] < 0 or len(op.outputs) != 1:
-            raise WessError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
-        q = graph.tensors[layer.weight_tensor].quantization
-        scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
-        expected = layer.channel_scales()
-        if scales.shape != expected.shape or not np.array_equal(scales, expected):
-            raise WessError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
-                            f"({scales.size} scales, {expected.size} shifts)")
-        input_scale, output_scale = _scale(model, op.inputs[0]), _scale(model, op.outputs[0])
-        mantissa, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(np.float32(layer.layer_scale))
-                                                       / np.float64(output_scale)))
-        if (mantissa, -exponent) != (layer.multiplier, layer.right_shift):
-            raise WessError(f"{where}: multiplier ({layer.multiplier}, right shift {layer.right_shift}) disagrees "
-                            f"with the tensors' scales ({mantissa}, {-exponent})")
-    return layers

@@ -1,4 +1,4 @@
-"""Run int8 TFLite models: LiteRT (reference or default kernels), the C reference runner, TFLite Micro (subprocess)."""
+"""Run int8 TFLite models in LiteRT (reference or default kernels) and TFLite Micro (in a subprocess)."""
 from __future__ import annotations
 
 import logging
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WessError
+from pipeline.errors import WessError
 
 log = logging.getLogger(__name__)
 BATCH = 100
-BACKENDS = ("litert", "litert-xnnpack", "tflm", "ref")
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.n
         Path(model_path).write_bytes(model)
         np.save(in_path, x_int8)
         try:
-            proc = subprocess.run([sys.executable, "-m", "pipeline.tflm_worker", model_path, in_path, out_path],
+            proc = subprocess.run([sys.executable, "-m", "pipeline.tflite.tflm_worker", model_path, in_path, out_path],
                                   capture_output=True, text=True, timeout=timeout_s,
                                   env={**os.environ, "PYTHONPATH": _package_root()})
         except subprocess.TimeoutExpired:
@@ -113,43 +112,6 @@ def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.n
 
 
 def _package_root() -> str:
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     current = os.environ.get("PYTHONPATH")
     return root if not current else f"{root}{os.pathsep}{current}"
-
-
-def run_ref(model: bytes, x_int8: np.ndarray) -> np.ndarray:
-    """The C reference runner (firmware_ref/src/runner.c) on the model's compact blob, the whole batch in one call."""
-    from . import compact, cref
-
-    compiled = compact.compile_model(model)
-    output = compiled.tensors[compiled.output_tensor]
-    y = cref.run_model(compiled.blob, x_int8, output.numpy_type)
-    return y.reshape((len(x_int8),) + output.shape[1:])
-
-
-def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]:
-    """Every tensor the C reference runner computes (and the input), by tensor index, stacked over the batch."""
-    from . import compact, cref
-
-    compiled = compact.compile_model(model)
-    per_sample: dict[int, list[np.ndarray]] = {compiled.input_tensor: list(x_int8)}
-
-    def keep(_sample: int, _op: int, tensor: int, data: bytes) -> None:
-        record = compiled.tensors[tensor]
-        per_sample.setdefault(tensor, []).append(np.frombuffer(data, record.numpy_type).reshape(record.shape[1:]))
-
-    cref.run_model(compiled.blob, x_int8, compiled.tensors[compiled.output_tensor].numpy_type, on_tensor=keep)
-    return {tensor: np.stack(arrays) for tensor, arrays in per_sample.items()}
-
-
-def run(model: bytes, x_int8: np.ndarray, backend: str) -> np.ndarray:
-    if backend == "litert":
-        return run_litert(model, x_int8, reference=True)
-    if backend == "litert-xnnpack":
-        return run_litert(model, x_int8, reference=False)
-    if backend == "tflm":
-        return run_tflm(model, x_int8)
-    if backend == "ref":
-        return run_ref(model, x_int8)
-    raise WessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

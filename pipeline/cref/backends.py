@@ -1,0 +1,44 @@
+"""Every backend that runs an int8 model by name: LiteRT (reference or XNNPACK), TFLite Micro, the C reference runner."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.errors import WessError
+from pipeline.tflite import runtime
+
+from . import compact, library
+
+BACKENDS = ("litert", "litert-xnnpack", "tflm", "ref")
+
+
+def run_ref(model: bytes, x_int8: np.ndarray) -> np.ndarray:
+    """The C reference runner (firmware_ref/src/runner.c) on the model's compact blob, the whole batch in one call."""
+    compiled = compact.compile_model(model)
+    output = compiled.tensors[compiled.output_tensor]
+    y = library.run_model(compiled.blob, x_int8, output.numpy_type)
+    return y.reshape((len(x_int8),) + output.shape[1:])
+
+
+def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]:
+    """Every tensor the C reference runner computes (and the input), by tensor index, stacked over the batch."""
+    compiled = compact.compile_model(model)
+    per_sample: dict[int, list[np.ndarray]] = {compiled.input_tensor: list(x_int8)}
+
+    def keep(_sample: int, _op: int, tensor: int, data: bytes) -> None:
+        record = compiled.tensors[tensor]
+        per_sample.setdefault(tensor, []).append(np.frombuffer(data, record.numpy_type).reshape(record.shape[1:]))
+
+    library.run_model(compiled.blob, x_int8, compiled.tensors[compiled.output_tensor].numpy_type, on_tensor=keep)
+    return {tensor: np.stack(arrays) for tensor, arrays in per_sample.items()}
+
+
+def run(model: bytes, x_int8: np.ndarray, backend: str) -> np.ndarray:
+    if backend == "litert":
+        return runtime.run_litert(model, x_int8, reference=True)
+    if backend == "litert-xnnpack":
+        return runtime.run_litert(model, x_int8, reference=False)
+    if backend == "tflm":
+        return runtime.run_tflm(model, x_int8)
+    if backend == "ref":
+        return run_ref(model, x_int8)
+    raise WessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

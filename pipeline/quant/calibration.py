@@ -1,0 +1,60 @@
+"""Activation ranges: stream calibration data through the float model into calibrators, write the chosen ranges."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.tflite import flatbuf
+
+from .calibrators import Calibrator, make_calibrator
+
+CALIBRATION_BATCH = 50  # samples per interpreter run while collecting activations
+
+
+def activation_tensors(calibrated: bytes) -> list[int]:
+    """Indices of the tensors the converter calibrated (those carrying min/max)."""
+    model = flatbuf.read_model(calibrated)
+    return [i for i, t in enumerate(model.subgraphs[0].tensors)
+            if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min)]
+
+
+def collect_activations(calibrated: bytes, calibration_x: np.ndarray, calibrators: dict[int, list[Calibrator]],
+                        progress: bool = False) -> None:
+    """Stream the calibration split through the float model and feed every calibrated tensor's values.
+
+    Memory stays flat in the number of samples: batches of CALIBRATION_BATCH, histograms of fixed size.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+    from tqdm import tqdm
+
+    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
+    input_index = interpreter.get_input_details()[0]["index"]
+    batches = range(0, len(calibration_x), CALIBRATION_BATCH)
+    for start in tqdm(batches, desc="calibrating", disable=not progress, leave=False):
+        batch = calibration_x[start:start + CALIBRATION_BATCH].astype(np.float32)
+        interpreter.resize_tensor_input(input_index, batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(input_index, batch)
+        interpreter.invoke()
+        for tensor_index, cals in calibrators.items():
+            values = interpreter.get_tensor(tensor_index)
+            for cal in cals:
+                cal.collect(values)
+
+
+def with_ranges(calibrated: bytes, ranges: dict[int, tuple[float, float]]) -> bytes:
+    """The calibrated model with the given tensors' min/max replaced."""
+    model = flatbuf.read_model(calibrated)
+    tensors = model.subgraphs[0].tensors
+    for index, (low, high) in ranges.items():
+        tensors[index].quantization.min = np.array([low], np.float32)
+        tensors[index].quantization.max = np.array([high], np.float32)
+    return flatbuf.write_model(model)
+
+
+def calibrate_ranges(calibrated: bytes, calibration_x: np.ndarray, names: list[str],
+                     progress: bool = False) -> dict[str, dict[int, tuple[float, float]]]:
+    """For each calibrator name, the [min, max] of every activation tensor, in one pass over the data."""
+    indices = activation_tensors(calibrated)
+    calibrators = {i: [make_calibrator(name) for name in names] for i in indices}
+    collect_activations(calibrated, calibration_x, calibrators, progress)
+    return {name: {i: calibrators[i][k].compute_range() for i in indices} for k, name in enumerate(names)}
