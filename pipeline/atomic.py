@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import Terminated, WessError
+from .errors import InputError, Terminated
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -41,7 +41,7 @@ def refuse_existing(paths: list[Path], force: bool) -> None:
     existing = [Path(p) for p in paths if Path(p).exists()]
     if existing and not force:
         more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
-        raise WessError(f"{existing[0]}: exists{more}; pass --force to replace it")
+        raise InputError(f"{existing[0]}: exists{more}; pass --force to replace it")
 
 
 @dataclass

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from pipeline.keras import bnfold, cle
-from pipeline.quant import biascorr, calibration, convert, schemes, sensitivity, wess
+from pipeline.quant import biascorr, calibration, convert, schemes, sensitivity
 from pipeline.quant.calibrators import CALIBRATOR_NAMES
-from pipeline.tflite import flatbuf, metadata, runtime
+from pipeline.tflite import flatbuf, metadata, runtime, versions
 
-from .errors import WessError
+from . import report
+from .atomic import atomic_write_bytes, signals_deferred
+from .errors import InputError, UnsupportedError, VerificationError
 
 log = logging.getLogger(__name__)
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class DeployOptions:
     calibrator: str = "max"  # a name from calibrators.CALIBRATOR_NAMES, or "auto"
     shift_rule: str = "mse"  # wess.SHIFT_RULES; mse won on the zoo (README)
     target_drop: float | None = None  # percentage points of top-1 below float; None: every conv/FC layer int8
+    verify_inputs: int = 20  # calibration inputs run through LiteRT's reference kernels and TFLite Micro; 0 skips
+    cost_target: str = "cortex-m55"  # with a target drop: the core on which the float layers' cost is measured
 
 
 @dataclass
@@ -33,6 +38,11 @@ class DeployState:
     calibration_x: np.ndarray
     options: DeployOptions
     calibration_y: np.ndarray | None = None  # labels, needed for a target drop
+    name: str = "model"  # the report's name for the model (zoo name or file stem)
+    source: str = "model"  # the model as the user named it (file, SavedModel directory or zoo:<name>), for errors
+    stress: bool = False  # the model is a zoo model's stress variant
+    test_x: np.ndarray | None = None  # a labelled test split: the report's top-1 of float and the deployed model
+    test_y: np.ndarray | None = None
     folded_model: object = None
     folded_layers: list = field(default_factory=list)
     cle_result: cle.CleResult | None = None
@@ -41,11 +51,14 @@ class DeployState:
     calibrator_scores: dict = field(default_factory=dict)  # name -> agreement with float on the calibration split
     ranged: bytes = b""  # float TFLite with the chosen calibrator's ranges
     models: dict = field(default_factory=dict)  # scheme -> int8 TFLite bytes
+    all_int8: bytes = b""  # with a target drop: the model before any layer went back to float, to compare costs
     wess_layers: list = field(default_factory=list)  # [(WeightedOp, WessLayer)]
     bias_corrections: list = field(default_factory=list)  # biascorr.BiasCorrection
     layer_means: dict = field(default_factory=dict)  # biascorr.layer_input_means, for `+bc` schemes
     sensitivity: sensitivity.SensitivityResult | None = None
     partial: sensitivity.PartialResult | None = None
+    verification: dict = field(default_factory=dict)  # verify_pass: inputs, mismatched bytes, the pair compared
+    report: dict = field(default_factory=dict)  # report_pass: what report.json holds
 
     @property
     def scheme(self) -> schemes.Scheme:
@@ -130,15 +143,15 @@ def partial_pass(state: DeployState) -> None:
     if target is None:
         return
     if target < 0:
-        raise WessError(f"--target-drop {target}: must be >= 0 (percentage points of top-1 below float)")
+        raise InputError(f"--target-drop {target}: must be >= 0 (percentage points of top-1 below float)")
     if state.calibration_y is None:
-        raise WessError("--target-drop needs labels: give --data an .npz with integer labels y beside x")
+        raise InputError("--target-drop needs labels: give --data an .npz with integer labels y beside x")
     state.sensitivity = sensitivity.sweep(state.ranged, state.calibrated, state.scheme.base,
                                           state.options.shift_rule, state.calibration_x, state.calibration_y)
     state.partial = sensitivity.partial_quantize(lambda nodes: _build_with(state, nodes), state.sensitivity.layers,
                                                  state.calibration_x, state.calibration_y,
                                                  state.sensitivity.float_top1, target)
-    state.models["all_int8"] = state.model  # kept to compare costs with
+    state.all_int8 = state.model
     state.models[state.options.scheme] = state.partial.model
     if state.partial.float_nodes:  # the report's per-layer rows: the layers still in int8
         state.wess_layers = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
@@ -155,36 +168,77 @@ def check_pass(state: DeployState) -> None:
         metadata.read_shifts(flatbuf.read_model(state.model), "deployed model")
 
 
-PASSES: list[Callable[[DeployState], None]] = [fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass,
-                                               bias_correction_pass, partial_pass, check_pass]
+def fully_int8_pass(state: DeployState) -> None:
+    """Only the layers a target drop chose may be float: the converter silently keeps ops it has no int8 kernel for
+    in float, which an integer NPU cannot run."""
+    chosen = state.partial.float_nodes if state.partial else []
+    found = [f for f in flatbuf.float_ops(flatbuf.read_model(state.model)) if f[2] not in chosen]
+    if found:
+        index, op, tensor = found[0]
+        layers = [layer.name for layer in state.keras_model.layers if f"/{layer.name}" in tensor]
+        layer = f" of Keras layer {max(layers, key=len)!r}" if layers else ""
+        more = f" (and {len(found) - 1} more float ops)" if len(found) > 1 else ""
+        raise UnsupportedError(f"{state.source}: operator {index} ({op}{layer}, output {tensor!r}) has no int8 kernel, "
+                               f"so the converter left it in float{more}; the model would not be fully int8 (replace "
+                               "that layer)")
+
+
+def stamp_pass(state: DeployState) -> None:
+    """Record the tool versions in the model's `wess.versions` metadata."""
+    state.models[state.options.scheme] = versions.stamp(state.model)
+
+
+def verify_pass(state: DeployState) -> None:
+    """LiteRT's reference kernels and TFLite Micro give the same bytes on the first calibration inputs."""
+    count = state.options.verify_inputs
+    if count < 0:
+        raise InputError(f"--verify-inputs {count}: must be >= 0")
+    probe = runtime.quantize_input(state.calibration_x[:count], runtime.io_quant(state.model))
+    mismatched = 0
+    if len(probe):
+        mismatched = int(np.sum(runtime.run_litert(state.model, probe) != runtime.run_tflm(state.model, probe)))
+    else:
+        log.warning("%s: --verify-inputs 0: the deployed model was not checked against TFLite Micro", state.source)
+    state.verification = {"inputs": int(len(probe)), "mismatched_bytes": mismatched, "pair": "litert_ref vs tflm"}
+    if mismatched:
+        raise VerificationError(f"{state.name}: LiteRT reference and TFLite Micro disagree on {mismatched} output "
+                                "bytes", state.verification)
+
+
+def report_pass(state: DeployState) -> None:
+    state.report = report.deploy_report(state)
+
+
+# Conversion: what `wess eval` runs for every scheme. Deployment adds the gate: fully int8, stamped, verified, reported.
+CONVERSION_PASSES: list[Callable[[DeployState], None]] = [
+    fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, bias_correction_pass, partial_pass, check_pass]
+PASSES: list[Callable[[DeployState], None]] = [
+    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, verify_pass, report_pass]
+OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")
 
 
 def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions,
-               calibration_y: np.ndarray | None = None) -> DeployState:
+               calibration_y: np.ndarray | None = None, passes: list | None = None,
+               on_pass: Callable[[int, int, str], None] | None = None, **provenance) -> DeployState:
+    """Run `passes` (default: every deployment pass) in order, calling on_pass(index from 1, count, name) as each
+    starts; `provenance`: DeployState's name, source, stress, test_x and test_y."""
     schemes.parse_scheme(options.scheme)  # an unknown scheme fails before any work
-    state = DeployState(keras_model, calibration_x, options, calibration_y)
-    for step in PASSES:
+    state = DeployState(keras_model, calibration_x, options, calibration_y, **provenance)
+    steps = PASSES if passes is None else passes
+    for index, step in enumerate(steps, 1):
         log.debug("pass %s", step.__name__)
+        if on_pass is not None:
+            on_pass(index, len(steps), step.__name__)
         step(state)
     return state
 
 
-def weight_sqnr(state: DeployState) -> list[dict]:
-    """Per conv/FC layer: op, channels, disparity and the weight SQNR (dB) of per-tensor, per-channel and WESS."""
-    rows = []
-    for wop, layer in state.wess_layers:
-        w, axis = wop.float_weights, wop.channel_axis
-        ranges = wess.channel_ranges(w, axis)
-        layer_range = float(ranges.max()) or 1.0
-        per_tensor = wess.fake_quantize(w, axis, np.full(ranges.shape, layer_range / 127.0))
-        per_channel = wess.fake_quantize(w, axis, np.where(ranges > 0, ranges, 1.0) / 127.0)
-        wess_deq = wess.fake_quantize(w, axis, layer.channel_scales)
-        rows.append({
-            "operator": wop.operator_index, "op": wop.op_name, "output_channels": int(ranges.size),
-            "disparity": wess.disparity(w, axis),
-            "weight_sqnr_db": {"per_tensor": wess.sqnr_db(w, per_tensor), "per_channel": wess.sqnr_db(w, per_channel),
-                               "wess": wess.sqnr_db(w, wess_deq)},
-            "shift_histogram": np.bincount(layer.channel_right_shift, minlength=16).tolist(),
-            "saturated_channels": int(layer.saturated.sum()), "capped_channels": int(layer.capped.sum()),
-        })
-    return rows
+def write_outputs(state: DeployState, out_dir: Path) -> dict:
+    """model.tflite, report.json, report.md and the plots, each written atomically; the model and its report are
+    replaced together or not at all. Returns the report."""
+    model_path = out_dir / "model.tflite"
+    state.report["output"] = str(model_path)
+    with signals_deferred():
+        atomic_write_bytes(model_path, state.model)
+        report.write(out_dir, state.report, state.wess_layers)
+    return state.report

@@ -7,22 +7,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pipeline.keras import cle
-from pipeline.quant import biascorr, schemes, sensitivity, wess
-from pipeline.tflite import runtime
+from pipeline.quant import biascorr, schemes, scoring, sensitivity
 
-from . import deploy
+from . import deploy, report
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SchemeResult:
-    """One int8 model on the test split."""
-
-    top1: float  # against the labels
-    agreement: float  # top-1 agreement with the float model
-    sqnr_db: float  # output SQNR vs the float model's output
-    model_bytes: int
+OUTPUTS = ("eval.json", "eval.md", "sensitivity.png")  # what `wess eval --out DIR` writes (report.write_eval)
 
 
 @dataclass(frozen=True)
@@ -33,8 +23,8 @@ class EvalResult:
     shift_rule: str
     test_samples: int
     accuracy: dict  # "float" and every scheme -> top-1
-    schemes: dict  # scheme -> SchemeResult
-    layers: list  # deploy.weight_sqnr rows
+    schemes: dict  # scheme -> scoring.SchemeResult
+    layers: list  # report.weight_sqnr rows
     max_disparity: float
     cle_pairs: int  # conv/dense pairs cross-layer equalization rescaled
     sensitivity: sensitivity.SensitivityResult | None = None
@@ -44,15 +34,6 @@ class EvalResult:
         out["schemes"] = {k: asdict(v) for k, v in self.schemes.items()}
         out["sensitivity"] = self.sensitivity.to_json() if self.sensitivity else None
         return out
-
-
-def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> SchemeResult:
-    q = runtime.io_quant(model_bytes)
-    out = runtime.dequantize_output(runtime.run_litert(model_bytes, runtime.quantize_input(x, q)), q)
-    top = out.argmax(axis=1)
-    float_top = float_out.argmax(axis=1)
-    top1 = float(np.mean(top == y)) if y is not None else float("nan")
-    return SchemeResult(top1, float(np.mean(top == float_top)), wess.sqnr_db(float_out, out), len(model_bytes))
 
 
 def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarray, test_y: np.ndarray | None,
@@ -67,7 +48,8 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
 
     def passes(scheme: str) -> deploy.DeployState:
         return deploy.run_passes(keras_model, calibration_x,
-                                 deploy.DeployOptions(scheme, options.calibrator, options.shift_rule))
+                                 deploy.DeployOptions(scheme, options.calibrator, options.shift_rule),
+                                 passes=deploy.CONVERSION_PASSES)
 
     base = passes("wess")
     cle_pairs, _ = cle.find_pairs(base.folded_model)
@@ -88,9 +70,9 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
             if id(state) not in means:
                 means[id(state)] = biascorr.layer_input_means(state.calibrated, calibration_x)
             model_bytes = biascorr.correct_biases(model_bytes, state.calibrated, means[id(state)])[0]
-        scored[name_] = score(model_bytes, test_x, test_y, float_out)
+        scored[name_] = scoring.score(model_bytes, test_x, test_y, float_out)
         accuracy[name_] = scored[name_].top1
-    layers = deploy.weight_sqnr(base)
+    layers = report.weight_sqnr(base.wess_layers)
     sweep = None
     if with_sensitivity:
         sweep = sensitivity.sweep(base.ranged, base.calibrated, schemes.parse_scheme(options.scheme).base,

@@ -9,6 +9,12 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, ties away from zero (std::round, TfLiteRound), elementwise; float result."""
+    x = np.asarray(x)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplier: real_multiplier ~= q_fixed * 2**(exponent - 31).
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 import io
 import logging
 import math
+from dataclasses import asdict
 
 import numpy as np
 
-from pipeline.quant import wess
+from pipeline.errors import WessError
+from pipeline.firmware import build as firmware
+from pipeline.quant import scoring, wess
+from pipeline.tflite import flatbuf, metadata, versions
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .jsonfmt import dumps
@@ -190,3 +194,69 @@ def write(out_dir, report: dict, wess_layers: list) -> None:
             atomic_write_bytes(out_dir / name, png)
     atomic_write_text(out_dir / "report.json", dumps(report) + "\n")
     atomic_write_text(out_dir / "report.md", markdown(report))
+
+
+def weight_sqnr(wess_layers: list) -> list[dict]:
+    """Per conv/FC layer: op, channels, disparity and the weight SQNR (dB) of per-tensor, per-channel and WESS."""
+    rows = []
+    for wop, layer in wess_layers:
+        w, axis = wop.float_weights, wop.channel_axis
+        ranges = wess.channel_ranges(w, axis)
+        layer_range = float(ranges.max()) or 1.0
+        per_tensor = wess.fake_quantize(w, axis, np.full(ranges.shape, layer_range / 127.0))
+        per_channel = wess.fake_quantize(w, axis, np.where(ranges > 0, ranges, 1.0) / 127.0)
+        wess_deq = wess.fake_quantize(w, axis, layer.channel_scales)
+        rows.append({
+            "operator": wop.operator_index, "op": wop.op_name, "output_channels": int(ranges.size),
+            "disparity": wess.disparity(w, axis),
+            "weight_sqnr_db": {"per_tensor": wess.sqnr_db(w, per_tensor), "per_channel": wess.sqnr_db(w, per_channel),
+                               "wess": wess.sqnr_db(w, wess_deq)},
+            "shift_histogram": np.bincount(layer.channel_right_shift, minlength=16).tolist(),
+            "saturated_channels": int(layer.saturated.sum()), "capped_channels": int(layer.capped.sum()),
+        })
+    return rows
+
+
+def _accuracy(state) -> dict:
+    """Top-1 of float and of the deployed model on the labelled test split, when there is one."""
+    if state.test_x is None:
+        return {}
+    float_out = np.asarray(state.keras_model.predict(state.test_x, batch_size=256, verbose=0), np.float64)
+    return {"float": float(np.mean(float_out.argmax(1) == state.test_y)),
+            state.options.scheme: scoring.score(state.model, state.test_x, state.test_y, float_out).top1}
+
+
+def _partial(state) -> dict:
+    """What --target-drop left in float, with the firmware cost of the mixed model against the all-int8 one."""
+    partial = state.partial.to_json()
+    if not state.partial.float_nodes:
+        return partial
+    target = state.options.cost_target
+    try:
+        costs = {name: asdict(firmware.measure(model, target, inputs=1))
+                 for name, model in (("all_int8", state.all_int8), ("mixed", state.model))}
+    except WessError as exc:
+        log.warning("cost of the float layers not measured: %s", exc)
+        return {**partial, "cost": None, "cost_error": str(exc)}
+    return {**partial, "cost": costs}
+
+
+def deploy_report(state) -> dict:
+    """report.json of a deployment (a deploy.DeployState after its conversion, check and verification passes)."""
+    payload = flatbuf.get_metadata(flatbuf.read_model(state.model), metadata.METADATA_NAME)
+    return {
+        "model": state.name, "scheme": state.options.scheme, "calibrator": state.calibrator,
+        "calibrator_scores": state.calibrator_scores, "shift_rule": state.options.shift_rule,
+        "stress": bool(state.stress), "output": None, "model_bytes": len(state.model),
+        "metadata_bytes": len(payload) if payload else 0, "accuracy": _accuracy(state),
+        "layers": weight_sqnr(state.wess_layers),
+        "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
+        "partial": _partial(state) if state.partial else None,
+        "bias_correction": {"layers": len(state.bias_corrections),
+                            "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}
+        if state.scheme.bias_correction else None,
+        "cle": {"pairs": [[p.first, p.second] for p in state.cle_result.pairs], "rounds": state.cle_result.rounds,
+                "skipped": state.cle_result.skipped} if state.cle_result else None,
+        "verification": state.verification,
+        "versions": versions.tool_versions(),
+    }

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline import deploy
+from pipeline.errors import WessError
 from pipeline.quant import biascorr, rewrite, schemes
 from pipeline.tflite import flatbuf
 
@@ -92,5 +92,5 @@ def test_scheme_names():
     assert schemes.parse_scheme("cle+wess+bc") == schemes.Scheme(True, "wess", True)
     assert set(schemes.SCHEMES) <= set(schemes.scheme_names())
     for bad in ("bc", "wess+cle", "cle+bc", "per_tensor+bc+bc", "WESS"):
-        with pytest.raises(deploy.WessError, match="unknown scheme"):
+        with pytest.raises(WessError, match="unknown scheme"):
             schemes.parse_scheme(bad)

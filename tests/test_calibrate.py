@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from pipeline.errors import InputError
 from pipeline.quant import calibrators
 
 
@@ -63,7 +64,9 @@ def test_uniform_data_is_not_clipped_by_mse():
 
 
 def test_unknown_names():
-    with pytest.raises(ValueError, match="unknown calibrator"):
+    with pytest.raises(InputError, match="unknown calibrator"):
         calibrators.make_calibrator("median")
-    with pytest.raises(ValueError, match="percentile"):
+    with pytest.raises(InputError, match="percentile"):
         calibrators.make_calibrator("percentile120")
+    with pytest.raises(InputError, match="bad calibrator 'percentileX'"):
+        calibrators.make_calibrator("percentileX")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline import deploy
 from pipeline.cli import main as cli
 from pipeline.cref import compact
 from pipeline.tflite import flatbuf, versions
@@ -82,25 +84,24 @@ def test_force_replaces_outputs(user_files, tmp_path, capfd):
 
 # ---------------------------------------------------------------- interrupted runs
 
-@pytest.mark.parametrize("signum,marker", [(signal.SIGINT, "pass calibrate_pass"),
-                                           (signal.SIGTERM, "pass quantize_pass")])
-def test_interrupted_deploy_leaves_earlier_outputs(signum, marker, tmp_path):
-    """The signal arrives once the log says the pass started; earlier outputs stay byte for byte, no temp file."""
+@pytest.mark.parametrize("signum,step", [(signal.SIGINT, "calibrate_pass"), (signal.SIGTERM, "quantize_pass")])
+def test_interrupted_deploy_leaves_earlier_outputs(signum, step, tmp_path):
+    """The signal arrives once --progress says the pass started; earlier outputs stay byte for byte, no temp file."""
     out = tmp_path / "out"
     out.mkdir()
-    for name in cli.DEPLOY_OUTPUTS:
+    for name in deploy.OUTPUTS:
         (out / name).write_bytes(f"earlier {name}".encode())
     before = files(out)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--debug", "deploy", "zoo:ds_cnn", "--out",
-                             str(out), "--force"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "deploy", "zoo:ds_cnn", "--out", str(out),
+                             "--force", "--progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env(tmp_path / "tmp"))
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if marker in line:
+        if re.fullmatch(rf"wess deploy: pass \d+/{len(deploy.PASSES)} {step}", line.strip()):
             break
     else:
-        pytest.fail(f"no {marker!r} log line: {''.join(seen[-5:])}")
+        pytest.fail(f"no --progress line for {step}: {''.join(seen[-5:])}")
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=300)
     name = signal.Signals(signum).name

@@ -4,6 +4,7 @@ import pytest
 
 from pipeline import deploy
 from pipeline.cref import backends
+from pipeline.errors import WessError
 from pipeline.keras import bnfold
 from pipeline.quant import convert, schemes, sensitivity
 from pipeline.tflite import flatbuf, runtime
@@ -72,5 +73,5 @@ def test_partial_quantization_keeps_everything_int8_when_already_in_reach(deploy
 
 
 def test_target_drop_needs_labels(deployed, splits, zoo_model):
-    with pytest.raises(deploy.WessError, match="--target-drop needs labels"):
+    with pytest.raises(WessError, match="--target-drop needs labels"):
         deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib, deploy.DeployOptions(target_drop=1.0))

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from pipeline.errors import UnsupportedError
 from pipeline.fixedpoint import quantize_multiplier
 from pipeline.quant import wess
 
@@ -95,7 +96,7 @@ def test_bias_overflow_lowers_the_shift():
 
 def test_bias_overflow_even_without_shift_raises():
     w = conv_weights([1.0])
-    with pytest.raises(OverflowError, match="overflows int32"):
+    with pytest.raises(UnsupportedError, match="overflows int32"):
         wess.quantize_layer(w, np.array([1e9], np.float32), 0, input_scale=1e-3, output_scale=1.0)
 
 

@@ -1,4 +1,4 @@
-"""Train the zoo models deterministically on the bundled digits and save them under pipeline/zoo_models/.
+"""Train the zoo models deterministically on the bundled digits and save them under pipeline/keras/zoo_models/.
 
 Usage: python tools/train_zoo.py [NAME ...]   (default: every zoo model)
 Writes NAME.keras and updates accuracy.json with the float test accuracy and the training time.

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float refer
 import numpy as np  # noqa: E402
 
 from pipeline.atomic import received_signal, signals_handled  # noqa: E402
-from pipeline.errors import Terminated, WessError, about  # noqa: E402
+from pipeline.errors import InputError, Terminated, WessError, about  # noqa: E402
 
 log = logging.getLogger("wess")
 EXIT_USAGE = 2
@@ -43,10 +43,7 @@ def _load_inputs(args, need_test: bool) -> Inputs:
     from pipeline.quant.calibrators import make_calibrator
 
     if args.calibrator != "auto":
-        try:
-            make_calibrator(args.calibrator)
-        except ValueError as exc:
-            raise WessError(str(exc)) from None
+        make_calibrator(args.calibrator)  # an unknown name fails before the model loads
     source = modelio.load_keras(args.model)
     input_shape = tuple(int(d) for d in source.model.inputs[0].shape[1:])
     num_classes = int(source.model.outputs[0].shape[-1])
@@ -61,126 +58,59 @@ def _load_inputs(args, need_test: bool) -> Inputs:
             model, name = make_stress_variant(model, splits), f"{name}_stress"
     else:
         if args.stress:
-            raise WessError(f"{args.model}: --stress builds a variant of a zoo model; pass zoo:<name>")
+            raise InputError(f"{args.model}: --stress builds a variant of a zoo model; pass zoo:<name>")
         test_x = test_y = None
     if args.data:
         calibration = modelio.load_npz(args.data, input_shape, num_classes=num_classes)
         calibration_x, calibration_y = calibration.x, calibration.y
     elif source.zoo_entry is None:
-        raise WessError(f"{args.model}: --data FILE.npz (array x of shape (N, {', '.join(map(str, input_shape))})) "
+        raise InputError(f"{args.model}: --data FILE.npz (array x of shape (N, {', '.join(map(str, input_shape))})) "
                         "is needed for calibration")
     if getattr(args, "test_data", None):
         test = modelio.load_npz(args.test_data, input_shape, need_labels=True, num_classes=num_classes)
         test_x, test_y = test.x, test.y
     if need_test and test_x is None:
-        raise WessError(f"{args.model}: --test-data FILE.npz with labels y is needed to evaluate a non-zoo model")
+        raise InputError(f"{args.model}: --test-data FILE.npz with labels y is needed to evaluate a non-zoo model")
     return Inputs(name, model, calibration_x, test_x, test_y, calibration_y)
 
 
 def cmd_deploy(args) -> dict:
-    from pipeline import deploy, report
-    from pipeline.atomic import atomic_write_bytes, refuse_existing, signals_deferred
-    from pipeline.evaluate import score
-    from pipeline.tflite import flatbuf, metadata, runtime, versions
+    from pipeline import deploy
+    from pipeline.atomic import refuse_existing
 
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
-    model_path = out_dir / "model.tflite"
-    refuse_existing([out_dir / name for name in DEPLOY_OUTPUTS], args.force)
-    state = deploy.run_passes(inputs.model, inputs.calibration_x,
-                              deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop),
-                              inputs.calibration_y)
-    _refuse_float_ops(state.model, args.model, inputs.model, state.partial.float_nodes if state.partial else [])
-    model = versions.stamp(state.model)
-    q = runtime.io_quant(model)
-    probe = runtime.quantize_input(inputs.calibration_x[:args.verify_inputs], q)
-    mismatched = int(np.sum(runtime.run_litert(model, probe) != runtime.run_tflm(model, probe)))
-    accuracy = {}
-    if inputs.test_x is not None:
-        float_out = np.asarray(inputs.model.predict(inputs.test_x, batch_size=256, verbose=0), np.float64)
-        accuracy = {"float": float(np.mean(float_out.argmax(1) == inputs.test_y)),
-                    args.scheme: score(model, inputs.test_x, inputs.test_y, float_out).top1}
-    meta = flatbuf.get_metadata(flatbuf.read_model(model), metadata.METADATA_NAME)
-    result = {
-        "model": inputs.name, "scheme": args.scheme, "calibrator": state.calibrator,
-        "calibrator_scores": state.calibrator_scores, "shift_rule": args.shift_rule, "stress": bool(args.stress),
-        "output": str(model_path), "model_bytes": len(model), "metadata_bytes": len(meta) if meta else 0,
-        "accuracy": accuracy, "layers": deploy.weight_sqnr(state) if state.wess_layers else [],
-        "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
-        "partial": _partial_report(state, args.cost_target) if state.partial else None,
-        "bias_correction": {"layers": len(state.bias_corrections),
-                            "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}
-        if state.scheme.bias_correction else None,
-        "cle": {"pairs": [[p.first, p.second] for p in state.cle_result.pairs], "rounds": state.cle_result.rounds,
-                "skipped": state.cle_result.skipped} if state.cle_result else None,
-        "verification": {"inputs": int(len(probe)), "mismatched_bytes": mismatched,
-                         "pair": "litert_ref vs tflm"},
-        "versions": versions.tool_versions(),
-    }
-    if mismatched:
-        raise WessError(f"{inputs.name}: LiteRT reference and TFLite Micro disagree on {mismatched} output bytes")
-    with signals_deferred():  # the model and its report are replaced together or not at all
-        atomic_write_bytes(model_path, model)
-        report.write(out_dir, result, state.wess_layers)
-    return result
+    refuse_existing([out_dir / name for name in deploy.OUTPUTS], args.force)
+    options = deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop,
+                                   args.verify_inputs, args.cost_target)
+    state = deploy.run_passes(inputs.model, inputs.calibration_x, options, inputs.calibration_y,
+                              on_pass=_progress_printer("deploy") if args.progress else None, name=inputs.name,
+                              source=args.model, stress=bool(args.stress), test_x=inputs.test_x, test_y=inputs.test_y)
+    return deploy.write_outputs(state, out_dir)
 
 
-def _partial_report(state, target: str) -> dict:
-    """What --target-drop left in float, with the firmware cost of the mixed model against the all-int8 one."""
-    from dataclasses import asdict
-
-    from pipeline.firmware import build as firmware
-
-    report = state.partial.to_json()
-    if not state.partial.float_nodes:
-        return report
-    try:
-        costs = {name: asdict(firmware.measure(state.models[key], target, inputs=1))
-                 for name, key in (("all_int8", "all_int8"), ("mixed", state.options.scheme))}
-    except WessError as exc:
-        log.warning("cost of the float layers not measured: %s", exc)
-        return {**report, "cost": None, "cost_error": str(exc)}
-    return {**report, "cost": costs}
-
-
-DEPLOY_OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")
-EVAL_OUTPUTS = ("eval.json", "eval.md", "sensitivity.png")
-
-
-def _refuse_float_ops(model: bytes, source: str, keras_model, chosen: list[str]) -> None:
-    """Only the layers --target-drop chose may be float: the converter silently keeps ops it has no int8 kernel
-    for in float, which an integer NPU cannot run."""
-    from pipeline.tflite import flatbuf
-
-    found = [f for f in flatbuf.float_ops(flatbuf.read_model(model)) if f[2] not in chosen]
-    if found:
-        index, op, tensor = found[0]
-        layers = [layer.name for layer in keras_model.layers if f"/{layer.name}" in tensor]
-        layer = f" of Keras layer {max(layers, key=len)!r}" if layers else ""
-        more = f" (and {len(found) - 1} more float ops)" if len(found) > 1 else ""
-        raise WessError(f"{source}: operator {index} ({op}{layer}, output {tensor!r}) has no int8 kernel, so the "
-                        f"converter left it in float{more}; the model would not be fully int8 (replace that layer)")
+def _progress_printer(command: str):
+    """`--progress`: one stderr line as each pass starts, `wess COMMAND: pass I/N NAME` (a documented format)."""
+    def show(index: int, count: int, name: str) -> None:
+        print(f"wess {command}: pass {index}/{count} {name}", file=sys.stderr, flush=True)
+    return show
 
 
 def cmd_eval(args) -> dict:
+    from pipeline import evaluate, report
+    from pipeline.atomic import refuse_existing
     from pipeline.deploy import DeployOptions
-    from pipeline.evaluate import evaluate
+    from pipeline.tflite import versions
 
     inputs = _load_inputs(args, need_test=True)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
-        from pipeline.atomic import refuse_existing
-
-        refuse_existing([out_dir / name for name in EVAL_OUTPUTS], args.force)
-    result = evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
-                      DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
-                      progress=not args.json, with_sensitivity=args.sensitivity).to_json()
-    from pipeline.tflite import versions
-
+        refuse_existing([out_dir / name for name in evaluate.OUTPUTS], args.force)
+    result = evaluate.evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
+                               DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
+                               progress=not args.json, with_sensitivity=args.sensitivity).to_json()
     result["versions"] = versions.tool_versions()
     if out_dir is not None:
-        from pipeline import report
-
         report.write_eval(out_dir, result)
     return result
 
@@ -192,9 +122,9 @@ def cmd_run(args) -> dict:
 
     path = Path(args.model)
     if not path.is_file():
-        raise WessError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     if args.dump_intermediates and args.backend != "ref":
-        raise WessError(f"--dump-intermediates needs --backend ref (got {args.backend})")
+        raise InputError(f"--dump-intermediates needs --backend ref (got {args.backend})")
     refuse_existing([Path(args.output)] if args.output else [], args.force)
     if args.dump_intermediates:
         refuse_existing(sorted(Path(args.dump_intermediates).glob("t[0-9][0-9][0-9][0-9]_*.npy")), args.force)
@@ -209,20 +139,20 @@ def cmd_run(args) -> dict:
     else:
         in_path = Path(args.input)
         if not in_path.is_file():
-            raise WessError(f"{in_path}: no such file")
+            raise InputError(f"{in_path}: no such file")
         try:
             x = np.load(in_path, allow_pickle=False)
         except ValueError as exc:
-            raise WessError(f"{in_path}: not a readable .npy file ({exc})") from None
+            raise InputError(f"{in_path}: not a readable .npy file ({exc})") from None
         if x.shape == q.input_shape:
             x = x[None]
         if tuple(x.shape[1:]) != q.input_shape:
-            raise WessError(f"{in_path}: shape {x.shape}; the model expects (N, {', '.join(map(str, q.input_shape))})")
+            raise InputError(f"{in_path}: shape {x.shape}; the model expects (N, {', '.join(map(str, q.input_shape))})")
         if x.dtype != np.int8:
             if not np.issubdtype(x.dtype, np.floating):
-                raise WessError(f"{in_path}: dtype {x.dtype}; give int8 (quantized) or float inputs")
+                raise InputError(f"{in_path}: dtype {x.dtype}; give int8 (quantized) or float inputs")
             if not np.all(np.isfinite(x)):
-                raise WessError(f"{in_path}: {int((~np.isfinite(x)).sum())} NaN/Inf values; float inputs must be "
+                raise InputError(f"{in_path}: {int((~np.isfinite(x)).sum())} NaN/Inf values; float inputs must be "
                                 "finite")
             x = runtime.quantize_input(x, q)
     with about(str(path)):
@@ -264,7 +194,7 @@ def cmd_verify(args) -> dict:
 
     path = Path(args.model)
     if not path.is_file():
-        raise WessError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     model = path.read_bytes()
     flatbuf.read_model(model, str(path))
     with about(str(path)):
@@ -313,7 +243,7 @@ def cmd_firmware(args) -> dict:
 
     path = Path(args.model)
     if not path.is_file():
-        raise WessError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     name = path.parent.name if path.name == "model.tflite" and path.parent.name else path.stem
     out_dir = Path(args.out) if args.out else Path("build") / "firmware" / name / args.target
     outputs = (*firmware.get_target(args.target).artifacts, "firmware.json")
@@ -367,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --target-drop: the Cortex-M core on which the float layers' cost is measured in QEMU")
     p.add_argument("--out", help="output directory (default build/deploy/<model>)")
     p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
-    p.add_argument("--verify-inputs", type=int, default=20, help="inputs run through LiteRT and TFLite Micro")
+    p.add_argument("--verify-inputs", type=int, default=20,
+                   help="calibration inputs run through LiteRT and TFLite Micro (0 skips the check)")
+    p.add_argument("--progress", action="store_true",
+                   help="print `wess deploy: pass I/N NAME` on stderr as each pass starts")
     p = sub.add_parser("eval", help="top-1 and SQNR of every scheme against float on a test split")
     model_args(p)
     p.add_argument("--test-data", help="test data: .npz with x and integer labels y")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError
 from pipeline.tflite import runtime
 
 from . import compact, library
@@ -41,4 +41,4 @@ def run(model: bytes, x_int8: np.ndarray, backend: str) -> np.ndarray:
         return runtime.run_tflm(model, x_int8)
     if backend == "ref":
         return run_ref(model, x_int8)
-    raise WessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

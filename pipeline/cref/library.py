@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, WessError
 
 from . import kernel_params as kp
 
@@ -344,7 +344,7 @@ def run_model(blob: bytes, inputs: np.ndarray, output_dtype, arena_bytes: int | 
     info = validate_model(blob, arena_bytes, context)
     inputs = np.ascontiguousarray(inputs)
     if inputs.ndim < 1 or inputs[0].nbytes != info.input_bytes:
-        raise WessError(f"{context}: one input has {inputs[0].nbytes if inputs.ndim else 0} bytes; the model takes "
+        raise InputError(f"{context}: one input has {inputs[0].nbytes if inputs.ndim else 0} bytes; the model takes "
                         f"{info.input_bytes}")
     buffer = _aligned_copy(blob)
     arena = np.zeros(info.arena_bytes if arena_bytes is None else arena_bytes, np.uint8)

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError
 from pipeline.keras import zoo
 from pipeline.tflite import runtime
 
@@ -67,7 +67,7 @@ def verification_inputs(q: runtime.IoQuant, count: int, random_count: int, seed:
 def _byte_mismatches(a: np.ndarray, b: np.ndarray) -> int:
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
-        raise WessError(f"backends disagree on the output shape or type: {a.shape} {a.dtype} vs {b.shape} {b.dtype}")
+        raise UnsupportedError(f"backends disagree on the output shape or type: {a.shape} {a.dtype} vs {b.shape} {b.dtype}")
     return int(np.count_nonzero(a.view(np.uint8) != b.view(np.uint8)))
 
 
@@ -94,7 +94,7 @@ def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray
 def verify(model: bytes, name: str, count: int, random_count: int = RANDOM_INPUTS, seed: int = 0) -> VerifyResult:
     """Run the inputs through the three backends and compare every output byte."""
     if count < 1 or random_count < 0:
-        raise WessError(f"--inputs must be >= 1 and --random-inputs >= 0 (got {count}, {random_count})")
+        raise InputError(f"--inputs must be >= 1 and --random-inputs >= 0 (got {count}, {random_count})")
     compiled = compact.compile_model(model, name)
     q = runtime.io_quant(model)
     x, labels = verification_inputs(q, count, random_count, seed)

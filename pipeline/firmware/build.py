@@ -5,7 +5,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 
 from pipeline.atomic import atomic_write_text, signals_deferred
 from pipeline.cref import backends, compact
-from pipeline.errors import VerificationError, WessError
+from pipeline.errors import InputError, UnsupportedError, VerificationError
 from pipeline.tflite import runtime, versions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,14 +60,14 @@ DEBIAN_PACKAGES = {"arm-none-eabi-gcc": "gcc-arm-none-eabi", "newlib": "libnewli
 
 def get_target(name: str) -> Target:
     if name not in TARGETS:
-        raise WessError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
+        raise InputError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
     return TARGETS[name]
 
 
 def _require(program: str, package: str) -> str:
     path = shutil.which(program)
     if path is None:
-        raise WessError(f"{program} not found on PATH: install the Debian package {package} "
+        raise UnsupportedError(f"{program} not found on PATH: install the Debian package {package} "
                         f"(sudo apt-get install {package}, or `make apt`)")
     return path
 
@@ -88,7 +87,7 @@ def find_toolchain(target: Target) -> Toolchain:
                            capture_output=True, text=True).stdout.strip()
     if not os.path.isabs(found):
         package = DEBIAN_PACKAGES["newlib"]
-        raise WessError(f"newlib's C library for {target.name} not found: install the Debian package {package} "
+        raise UnsupportedError(f"newlib's C library for {target.name} not found: install the Debian package {package} "
                         f"(sudo apt-get install {package}, or `make apt`)")
     return Toolchain(gcc, _require("arm-none-eabi-objcopy", DEBIAN_PACKAGES["arm-none-eabi-gcc"]),
                      _require("arm-none-eabi-size", DEBIAN_PACKAGES["arm-none-eabi-gcc"]))
@@ -163,7 +162,7 @@ def check_fits(use: MemoryUse, target: Target, flash_limit_bytes: int, ram_limit
     """Refuse an image larger than the part's flash or RAM, saying by how much."""
     for kind, used, limit in (("flash", use.flash_bytes, flash_limit_bytes), ("RAM", use.ram_bytes, ram_limit_bytes)):
         if used > limit:
-            raise WessError(f"the firmware does not fit {target.name}: it needs {used:,} bytes of {kind}, the part "
+            raise InputError(f"the firmware does not fit {target.name}: it needs {used:,} bytes of {kind}, the part "
                             f"has {limit:,} (over by {used - limit:,} bytes)")
 
 
@@ -182,10 +181,10 @@ def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bo
     if proc.returncode != 0:
         overflow = re.search(r"region `(\w+)' overflowed by (\d+) bytes", proc.stderr)
         if overflow:
-            raise WessError(f"the firmware does not fit {target.name} ({target.machine}): memory region "
+            raise InputError(f"the firmware does not fit {target.name} ({target.machine}): memory region "
                             f"{overflow.group(1)} overflowed by {int(overflow.group(2)):,} bytes")
         tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-        raise WessError(f"arm-none-eabi-gcc failed for {target.name}: {tail}")
+        raise UnsupportedError(f"arm-none-eabi-gcc failed for {target.name}: {tail}")
     elf = str(work / "firmware.elf")
     if target.model_region_separate:  # one .bin spanning both regions would be hundreds of MiB of gap
         subprocess.run([toolchain.objcopy, "-O", "binary", "-j", ".model", "-j", ".testdata", elf,
@@ -232,18 +231,18 @@ def run_qemu(target: Target, elf: Path, timeout_s: float) -> QemuRun:
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise WessError(f"QEMU ({target.machine}) did not finish within {timeout_s:g} s; raise --timeout") from None
+        raise UnsupportedError(f"QEMU ({target.machine}) did not finish within {timeout_s:g} s; raise --timeout") from None
     lines = proc.stdout.splitlines()
     samples = [_fields(line) for line in lines if line.startswith("WESS_SAMPLE ")]
     results = [_fields(line) for line in lines if line.startswith("WESS_RESULT ")]
     if not results:
         tail = (proc.stdout.strip().splitlines() or ["no output"])[-1]
-        raise WessError(f"the firmware printed no result on {target.machine} (QEMU exit {proc.returncode}): {tail}")
+        raise UnsupportedError(f"the firmware printed no result on {target.machine} (QEMU exit {proc.returncode}): {tail}")
     result = results[-1]
     if result.get("fault") == "1":
-        raise WessError(f"the firmware took a fault exception on {target.machine} (exit {proc.returncode})")
+        raise UnsupportedError(f"the firmware took a fault exception on {target.machine} (exit {proc.returncode})")
     if result["status"] != "0":
-        raise WessError(f"the runner returned status {result['status']} on {target.machine} "
+        raise UnsupportedError(f"the runner returned status {result['status']} on {target.machine} "
                         f"(after {result['inputs']} inputs; statuses: firmware_ref/include/wess_ref.h)")
     outputs = np.array([np.frombuffer(bytes.fromhex(s["output"]), np.uint8) for s in samples], np.uint8)
     return QemuRun(proc.returncode, outputs, tuple(int(s["instructions"]) for s in samples), result["match"] == "1",
@@ -253,8 +252,6 @@ def run_qemu(target: Target, elf: Path, timeout_s: float) -> QemuRun:
 TFLM_REQUANT_BYTES_PER_CHANNEL = 8  # int32 multiplier + int32 shift per channel, computed in Prepare into the arena
 VELA_BYTES_PER_CHANNEL = 10  # Ethos-U Vela's packed per-channel record: 40-bit bias, 32-bit scale, 6-bit shift
 WEIGHTED_OPS = (compact.OP.CONV_2D, compact.OP.DEPTHWISE_CONV_2D, compact.OP.FULLY_CONNECTED)
-TFLM_ALLOCATIONS = ("import sys\nfrom tflite_micro.python.tflite_micro import runtime\n"
-                    "runtime.Interpreter.from_file(sys.argv[1]).print_allocations()\n")
 
 
 def requant_parameter_bytes(compiled: compact.CompactModel) -> dict:
@@ -280,24 +277,8 @@ def requant_parameter_bytes(compiled: compact.CompactModel) -> dict:
             "vela_over_ours": round(vela_bytes / max(ours_bytes, 1), 2)}
 
 
-def tflm_arena_bytes(model: bytes, timeout_s: float = 300.0) -> dict:
-    """TFLite Micro's arena for the model as its recording allocator reports it (host build, 64-bit pointers)."""
-    with tempfile.TemporaryDirectory(prefix="wess-tflm-") as tmp:
-        path = Path(tmp) / "model.tflite"
-        path.write_bytes(model)
-        try:
-            proc = subprocess.run([sys.executable, "-c", TFLM_ALLOCATIONS, str(path)], capture_output=True,
-                                  text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise WessError(f"TFLite Micro did not report its allocations within {timeout_s:g} s") from None
-    found = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", proc.stdout + proc.stderr))
-    if proc.returncode != 0 or len(found) != 3:
-        raise WessError(f"TFLite Micro could not plan the model's arena (exit {proc.returncode})")
-    return {"total_bytes": int(found["total"]), "head_bytes": int(found["head"]), "tail_bytes": int(found["tail"])}
-
-
 def compare_with_field(compiled: compact.CompactModel, model: bytes) -> dict:
-    tflm = tflm_arena_bytes(model)
+    tflm = runtime.tflm_arena_bytes(model)
     return {"requant_parameters": requant_parameter_bytes(compiled),
             "arena": {"ours_bytes": compiled.arena_bytes, "tflm_total_bytes": tflm["total_bytes"],
                       "tflm_activation_bytes": tflm["head_bytes"], "tflm_persistent_bytes": tflm["tail_bytes"],
@@ -315,6 +296,7 @@ class FirmwareOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     flash_limit_bytes: int | None = None  # a smaller part than the machine's memory map
     ram_limit_bytes: int | None = None
+    compare_field: bool = True  # also TFLite Micro's arena and requantize-parameter bytes (firmware.json "field")
 
 
 def _publish(work: Path, out_dir: Path, target: Target) -> None:
@@ -327,7 +309,7 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
     """Generate, build, size and optionally run the firmware; write the artifacts only if every check passed."""
     target = get_target(options.target)
     if options.inputs < 1:
-        raise WessError(f"--inputs must be at least 1 (got {options.inputs})")
+        raise InputError(f"--inputs must be at least 1 (got {options.inputs})")
     toolchain = find_toolchain(target)
     if options.run:
         _require("qemu-system-arm", DEBIAN_PACKAGES["qemu-system-arm"])
@@ -353,7 +335,7 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
                   "flash_limit_bytes": options.flash_limit_bytes or target.flash_bytes,
                   "ram_limit_bytes": options.ram_limit_bytes or target.ram_bytes,
                   "arena_bytes": compiled.arena_bytes, "blob_bytes": len(compiled.blob),
-                  "field": compare_with_field(compiled, model), "ran": options.run, "inputs": int(len(inputs)),
+                  "field": compare_with_field(compiled, model) if options.compare_field else None, "ran": options.run, "inputs": int(len(inputs)),
                   "matches_host": None, "instructions_per_inference": None,
                   "versions": versions.tool_versions(compiler=True)}
         if options.run:
@@ -406,7 +388,7 @@ def measure(model: bytes, target: str = "cortex-m3", inputs: int = 3, source: st
     call it on an int8 model and on its mixed (partially float) variant to compare them."""
     with tempfile.TemporaryDirectory(prefix="wess-measure-") as tmp:
         result = build_firmware(model, source, FirmwareOptions(target, Path(tmp), run=True, inputs=inputs,
-                                                               timeout_s=timeout_s))
+                                                               timeout_s=timeout_s, compare_field=False))
     return FirmwareCost(result["target"], result["flash_bytes"], result["memory"]["flash_code_bytes"],
                         result["blob_bytes"], result["ram_bytes"], result["arena_bytes"],
                         result["instructions_per_inference"], result["matches_host"])

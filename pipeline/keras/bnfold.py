@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import UnsupportedError
 
 from .graph import consumers, inbound_tensors
 
@@ -48,13 +48,13 @@ def fold_kernel(kind: str, kernel: np.ndarray, bias: np.ndarray, a: np.ndarray, 
 
 def _check_functional(model) -> None:
     if not hasattr(model, "_inbound_nodes") or not hasattr(model, "inputs") or model.inputs is None:
-        raise WessError(f"model {model.name!r}: only functional or sequential Keras models are supported")
+        raise UnsupportedError(f"model {model.name!r}: only functional or sequential Keras models are supported")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise WessError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+        raise UnsupportedError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                         "exactly one of each is supported")
     for layer in model.layers:
         if len(layer._inbound_nodes) > 1:
-            raise WessError(f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; shared layers are "
+            raise UnsupportedError(f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; shared layers are "
                             "not supported")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError, WessError
 
 from . import zoo
 
@@ -44,27 +44,27 @@ def load_keras(spec: str) -> ModelSource:
     if spec.startswith(ZOO_PREFIX):
         name = spec[len(ZOO_PREFIX):]
         if name not in zoo.ZOO:
-            raise WessError(f"{spec}: unknown zoo model; available: {', '.join(zoo.ZOO)}")
+            raise InputError(f"{spec}: unknown zoo model; available: {', '.join(zoo.ZOO)}")
         entry = zoo.ZOO[name]
         if not entry.path.is_file():
-            raise WessError(f"{spec}: {entry.path} is missing; train it with `python tools/train_zoo.py {name}`")
+            raise InputError(f"{spec}: {entry.path} is missing; train it with `python tools/train_zoo.py {name}`")
         return ModelSource(keras.models.load_model(entry.path, compile=False), name, spec, entry)
     path = Path(spec)
     if not path.exists():
-        raise WessError(f"{path}: no such file or directory")
+        raise InputError(f"{path}: no such file or directory")
     try:
         if path.is_dir():
             return ModelSource(_saved_model_as_keras(path), path.name, spec, None)
         if path.suffix not in (".keras", ".h5"):
-            raise WessError(f"{path}: expected a .keras or .h5 file, a SavedModel directory or zoo:<name>")
+            raise InputError(f"{path}: expected a .keras or .h5 file, a SavedModel directory or zoo:<name>")
         _check_signature(path)
         model = keras.models.load_model(path, compile=False)
     except WessError:
         raise
     except (TypeError, ValueError) as exc:
-        raise WessError(f"{path}: Keras cannot load the model: {_keras_load_problem(exc)}") from None
+        raise InputError(f"{path}: Keras cannot load the model: {_keras_load_problem(exc)}") from None
     except (OSError, zipfile.BadZipFile) as exc:
-        raise WessError(f"{path}: not a readable Keras model ({exc})") from None
+        raise InputError(f"{path}: not a readable Keras model ({exc})") from None
     _check_one_input_output(model, path)
     return ModelSource(model, path.stem, spec, None)
 
@@ -74,9 +74,9 @@ def _check_signature(path: Path) -> None:
     with open(path, "rb") as f:
         head = f.read(8)
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise WessError(f"{path}: not a .keras model (not a zip archive{', the file is empty' if not head else ''})")
+        raise InputError(f"{path}: not a .keras model (not a zip archive{', the file is empty' if not head else ''})")
     if path.suffix == ".h5" and head != HDF5_SIGNATURE:
-        raise WessError(f"{path}: not an .h5 model (no HDF5 signature)")
+        raise InputError(f"{path}: not an .h5 model (no HDF5 signature)")
 
 
 def _keras_load_problem(exc: Exception) -> str:
@@ -92,7 +92,7 @@ def _check_one_input_output(model, path: Path) -> None:
     inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
     if len(inputs) != 1 or len(outputs) != 1:
         names = ", ".join(getattr(t, "name", "?") for t in inputs)
-        raise WessError(f"{path}: the model has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; "
+        raise UnsupportedError(f"{path}: the model has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; "
                         "exactly one of each is supported")
 
 
@@ -105,13 +105,13 @@ def _saved_model_as_keras(path: Path):
     import tensorflow as tf
 
     if not (path / "saved_model.pb").is_file():
-        raise WessError(f"{path}: a directory without saved_model.pb is not a SavedModel")
+        raise InputError(f"{path}: a directory without saved_model.pb is not a SavedModel")
     signature = tf.saved_model.load(str(path)).signatures.get("serving_default")
     if signature is None:
-        raise WessError(f"{path}: SavedModel has no 'serving_default' signature")
+        raise InputError(f"{path}: SavedModel has no 'serving_default' signature")
     specs = list(signature.structured_input_signature[1].values())
     if len(specs) != 1 or len(signature.structured_outputs) != 1:
-        raise WessError(f"{path}: SavedModel has {len(specs)} inputs and {len(signature.structured_outputs)} "
+        raise UnsupportedError(f"{path}: SavedModel has {len(specs)} inputs and {len(signature.structured_outputs)} "
                         "outputs; exactly one of each is supported")
     inp = keras.Input(shape=tuple(specs[0].shape[1:]), name="input")
     out = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")(inp)
@@ -125,33 +125,33 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...], need_labels: bool =
     """Read `x` (N, *input_shape) float and optional `y` (N,) integer labels; reject NaN/Inf and bad shapes."""
     path = Path(path)
     if not path.is_file():
-        raise WessError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
-        raise WessError(f"{path}: not an .npz archive (not a zip file; write it with numpy.savez)")
+        raise InputError(f"{path}: not an .npz archive (not a zip file; write it with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise WessError(f"{path}: not a readable .npz file ({exc})") from None
+        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     if "x" not in arrays:
-        raise WessError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
+        raise InputError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
     x = arrays["x"]
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise WessError(f"{path}: x has dtype {x.dtype}; a numeric array is required")
+        raise InputError(f"{path}: x has dtype {x.dtype}; a numeric array is required")
     if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != tuple(input_shape):
-        raise WessError(f"{path}: x has shape {x.shape}; the model expects (N, {', '.join(map(str, input_shape))})")
+        raise InputError(f"{path}: x has shape {x.shape}; the model expects (N, {', '.join(map(str, input_shape))})")
     if len(x) == 0:
-        raise WessError(f"{path}: x is empty (0 samples)")
+        raise InputError(f"{path}: x is empty (0 samples)")
     x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
-        raise WessError(f"{path}: x contains {int((~np.isfinite(x)).sum())} NaN/Inf values")
+        raise InputError(f"{path}: x contains {int((~np.isfinite(x)).sum())} NaN/Inf values")
     y = arrays.get("y")
     if y is None and need_labels:
-        raise WessError(f"{path}: no array named 'y' (labels are needed here)")
+        raise InputError(f"{path}: no array named 'y' (labels are needed here)")
     if y is not None:
         if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
-            raise WessError(f"{path}: y must be integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
+            raise InputError(f"{path}: y must be integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
         if num_classes is not None and (y.min() < 0 or y.max() >= num_classes):
-            raise WessError(f"{path}: labels must be in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
+            raise InputError(f"{path}: labels must be in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
         y = y.astype(np.int64)
     return Dataset(x, y, str(path))

@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError
 
 from .graph import inbound_tensors
 from .zoo import Splits
@@ -82,7 +82,7 @@ def make_stress_variant(model, splits: Splits):
         if upstream is not None and bn is not None and dw.depth_multiplier == 1:
             targets.append((dw, bn, *upstream))
     if not targets:
-        raise WessError(f"model {model.name!r}: --stress needs depthwise convolutions fed by conv -> BN -> ReLU; "
+        raise InputError(f"model {model.name!r}: --stress needs depthwise convolutions fed by conv -> BN -> ReLU; "
                         "this model has none")
     probes = keras.Model(model.inputs, [dw.output for dw, *_ in targets])
     for (dw, bn, up_bn, up_conv) in targets:

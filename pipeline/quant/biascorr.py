@@ -7,14 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline.errors import WessError
+from pipeline.errors import UnsupportedError
+from pipeline.fixedpoint import INT32_MAX, INT32_MIN
 from pipeline.tflite import flatbuf
 
-from . import rewrite
-from .calibration import CALIBRATION_BATCH
+from . import calibration, rewrite
 
 log = logging.getLogger(__name__)
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 
 @dataclass(frozen=True)
@@ -29,19 +28,10 @@ class BiasCorrection:
 
 def input_means(calibrated: bytes, calibration_x: np.ndarray, tensor_indices: list[int]) -> dict[int, np.ndarray]:
     """Mean over the calibration samples of each listed tensor of the float model (shape without the batch)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
-    input_index = interpreter.get_input_details()[0]["index"]
     sums: dict[int, np.ndarray] = {}
-    for start in range(0, len(calibration_x), CALIBRATION_BATCH):
-        batch = calibration_x[start:start + CALIBRATION_BATCH].astype(np.float32)
-        interpreter.resize_tensor_input(input_index, batch.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(input_index, batch)
-        interpreter.invoke()
-        for index in tensor_indices:
-            total = interpreter.get_tensor(index).astype(np.float64).sum(axis=0)
+    for tensors in calibration.stream_tensors(calibrated, calibration_x, tensor_indices):
+        for index, values in tensors.items():
+            total = values.astype(np.float64).sum(axis=0)
             sums[index] = sums[index] + total if index in sums else total
     return {index: total / len(calibration_x) for index, total in sums.items()}
 
@@ -111,7 +101,7 @@ def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndar
         delta_w = _dequantized_weights(model, wop) - wop.float_weights.astype(np.float64)
         correction = expected_error(graph.operators[wop.operator_index], wop.builtin_code, delta_w, mean_x)
         if wop.bias_tensor < 0 or graph.tensors[wop.bias_tensor].quantization is None:
-            raise WessError(f"operator {wop.operator_index} ({wop.op_name}) has no quantized bias to correct")
+            raise UnsupportedError(f"operator {wop.operator_index} ({wop.op_name}) has no quantized bias to correct")
         bias_scales = np.asarray(graph.tensors[wop.bias_tensor].quantization.scale, np.float64)
         bias_index = rewrite.ensure_own_bias(model, wop.operator_index, correction.size)
         target = np.round((wop.float_bias.astype(np.float64) - correction) / bias_scales)

@@ -1,6 +1,8 @@
 """Activation ranges: stream calibration data through the float model into calibrators, write the chosen ranges."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from pipeline.tflite import flatbuf
@@ -17,28 +19,34 @@ def activation_tensors(calibrated: bytes) -> list[int]:
             if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min)]
 
 
-def collect_activations(calibrated: bytes, calibration_x: np.ndarray, calibrators: dict[int, list[Calibrator]],
-                        progress: bool = False) -> None:
-    """Stream the calibration split through the float model and feed every calibrated tensor's values.
+def stream_tensors(calibrated: bytes, x: np.ndarray, tensor_indices: list[int],
+                   progress: bool = False) -> Iterator[dict[int, np.ndarray]]:
+    """Run x through the float model in batches of CALIBRATION_BATCH; yield each batch's listed tensors by index.
 
-    Memory stays flat in the number of samples: batches of CALIBRATION_BATCH, histograms of fixed size.
+    Memory stays flat in the number of samples: one batch of tensors at a time.
     """
     from ai_edge_litert.interpreter import Interpreter
     from tqdm import tqdm
 
     interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
     input_index = interpreter.get_input_details()[0]["index"]
-    batches = range(0, len(calibration_x), CALIBRATION_BATCH)
-    for start in tqdm(batches, desc="calibrating", disable=not progress, leave=False):
-        batch = calibration_x[start:start + CALIBRATION_BATCH].astype(np.float32)
+    for start in tqdm(range(0, len(x), CALIBRATION_BATCH), desc="calibrating", disable=not progress, leave=False):
+        batch = x[start:start + CALIBRATION_BATCH].astype(np.float32)
         interpreter.resize_tensor_input(input_index, batch.shape)
         interpreter.allocate_tensors()
         interpreter.set_tensor(input_index, batch)
         interpreter.invoke()
+        yield {index: interpreter.get_tensor(index) for index in tensor_indices}
+
+
+def collect_activations(calibrated: bytes, calibration_x: np.ndarray, calibrators: dict[int, list[Calibrator]],
+                        progress: bool = False) -> None:
+    """Stream the calibration split through the float model and feed every calibrated tensor's values
+    (histograms of fixed size: memory stays flat in the number of samples)."""
+    for tensors in stream_tensors(calibrated, calibration_x, list(calibrators), progress):
         for tensor_index, cals in calibrators.items():
-            values = interpreter.get_tensor(tensor_index)
             for cal in cals:
-                cal.collect(values)
+                cal.collect(tensors[tensor_index])
 
 
 def with_ranges(calibrated: bytes, ranges: dict[int, tuple[float, float]]) -> bytes:

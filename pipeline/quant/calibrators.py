@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import InputError
+
 NUM_BINS = 2048
 NUM_QUANT_LEVELS = 128  # entropy folds the |x| histogram into 128 levels (one sign of int8)
 
@@ -141,7 +143,7 @@ class PercentileCalibrator(Calibrator):
 
     def __init__(self, percentile: float) -> None:
         if not 0.0 < percentile <= 100.0:
-            raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+            raise InputError(f"percentile must be in (0, 100], got {percentile}")
         self.percentile = percentile
         self.name = f"percentile{percentile:g}"
         super().__init__()
@@ -182,6 +184,6 @@ def make_calibrator(name: str) -> Calibrator:
     if name.startswith("percentile"):
         try:
             return PercentileCalibrator(float(name[len("percentile"):]))
-        except ValueError as exc:
-            raise ValueError(f"bad calibrator {name!r}: {exc}") from None
-    raise ValueError(f"unknown calibrator {name!r}; choose one of {', '.join(CALIBRATOR_NAMES)}, auto")
+        except ValueError:  # float() of the text after "percentile"
+            raise InputError(f"bad calibrator {name!r}: expected percentileP with a number P in (0, 100]") from None
+    raise InputError(f"unknown calibrator {name!r}; choose one of {', '.join(CALIBRATOR_NAMES)}, auto")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import UnsupportedError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
         with _quiet_native_logs():
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends with long messages
-        raise WessError(f"model {keras_model.name!r}: the TFLite converter rejected it: {_first_line(exc)}") from None
+        raise UnsupportedError(f"model {keras_model.name!r}: the TFLite converter rejected it: {_first_line(exc)}") from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -87,4 +87,4 @@ def quantize(calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...] 
                 input_data_type=io_type, output_data_type=io_type,
                 denylisted_nodes=list(float_nodes) or None))
     except Exception as exc:  # the quantizer raises ConverterError and friends with long messages
-        raise WessError(f"the TFLite quantizer rejected the model: {_first_line(exc)}") from None
+        raise UnsupportedError(f"the TFLite quantizer rejected the model: {_first_line(exc)}") from None

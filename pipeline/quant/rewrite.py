@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline.errors import WessError
+from pipeline.errors import UnsupportedError
 from pipeline.fixedpoint import quantize_multiplier
 from pipeline.tflite import flatbuf, metadata
 
@@ -52,7 +52,7 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
         float_op = float_ops.get(out_name)
         if float_op is None:
-            raise WessError(f"operator {index} ({flatbuf.OPCODE_NAMES[code]}, output {out_name!r}): no float "
+            raise UnsupportedError(f"operator {index} ({flatbuf.OPCODE_NAMES[code]}, output {out_name!r}): no float "
                             "counterpart in the calibrated model")
         weights = flatbuf.tensor_array(calibrated, float_op.inputs[1]).astype(np.float32)
         axis = flatbuf.WEIGHTED_OPS[code]
@@ -102,8 +102,8 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
         try:
             layer = wess.quantize_layer(wop.float_weights, wop.float_bias, wop.channel_axis, input_scale,
                                         output_scale, rule)
-        except OverflowError as exc:
-            raise WessError(f"operator {wop.operator_index} ({wop.op_name}): {exc}") from None
+        except UnsupportedError as exc:  # a bias int32 cannot hold
+            raise UnsupportedError(f"operator {wop.operator_index} ({wop.op_name}): {exc}") from None
         check_exact_per_channel(layer, input_scale, output_scale, wop)
         tensors = quantized.subgraphs[0].tensors
         flatbuf.set_tensor_array(quantized, wop.weight_tensor, layer.weights_q)
@@ -125,7 +125,7 @@ def check_exact_per_channel(layer: wess.WessLayer, input_scale: float, output_sc
         real = np.float64(input_scale) * np.float64(layer.channel_scales[c]) / np.float64(output_scale)
         mantissa, exponent = quantize_multiplier(float(real))
         if (mantissa, -exponent) != (layer.multiplier, layer.right_shift + int(k)):
-            raise AssertionError(f"operator {wop.operator_index} channel {c}: TFLite multiplier {(mantissa, exponent)}"
+            raise RuntimeError(f"operator {wop.operator_index} channel {c}: TFLite multiplier {(mantissa, exponent)}"
                                  f" differs from the NPU's ({layer.multiplier}, right shift {layer.right_shift}+{k})")
 
 

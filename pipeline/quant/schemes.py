@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError
 from pipeline.tflite import flatbuf, metadata
 
 from . import convert, rewrite
@@ -34,7 +34,7 @@ def parse_scheme(name: str) -> Scheme:
     if corrected:
         parts = parts[:-1]
     if len(parts) != 1 or parts[0] not in BASE_SCHEMES:
-        raise WessError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+bc], e.g. "
+        raise InputError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+bc], e.g. "
                         f"{', '.join(SCHEMES[3:7])}")
     return Scheme(equalize, parts[0], corrected)
 
@@ -44,23 +44,23 @@ def scheme_names() -> list[str]:
     return ["cle"] + [f"{cle_}{base}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES for bc in ("", "+bc")]
 
 
-def build_scheme(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str = "mse",
+def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule: str = "mse",
                  float_nodes: tuple[str, ...] = (), float_io: bool = False) -> tuple[bytes, list]:
-    """One int8 model from a ranged float model; for WESS also the per-layer results.
+    """One int8 model of a base scheme (BASE_SCHEMES) from a ranged float model; for WESS also the per-layer results.
 
     `float_nodes` (operator output tensor names) stay float between DEQUANTIZE/QUANTIZE (partial quantization).
     """
-    if scheme not in BASE_SCHEMES:
-        raise WessError(f"unknown scheme {scheme!r}; choose one of {', '.join(BASE_SCHEMES)}")
-    if scheme == "per_channel":
+    if base_scheme not in BASE_SCHEMES:
+        raise InputError(f"unknown base scheme {base_scheme!r}; choose one of {', '.join(BASE_SCHEMES)}")
+    if base_scheme == "per_channel":
         return convert.quantize(ranged, True, float_nodes, float_io), []
     per_tensor = convert.quantize(ranged, False, float_nodes, float_io)
-    if scheme == "per_tensor":
+    if base_scheme == "per_tensor":
         return per_tensor, []
     model = flatbuf.read_model(per_tensor)
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
     if not ops:
-        raise WessError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer: nothing for WESS to do")
+        raise UnsupportedError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer: nothing for WESS to do")
     results = rewrite.apply_wess(model, ops, shift_rule)
     flatbuf.set_metadata(model, metadata.METADATA_NAME, metadata.encode(rewrite.layer_records(results)))
     return flatbuf.write_model(model), results

@@ -92,9 +92,9 @@ def _score(model: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndar
     return top1, float(np.mean(top == float_out.argmax(axis=1))), wess.sqnr_db(float_out, out)
 
 
-def sweep(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str, x: np.ndarray, y: np.ndarray | None,
+def sweep(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule: str, x: np.ndarray, y: np.ndarray | None,
           progress: bool = False) -> SensitivityResult:
-    """Quantize one conv/FC layer at a time with `scheme`, every other operator float; most sensitive first.
+    """Quantize one conv/FC layer at a time with `base_scheme`, every other operator float; most sensitive first.
 
     One calibration serves every layer: each variant is the quantizer run on the same ranged float model with all
     other operators denylisted, so a layer costs one quantizer call (milliseconds) and one LiteRT run over `x`.
@@ -108,10 +108,10 @@ def sweep(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str, x: np.
     rows = []
     for node in tqdm(weighted_nodes(calibrated), desc="sensitivity", disable=not progress, leave=False):
         others = tuple(n.name for n in all_nodes if n.name != node.name)
-        model = schemes.build_scheme(ranged, calibrated, scheme, shift_rule, float_nodes=others, float_io=True)[0]
+        model = schemes.build_scheme(ranged, calibrated, base_scheme, shift_rule, float_nodes=others, float_io=True)[0]
         rows.append(LayerSensitivity(node.index, node.op, node.name, *_score(model, x, y, float_out)))
     rows.sort(key=lambda r: (r.agreement if y is None else r.top1, r.sqnr_db))
-    return SensitivityResult(scheme, int(len(x)), float_top1, time.perf_counter() - start, rows)
+    return SensitivityResult(base_scheme, int(len(x)), float_top1, time.perf_counter() - start, rows)
 
 
 def int8_top1(model: bytes, x: np.ndarray, y: np.ndarray) -> float:

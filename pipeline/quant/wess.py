@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.fixedpoint import quantize_multiplier
+from pipeline.errors import InputError, UnsupportedError
+from pipeline.fixedpoint import INT32_MAX, quantize_multiplier, round_half_away
 from pipeline.tflite.metadata import wess_scales
 
 MAX_SHIFT = 15  # 4 bits
 MAX_RIGHT_SHIFT = 31  # TFLite flushes multipliers whose total right shift exceeds 31 to zero
-INT32_LIMIT = 2**31 - 1
 SHIFT_RULES = ("floor", "mse")
 
 
@@ -64,7 +64,7 @@ def quantize_per_channel(weights: np.ndarray, channel_axis: int, channel_scales:
     With s_c = s * 2**-k_c this is WESS's round(W * 2**k_c / s) exactly: dividing by a power of two is exact.
     """
     scaled = np.asarray(weights, np.float64) / _broadcast(channel_scales, weights.ndim, channel_axis)
-    return np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -127, 127).astype(np.int8)
+    return np.clip(round_half_away(scaled), -127, 127).astype(np.int8)
 
 
 def fake_quantize(weights: np.ndarray, channel_axis: int, channel_scales: np.ndarray) -> np.ndarray:
@@ -122,7 +122,7 @@ def quantize_layer(weights: np.ndarray, bias: np.ndarray, channel_axis: int, inp
         scale, shifts = mse_scale_and_shifts(weights, channel_axis)
         layer_scale = np.float32(scale)
     else:
-        raise ValueError(f"unknown shift rule {rule!r}; choose one of {', '.join(SHIFT_RULES)}")
+        raise InputError(f"unknown shift rule {rule!r}; choose one of {', '.join(SHIFT_RULES)}")
     with np.errstate(divide="ignore", invalid="ignore"):
         saturated = (ranges > 0) & (layer_range / ranges >= 2.0 ** (MAX_SHIFT + 1))  # R / r_c beyond 4 bits
 
@@ -132,15 +132,15 @@ def quantize_layer(weights: np.ndarray, bias: np.ndarray, channel_axis: int, inp
     capped = np.zeros(shifts.shape, bool)
     for c in range(shifts.size):
         while shifts[c] > 0 and (right_shift + shifts[c] > MAX_RIGHT_SHIFT or
-                                 abs(np.round(bias[c] / (bias_unit * 2.0 ** -shifts[c]))) > INT32_LIMIT):
+                                 abs(np.round(bias[c] / (bias_unit * 2.0 ** -shifts[c]))) > INT32_MAX):
             shifts[c] -= 1
             capped[c] = True
     channel_scales = wess_scales(layer_scale, shifts)
     bias_real = np.float64(input_scale) * channel_scales.astype(np.float64)
     bias_q = np.round(bias.astype(np.float64) / bias_real)
-    if np.any(np.abs(bias_q) > INT32_LIMIT):
+    if np.any(np.abs(bias_q) > INT32_MAX):
         bad = int(np.argmax(np.abs(bias_q)))
-        raise OverflowError(f"channel {bad}: bias {bias[bad]:.6g} / scale {bias_real[bad]:.3g} overflows int32 even with "
+        raise UnsupportedError(f"channel {bad}: bias {bias[bad]:.6g} / scale {bias_real[bad]:.3g} overflows int32 even with "
                             "shift 0")
     return WessLayer(
         weights_q=quantize_per_channel(weights, channel_axis, channel_scales),

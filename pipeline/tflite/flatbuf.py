@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError
 
 FILE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16
@@ -28,25 +28,25 @@ WEIGHTED_OP_NAMES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 def read_model(data: bytes, source: str = "<bytes>") -> schema.ModelT:
     """Parse a .tflite flatbuffer into a ModelT, with a clear error when it is not one."""
     if len(data) < 8:
-        raise WessError(f"{source}: not a TFLite model ({len(data)} bytes, too short for a flatbuffer)")
+        raise InputError(f"{source}: not a TFLite model ({len(data)} bytes, too short for a flatbuffer)")
     if data[4:8] != FILE_IDENTIFIER:
-        raise WessError(f"{source}: not a TFLite model (file identifier {data[4:8]!r}, expected {FILE_IDENTIFIER!r})")
+        raise InputError(f"{source}: not a TFLite model (file identifier {data[4:8]!r}, expected {FILE_IDENTIFIER!r})")
     root = int.from_bytes(data[:4], "little")
     if root % 4 or not 8 <= root <= len(data) - 4:
-        raise WessError(f"{source}: not a valid TFLite flatbuffer: root table offset {root} outside 8..{len(data) - 4}")
+        raise InputError(f"{source}: not a valid TFLite flatbuffer: root table offset {root} outside 8..{len(data) - 4}")
     try:
         _check_unpack_size(schema.Model.GetRootAs(data, 0), len(data))
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
     except _TooManyObjects as exc:
-        raise WessError(f"{source}: not a valid TFLite flatbuffer: {exc}") from None
+        raise InputError(f"{source}: not a valid TFLite flatbuffer: {exc}") from None
     except Exception as exc:  # the generated reader raises whatever a corrupt offset leads to
         past_end = re.search(r"at offset (\d+) \(actual buffer size is (\d+)\)", str(exc))
         if past_end:
-            raise WessError(f"{source}: truncated or corrupt TFLite flatbuffer (a field at byte {past_end[1]} lies "
+            raise InputError(f"{source}: truncated or corrupt TFLite flatbuffer (a field at byte {past_end[1]} lies "
                             f"past the end of the {past_end[2]}-byte file)") from None
-        raise WessError(f"{source}: not a valid TFLite flatbuffer: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise InputError(f"{source}: not a valid TFLite flatbuffer: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not model.subgraphs:
-        raise WessError(f"{source}: TFLite model has no subgraph")
+        raise InputError(f"{source}: TFLite model has no subgraph")
     _check_indices(model, source)
     return model
 
@@ -104,28 +104,28 @@ def _check_indices(model: schema.ModelT, source: str) -> None:
         tensors = len(graph.tensors)
         for t, tensor in enumerate(graph.tensors):
             if not 0 <= tensor.buffer < buffers:
-                raise WessError(f"{where}: tensor {t} refers to buffer {tensor.buffer}, outside 0..{buffers - 1}")
+                raise InputError(f"{where}: tensor {t} refers to buffer {tensor.buffer}, outside 0..{buffers - 1}")
         for name in ("inputs", "outputs"):
             _check_tensor_list(getattr(graph, name), 0, tensors, f"{where}: {name}")
         for o, op in enumerate(graph.operators):
             if not 0 <= op.opcodeIndex < codes:
-                raise WessError(f"{where}: operator {o} has operator code {op.opcodeIndex}, outside 0..{codes - 1}")
+                raise InputError(f"{where}: operator {o} has operator code {op.opcodeIndex}, outside 0..{codes - 1}")
             _check_tensor_list(op.inputs, -1, tensors, f"{where}: operator {o} inputs")  # -1: optional input absent
             _check_tensor_list(op.outputs, 0, tensors, f"{where}: operator {o} outputs")
 
 
 def _check_tensor_list(indices, low: int, tensors: int, where: str) -> None:
     if indices is None:
-        raise WessError(f"{where} missing")
+        raise InputError(f"{where} missing")
     bad = [int(i) for i in indices if not low <= int(i) < tensors]
     if bad:
-        raise WessError(f"{where}: tensor index {bad[0]} outside {low}..{tensors - 1}")
+        raise InputError(f"{where}: tensor index {bad[0]} outside {low}..{tensors - 1}")
 
 
 def read_model_file(path: Path | str) -> schema.ModelT:
     path = Path(path)
     if not path.is_file():
-        raise WessError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     return read_model(path.read_bytes(), str(path))
 
 
@@ -179,14 +179,14 @@ def tensor_array(model: schema.ModelT, tensor_index: int, subgraph: int = 0) -> 
     tensor = model.subgraphs[subgraph].tensors[tensor_index]
     data = model.buffers[tensor.buffer].data
     if data is None or len(data) == 0:
-        raise WessError(f"tensor {tensor_index} ({tensor_name(tensor)}) has no constant data")
+        raise InputError(f"tensor {tensor_index} ({tensor_name(tensor)}) has no constant data")
     if tensor.type not in NUMPY_DTYPES:
-        raise WessError(f"tensor {tensor_index} ({tensor_name(tensor)}) has constant data of type "
+        raise UnsupportedError(f"tensor {tensor_index} ({tensor_name(tensor)}) has constant data of type "
                         f"{TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, which is not supported")
     dtype = np.dtype(NUMPY_DTYPES[tensor.type])
     shape = tuple(int(extent) for extent in (tensor.shape if tensor.shape is not None else ()))
     if min(shape, default=0) < 0 or len(data) != dtype.itemsize * int(np.prod(shape, dtype=object)):
-        raise WessError(f"tensor {tensor_index} ({tensor_name(tensor)}): {len(data)} bytes of constant data do not "
+        raise InputError(f"tensor {tensor_index} ({tensor_name(tensor)}): {len(data)} bytes of constant data do not "
                         f"fill shape {list(shape)} of {dtype.itemsize}-byte elements")
     return np.frombuffer(bytes(np.asarray(data, np.uint8)), dtype=dtype).reshape(shape).copy()
 
@@ -207,10 +207,10 @@ def tensor_scale(model: schema.ModelT, tensor_index: int) -> float:
     """A tensor's single per-tensor scale (float32), checked positive and finite."""
     q = model.subgraphs[0].tensors[tensor_index].quantization
     if q is None or q.scale is None or len(q.scale) != 1:
-        raise WessError(f"tensor {tensor_index}: expected one per-tensor scale")
+        raise InputError(f"tensor {tensor_index}: expected one per-tensor scale")
     scale = float(np.float32(q.scale[0]))
     if not (np.isfinite(scale) and scale > 0):
-        raise WessError(f"tensor {tensor_index}: scale {scale} is not a positive number")
+        raise InputError(f"tensor {tensor_index}: scale {scale} is not a positive number")
     return scale
 
 
@@ -226,7 +226,7 @@ def get_metadata(model: schema.ModelT, name: str) -> bytes | None:
     for entry in model.metadata or []:
         if _metadata_name(entry) == name:
             if not 0 < entry.buffer < len(model.buffers):
-                raise WessError(f"metadata {name!r} points to buffer {entry.buffer}, outside 1..{len(model.buffers) - 1}")
+                raise InputError(f"metadata {name!r} points to buffer {entry.buffer}, outside 1..{len(model.buffers) - 1}")
             data = model.buffers[entry.buffer].data
             return b"" if data is None else bytes(np.asarray(data, np.uint8))
     return None

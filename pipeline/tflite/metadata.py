@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError
 from pipeline.fixedpoint import quantize_multiplier
 
 from . import flatbuf
@@ -78,38 +78,38 @@ def encode(layers: list[LayerShifts]) -> bytes:
 def decode(data: bytes, source: str = METADATA_NAME) -> list[LayerShifts]:
     """Parse and check the format (magic, version, lengths, shift range); raise WessError naming the problem."""
     if len(data) < HEADER.size:
-        raise WessError(f"{source}: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
+        raise InputError(f"{source}: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
     magic, version, header_bytes, count = HEADER.unpack_from(data, 0)
     if magic != MAGIC:
-        raise WessError(f"{source}: bad magic {magic!r}, expected {MAGIC!r}")
+        raise InputError(f"{source}: bad magic {magic!r}, expected {MAGIC!r}")
     if version > VERSION:
-        raise WessError(f"{source}: format version {version} is newer than this wess-deploy reads ({VERSION}); "
+        raise InputError(f"{source}: format version {version} is newer than this wess-deploy reads ({VERSION}); "
                         "upgrade wess-deploy")
     if version < 1 or header_bytes < HEADER.size:
-        raise WessError(f"{source}: bad version {version} or header size {header_bytes}")
+        raise InputError(f"{source}: bad version {version} or header size {header_bytes}")
     offset, layers = header_bytes, []
     for i in range(count):
         if offset + LAYER.size > len(data):
-            raise WessError(f"{source}: layer record {i} of {count} runs past the end ({len(data)} bytes)")
+            raise InputError(f"{source}: layer record {i} of {count} runs past the end ({len(data)} bytes)")
         op, tensor, channels, scale, multiplier, code, right_shift, _ = LAYER.unpack_from(data, offset)
         offset += LAYER.size
         packed = (channels + 1) // 2
         if offset + packed > len(data):
-            raise WessError(f"{source}: layer record {i} (operator {op}) declares {channels} channels, "
+            raise InputError(f"{source}: layer record {i} (operator {op}) declares {channels} channels, "
                             f"more shifts than the {len(data) - offset} bytes left")
         if not (np.isfinite(scale) and scale > 0):
-            raise WessError(f"{source}: layer record {i} (operator {op}) has layer scale {scale}, not a positive number")
+            raise InputError(f"{source}: layer record {i} (operator {op}) has layer scale {scale}, not a positive number")
         shifts = unpack_nibbles(data[offset:offset + packed], channels)
         total = right_shift + shifts.astype(np.int32)
         outside = np.flatnonzero((total < MIN_TOTAL_SHIFT) | (total > MAX_TOTAL_SHIFT))
         if outside.size:
             c = int(outside[0])
-            raise WessError(f"{source}: layer record {i} (operator {op}) channel {c}: right shift n + k_c = "
+            raise InputError(f"{source}: layer record {i} (operator {op}) channel {c}: right shift n + k_c = "
                             f"{right_shift} + {int(shifts[c])} lies outside {MIN_TOTAL_SHIFT}..{MAX_TOTAL_SHIFT}")
         offset += _padded(packed)
         layers.append(LayerShifts(op, tensor, code, float(scale), multiplier, right_shift, shifts))
     if offset != len(data):
-        raise WessError(f"{source}: {len(data) - offset} trailing bytes after {count} layer records")
+        raise InputError(f"{source}: {len(data) - offset} trailing bytes after {count} layer records")
     return layers
 
 
@@ -117,31 +117,31 @@ def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
     """Read the WESS metadata and check it against the model's operators and per-channel scales."""
     payload = flatbuf.get_metadata(model, METADATA_NAME)
     if payload is None:
-        raise WessError(f"{source}: no {METADATA_NAME!r} metadata: not a WESS model "
+        raise InputError(f"{source}: no {METADATA_NAME!r} metadata: not a WESS model "
                         "(make one with `wess deploy --scheme wess`)")
     layers = decode(payload, f"{source}: metadata {METADATA_NAME!r}")
     graph = model.subgraphs[0]
     for layer in layers:
         where = f"{source}: metadata layer for operator {layer.operator_index}"
         if layer.operator_index >= len(graph.operators):
-            raise WessError(f"{where}: the model has only {len(graph.operators)} operators")
+            raise InputError(f"{where}: the model has only {len(graph.operators)} operators")
         op = graph.operators[layer.operator_index]
         code = flatbuf.builtin_code(model, op)
         if code not in flatbuf.WEIGHTED_OPS or code != layer.builtin_code:
-            raise WessError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
+            raise InputError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
                             f"{layer.builtin_code}")
         if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor or op.inputs[0] < 0 or len(op.outputs) != 1:
-            raise WessError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
+            raise InputError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
         q = graph.tensors[layer.weight_tensor].quantization
         scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
         expected = layer.channel_scales()
         if scales.shape != expected.shape or not np.array_equal(scales, expected):
-            raise WessError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
+            raise InputError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
                             f"({scales.size} scales, {expected.size} shifts)")
         input_scale, output_scale = flatbuf.tensor_scale(model, op.inputs[0]), flatbuf.tensor_scale(model, op.outputs[0])
         mantissa, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(np.float32(layer.layer_scale))
                                                        / np.float64(output_scale)))
         if (mantissa, -exponent) != (layer.multiplier, layer.right_shift):
-            raise WessError(f"{where}: multiplier ({layer.multiplier}, right shift {layer.right_shift}) disagrees "
+            raise InputError(f"{where}: multiplier ({layer.multiplier}, right shift {layer.right_shift}) disagrees "
                             f"with the tensors' scales ({mantissa}, {-exponent})")
     return layers

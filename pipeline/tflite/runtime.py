@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError
+from pipeline.fixedpoint import round_half_away
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -35,17 +37,17 @@ def _interpreter(model: bytes, reference: bool = True):
     try:
         return Interpreter(model_content=model, experimental_op_resolver_type=resolver, num_threads=1)
     except (ValueError, RuntimeError) as exc:
-        raise WessError(f"LiteRT cannot load the model: {str(exc).strip().splitlines()[0]}") from None
+        raise UnsupportedError(f"LiteRT cannot load the model: {str(exc).strip().splitlines()[0]}") from None
 
 
 def io_quant(model: bytes) -> IoQuant:
     interpreter = _interpreter(model)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
-        raise WessError(f"model has {len(inputs)} inputs and {len(outputs)} outputs; exactly one of each is supported")
+        raise UnsupportedError(f"model has {len(inputs)} inputs and {len(outputs)} outputs; exactly one of each is supported")
     i, o = inputs[0], outputs[0]
     if i["dtype"] != np.int8 or o["dtype"] != np.int8:
-        raise WessError(f"model input/output are {np.dtype(i['dtype']).name}/{np.dtype(o['dtype']).name}; "
+        raise InputError(f"model input/output are {np.dtype(i['dtype']).name}/{np.dtype(o['dtype']).name}; "
                         "an int8 model (int8 input and output) is required")
     return IoQuant(float(i["quantization"][0]), int(i["quantization"][1]), tuple(int(d) for d in i["shape"][1:]),
                    float(o["quantization"][0]), int(o["quantization"][1]))
@@ -54,8 +56,7 @@ def io_quant(model: bytes) -> IoQuant:
 def quantize_input(x: np.ndarray, q: IoQuant) -> np.ndarray:
     """float -> int8 as TFLite's QUANTIZE does: round half away from zero, add zero point, saturate."""
     scaled = np.asarray(x, np.float32) / np.float32(q.input_scale)
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-    return np.clip(rounded + q.input_zero_point, -128, 127).astype(np.int8)
+    return np.clip(round_half_away(scaled) + q.input_zero_point, -128, 127).astype(np.int8)
 
 
 def dequantize_output(y: np.ndarray, q: IoQuant) -> np.ndarray:
@@ -93,22 +94,38 @@ def _run_batched(interpreter, index: int, out_index: int, x_int8: np.ndarray) ->
     return np.concatenate(outputs)
 
 
+def _tflm_subprocess(argv: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
+    """`python -m pipeline.tflite.tflm_worker ARGV...`; a time-out is an UnsupportedError naming `what`."""
+    try:
+        return subprocess.run([sys.executable, "-m", "pipeline.tflite.tflm_worker", *argv], capture_output=True,
+                              text=True, timeout=timeout_s, env={**os.environ, "PYTHONPATH": _package_root()})
+    except subprocess.TimeoutExpired:
+        raise UnsupportedError(f"TFLite Micro did not {what} within {timeout_s:g} s") from None
+
+
 def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.ndarray:
     """Run TFLite Micro's interpreter in a subprocess: it aborts the whole process on some degenerate models."""
     with tempfile.TemporaryDirectory(prefix="wess-tflm-") as tmp:
         model_path, in_path, out_path = (os.path.join(tmp, n) for n in ("m.tflite", "x.npy", "y.npy"))
         Path(model_path).write_bytes(model)
         np.save(in_path, x_int8)
-        try:
-            proc = subprocess.run([sys.executable, "-m", "pipeline.tflite.tflm_worker", model_path, in_path, out_path],
-                                  capture_output=True, text=True, timeout=timeout_s,
-                                  env={**os.environ, "PYTHONPATH": _package_root()})
-        except subprocess.TimeoutExpired:
-            raise WessError(f"TFLite Micro did not finish within {timeout_s:.0f} s") from None
+        proc = _tflm_subprocess(["run", model_path, in_path, out_path], timeout_s, "finish")
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise WessError(f"TFLite Micro failed on the model (exit {proc.returncode}): {tail}")
+            raise UnsupportedError(f"TFLite Micro failed on the model (exit {proc.returncode}): {tail}")
         return np.load(out_path)
+
+
+def tflm_arena_bytes(model: bytes, timeout_s: float = 300.0) -> dict:
+    """TFLite Micro's arena for the model as its recording allocator reports it (host build, 64-bit pointers)."""
+    with tempfile.TemporaryDirectory(prefix="wess-tflm-") as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(model)
+        proc = _tflm_subprocess(["allocations", str(path)], timeout_s, "report its allocations")
+    found = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", proc.stdout + proc.stderr))
+    if proc.returncode != 0 or len(found) != 3:
+        raise UnsupportedError(f"TFLite Micro could not plan the model's arena (exit {proc.returncode})")
+    return {"total_bytes": int(found["total"]), "head_bytes": int(found["head"]), "tail_bytes": int(found["tail"])}
 
 
 def _package_root() -> str:

@@ -1,10 +1,13 @@
-"""Subprocess entry point: run a model through TFLite Micro's interpreter. Usage: MODEL X.npy OUT.npy"""
+"""Subprocess entry point for TFLite Micro's interpreter, which aborts the whole process on some degenerate models.
+
+Usage: `run MODEL X.npy OUT.npy` (outputs of every input in X) or `allocations MODEL` (its arena report on stdout).
+"""
 import sys
 
 import numpy as np
 
 
-def main(model_path: str, in_path: str, out_path: str) -> None:
+def run(model_path: str, in_path: str, out_path: str) -> None:
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_file(model_path)
@@ -16,5 +19,11 @@ def main(model_path: str, in_path: str, out_path: str) -> None:
     np.save(out_path, np.stack(outputs))
 
 
+def allocations(model_path: str) -> None:
+    from tflite_micro.python.tflite_micro import runtime
+
+    runtime.Interpreter.from_file(model_path).print_allocations()
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    {"run": run, "allocations": allocations}[sys.argv[1]](*sys.argv[2:])

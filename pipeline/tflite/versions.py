@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from importlib import metadata as importlib_metadata
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError
 
 METADATA_NAME = "wess.versions"
 FORMAT = 1
@@ -54,12 +54,12 @@ def decode(payload: bytes, source: str) -> dict[str, str | None]:
     try:
         record = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WessError(f"{where}: not UTF-8 JSON ({exc})") from None
+        raise InputError(f"{where}: not UTF-8 JSON ({exc})") from None
     if not isinstance(record, dict) or not isinstance(record.get("format"), int) \
             or not isinstance(record.get("versions"), dict):
-        raise WessError(f"{where}: expected an object with an integer 'format' and a 'versions' object")
+        raise InputError(f"{where}: expected an object with an integer 'format' and a 'versions' object")
     if record["format"] > FORMAT:
-        raise WessError(f"{where}: format {record['format']} is newer than this wess-deploy reads ({FORMAT}); "
+        raise InputError(f"{where}: format {record['format']} is newer than this wess-deploy reads ({FORMAT}); "
                         "upgrade wess-deploy")
     return {str(k): None if v is None else str(v) for k, v in record["versions"].items()}
 
