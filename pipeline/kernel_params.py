@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import UnsupportedError
 from pipeline.fixedpoint import quantize_multiplier
 
 ACTIVATION_CODES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}  # tflite schema ActivationFunctionType
 ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # TFLite's int8 SOFTMAX exp input format Q5.26
+
+
+class ParameterError(UnsupportedError, ValueError):
+    """A model's scales, shapes or options give a kernel parameter outside what the C kernels take."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ def activation_range(activation: str | int, output_scale: float, output_zero_poi
         return max(-128, quantize(0.0)), min(127, quantize(6.0))
     if name == "RELU_N1_TO_1":
         return max(-128, quantize(-1.0)), min(127, quantize(1.0))
-    raise ValueError(f"unsupported fused activation {activation!r}")
+    raise ParameterError(f"unsupported fused activation {activation!r}")
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -182,7 +187,7 @@ def float_activation_range(activation: str | int) -> tuple[float, float]:
     ranges = {"NONE": (-FLOAT32_MAX, FLOAT32_MAX), "RELU": (0.0, FLOAT32_MAX), "RELU6": (0.0, 6.0),
               "RELU_N1_TO_1": (-1.0, 1.0)}
     if name not in ranges:
-        raise ValueError(f"unsupported fused activation {activation!r}")
+        raise ParameterError(f"unsupported fused activation {activation!r}")
     return ranges[name]
 
 
@@ -194,9 +199,9 @@ def compute_padding(input_size: int, filter_size: int, stride: int, dilation: in
     elif padding.upper() == "VALID":
         output_size = (input_size + stride - effective_filter_size) // stride
     else:
-        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
     if output_size < 1:
-        raise ValueError("filter larger than the padded input")
+        raise ParameterError("filter larger than the padded input")
     total_padding = max((output_size - 1) * stride + effective_filter_size - input_size, 0)
     return output_size, total_padding // 2
 
@@ -205,7 +210,7 @@ def _multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
     """quantize_multiplier as (Q31 mantissa, right shift), checked against the kernels' right-shift range."""
     q_fixed, exponent = quantize_multiplier(real_multiplier)
     if exponent > 30:
-        raise ValueError(f"multiplier {real_multiplier!r} too large for a left shift of at most 30")
+        raise ParameterError(f"multiplier {real_multiplier!r} too large for a left shift of at most 30")
     return q_fixed, -exponent
 
 
@@ -220,7 +225,7 @@ def pack_channel_shift4(channel_shifts) -> np.ndarray:
     """WESS shifts k_c in 0..15 packed two per byte, low nibble = even channel."""
     shifts = np.asarray(channel_shifts, dtype=np.int64)
     if shifts.size and (shifts.min() < 0 or shifts.max() > 15):
-        raise ValueError("WESS channel shifts must lie in 0..15")
+        raise ParameterError("WESS channel shifts must lie in 0..15")
     padded = np.concatenate([shifts, np.zeros(shifts.size % 2, dtype=np.int64)])
     return (padded[0::2] | (padded[1::2] << 4)).astype(np.uint8)
 
@@ -270,7 +275,7 @@ def fully_connected_params(input_zero_point: int, output_scale: float, output_ze
 def _smaller_than_one(real_multiplier: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplierSmallerThanOneExp as (Q31 mantissa, right shift >= 0)."""
     if not 0.0 < real_multiplier < 1.0:
-        raise ValueError(f"multiplier {real_multiplier!r} must lie in (0, 1)")
+        raise ParameterError(f"multiplier {real_multiplier!r} must lie in (0, 1)")
     q_fixed, exponent = quantize_multiplier(real_multiplier)
     return q_fixed, -exponent
 
@@ -312,7 +317,7 @@ def concatenation_params(input_quantizations, output_quantization) -> ConcatPara
     """CONCATENATION: TFLite requires every int8 input's (scale, zero point) to equal the output's."""
     for index, quantization in enumerate(input_quantizations):
         if (_f32(quantization[0]), quantization[1]) != (_f32(output_quantization[0]), output_quantization[1]):
-            raise ValueError(f"concatenation input {index} quantization {quantization} differs from the output's")
+            raise ParameterError(f"concatenation input {index} quantization {quantization} differs from the output's")
     return ConcatParams(len(input_quantizations))
 
 
@@ -322,7 +327,7 @@ def softmax_params(input_scale: float, beta: float = 1.0) -> SoftmaxParams:
     real_multiplier = min(_f32(beta) * _f32(input_scale) * float(1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)),
                           max_real_multiplier)
     if not real_multiplier > 1.0:
-        raise ValueError(f"softmax beta * input_scale * 2**26 = {real_multiplier!r} must exceed 1")
+        raise ParameterError(f"softmax beta * input_scale * 2**26 = {real_multiplier!r} must exceed 1")
     q_fixed, left_shift = quantize_multiplier(real_multiplier)
     max_input_rescaled = (1.0 * ((1 << SOFTMAX_SCALED_DIFF_INTEGER_BITS) - 1)
                           * float(1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)) / float(1 << left_shift))

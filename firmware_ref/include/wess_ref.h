@@ -356,6 +356,9 @@ typedef struct {
     uint32_t min_inputs;         /**< Input tensors of an op record: min_inputs to max_inputs. */
     uint32_t max_inputs;
     uint32_t output_count;       /**< Output tensors of an op record. */
+    uint32_t input_types[3];     /**< Tensor type of inputs 0, 1 and 2 on: 0 int8, 1 int32, 2 float32, 255 any. */
+    uint32_t output_type;        /**< Tensor type of the outputs, as input_types. */
+    int32_t optional_input;      /**< The input whose tensor index may be -1 (absent), or -1. */
     uint32_t param_words;        /**< Parameter words after the tensor indices: params_struct field by field. */
     const char *params_struct;   /**< The parameter struct's name in this header, or NULL (no parameter words). */
     uint32_t requant_words;      /**< 4 when requantization words follow the parameters (docs/compact_model.md). */

@@ -27,6 +27,7 @@ enum {
     MODEL_OP_SOFTMAX = 25,
     MODEL_OP_PAD = 34,
     MODEL_OP_MEAN = 40,
+    MODEL_OP_SQUEEZE = 43,
     MODEL_OP_QUANTIZE = 114
 };
 

@@ -45,6 +45,7 @@
     OP(MODEL_OP_PAD, "PAD", 1, 1, TYPES_S8, PARAMS(wess_pad_params_t), NO_REQUANT, model_check_none, pad_op_run) \
     OP(MODEL_OP_MEAN, "MEAN", 1, 1, TYPES_S8, PARAMS(wess_mean_params_t), NO_REQUANT, model_check_none, \
        mean_op_run) \
+    OP(MODEL_OP_SQUEEZE, "SQUEEZE", 1, 1, TYPES_ANY, NO_PARAMS, NO_REQUANT, reshape_op_check, reshape_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \
        model_check_none, quantize_op_run) \
     OP(MODEL_OP_CONV_2D_F32, "CONV_2D_F32", 3, 3, TYPES_WEIGHTED_F32, PARAMS(wess_conv_f32_params_t), NO_REQUANT, \
@@ -87,6 +88,11 @@ wess_status_t wess_op_info(uint32_t index, wess_op_info_t *info)
     info->min_inputs = kind->min_inputs;
     info->max_inputs = kind->max_inputs;
     info->output_count = kind->output_count;
+    for (int position = 0; position < 3; ++position) {
+        info->input_types[position] = kind->input_types[position];
+    }
+    info->output_type = kind->output_type;
+    info->optional_input = kind->optional_input;
     info->param_words = kind->param_words;
     info->params_struct = kind->params_struct;
     info->requant_words = kind->requant_words;
