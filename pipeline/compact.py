@@ -263,14 +263,16 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
 
 
 def _check_tensor_types(reader: _Reader, op: CompactOp, source: str) -> None:
-    """Every tensor of the op of the type its kernel takes (TYPE_ANY: RESHAPE, whose C check compares them)."""
+    """Every tensor of the op of a blob type, the one its kernel takes (TYPE_ANY: RESHAPE, whose C check compares
+    input and output)."""
     spec = registry.SPECS[op.op_code]
     for position, tensor in enumerate(op.inputs + op.outputs):
         is_output = position >= len(op.inputs)
         expected = spec.output_type if is_output else spec.input_types[min(position, 2)]
-        if tensor < 0 or expected is registry.TYPE_ANY:
+        if tensor < 0:
             continue
-        if TYPE_CODES.get(reader.graph.tensors[tensor].type) != expected:
+        tensor_type = TYPE_CODES.get(reader.graph.tensors[tensor].type)
+        if tensor_type is None or (expected is not registry.TYPE_ANY and tensor_type != expected):
             raise InputError(f"{source}: operator {op.operator_index} ({op.op_name}): tensor {tensor} has type "
                              f"{flatbuf.TENSOR_TYPE_NAMES.get(reader.graph.tensors[tensor].type)}, not the type the "
                              "kernel takes")

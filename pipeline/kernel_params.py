@@ -165,7 +165,11 @@ def activation_range(activation: str | int, output_scale: float, output_zero_poi
     name = activation.upper() if isinstance(activation, str) else ACTIVATION_CODES.get(int(activation), activation)
 
     def quantize(real: float) -> int:
-        return output_zero_point + _round_half_away(float(np.float32(real) / np.float32(output_scale)))
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            quotient = float(np.float32(real) / np.float32(output_scale))
+        if not math.isfinite(quotient):
+            raise ParameterError(f"activation bound {real} / output scale {output_scale!r} is not finite")
+        return output_zero_point + _round_half_away(quotient)
 
     if name == "NONE":
         return -128, 127
@@ -206,8 +210,17 @@ def compute_padding(input_size: int, filter_size: int, stride: int, dilation: in
     return output_size, total_padding // 2
 
 
+def _divisor_scale(scale: float, what: str) -> float:
+    """A scale the parameters are divided by, as float32: it must be positive and finite."""
+    if not 0.0 < _f32(scale) < math.inf:
+        raise ParameterError(f"{what} scale {scale!r} is not a positive finite number")
+    return _f32(scale)
+
+
 def _multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
     """quantize_multiplier as (Q31 mantissa, right shift), checked against the kernels' right-shift range."""
+    if not 0.0 <= real_multiplier < math.inf:
+        raise ParameterError(f"multiplier {real_multiplier!r} is not a finite number >= 0")
     q_fixed, exponent = quantize_multiplier(real_multiplier)
     if exponent > 30:
         raise ParameterError(f"multiplier {real_multiplier!r} too large for a left shift of at most 30")
@@ -216,7 +229,8 @@ def _multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
 
 def per_channel_requant(input_scale: float, weight_scales, output_scale: float) -> Requant:
     """TFLite's PopulateConvolutionQuantizationParams: M_c = s_in * s_w[c] / s_out, one multiplier per scale."""
-    pairs = [_multiplier_and_right_shift(_f32(input_scale) * _f32(scale) / _f32(output_scale))
+    output_scale = _divisor_scale(output_scale, "output")
+    pairs = [_multiplier_and_right_shift(_f32(input_scale) * _f32(scale) / output_scale)
              for scale in np.atleast_1d(weight_scales)]
     return Requant(np.array([q for q, _ in pairs], dtype=np.int32), np.array([r for _, r in pairs], dtype=np.int32))
 
@@ -233,7 +247,7 @@ def pack_channel_shift4(channel_shifts) -> np.ndarray:
 def wess_requant(input_scale: float, layer_weight_scale: float, output_scale: float, channel_shifts) -> Requant:
     """One layer multiplier M = s_in * s / s_out plus per-channel shifts k_c (channel scale s * 2**-k_c)."""
     q_fixed, right_shift = _multiplier_and_right_shift(
-        _f32(input_scale) * _f32(layer_weight_scale) / _f32(output_scale))
+        _f32(input_scale) * _f32(layer_weight_scale) / _divisor_scale(output_scale, "output"))
     return Requant(np.array([q_fixed], dtype=np.int32), np.array([right_shift], dtype=np.int32),
                    pack_channel_shift4(channel_shifts))
 
@@ -283,10 +297,10 @@ def _smaller_than_one(real_multiplier: float) -> tuple[int, int]:
 def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
                output_scale: float, output_zero_point: int, activation: str | int) -> AddParams:
     """TFLite's int8 ADD Prepare: inputs rescaled to twice the larger input scale, left shift 20."""
-    twice_max_input_scale = 2.0 * max(_f32(input1_scale), _f32(input2_scale))
+    twice_max_input_scale = 2.0 * max(_divisor_scale(input1_scale, "input1"), _divisor_scale(input2_scale, "input2"))
     input1 = _smaller_than_one(_f32(input1_scale) / twice_max_input_scale)
     input2 = _smaller_than_one(_f32(input2_scale) / twice_max_input_scale)
-    output = _smaller_than_one(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * _f32(output_scale)))
+    output = _smaller_than_one(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * _divisor_scale(output_scale, "output")))
     act_min, act_max = activation_range(activation, output_scale, output_zero_point)
     return AddParams(-input1_zero_point, -input2_zero_point, output_zero_point, ADD_LEFT_SHIFT,
                      *input1, *input2, *output, act_min, act_max)
@@ -303,7 +317,7 @@ def pool_params(input_hw, filter_hw, stride_hw, padding: str, output_scale: floa
 
 def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int) -> MeanParams:
     """MEAN over H and W: QuantizeMultiplier(s_in / s_out); the kernel folds in 1 / (H * W) as TFLite Micro does."""
-    q_fixed, right_shift = _multiplier_and_right_shift(_f32(input_scale) / _f32(output_scale))
+    q_fixed, right_shift = _multiplier_and_right_shift(_f32(input_scale) / _divisor_scale(output_scale, "output"))
     return MeanParams(-input_zero_point, output_zero_point, q_fixed, right_shift)
 
 

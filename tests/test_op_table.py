@@ -2,6 +2,7 @@
 parameter structs and status enum as the headers declare them; SQUEEZE, added through the registry, runs exactly."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline import compact, cref, op_registry, verify
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError, WessError
 
 pytestmark = pytest.mark.usefixtures("reference_library")
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,3 +150,40 @@ def test_squeeze_runs_byte_exact_on_every_backend(squeeze_model):
     assert offsets[squeeze.inputs[0]] == offsets[squeeze.outputs[0]]  # the memory plan shares the buffer
     result = verify.verify(squeeze_model, "squeeze", 24)
     assert result.mismatched_bytes == {pair: 0 for pair in verify.PAIRS}
+
+
+# ---------------------------------------------------------------- whose fault: input, unsupported, or a bug
+
+def _with_conv(model: bytes, change) -> bytes:
+    """The model with change(conv operator, graph) applied to its CONV_2D."""
+    from pipeline import flatbuf
+
+    parsed = flatbuf.read_model(model)
+    graph = parsed.subgraphs[0]
+    change(next(op for op in graph.operators if flatbuf.opcode_name(parsed, op) == "CONV_2D"), graph)
+    return flatbuf.write_model(parsed)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda op, graph: setattr(op.builtinOptions, "strideH", 0), InputError, r"strides \[0, 2\] must be >= 1"),
+    (lambda op, graph: setattr(op.builtinOptions, "fusedActivationFunction", 7), UnsupportedError,
+     "fused activation 7 is not supported"),
+    (lambda op, graph: setattr(op.builtinOptions, "padding", 5), InputError, "padding code 5 is neither SAME"),
+    (lambda op, graph: setattr(op.builtinOptions, "dilationWFactor", 100), UnsupportedError, "filter larger than"),
+    (lambda op, graph: setattr(op, "builtinOptionsType", 0) or setattr(op, "builtinOptions", None), InputError,
+     "builtin options missing, expected Conv2DOptionsT"),
+])
+def test_a_bad_operator_is_an_input_or_unsupported_error_naming_it(squeeze_model, change, error, message):
+    with pytest.raises(error, match=rf"^squeeze: operator 0 \(CONV_2D\): {message}"):
+        compact.compile_model(_with_conv(squeeze_model, change), "squeeze")
+
+
+def test_a_bug_in_a_build_function_propagates(squeeze_model, monkeypatch):
+    """A Python exception raised by the project's own code stays what it is (the CLI reports a bug, exit 1)."""
+    def broken(ctx):
+        raise KeyError("a bug")
+
+    conv = op_registry.SPECS[op_registry.OP.CONV_2D]
+    monkeypatch.setitem(op_registry.SPECS, conv.code, dataclasses.replace(conv, build=broken))
+    with pytest.raises(KeyError, match="a bug"):
+        compact.compile_model(squeeze_model)
