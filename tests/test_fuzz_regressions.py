@@ -1,7 +1,7 @@
 """Fuzz findings stay fixed: every input in tests/fuzz_regressions/ and tests/fuzz_corpus/ gets a clean answer.
 
 Each file goes through every Python reader harness (tools/fuzz_python.py: flatbuf, metadata, compact) and
-through the C validator and runner (ctypes, pipeline/cref.py; under ASan in tools/run_sanitized_tests.sh): it
+through the C validator and runner (ctypes, pipeline/cref/library.py; under ASan in tools/run_sanitized_tests.sh): it
 must be accepted or refused with a one-line WessError, never raise anything else or crash. docs/fuzzing.md.
 """
 from __future__ import annotations

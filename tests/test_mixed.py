@@ -2,7 +2,9 @@
 QUANTIZE, run by the C reference, LiteRT BUILTIN_REF and TFLite Micro byte for byte (firmware: test_firmware.py)."""
 from __future__ import annotations
 
+import collections
 import json
+import re
 import struct
 
 import numpy as np
@@ -176,19 +178,34 @@ def test_nan_activation_bound_fails_the_float_kernel_at_its_op(mixed_blob):
         library.run_model(blob, np.zeros((1, 32, 32, 1), np.int8), np.int8)
 
 
+def _status_of(run) -> str:
+    """The status name a runner call ends with: WESS_OK, or the one its one-line WessError names."""
+    try:
+        run()
+    except WessError as error:
+        assert "\n" not in str(error)
+        return re.match(r"model blob: (WESS_\w+) \(", str(error)).group(1)
+    return "WESS_OK"
+
+
 def test_random_byte_flips_of_a_mixed_blob_never_crash(mixed_blob):
-    """Under ASan (tools/run_sanitized_tests.sh) an out-of-bounds read would fail the run."""
+    """Each flipped blob is refused with a status of the header's enum or runs (an input of the size it declares);
+    under ASan (tools/run_sanitized_tests.sh) an out-of-bounds read would fail the run."""
     rng = np.random.default_rng(1)
-    x = np.zeros((1, 32, 32, 1), np.int8)
     table_end = op_record_offset(mixed_blob, len(mixed_blob.ops))
+    statuses = collections.Counter()
     for _ in range(100):
         data = bytearray(mixed_blob.blob)
         for position in rng.integers(0, table_end, size=rng.integers(1, 4)):
             data[position] = int(rng.integers(0, 256))
-        try:
-            library.run_model(bytes(data), x, np.int8)
-        except WessError:
-            pass
+        blob = bytes(data)
+        status = _status_of(lambda: library.validate_model(blob))
+        if status == "WESS_OK":
+            input_bytes = library.validate_model(blob).input_bytes
+            status = _status_of(lambda: library.run_model(blob, np.zeros((1, input_bytes), np.uint8), np.uint8))
+        statuses[status] += 1
+    assert set(statuses) <= set(library.STATUS_NAMES.values()) - {"WESS_ERR_CALLBACK"}, statuses
+    assert {"WESS_OK", "WESS_ERR_BAD_OP", "WESS_ERR_BAD_TENSOR"} <= set(statuses), statuses
 
 
 # ---------------------------------------------------------------- more zoo models (slow)

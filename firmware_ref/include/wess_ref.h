@@ -349,6 +349,24 @@ typedef struct {
     int32_t failed_op;                       /**< Out: op position whose kernel failed, or -1. */
 } wess_run_hooks_t;
 
+/** One row of the runner's operator table (for tools and the tests that tie the Python side to it). */
+typedef struct {
+    uint32_t op_code;            /**< TFLite BuiltinOperator, | 0x8000 for a float32 kernel. */
+    const char *name;            /**< TFLite's name; float32 kernels end in _F32. */
+    uint32_t min_inputs;         /**< Input tensors of an op record: min_inputs to max_inputs. */
+    uint32_t max_inputs;
+    uint32_t output_count;       /**< Output tensors of an op record. */
+    uint32_t input_types[3];     /**< Tensor type of inputs 0, 1 and 2 on: 0 int8, 1 int32, 2 float32, 255 any. */
+    uint32_t output_type;        /**< Tensor type of the outputs, as input_types. */
+    int32_t optional_input;      /**< The input whose tensor index may be -1 (absent), or -1. */
+    uint32_t param_words;        /**< Parameter words after the tensor indices: params_struct field by field. */
+    const char *params_struct;   /**< The parameter struct's name in this header, or NULL (no parameter words). */
+    uint32_t requant_words;      /**< 4 when requantization words follow the parameters (docs/compact_model.md). */
+} wess_op_info_t;
+
+/** Row `index` of the operator table: WESS_OK and *info, or WESS_ERR_BAD_ARG (NULL info, index past the end). */
+wess_status_t wess_op_info(uint32_t index, wess_op_info_t *info);
+
 /**
  * Checks every field of a compact model blob before anything uses it: header (magic, version, sizes, counts),
  * every table and constant offset and size against blob_len, every tensor index, type and size, every op record,

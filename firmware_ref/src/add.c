@@ -1,5 +1,6 @@
 /* ADD int8 reference kernel, same-shape inputs (TFLite's general quantized add: left_shift 20, three multipliers). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 static int right_shift_valid(int32_t right_shift)
 {
@@ -53,4 +54,15 @@ wess_status_t wess_add_s8(const wess_add_params_t *params,
         output[index] = output_int8(raw_output, params->output_offset, params->act_min, params->act_max);
     }
     return WESS_OK;
+}
+
+/* ADD of a compact model: tensors (input1, input2, output), wess_add_params_t words. */
+wess_status_t add_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input1 = model_op_tensor(model, op, 0), input2 = model_op_tensor(model, op, 1);
+    const bound_tensor_t output = model_op_tensor(model, op, 2);
+    wess_add_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_add_s8(&params, &input1.record.dims, (const int8_t *)input1.data, &input2.record.dims,
+                       (const int8_t *)input2.data, &output.record.dims, (int8_t *)output.data);
 }

@@ -1,5 +1,6 @@
 /* AVERAGE_POOL_2D int8 reference kernel (TFLite's integer kernel: padded cells not counted, rounded division). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 wess_status_t wess_average_pool_2d_s8(const wess_pool_params_t *params,
                                       const wess_dims_t *input_dims, const int8_t *input,
@@ -44,4 +45,14 @@ wess_status_t wess_average_pool_2d_s8(const wess_pool_params_t *params,
         }
     }
     return WESS_OK;
+}
+
+/* AVERAGE_POOL_2D of a compact model: tensors (input, output), wess_pool_params_t words. */
+wess_status_t average_pool_2d_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), output = model_op_tensor(model, op, 1);
+    wess_pool_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_average_pool_2d_s8(&params, &input.record.dims, (const int8_t *)input.data,
+                                   &output.record.dims, (int8_t *)output.data);
 }

@@ -1,5 +1,6 @@
 /* CONCATENATION int8 reference kernel along the channel axis (a copy: TFLite requires equal int8 quantization). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 static wess_status_t concatenation_check(const wess_concat_params_t *params, const wess_dims_t *input_dims,
                                          const int8_t *const *inputs, const wess_dims_t *output_dims)
@@ -50,4 +51,20 @@ wess_status_t wess_concatenation_s8(const wess_concat_params_t *params, const we
         }
     }
     return WESS_OK;
+}
+
+/* CONCATENATION of a compact model: tensors (input_count inputs, output), no parameter words
+ * (input_count is the record's). */
+wess_status_t concatenation_op_run(const model_run_t *model, const model_op_t *op)
+{
+    wess_dims_t input_dims[MODEL_MAX_CONCAT_INPUTS];
+    const int8_t *inputs[MODEL_MAX_CONCAT_INPUTS];
+    for (uint32_t input_index = 0; input_index < op->input_count; ++input_index) {
+        const bound_tensor_t input = model_op_tensor(model, op, input_index);
+        input_dims[input_index] = input.record.dims;
+        inputs[input_index] = (const int8_t *)input.data;
+    }
+    const bound_tensor_t output = model_op_tensor(model, op, op->input_count);
+    const wess_concat_params_t params = {op->input_count};
+    return wess_concatenation_s8(&params, input_dims, inputs, &output.record.dims, (int8_t *)output.data);
 }

@@ -1,5 +1,6 @@
 /* CONV_2D float32 reference kernel: TFLite's reference_ops::Conv, same accumulation order (bit-exact without FMA). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 wess_status_t wess_conv_2d_f32(const wess_conv_f32_params_t *params,
                                const wess_dims_t *input_dims, const float *input,
@@ -55,4 +56,19 @@ wess_status_t wess_conv_2d_f32(const wess_conv_f32_params_t *params,
         }
     }
     return WESS_OK;
+}
+
+/* CONV_2D float32 of a compact model: tensors (input, filter, bias or -1, output), wess_conv_f32_params_t
+ * words. */
+wess_status_t conv_2d_f32_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), filter = model_op_tensor(model, op, 1);
+    const bound_tensor_t bias = model_op_tensor(model, op, 2), output = model_op_tensor(model, op, 3);
+    const float *input_data = (const float *)(const void *)input.data;
+    const float *filter_data = (const float *)(const void *)filter.data;
+    const float *bias_data = (const float *)(const void *)bias.data;
+    wess_conv_f32_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_conv_2d_f32(&params, &input.record.dims, input_data, &filter.record.dims, filter_data, bias_data,
+                            &output.record.dims, (float *)(void *)output.data);
 }

@@ -1,32 +1,26 @@
 /* DEPTHWISE_CONV_2D int8 reference kernel with depth multiplier (TFLite's per-channel integer kernel, WESS requantization). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 static wess_status_t depthwise_check(const wess_depthwise_params_t *params, const wess_dims_t *input_dims,
                                      const wess_dims_t *filter_dims, const wess_dims_t *output_dims)
 {
     const wess_conv_params_t *conv = &params->conv;
-    if (conv->stride_y < 1 || conv->stride_x < 1 || conv->dilation_y < 1 || conv->dilation_x < 1 ||
-        params->depth_multiplier < 1 || !input_offset_valid(conv->input_offset) ||
+    if (params->depth_multiplier < 1 || !input_offset_valid(conv->input_offset) ||
         !int8_value_valid(conv->output_offset) || !activation_valid(conv->act_min, conv->act_max)) {
         return WESS_ERR_BAD_ARG;
     }
     if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
-    if (input_dims->n != 1 || output_dims->n != 1) {
-        return WESS_ERR_UNSUPPORTED;
+    const wess_status_t status = conv_window_check(conv->stride_y, conv->stride_x, conv->dilation_y,
+                                                   conv->dilation_x, conv->pad_top, conv->pad_left,
+                                                   filter_dims->h, filter_dims->w, input_dims, output_dims);
+    if (status != WESS_OK) {
+        return status;
     }
     if (filter_dims->n != 1 || (int64_t)input_dims->c * params->depth_multiplier != filter_dims->c ||
         output_dims->c != filter_dims->c) {
-        return WESS_ERR_BAD_SHAPE;
-    }
-    const int64_t filter_extent_y = (int64_t)(filter_dims->h - 1) * conv->dilation_y;  /* dilated extent - 1 */
-    const int64_t filter_extent_x = (int64_t)(filter_dims->w - 1) * conv->dilation_x;
-    if (conv->pad_top < 0 || conv->pad_top > filter_extent_y || conv->pad_left < 0 || conv->pad_left > filter_extent_x) {
-        return WESS_ERR_BAD_ARG;
-    }
-    if (!window_geometry_valid(input_dims->h, filter_extent_y + 1, conv->stride_y, conv->pad_top, output_dims->h) ||
-        !window_geometry_valid(input_dims->w, filter_extent_x + 1, conv->stride_x, conv->pad_left, output_dims->w)) {
         return WESS_ERR_BAD_SHAPE;
     }
     if ((int64_t)filter_dims->h * filter_dims->w > WESS_MAX_DOT_LENGTH) {
@@ -112,4 +106,18 @@ wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, c
         }
     }
     return WESS_OK;
+}
+
+/* DEPTHWISE_CONV_2D of a compact model: tensors (input, filter, bias or -1, output),
+ * wess_depthwise_params_t words, requantization words. */
+wess_status_t depthwise_conv_2d_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), filter = model_op_tensor(model, op, 1);
+    const bound_tensor_t bias = model_op_tensor(model, op, 2), output = model_op_tensor(model, op, 3);
+    wess_depthwise_params_t params;
+    model_op_params(op, &params, sizeof params);
+    const wess_requant_t requant = model_op_requant(model, op);
+    return wess_depthwise_conv_2d_s8(&params, &requant, &input.record.dims, (const int8_t *)input.data,
+                                     &filter.record.dims, (const int8_t *)filter.data, (const int32_t *)bias.data,
+                                     &output.record.dims, (int8_t *)output.data);
 }

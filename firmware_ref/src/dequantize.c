@@ -1,5 +1,6 @@
 /* DEQUANTIZE int8 -> float32 reference kernel: scale * (q - zero_point). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 wess_status_t wess_dequantize_s8_f32(const wess_dequantize_params_t *params,
                                      const wess_dims_t *input_dims, const int8_t *input,
@@ -22,4 +23,14 @@ wess_status_t wess_dequantize_s8_f32(const wess_dequantize_params_t *params,
         output[index] = params->input_scale * (float)(input[index] - params->input_zero_point);
     }
     return WESS_OK;
+}
+
+/* DEQUANTIZE of a compact model: tensors (input, output), wess_dequantize_params_t words. */
+wess_status_t dequantize_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), output = model_op_tensor(model, op, 1);
+    wess_dequantize_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_dequantize_s8_f32(&params, &input.record.dims, (const int8_t *)input.data,
+                                  &output.record.dims, (float *)(void *)output.data);
 }

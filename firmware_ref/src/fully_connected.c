@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED int8 reference kernel (TFLite's integer kernel; per-layer, per-channel or WESS requantization). */
 #include "kernel_util.h"
+#include "op_table.h"
 
 static wess_status_t fully_connected_check(const wess_fc_params_t *params, const wess_dims_t *input_dims,
                                            const wess_dims_t *filter_dims, const wess_dims_t *output_dims)
@@ -52,4 +53,35 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
         }
     }
     return WESS_OK;
+}
+
+/* FULLY_CONNECTED of a compact model: the weighted-op checks, and the input's flat size a multiple of in_depth. */
+wess_status_t fully_connected_op_check(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
+{
+    const wess_status_t status = model_check_weighted(model, op, error_tensor);
+    if (status != WESS_OK) {
+        return status;
+    }
+    const bound_tensor_t input = model_op_tensor(model, op, 0), filter = model_op_tensor(model, op, 1);
+    if (flat_size(&input.record.dims) % filter.record.dims.c != 0) {
+        *error_tensor = op_word(op, 0);
+        return WESS_ERR_BAD_TENSOR;
+    }
+    return WESS_OK;
+}
+
+/* FULLY_CONNECTED of a compact model: tensors (input, filter, bias or -1, output), wess_fc_params_t words,
+ * requantization words; the input flattened to [flat / in_depth, in_depth]. */
+wess_status_t fully_connected_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), filter = model_op_tensor(model, op, 1);
+    const bound_tensor_t bias = model_op_tensor(model, op, 2), output = model_op_tensor(model, op, 3);
+    wess_fc_params_t params;
+    model_op_params(op, &params, sizeof params);
+    const wess_requant_t requant = model_op_requant(model, op);
+    wess_dims_t input_dims, output_dims;
+    model_fully_connected_dims(&input, &filter, &output, &input_dims, &output_dims);
+    return wess_fully_connected_s8(&params, &requant, &input_dims, (const int8_t *)input.data, &filter.record.dims,
+                                   (const int8_t *)filter.data, (const int32_t *)bias.data, &output_dims,
+                                   (int8_t *)output.data);
 }

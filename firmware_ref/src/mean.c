@@ -7,6 +7,7 @@
  * true and false, equal and unequal scales); LiteRT's default optimized MEAN differs in the last place.
  */
 #include "kernel_util.h"
+#include "op_table.h"
 
 #define MAX_MEAN_COUNT (1 << 23)  /* sum of count terms |input + input_offset| <= 255 stays below 2^31 */
 
@@ -62,4 +63,15 @@ wess_status_t wess_mean_hw_s8(const wess_mean_params_t *params,
         output[channel] = output_int8(mean, params->output_offset, INT8_MIN, INT8_MAX);
     }
     return WESS_OK;
+}
+
+/* MEAN of a compact model: tensors (input, output), wess_mean_params_t words. */
+wess_status_t mean_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), output = model_op_tensor(model, op, 1);
+    wess_mean_params_t params;
+    model_op_params(op, &params, sizeof params);
+    /* keep_dims false gives [1, c]: the same bytes as [1, 1, 1, c] */
+    return wess_mean_hw_s8(&params, &input.record.dims, (const int8_t *)input.data,
+                           &output.record.dims, (int8_t *)output.data);
 }

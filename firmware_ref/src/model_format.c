@@ -1,6 +1,8 @@
 /* Compact model blob readers: header, tensor and op records, each bounds-checked against the blob. */
 #include "model_format.h"
 
+#include "op_table.h"
+
 #include <string.h>
 
 /* start + bytes lies inside [0, limit), in 64-bit arithmetic (no wrap-around on 32-bit targets). */
@@ -85,47 +87,11 @@ wess_status_t model_read_op(const uint8_t *blob, const model_header_t *header, u
     }
     op->word_count = (uint32_t)(op->record_bytes - MODEL_OP_HEADER_BYTES) / 4u;
     op->words = record + MODEL_OP_HEADER_BYTES;
-    const int32_t param_count = model_param_count(op->op_code);
-    if (param_count < 0 || op->word_count != (uint32_t)op->input_count + op->output_count + (uint32_t)param_count) {
+    op->kind = model_op_find(op->op_code);
+    if (op->kind == NULL || op->word_count != (uint32_t)op->input_count + op->output_count + op->kind->param_words +
+                                                 op->kind->requant_words) {
         return WESS_ERR_BAD_OP;
     }
     *cursor += op->record_bytes;
     return WESS_OK;
-}
-
-int32_t model_param_count(uint16_t op_code)
-{
-    switch (op_code) {
-    case MODEL_OP_CONV_2D:
-        return 14;  /* wess_conv_params_t (10) + requant (4) */
-    case MODEL_OP_DEPTHWISE_CONV_2D:
-        return 15;  /* wess_conv_params_t (10) + depth_multiplier + requant (4) */
-    case MODEL_OP_FULLY_CONNECTED:
-        return 8;   /* wess_fc_params_t (4) + requant (4) */
-    case MODEL_OP_CONV_2D_F32:
-        return 8;   /* wess_conv_f32_params_t */
-    case MODEL_OP_DEPTHWISE_CONV_2D_F32:
-        return 9;   /* wess_conv_f32_params_t + depth_multiplier */
-    case MODEL_OP_FULLY_CONNECTED_F32:
-        return 2;   /* wess_fc_f32_params_t */
-    case MODEL_OP_ADD:
-        return 12;
-    case MODEL_OP_AVERAGE_POOL_2D:
-    case MODEL_OP_MAX_POOL_2D:
-        return 8;
-    case MODEL_OP_MEAN:
-        return 4;
-    case MODEL_OP_PAD:
-        return 5;
-    case MODEL_OP_SOFTMAX:
-        return 3;
-    case MODEL_OP_QUANTIZE:
-    case MODEL_OP_DEQUANTIZE:
-        return 2;
-    case MODEL_OP_RESHAPE:
-    case MODEL_OP_CONCATENATION:
-        return 0;
-    default:
-        return -1;
-    }
 }

@@ -27,6 +27,7 @@ enum {
     MODEL_OP_SOFTMAX = 25,
     MODEL_OP_PAD = 34,
     MODEL_OP_MEAN = 40,
+    MODEL_OP_SQUEEZE = 43,
     MODEL_OP_QUANTIZE = 114
 };
 
@@ -38,13 +39,6 @@ enum {
     MODEL_OP_DEPTHWISE_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_DEPTHWISE_CONV_2D,
     MODEL_OP_FULLY_CONNECTED_F32 = MODEL_OP_FLOAT32 | MODEL_OP_FULLY_CONNECTED
 };
-
-/* CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED, int8 or float32: inputs (input, filter, bias or -1). */
-static inline int model_op_weighted(uint16_t op_code)
-{
-    const uint16_t builtin = (uint16_t)(op_code & ~MODEL_OP_FLOAT32);
-    return builtin == MODEL_OP_CONV_2D || builtin == MODEL_OP_DEPTHWISE_CONV_2D || builtin == MODEL_OP_FULLY_CONNECTED;
-}
 
 enum { MODEL_TYPE_INT8 = 0, MODEL_TYPE_INT32 = 1, MODEL_TYPE_FLOAT32 = 2 };
 enum { MODEL_STORAGE_NONE = 0, MODEL_STORAGE_ARENA = 1, MODEL_STORAGE_CONSTANT = 2 };
@@ -76,6 +70,9 @@ typedef struct {
     uint32_t data_bytes;
 } model_tensor_t;
 
+/* A row of the operator table (op_table.h). */
+typedef struct model_op_kind model_op_kind_t;
+
 /* One op record: words[0, input_count + output_count) are tensor indices, the rest parameters. */
 typedef struct {
     uint16_t op_code;
@@ -84,6 +81,7 @@ typedef struct {
     uint16_t output_count;
     uint32_t word_count;
     const uint8_t *words;  /* little-endian int32, word_count of them, inside the blob */
+    const model_op_kind_t *kind;  /* the table row of op_code */
 } model_op_t;
 
 static inline uint32_t read_u32(const uint8_t *bytes)
@@ -114,10 +112,12 @@ wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_head
 /* Reads tensor record index < header->tensor_count (the table is inside the blob once the header is checked). */
 void model_read_tensor(const uint8_t *blob, const model_header_t *header, uint32_t index, model_tensor_t *tensor);
 
-/* Reads the op record at *cursor (a byte offset into the op table) and advances the cursor past it. */
+/* Reads the op record at *cursor (a byte offset into the op table) and advances the cursor past it:
+ * WESS_ERR_BAD_OP for an op code the table lacks or a word count other than its tensors, parameters and
+ * requantization words. */
 wess_status_t model_read_op(const uint8_t *blob, const model_header_t *header, uint32_t *cursor, model_op_t *op);
 
-/* Parameter words an op code takes after its tensor indices, or -1 for an unknown op code. */
-int32_t model_param_count(uint16_t op_code);
+/* The operator table's row of an op code, or NULL (op_table.c). */
+const model_op_kind_t *model_op_find(uint16_t op_code);
 
 #endif /* WESS_MODEL_FORMAT_H */

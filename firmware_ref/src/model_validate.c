@@ -1,6 +1,6 @@
 /* wess_model_validate: every offset, size, count, index and type of a compact model blob checked before use. */
 #include "kernel_util.h"
-#include "model_format.h"
+#include "op_table.h"
 
 static int range_inside(uint64_t start, uint64_t bytes, uint64_t limit)
 {
@@ -43,132 +43,110 @@ static int constant_table_valid(const model_header_t *header, int32_t offset, ui
     return offset >= 0 && (uint32_t)offset % alignment == 0 && range_inside((uint32_t)offset, bytes, header->constant_bytes);
 }
 
-/* The type each tensor word of an op must have; -1: any (RESHAPE). position < input_count + output_count. */
-static int32_t expected_type(const model_op_t *op, uint32_t position)
+/* The type tensor word `position` of an op must have (MODEL_TYPE_ANY: left to the op's check). */
+static uint8_t expected_type(const model_op_t *op, uint32_t position)
 {
-    const int is_output = position >= op->input_count;
-    switch (op->op_code) {
-    case MODEL_OP_CONV_2D:
-    case MODEL_OP_DEPTHWISE_CONV_2D:
-    case MODEL_OP_FULLY_CONNECTED:
-        return position == 2 ? MODEL_TYPE_INT32 : MODEL_TYPE_INT8;
-    case MODEL_OP_CONV_2D_F32:
-    case MODEL_OP_DEPTHWISE_CONV_2D_F32:
-    case MODEL_OP_FULLY_CONNECTED_F32:
-        return MODEL_TYPE_FLOAT32;
-    case MODEL_OP_QUANTIZE:
-        return is_output ? MODEL_TYPE_INT8 : MODEL_TYPE_FLOAT32;
-    case MODEL_OP_DEQUANTIZE:
-        return is_output ? MODEL_TYPE_FLOAT32 : MODEL_TYPE_INT8;
-    case MODEL_OP_RESHAPE:
-        return -1;
-    default:
-        return MODEL_TYPE_INT8;
+    if (position >= op->input_count) {
+        return op->kind->output_type;
     }
+    return op->kind->input_types[position < 2u ? position : 2u];
 }
 
-static int input_count_valid(const model_op_t *op)
-{
-    if (model_op_weighted(op->op_code)) {
-        return op->input_count == 3;
-    }
-    switch (op->op_code) {
-    case MODEL_OP_ADD:
-        return op->input_count == 2;
-    case MODEL_OP_CONCATENATION:
-        return op->input_count >= 1 && op->input_count <= MODEL_MAX_CONCAT_INPUTS;
-    default:
-        return op->input_count == 1;
-    }
-}
-
-/* Tensor words: indices in range (bias may be -1), stored, of the kernel's type; the output in the arena. */
-static wess_status_t op_tensors_valid(const uint8_t *blob, const model_header_t *header, const model_op_t *op,
-                                      int32_t position, wess_model_info_t *info)
+/* Tensor words: indices in range (the optional input may be -1), stored, of the kernel's type; outputs in the
+ * arena. */
+static wess_status_t op_tensors_valid(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
 {
     const uint32_t tensor_words = (uint32_t)op->input_count + op->output_count;
     for (uint32_t word = 0; word < tensor_words; ++word) {
         const int32_t index = op_word(op, word);
-        const int optional_bias = word == 2 && model_op_weighted(op->op_code);
-        if (index == -1 && optional_bias) {
+        *error_tensor = index;
+        if (index == -1 && (int32_t)word == op->kind->optional_input) {
             continue;
         }
-        if (index < 0 || (uint32_t)index >= header->tensor_count) {
-            return fail(info, WESS_ERR_BAD_TENSOR, position, index);
+        if (index < 0 || (uint32_t)index >= model->header.tensor_count) {
+            return WESS_ERR_BAD_TENSOR;
         }
         model_tensor_t tensor;
-        model_read_tensor(blob, header, (uint32_t)index, &tensor);
-        const int32_t type = expected_type(op, word);
+        model_read_tensor(model->blob, &model->header, (uint32_t)index, &tensor);
+        const uint8_t type = expected_type(op, word);
         const int is_output = word >= op->input_count;
-        if (tensor.storage == MODEL_STORAGE_NONE || (type >= 0 && tensor.type != (uint8_t)type) ||
+        if (tensor.storage == MODEL_STORAGE_NONE || (type != MODEL_TYPE_ANY && tensor.type != type) ||
             (is_output && tensor.storage != MODEL_STORAGE_ARENA)) {
-            return fail(info, WESS_ERR_BAD_TENSOR, position, index);
+            return WESS_ERR_BAD_TENSOR;
         }
+    }
+    *error_tensor = -1;
+    return WESS_OK;
+}
+
+wess_status_t model_check_none(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
+{
+    (void)model;
+    (void)op;
+    (void)error_tensor;
+    return WESS_OK;
+}
+
+/* The requantization words of a weighted op: 1 or channel_count multipliers, tables inside the constant section. */
+static wess_status_t requant_words_valid(const model_header_t *header, const model_op_t *op, int32_t channel_count)
+{
+    const model_requant_words_t words = model_op_requant_words(op);
+    if (words.multiplier_count != 1 && words.multiplier_count != channel_count) {
+        return WESS_ERR_BAD_OP;
+    }
+    const uint64_t table_bytes = 4u * (uint64_t)words.multiplier_count;
+    if (!constant_table_valid(header, words.multiplier_offset, table_bytes, 4u) ||
+        !constant_table_valid(header, words.right_shift_offset, table_bytes, 4u) ||
+        (words.shift4_offset != MODEL_NO_OFFSET &&
+         !constant_table_valid(header, words.shift4_offset, ((uint64_t)channel_count + 1u) / 2u, 1u))) {
+        return WESS_ERR_BAD_OFFSET;
     }
     return WESS_OK;
 }
 
-/* CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, int8 or float32: bias length; for int8 the requant tables
- * inside the constant section. */
-static wess_status_t weighted_op_valid(const uint8_t *blob, const model_header_t *header, const model_op_t *op,
-                                       int32_t position, wess_model_info_t *info)
+wess_status_t model_check_weighted(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
 {
-    model_tensor_t input, filter, output;
-    model_read_tensor(blob, header, (uint32_t)op_word(op, 0), &input);
-    model_read_tensor(blob, header, (uint32_t)op_word(op, 1), &filter);
-    model_read_tensor(blob, header, (uint32_t)op_word(op, 3), &output);
-    const int32_t channel_count = output.dims.c;
-    const int32_t bias_index = op_word(op, 2);
-    if (bias_index >= 0) {
-        model_tensor_t bias;
-        model_read_tensor(blob, header, (uint32_t)bias_index, &bias);
-        if (flat_size(&bias.dims) != channel_count) {
-            return fail(info, WESS_ERR_BAD_TENSOR, position, bias_index);
-        }
+    const bound_tensor_t bias = model_op_tensor(model, op, 2), output = model_op_tensor(model, op, 3);
+    const int32_t channel_count = output.record.dims.c;
+    if (op_word(op, 2) >= 0 && flat_size(&bias.record.dims) != channel_count) {
+        *error_tensor = op_word(op, 2);
+        return WESS_ERR_BAD_TENSOR;
     }
-    if (op->op_code == MODEL_OP_FULLY_CONNECTED && flat_size(&input.dims) % filter.dims.c != 0) {
-        return fail(info, WESS_ERR_BAD_TENSOR, position, op_word(op, 0));
-    }
-    if ((op->op_code & MODEL_OP_FLOAT32) != 0) {
+    if (op->kind->requant_words == 0u) {
         return WESS_OK;  /* float32 kernels take no requantization tables */
     }
-    const uint32_t requant_word = op->word_count - 4u;
-    const int32_t multiplier_count = op_word(op, requant_word);
-    if (multiplier_count != 1 && multiplier_count != channel_count) {
-        return fail(info, WESS_ERR_BAD_OP, position, -1);
-    }
-    const int32_t shift4_offset = op_word(op, requant_word + 3);
-    if (!constant_table_valid(header, op_word(op, requant_word + 1), 4u * (uint64_t)multiplier_count, 4u) ||
-        !constant_table_valid(header, op_word(op, requant_word + 2), 4u * (uint64_t)multiplier_count, 4u) ||
-        (shift4_offset != MODEL_NO_OFFSET &&
-         !constant_table_valid(header, shift4_offset, ((uint64_t)channel_count + 1u) / 2u, 1u))) {
-        return fail(info, WESS_ERR_BAD_OFFSET, position, -1);
-    }
-    return WESS_OK;
+    return requant_words_valid(&model->header, op, channel_count);
 }
 
-static wess_status_t op_valid(const uint8_t *blob, const model_header_t *header, const model_op_t *op,
-                              int32_t position, wess_model_info_t *info)
+/* The generic checks every op gets from its table row, then the row's own check. */
+static wess_status_t op_valid(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
 {
-    if (op->output_count != 1 || !input_count_valid(op)) {
-        return fail(info, WESS_ERR_BAD_OP, position, -1);
+    const model_op_kind_t *kind = op->kind;
+    *error_tensor = -1;
+    if (op->output_count != kind->output_count || op->input_count < kind->min_inputs ||
+        op->input_count > kind->max_inputs) {
+        return WESS_ERR_BAD_OP;
     }
-    const wess_status_t status = op_tensors_valid(blob, header, op, position, info);
-    if (status != WESS_OK) {
-        return status;
-    }
-    if (model_op_weighted(op->op_code)) {
-        return weighted_op_valid(blob, header, op, position, info);
-    }
-    if (op->op_code == MODEL_OP_RESHAPE) {
-        model_tensor_t input, output;
-        model_read_tensor(blob, header, (uint32_t)op_word(op, 0), &input);
-        model_read_tensor(blob, header, (uint32_t)op_word(op, 1), &output);
-        if (input.type != output.type || input.data_bytes != output.data_bytes) {
-            return fail(info, WESS_ERR_BAD_TENSOR, position, op_word(op, 1));
+    const wess_status_t status = op_tensors_valid(model, op, error_tensor);
+    return status != WESS_OK ? status : kind->check(model, op, error_tensor);
+}
+
+/* Every op record in order, then the op table's size against the records read. */
+static wess_status_t ops_valid(const model_run_t *model, wess_model_info_t *info)
+{
+    uint32_t cursor = 0;
+    for (uint32_t position = 0; position < model->header.op_count; ++position) {
+        model_op_t op;
+        int32_t error_tensor = -1;
+        wess_status_t status = model_read_op(model->blob, &model->header, &cursor, &op);
+        if (status == WESS_OK) {
+            status = op_valid(model, &op, &error_tensor);
+        }
+        if (status != WESS_OK) {
+            return fail(info, status, (int32_t)position, error_tensor);
         }
     }
-    return WESS_OK;
+    return cursor == model->header.op_table_bytes ? WESS_OK : fail(info, WESS_ERR_BAD_OFFSET, -1, -1);
 }
 
 wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t arena_len, wess_model_info_t *info)
@@ -215,19 +193,10 @@ wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t a
         }
         *(io == 0 ? &info->input_bytes : &info->output_bytes) = tensor.data_bytes;
     }
-    uint32_t cursor = 0;
-    for (uint32_t position = 0; position < header.op_count; ++position) {
-        model_op_t op;
-        status = model_read_op(blob, &header, &cursor, &op);
-        if (status == WESS_OK) {
-            status = op_valid(blob, &header, &op, (int32_t)position, info);
-        }
-        if (status != WESS_OK) {
-            return fail(info, status, (int32_t)position, info->error_tensor);
-        }
-    }
-    if (cursor != header.op_table_bytes) {
-        return fail(info, WESS_ERR_BAD_OFFSET, -1, -1);
+    const model_run_t model = {blob, header, NULL};
+    status = ops_valid(&model, info);
+    if (status != WESS_OK) {
+        return status;
     }
     if (header.arena_bytes > arena_len) {
         return WESS_ERR_ARENA_TOO_SMALL;

@@ -1,5 +1,6 @@
 /* PAD int8 reference kernel for the H and W axes (the ZeroPadding2D case); padded cells get pad_value. */
 #include "kernel_util.h"
+#include "op_table.h"
 
 wess_status_t wess_pad_s8(const wess_pad_params_t *params,
                           const wess_dims_t *input_dims, const int8_t *input,
@@ -36,4 +37,14 @@ wess_status_t wess_pad_s8(const wess_pad_params_t *params,
         }
     }
     return WESS_OK;
+}
+
+/* PAD of a compact model: tensors (input, output), wess_pad_params_t words. */
+wess_status_t pad_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), output = model_op_tensor(model, op, 1);
+    wess_pad_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_pad_s8(&params, &input.record.dims, (const int8_t *)input.data,
+                       &output.record.dims, (int8_t *)output.data);
 }

@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "kernel_util.h"
+#include "op_table.h"
 
 wess_status_t wess_quantize_f32_s8(const wess_quantize_params_t *params,
                                    const wess_dims_t *input_dims, const float *input,
@@ -28,4 +29,14 @@ wess_status_t wess_quantize_f32_s8(const wess_quantize_params_t *params,
         output[index] = (int8_t)clamp_int32(quantized, INT8_MIN, INT8_MAX);
     }
     return WESS_OK;
+}
+
+/* QUANTIZE of a compact model: tensors (input, output), wess_quantize_params_t words. */
+wess_status_t quantize_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), output = model_op_tensor(model, op, 1);
+    wess_quantize_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_quantize_f32_s8(&params, &input.record.dims, (const float *)(const void *)input.data,
+                                &output.record.dims, (int8_t *)output.data);
 }

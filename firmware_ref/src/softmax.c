@@ -7,6 +7,7 @@
  * LiteRT 2.3.0 and tflite-micro 2026-10); this kernel returns the exact result, -128 (every probability < 1/512).
  */
 #include "kernel_util.h"
+#include "op_table.h"
 
 #define SCALED_DIFF_INTEGER_BITS 5    /* exp input: Q5.26 */
 #define ACCUMULATION_INTEGER_BITS 12  /* sum of exps: Q12.19 */
@@ -156,4 +157,14 @@ wess_status_t wess_softmax_s8(const wess_softmax_params_t *params,
         softmax_row(params, input + row * depth, output + row * depth, depth);
     }
     return WESS_OK;
+}
+
+/* SOFTMAX of a compact model: tensors (input, output), wess_softmax_params_t words. */
+wess_status_t softmax_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), output = model_op_tensor(model, op, 1);
+    wess_softmax_params_t params;
+    model_op_params(op, &params, sizeof params);
+    return wess_softmax_s8(&params, &input.record.dims, (const int8_t *)input.data,
+                           &output.record.dims, (int8_t *)output.data);
 }

@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline.errors import WessError
+from pipeline.errors import InputError, UnsupportedError, about
 from pipeline.tflite import flatbuf, metadata
 
 from . import kernel_params as kp
 from . import memplan
+from . import op_registry as registry
+from .op_registry import (  # noqa: F401 (OP: API)
+    OP,
+    OP_FLOAT32,
+    TYPE_FLOAT32,
+    TYPE_INT8,
+    TYPE_INT32,
+    WEIGHTED_OPS,
+)
 
 MAGIC = b"WSSM"
 VERSION = 2  # 2: float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (op code | OP_FLOAT32)
@@ -21,21 +30,12 @@ OP_HEADER = struct.Struct("<HHHH")  # op code, record bytes, input count, output
 CONSTANT_ALIGNMENT = 16
 FLAG_WESS = 1
 
-TYPE_INT8, TYPE_INT32, TYPE_FLOAT32 = 0, 1, 2
 TYPE_CODES = {schema.TensorType.INT8: TYPE_INT8, schema.TensorType.INT32: TYPE_INT32,
               schema.TensorType.FLOAT32: TYPE_FLOAT32}
 ELEMENT_BYTES = {TYPE_INT8: 1, TYPE_INT32: 4, TYPE_FLOAT32: 4}
 NUMPY_TYPES = {TYPE_INT8: np.int8, TYPE_INT32: np.int32, TYPE_FLOAT32: np.float32}
 STORAGE_NONE, STORAGE_ARENA, STORAGE_CONSTANT = 0, 1, 2
 NO_OFFSET = -1  # an absent optional constant (bias, WESS shifts)
-
-OP = schema.BuiltinOperator
-SUPPORTED_OPS = (OP.CONV_2D, OP.DEPTHWISE_CONV_2D, OP.FULLY_CONNECTED, OP.ADD, OP.AVERAGE_POOL_2D, OP.MAX_POOL_2D,
-                 OP.MEAN, OP.PAD, OP.RESHAPE, OP.CONCATENATION, OP.SOFTMAX, OP.QUANTIZE, OP.DEQUANTIZE)
-OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
-WEIGHTED_OPS = (OP.CONV_2D, OP.DEPTHWISE_CONV_2D, OP.FULLY_CONNECTED)
-FLOAT_CAPABLE_OPS = (*WEIGHTED_OPS, OP.QUANTIZE, OP.DEQUANTIZE, OP.RESHAPE)  # ops that may touch float32 tensors
-PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class CompactTensor:
 
 @dataclass(frozen=True)
 class CompactOp:
-    """One op record: op code (TFLite's, | OP_FLOAT32 for a float32 kernel), tensor indices, parameter words."""
+    """One op record: op code (TFLite's, | OP_FLOAT32 for a float32 kernel), tensor indices, parameter words
+    (the requantization words last, also given as `requant` for weighted int8 ops)."""
 
     operator_index: int
     op_code: int
@@ -68,6 +69,7 @@ class CompactOp:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     params: tuple[int, ...]
+    requant: registry.RequantWords | None = None
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,11 @@ class _Constants:
 def _dims(shape: tuple[int, ...], where: str) -> tuple[int, int, int, int]:
     """NHWC dims: rank 2 [b, d] -> [b, 1, 1, d]; other ranks <= 4 padded with leading ones."""
     if len(shape) > 4:
-        raise WessError(f"{where}: rank {len(shape)} > 4 is not supported")
+        raise UnsupportedError(f"{where}: rank {len(shape)} > 4 is not supported")
     if any(extent < 1 for extent in shape):
-        raise WessError(f"{where}: shape {shape} has an empty or dynamic dimension")
+        raise InputError(f"{where}: shape {shape} has an empty or dynamic dimension")
     if int(np.prod(shape, dtype=object)) > 2**31 - 1:
-        raise WessError(f"{where}: shape {shape} has more than 2^31 - 1 elements")
+        raise UnsupportedError(f"{where}: shape {shape} has more than 2^31 - 1 elements")
     if len(shape) == 2:
         return (shape[0], 1, 1, shape[1])
     return tuple((1,) * (4 - len(shape)) + shape)
@@ -133,7 +135,10 @@ class _Reader:
         return float(np.float32(q.scale[0])), int(q.zeroPoint[0]) if q.zeroPoint is not None and len(q.zeroPoint) else 0
 
     def scales(self, index: int) -> np.ndarray:
-        return np.asarray(self.graph.tensors[index].quantization.scale, np.float32)
+        q = self.graph.tensors[index].quantization
+        if q is None or q.scale is None or len(q.scale) == 0:
+            raise InputError(f"tensor {index} ({flatbuf.tensor_name(self.graph.tensors[index])}) has no scale")
+        return np.asarray(q.scale, np.float32)
 
     def is_constant(self, index: int) -> bool:
         data = self.model.buffers[self.graph.tensors[index].buffer].data
@@ -143,153 +148,27 @@ class _Reader:
         return flatbuf.tensor_array(self.model, index)
 
 
-def _requant_words(requant: kp.Requant, constants: _Constants) -> tuple[int, ...]:
+def _requant_words(requant: kp.Requant, constants: _Constants) -> registry.RequantWords:
+    """The requantization tables added to the constant section, and the words that point to them."""
     multiplier_offset = constants.add(np.asarray(requant.multiplier, "<i4").tobytes())
     right_shift_offset = constants.add(np.asarray(requant.right_shift, "<i4").tobytes())
     shift4_offset = NO_OFFSET if requant.channel_shift4 is None else constants.add(
         np.asarray(requant.channel_shift4, np.uint8).tobytes())
-    return (int(requant.multiplier.size), multiplier_offset, right_shift_offset, shift4_offset)
-
-
-def _layer_requant(reader: _Reader, op: schema.OperatorT, operator_index: int,
-                   shifts: dict[int, metadata.LayerShifts]) -> kp.Requant:
-    """WESS: one multiplier plus 4-bit shifts; otherwise one multiplier per weight scale (1 or C)."""
-    input_scale, output_scale = reader.quant(op.inputs[0])[0], reader.quant(op.outputs[0])[0]
-    layer = shifts.get(operator_index)
-    if layer is not None:
-        requant = kp.wess_requant(input_scale, layer.layer_scale, output_scale, layer.channel_right_shift)
-        if (int(requant.multiplier[0]), int(requant.right_shift[0])) != (layer.multiplier, layer.right_shift):
-            raise WessError(f"operator {operator_index}: WESS metadata multiplier disagrees with the scales")
-        return requant
-    return kp.per_channel_requant(input_scale, reader.scales(op.inputs[1]), output_scale)
-
-
-def _float_bits(value: float) -> int:
-    """A float32's bit pattern as an int32 parameter word."""
-    return int(np.float32(value).view(np.int32))
-
-
-def _activation(options) -> int:
-    code = int(options.fusedActivationFunction)
-    if code not in kp.ACTIVATION_CODES:
-        raise ValueError(f"fused activation {code} is not supported")
-    return code
+    return registry.RequantWords(int(requant.multiplier.size), multiplier_offset, right_shift_offset, shift4_offset)
 
 
 def _is_float32(reader: _Reader, index: int) -> bool:
     return reader.graph.tensors[index].type == schema.TensorType.FLOAT32
 
 
-def _float_weighted_params(reader: _Reader, code: int, op: schema.OperatorT) -> tuple[int, ...]:
-    """Parameter words of a float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (activation bounds as f32 bits)."""
-    options = op.builtinOptions
-    if code == OP.FULLY_CONNECTED:
-        if options is not None and options.weightsFormat != 0:
-            raise ValueError("only the default weights format is supported")
-        bounds = kp.float_activation_range(_activation(options) if options is not None else 0)
-        return tuple(_float_bits(bound) for bound in bounds)
-    input_shape, filter_shape = reader.shape(int(op.inputs[0])), reader.shape(int(op.inputs[1]))
-    params = kp.conv_f32_params(input_shape[1:3], filter_shape[1:3], (options.strideH, options.strideW),
-                                (options.dilationHFactor, options.dilationWFactor), PADDING_NAMES[options.padding],
-                                _activation(options))
-    words = (*astuple(params)[:6], _float_bits(params.act_min), _float_bits(params.act_max))
-    if code == OP.CONV_2D:
-        return words
-    if filter_shape[3] % input_shape[3]:
-        raise ValueError(f"{filter_shape[3]} output channels are not a multiple of {input_shape[3]} inputs")
-    return (*words, filter_shape[3] // input_shape[3])
+def _touches_float32(spec: registry.OpSpec) -> bool:
+    """An op whose kernel takes float32 tensors, keeps its input's type, or has a float32 variant."""
+    types = (*spec.input_types, spec.output_type)
+    return TYPE_FLOAT32 in types or registry.TYPE_ANY in types or (spec.code | OP_FLOAT32) in registry.SPECS
 
 
-def _op_params(reader: _Reader, code: int, op: schema.OperatorT, operator_index: int,
-               shifts: dict[int, metadata.LayerShifts], constants: _Constants) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(runtime input tensor indices, parameter words) of one op, computed as TFLite's Prepare does."""
-    inputs = tuple(int(i) for i in op.inputs)
-    if code & OP_FLOAT32:
-        if operator_index in shifts:
-            raise ValueError("WESS metadata names this float operator")
-        weighted_inputs = inputs[:2] + (inputs[2] if len(inputs) > 2 else -1,)
-        return weighted_inputs, _float_weighted_params(reader, code & ~OP_FLOAT32, op)
-    options = op.builtinOptions
-    output = int(op.outputs[0])
-    out_scale, out_zero_point = reader.quant(output)
-    in_scale, in_zero_point = reader.quant(inputs[0])
-    if code in (OP.CONV_2D, OP.DEPTHWISE_CONV_2D):
-        filter_shape = reader.shape(inputs[1])
-        input_shape = reader.shape(inputs[0])
-        args = (input_shape[1:3], filter_shape[1:3], (options.strideH, options.strideW),
-                (options.dilationHFactor, options.dilationWFactor), PADDING_NAMES[options.padding])
-        tail = (in_zero_point, out_scale, out_zero_point, _activation(options))
-        if code == OP.CONV_2D:
-            words = astuple(kp.conv_params(*args, *tail))
-        else:
-            output_channels, input_channels = filter_shape[3], input_shape[3]
-            if output_channels % input_channels:
-                raise ValueError(f"{output_channels} output channels are not a multiple of {input_channels} inputs")
-            params = kp.depthwise_params(*args, output_channels // input_channels, *tail)
-            words = (*astuple(params.conv), params.depth_multiplier)
-        requant = _layer_requant(reader, op, operator_index, shifts)
-        return inputs[:2] + (inputs[2] if len(inputs) > 2 else -1,), (*words, *_requant_words(requant, constants))
-    if code == OP.FULLY_CONNECTED:
-        if options is not None and options.weightsFormat != 0:
-            raise ValueError("only the default weights format is supported")
-        params = kp.fully_connected_params(in_zero_point, out_scale, out_zero_point,
-                                           _activation(options) if options is not None else 0)
-        requant = _layer_requant(reader, op, operator_index, shifts)
-        return (inputs[:2] + (inputs[2] if len(inputs) > 2 else -1,),
-                (*astuple(params), *_requant_words(requant, constants)))
-    if code == OP.ADD:
-        if reader.shape(inputs[0]) != reader.shape(inputs[1]):
-            raise ValueError(f"broadcasting {reader.shape(inputs[0])} + {reader.shape(inputs[1])} is not supported")
-        second_scale, second_zero_point = reader.quant(inputs[1])
-        params = kp.add_params(in_scale, in_zero_point, second_scale, second_zero_point, out_scale, out_zero_point,
-                               _activation(options))
-        return inputs, astuple(params)
-    if code in (OP.AVERAGE_POOL_2D, OP.MAX_POOL_2D):
-        params = kp.pool_params(reader.shape(inputs[0])[1:3], (options.filterHeight, options.filterWidth),
-                                (options.strideH, options.strideW), PADDING_NAMES[options.padding], out_scale,
-                                out_zero_point, _activation(options))
-        return inputs, astuple(params)
-    if code == OP.MEAN:
-        axes = sorted(int(a) % 4 for a in reader.array(inputs[1]).ravel())
-        if len(reader.shape(inputs[0])) != 4 or axes != [1, 2]:
-            raise ValueError(f"MEAN over axes {axes} is not supported (only H and W of a 4-D input)")
-        return inputs[:1], astuple(kp.mean_params(in_scale, in_zero_point, out_scale, out_zero_point))
-    if code == OP.PAD:
-        paddings = reader.array(inputs[1]).reshape(-1, 2)
-        if paddings.shape[0] != 4 or paddings[0].any() or paddings[3].any():
-            raise ValueError(f"PAD {paddings.tolist()} is not supported (only H and W of a 4-D input)")
-        params = kp.pad_params(((int(paddings[1, 0]), int(paddings[1, 1])), (int(paddings[2, 0]), int(paddings[2, 1]))),
-                               out_zero_point)
-        return inputs[:1], astuple(params)
-    if code == OP.RESHAPE:
-        return inputs[:1], ()
-    if code == OP.CONCATENATION:
-        if options.axis not in (-1, len(reader.shape(output)) - 1) or options.fusedActivationFunction != 0:
-            raise ValueError("only CONCATENATION along the last axis without fused activation is supported")
-        kp.concatenation_params([reader.quant(i) for i in inputs], (out_scale, out_zero_point))
-        return inputs, ()
-    if code == OP.SOFTMAX:
-        if (out_scale, out_zero_point) != (float(np.float32(1 / 256)), -128):
-            raise ValueError(f"output quantization ({out_scale}, {out_zero_point}) is not (1/256, -128)")
-        return inputs, astuple(kp.softmax_params(in_scale, options.beta))
-    if code == OP.QUANTIZE:
-        params = kp.quantize_params(out_scale, out_zero_point)
-        return inputs, (_float_bits(params.output_scale), params.output_zero_point)
-    params = kp.dequantize_params(in_scale, in_zero_point)  # DEQUANTIZE
-    return inputs, (_float_bits(params.input_scale), params.input_zero_point)
-
-
-def _expected_types(code: int, input_count: int) -> tuple[tuple[int, ...], int]:
-    """(input types, output type) the C kernels take; RESHAPE keeps its input's type (checked separately)."""
-    if code & OP_FLOAT32:
-        return (TYPE_FLOAT32,) * 3, TYPE_FLOAT32
-    if code in WEIGHTED_OPS:
-        return (TYPE_INT8, TYPE_INT8, TYPE_INT32), TYPE_INT8
-    if code == OP.QUANTIZE:
-        return (TYPE_FLOAT32,), TYPE_INT8
-    if code == OP.DEQUANTIZE:
-        return (TYPE_INT8,), TYPE_FLOAT32
-    return (TYPE_INT8,) * input_count, TYPE_INT8
+FLOAT32_KERNELS = " and ".join(", ".join(spec.name.removesuffix("_F32") for spec in registry.SPECS.values()
+                                          if spec.code & OP_FLOAT32).rsplit(", ", 1))
 
 
 def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: int,
@@ -297,7 +176,7 @@ def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: i
     """Activation buffers with the span of op positions they are live, RESHAPE outputs aliasing their input."""
     root: dict[int, int] = {}
     for op in ops:
-        if op.op_code == OP.RESHAPE:
+        if registry.SPECS[op.op_code].aliases_input:
             root[op.outputs[0]] = root.get(op.inputs[0], op.inputs[0])
     spans: dict[int, list[int]] = {}
 
@@ -319,9 +198,8 @@ def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: i
 
 def _data_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
     """The inputs whose values the op reads; RESHAPE takes its shape from its static output tensor instead."""
-    code = model.operatorCodes[op.opcodeIndex]
-    inputs = [int(t) for t in op.inputs if t >= 0]
-    return inputs[:1] if max(code.builtinCode, code.deprecatedBuiltinCode) == OP.RESHAPE else inputs
+    spec = registry.SPECS.get(flatbuf.builtin_code(model, op))
+    return registry.data_inputs(spec, [int(t) for t in op.inputs if t >= 0])
 
 
 def _live_operators(model: schema.ModelT) -> set[int]:
@@ -337,51 +215,76 @@ def _live_operators(model: schema.ModelT) -> set[int]:
     return live
 
 
-# Inputs an operator must have (>= 0 tensor indices) before its parameters are read; others need one.
-REQUIRED_INPUTS = {OP.CONV_2D: 2, OP.DEPTHWISE_CONV_2D: 2, OP.FULLY_CONNECTED: 2, OP.ADD: 2, OP.MEAN: 2, OP.PAD: 2}
+def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> registry.OpSpec:
+    """The registry entry of an operator: its int8 kernel, or its float32 one when its input is float32."""
+    spec = registry.SPECS.get(flatbuf.builtin_code(reader.model, op))
+    if spec is None:
+        raise UnsupportedError(f"{where} is {name}, which the C reference runner does not support")
+    if len(op.outputs) != 1:
+        raise UnsupportedError(f"{where} ({name}) has {len(op.outputs)} outputs; one is supported")
+    inputs = [int(i) for i in op.inputs]
+    if len(inputs) < spec.required_inputs or min(inputs[:spec.required_inputs]) < 0:
+        raise InputError(f"{where} ({name}) has inputs {inputs}; it needs {spec.required_inputs} tensors")
+    float_spec = registry.SPECS.get(spec.code | OP_FLOAT32)
+    if float_spec is not None and _is_float32(reader, inputs[0]):
+        return float_spec  # left in float by partial quantization
+    if not _touches_float32(spec) and any(_is_float32(reader, t) for t in
+                                          _data_inputs(reader.model, op) + [int(op.outputs[0])]):
+        raise UnsupportedError(f"{where} ({name}) was left in float32; only {FLOAT32_KERNELS} have float32 kernels")
+    return spec
+
+
+def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, layer: metadata.LayerShifts | None,
+                constants: _Constants) -> CompactOp:
+    """One op record, its parameters computed as TFLite's Prepare does (errors name the operator)."""
+    spec = _op_spec(reader, op, f"operator {index}", name)
+    with about(f"operator {index} ({name})"):
+        if layer is not None and not spec.requant:
+            raise InputError("WESS metadata names this float operator")
+        record = spec.build(registry.OpContext(reader, op, layer))
+        words = registry.param_words(record.params) if record.params is not None else ()
+        requant = None
+        if record.requant is not None:
+            requant = _requant_words(record.requant, constants)
+            words += registry.param_words(requant)
+    return CompactOp(index, spec.code, name, record.inputs, (int(op.outputs[0]),), words, requant)
 
 
 def compile_model(data: bytes, source: str = "model") -> CompactModel:
     """Read a one-subgraph int8 .tflite (and its WESS metadata, if any) and lay it out as a blob."""
     model = flatbuf.read_model(data, source)
     if len(model.subgraphs) != 1:
-        raise WessError(f"{source}: {len(model.subgraphs)} subgraphs; exactly one is supported")
+        raise UnsupportedError(f"{source}: {len(model.subgraphs)} subgraphs; exactly one is supported")
     reader = _Reader(model)
     graph = reader.graph
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise WessError(f"{source}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; one of each is supported")
+        raise UnsupportedError(f"{source}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; one of each "
+                               "is supported")
     has_wess = flatbuf.get_metadata(model, metadata.METADATA_NAME) is not None
     shifts = {layer.operator_index: layer for layer in metadata.read_shifts(model, source)} if has_wess else {}
     constants = _Constants()
-    ops: list[CompactOp] = []
     live = _live_operators(model)
-    for index, op in enumerate(graph.operators):
-        if index not in live:
-            continue
-        code = max(model.operatorCodes[op.opcodeIndex].builtinCode,
-                   model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
-        name = flatbuf.opcode_name(model, op)
-        if code not in SUPPORTED_OPS:
-            raise WessError(f"{source}: operator {index} is {name}, which the C reference runner does not support")
-        if len(op.outputs) != 1:
-            raise WessError(f"{source}: operator {index} ({name}) has {len(op.outputs)} outputs; one is supported")
-        required = REQUIRED_INPUTS.get(code, 1)
-        if len(op.inputs) < required or min(int(i) for i in op.inputs[:required]) < 0:
-            raise WessError(f"{source}: operator {index} ({name}) has inputs {[int(i) for i in op.inputs]}; it needs "
-                            f"{required} tensors")
-        if code in WEIGHTED_OPS and _is_float32(reader, int(op.inputs[0])):
-            code |= OP_FLOAT32  # left in float by partial quantization
-        elif code not in FLOAT_CAPABLE_OPS and any(_is_float32(reader, t) for t in
-                                                   _data_inputs(model, op) + [int(op.outputs[0])]):
-            raise WessError(f"{source}: operator {index} ({name}) was left in float32; only CONV_2D, "
-                            "DEPTHWISE_CONV_2D and FULLY_CONNECTED have float32 kernels")
-        try:
-            inputs, params = _op_params(reader, code, op, index, shifts, constants)
-        except (ValueError, KeyError, AttributeError, IndexError, TypeError, ArithmeticError) as exc:  # e.g. bad rank
-            raise WessError(f"{source}: operator {index} ({name}): {type(exc).__name__}: {exc}") from None
-        ops.append(CompactOp(index, code, name, inputs, (int(op.outputs[0]),), tuple(int(w) for w in params)))
+    with about(source):
+        ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants)
+               for index, op in enumerate(graph.operators) if index in live]
     input_tensor, output_tensor = int(graph.inputs[0]), int(graph.outputs[0])
     return _layout(reader, ops, constants, input_tensor, output_tensor, has_wess, source)
+
+
+def _check_tensor_types(reader: _Reader, op: CompactOp, source: str) -> None:
+    """Every tensor of the op of a blob type, the one its kernel takes (TYPE_ANY: RESHAPE, whose C check compares
+    input and output)."""
+    spec = registry.SPECS[op.op_code]
+    for position, tensor in enumerate(op.inputs + op.outputs):
+        is_output = position >= len(op.inputs)
+        expected = spec.output_type if is_output else spec.input_types[min(position, 2)]
+        if tensor < 0:
+            continue
+        tensor_type = TYPE_CODES.get(reader.graph.tensors[tensor].type)
+        if tensor_type is None or (expected is not registry.TYPE_ANY and tensor_type != expected):
+            raise InputError(f"{source}: operator {op.operator_index} ({op.op_name}): tensor {tensor} has type "
+                             f"{flatbuf.TENSOR_TYPE_NAMES.get(reader.graph.tensors[tensor].type)}, not the type the "
+                             "kernel takes")
 
 
 def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_tensor: int, output_tensor: int,
@@ -390,18 +293,11 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     used = {t for op in ops for t in op.inputs + op.outputs if t >= 0} | {input_tensor, output_tensor}
     constant_tensors = {t for t in used if reader.is_constant(t)}
     if input_tensor in constant_tensors or output_tensor in constant_tensors:
-        raise WessError(f"{source}: the model input or output is a constant")
+        raise InputError(f"{source}: the model input or output is a constant")
     for op in ops:
-        input_types, output_type = _expected_types(op.op_code, len(op.inputs))
-        for position, tensor in enumerate(op.inputs + op.outputs):
-            tensor_type = TYPE_CODES.get(reader.graph.tensors[tensor].type) if tensor >= 0 else None
-            expected = (input_types + (output_type,))[position] if op.op_code != OP.RESHAPE else tensor_type
-            if tensor >= 0 and (tensor_type is None or tensor_type != expected):
-                raise WessError(f"{source}: operator {op.operator_index} ({op.op_name}): tensor {tensor} has type "
-                                f"{flatbuf.TENSOR_TYPE_NAMES.get(reader.graph.tensors[tensor].type)}, not the "
-                                "type the kernel takes")
+        _check_tensor_types(reader, op, source)
         if op.outputs[0] in constant_tensors:
-            raise WessError(f"{source}: operator {op.operator_index} writes constant tensor {op.outputs[0]}")
+            raise InputError(f"{source}: operator {op.operator_index} writes constant tensor {op.outputs[0]}")
     sizes = {t: int(np.prod(reader.shape(t), dtype=np.int64)) * ELEMENT_BYTES[TYPE_CODES[reader.graph.tensors[t].type]]
              for t in used}
     buffers = [memplan.Buffer(b.tensors, max(sizes[t] for t in b.tensors), b.first_op, b.last_op)
@@ -427,7 +323,7 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     try:
         blob = _serialize(tensors, ops, constants, input_tensor, output_tensor, memory_plan.arena_bytes, has_wess)
     except struct.error as exc:  # a zero point, size or parameter word outside its int32/uint32 field
-        raise WessError(f"{source}: a value does not fit its field of the compact blob: {exc}") from None
+        raise InputError(f"{source}: a value does not fit its field of the compact blob: {exc}") from None
     return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensor, output_tensor, has_wess)
 
 

@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import UnsupportedError
 from pipeline.fixedpoint import quantize_multiplier
 
 ACTIVATION_CODES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}  # tflite schema ActivationFunctionType
 ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # TFLite's int8 SOFTMAX exp input format Q5.26
+
+
+class ParameterError(UnsupportedError, ValueError):
+    """A model's scales, shapes or options give a kernel parameter outside what the C kernels take."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,11 @@ def activation_range(activation: str | int, output_scale: float, output_zero_poi
     name = activation.upper() if isinstance(activation, str) else ACTIVATION_CODES.get(int(activation), activation)
 
     def quantize(real: float) -> int:
-        return output_zero_point + _round_half_away(float(np.float32(real) / np.float32(output_scale)))
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            quotient = float(np.float32(real) / np.float32(output_scale))
+        if not math.isfinite(quotient):
+            raise ParameterError(f"activation bound {real} / output scale {output_scale!r} is not finite")
+        return output_zero_point + _round_half_away(quotient)
 
     if name == "NONE":
         return -128, 127
@@ -170,7 +179,7 @@ def activation_range(activation: str | int, output_scale: float, output_zero_poi
         return max(-128, quantize(0.0)), min(127, quantize(6.0))
     if name == "RELU_N1_TO_1":
         return max(-128, quantize(-1.0)), min(127, quantize(1.0))
-    raise ValueError(f"unsupported fused activation {activation!r}")
+    raise ParameterError(f"unsupported fused activation {activation!r}")
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -182,7 +191,7 @@ def float_activation_range(activation: str | int) -> tuple[float, float]:
     ranges = {"NONE": (-FLOAT32_MAX, FLOAT32_MAX), "RELU": (0.0, FLOAT32_MAX), "RELU6": (0.0, 6.0),
               "RELU_N1_TO_1": (-1.0, 1.0)}
     if name not in ranges:
-        raise ValueError(f"unsupported fused activation {activation!r}")
+        raise ParameterError(f"unsupported fused activation {activation!r}")
     return ranges[name]
 
 
@@ -194,24 +203,34 @@ def compute_padding(input_size: int, filter_size: int, stride: int, dilation: in
     elif padding.upper() == "VALID":
         output_size = (input_size + stride - effective_filter_size) // stride
     else:
-        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
     if output_size < 1:
-        raise ValueError("filter larger than the padded input")
+        raise ParameterError("filter larger than the padded input")
     total_padding = max((output_size - 1) * stride + effective_filter_size - input_size, 0)
     return output_size, total_padding // 2
 
 
+def _divisor_scale(scale: float, what: str) -> float:
+    """A scale the parameters are divided by, as float32: it must be positive and finite."""
+    if not 0.0 < _f32(scale) < math.inf:
+        raise ParameterError(f"{what} scale {scale!r} is not a positive finite number")
+    return _f32(scale)
+
+
 def _multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
     """quantize_multiplier as (Q31 mantissa, right shift), checked against the kernels' right-shift range."""
+    if not 0.0 <= real_multiplier < math.inf:
+        raise ParameterError(f"multiplier {real_multiplier!r} is not a finite number >= 0")
     q_fixed, exponent = quantize_multiplier(real_multiplier)
     if exponent > 30:
-        raise ValueError(f"multiplier {real_multiplier!r} too large for a left shift of at most 30")
+        raise ParameterError(f"multiplier {real_multiplier!r} too large for a left shift of at most 30")
     return q_fixed, -exponent
 
 
 def per_channel_requant(input_scale: float, weight_scales, output_scale: float) -> Requant:
     """TFLite's PopulateConvolutionQuantizationParams: M_c = s_in * s_w[c] / s_out, one multiplier per scale."""
-    pairs = [_multiplier_and_right_shift(_f32(input_scale) * _f32(scale) / _f32(output_scale))
+    output_scale = _divisor_scale(output_scale, "output")
+    pairs = [_multiplier_and_right_shift(_f32(input_scale) * _f32(scale) / output_scale)
              for scale in np.atleast_1d(weight_scales)]
     return Requant(np.array([q for q, _ in pairs], dtype=np.int32), np.array([r for _, r in pairs], dtype=np.int32))
 
@@ -220,7 +239,7 @@ def pack_channel_shift4(channel_shifts) -> np.ndarray:
     """WESS shifts k_c in 0..15 packed two per byte, low nibble = even channel."""
     shifts = np.asarray(channel_shifts, dtype=np.int64)
     if shifts.size and (shifts.min() < 0 or shifts.max() > 15):
-        raise ValueError("WESS channel shifts must lie in 0..15")
+        raise ParameterError("WESS channel shifts must lie in 0..15")
     padded = np.concatenate([shifts, np.zeros(shifts.size % 2, dtype=np.int64)])
     return (padded[0::2] | (padded[1::2] << 4)).astype(np.uint8)
 
@@ -228,7 +247,7 @@ def pack_channel_shift4(channel_shifts) -> np.ndarray:
 def wess_requant(input_scale: float, layer_weight_scale: float, output_scale: float, channel_shifts) -> Requant:
     """One layer multiplier M = s_in * s / s_out plus per-channel shifts k_c (channel scale s * 2**-k_c)."""
     q_fixed, right_shift = _multiplier_and_right_shift(
-        _f32(input_scale) * _f32(layer_weight_scale) / _f32(output_scale))
+        _f32(input_scale) * _f32(layer_weight_scale) / _divisor_scale(output_scale, "output"))
     return Requant(np.array([q_fixed], dtype=np.int32), np.array([right_shift], dtype=np.int32),
                    pack_channel_shift4(channel_shifts))
 
@@ -270,7 +289,7 @@ def fully_connected_params(input_zero_point: int, output_scale: float, output_ze
 def _smaller_than_one(real_multiplier: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplierSmallerThanOneExp as (Q31 mantissa, right shift >= 0)."""
     if not 0.0 < real_multiplier < 1.0:
-        raise ValueError(f"multiplier {real_multiplier!r} must lie in (0, 1)")
+        raise ParameterError(f"multiplier {real_multiplier!r} must lie in (0, 1)")
     q_fixed, exponent = quantize_multiplier(real_multiplier)
     return q_fixed, -exponent
 
@@ -278,10 +297,10 @@ def _smaller_than_one(real_multiplier: float) -> tuple[int, int]:
 def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
                output_scale: float, output_zero_point: int, activation: str | int) -> AddParams:
     """TFLite's int8 ADD Prepare: inputs rescaled to twice the larger input scale, left shift 20."""
-    twice_max_input_scale = 2.0 * max(_f32(input1_scale), _f32(input2_scale))
+    twice_max_input_scale = 2.0 * max(_divisor_scale(input1_scale, "input1"), _divisor_scale(input2_scale, "input2"))
     input1 = _smaller_than_one(_f32(input1_scale) / twice_max_input_scale)
     input2 = _smaller_than_one(_f32(input2_scale) / twice_max_input_scale)
-    output = _smaller_than_one(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * _f32(output_scale)))
+    output = _smaller_than_one(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * _divisor_scale(output_scale, "output")))
     act_min, act_max = activation_range(activation, output_scale, output_zero_point)
     return AddParams(-input1_zero_point, -input2_zero_point, output_zero_point, ADD_LEFT_SHIFT,
                      *input1, *input2, *output, act_min, act_max)
@@ -298,7 +317,7 @@ def pool_params(input_hw, filter_hw, stride_hw, padding: str, output_scale: floa
 
 def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int) -> MeanParams:
     """MEAN over H and W: QuantizeMultiplier(s_in / s_out); the kernel folds in 1 / (H * W) as TFLite Micro does."""
-    q_fixed, right_shift = _multiplier_and_right_shift(_f32(input_scale) / _f32(output_scale))
+    q_fixed, right_shift = _multiplier_and_right_shift(_f32(input_scale) / _divisor_scale(output_scale, "output"))
     return MeanParams(-input_zero_point, output_zero_point, q_fixed, right_shift)
 
 
@@ -312,7 +331,7 @@ def concatenation_params(input_quantizations, output_quantization) -> ConcatPara
     """CONCATENATION: TFLite requires every int8 input's (scale, zero point) to equal the output's."""
     for index, quantization in enumerate(input_quantizations):
         if (_f32(quantization[0]), quantization[1]) != (_f32(output_quantization[0]), output_quantization[1]):
-            raise ValueError(f"concatenation input {index} quantization {quantization} differs from the output's")
+            raise ParameterError(f"concatenation input {index} quantization {quantization} differs from the output's")
     return ConcatParams(len(input_quantizations))
 
 
@@ -322,7 +341,7 @@ def softmax_params(input_scale: float, beta: float = 1.0) -> SoftmaxParams:
     real_multiplier = min(_f32(beta) * _f32(input_scale) * float(1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)),
                           max_real_multiplier)
     if not real_multiplier > 1.0:
-        raise ValueError(f"softmax beta * input_scale * 2**26 = {real_multiplier!r} must exceed 1")
+        raise ParameterError(f"softmax beta * input_scale * 2**26 = {real_multiplier!r} must exceed 1")
     q_fixed, left_shift = quantize_multiplier(real_multiplier)
     max_input_rescaled = (1.0 * ((1 << SOFTMAX_SCALED_DIFF_INTEGER_BITS) - 1)
                           * float(1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)) / float(1 << left_shift))

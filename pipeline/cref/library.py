@@ -71,6 +71,11 @@ Requant = type("Requant", (ctypes.Structure,), {"_fields_": [
     ("multiplier_count", _int32), ("channel_shift4", ctypes.POINTER(ctypes.c_uint8))]})
 
 
+OpInfo = type("OpInfo", (ctypes.Structure,), {"_fields_": [
+    ("op_code", ctypes.c_uint32), ("name", ctypes.c_char_p), ("min_inputs", ctypes.c_uint32),
+    ("max_inputs", ctypes.c_uint32), ("output_count", ctypes.c_uint32), ("input_types", ctypes.c_uint32 * 3),
+    ("output_type", ctypes.c_uint32), ("optional_input", _int32), ("param_words", ctypes.c_uint32),
+    ("params_struct", ctypes.c_char_p), ("requant_words", ctypes.c_uint32)]})
 ModelInfo = type("ModelInfo", (ctypes.Structure,), {"_fields_": [
     ("tensor_count", ctypes.c_uint32), ("op_count", ctypes.c_uint32), ("arena_bytes", ctypes.c_uint32),
     ("input_bytes", ctypes.c_uint32), ("output_bytes", ctypes.c_uint32), ("error_tensor", _int32),
@@ -97,7 +102,7 @@ def load_library() -> ctypes.CDLL:
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
-                 "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch"):
+                 "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
 
@@ -308,6 +313,16 @@ def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None
 
 
 # ---------------------------------------------------------------- whole-model runner
+
+def op_table() -> list:
+    """The rows of the C runner's operator table (wess_op_info), as OpInfo structures."""
+    rows = []
+    while True:
+        info = OpInfo()
+        if load_library().wess_op_info(ctypes.c_uint32(len(rows)), ctypes.byref(info)) != 0:
+            return rows
+        rows.append(info)
+
 
 def _model_error(status: int, info, context: str) -> WessError:
     """One line naming the status, what it means and where (op position, tensor index) the runner saw it."""

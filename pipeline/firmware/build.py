@@ -251,7 +251,6 @@ def run_qemu(target: Target, elf: Path, timeout_s: float) -> QemuRun:
 
 TFLM_REQUANT_BYTES_PER_CHANNEL = 8  # int32 multiplier + int32 shift per channel, computed in Prepare into the arena
 VELA_BYTES_PER_CHANNEL = 10  # Ethos-U Vela's packed per-channel record: 40-bit bias, 32-bit scale, 6-bit shift
-WEIGHTED_OPS = (compact.OP.CONV_2D, compact.OP.DEPTHWISE_CONV_2D, compact.OP.FULLY_CONNECTED)
 
 
 def requant_parameter_bytes(compiled: compact.CompactModel) -> dict:
@@ -259,11 +258,11 @@ def requant_parameter_bytes(compiled: compact.CompactModel) -> dict:
     ours_bytes = stored_bytes = channels = layers = 0
     pad = compact.CONSTANT_ALIGNMENT
     for op in compiled.ops:
-        if op.op_code not in WEIGHTED_OPS:
+        if op.requant is None:
             continue
-        multiplier_count, _, _, shift4_offset = op.params[-4:]
+        multiplier_count = op.requant.multiplier_count
         out_channels = compiled.tensors[op.outputs[0]].dims[3]
-        shift_bytes = (out_channels + 1) // 2 if shift4_offset != compact.NO_OFFSET else 0
+        shift_bytes = (out_channels + 1) // 2 if op.requant.shift4_offset != compact.NO_OFFSET else 0
         ours_bytes += 8 * multiplier_count + shift_bytes
         # as laid out: multiplier and right-shift tables and the shifts each start a 16-byte aligned chunk
         stored_bytes += 2 * (-(-4 * multiplier_count // pad) * pad) + -(-shift_bytes // pad) * pad

@@ -1,0 +1,345 @@
+"""The operator registry: per compact op code, how its C record is built from a TFLite operator (docs/adding_an_op.md)."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from pipeline.errors import InputError, UnsupportedError
+from pipeline.tflite import metadata
+
+from . import kernel_params as kp
+
+OP = schema.BuiltinOperator
+OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
+TYPE_INT8, TYPE_INT32, TYPE_FLOAT32 = 0, 1, 2  # tensor types of the compact blob (MODEL_TYPE_* in C)
+TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
+PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
+
+
+@dataclass(frozen=True)
+class RequantWords:
+    """The four words after an int8 weighted op's parameters (C: model_requant_words_t in op_table.h)."""
+
+    multiplier_count: int
+    multiplier_offset: int  # byte offsets into the constant section
+    right_shift_offset: int
+    shift4_offset: int  # -1 without WESS shifts
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """What a build function gives for one operator: runtime inputs (-1: the absent optional input), parameters
+    (an instance of the spec's params_type, or None) and the requantization (weighted int8 ops)."""
+
+    inputs: tuple[int, ...]
+    params: object | None = None
+    requant: kp.Requant | None = None
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """One TFLite operator as a build function sees it: the tensor reader (compact's), the operator and its WESS
+    metadata record (None without)."""
+
+    reader: typing.Any  # shape(i), quant(i) -> (scale, zero point), scales(i), array(i)
+    op: schema.OperatorT
+    wess_layer: metadata.LayerShifts | None
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in self.op.inputs)
+
+    @property
+    def output(self) -> int:
+        return int(self.op.outputs[0])
+
+    def options(self, options_type: type):
+        """The builtin options, checked to be of the op's options type."""
+        options = self.op.builtinOptions
+        if not isinstance(options, options_type):
+            found = "missing" if options is None else type(options).__name__
+            raise InputError(f"builtin options {found}, expected {options_type.__name__}")
+        return options
+
+    def shape4(self, tensor: int) -> tuple[int, int, int, int]:
+        """A tensor's shape, checked to be 4-D NHWC without empty dimensions."""
+        shape = self.reader.shape(tensor)
+        if len(shape) != 4 or min(shape) < 1:
+            raise InputError(f"tensor {tensor} has shape {list(shape)}; the kernel takes a 4-D NHWC tensor without "
+                             "empty dimensions")
+        return shape
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One registry entry, the Python side of a row of the C operator table (firmware_ref/src/op_table.c)."""
+
+    code: int  # TFLite BuiltinOperator, | OP_FLOAT32 for a float32 kernel
+    name: str  # as the C table names it
+    build: Callable[[OpContext], OpRecord]
+    params_type: type | None = None  # kernel_params dataclass laid out as the C parameter struct
+    requant: bool = False  # RequantWords follow the parameters
+    input_count: tuple[int, int] = (1, 1)  # runtime input tensors, min and max
+    required_inputs: int = 1  # leading TFLite inputs that must be tensors before build reads them
+    input_types: tuple[int | None, int | None, int | None] = (TYPE_INT8,) * 3  # inputs 0, 1 and 2 on
+    output_type: int | None = TYPE_INT8
+    optional_input: int = -1  # the input that may be -1 (absent)
+    data_inputs: int | None = None  # TFLite inputs whose values the kernel reads (None: all)
+    aliases_input: bool = False  # the output is the input's bytes (the memory plan shares their buffer)
+
+    @property
+    def param_word_count(self) -> int:
+        return len(param_layout(self.params_type)) if self.params_type is not None else 0
+
+
+# ---------------------------------------------------------------- parameter words
+
+_type_hints = functools.cache(typing.get_type_hints)
+
+
+@functools.cache
+def param_layout(params_type: type) -> tuple[tuple[str, str], ...]:
+    """(field path, 'int32_t' or 'float') of every parameter word of a params dataclass, in the order the C struct
+    declares its fields (nested structs flattened in place: 'conv.stride_y')."""
+    layout = []
+    for field in dataclasses.fields(params_type):
+        field_type = _type_hints(params_type)[field.name]
+        if dataclasses.is_dataclass(field_type):
+            layout.extend((f"{field.name}.{path}", c_type) for path, c_type in param_layout(field_type))
+        else:
+            layout.append((field.name, "float" if field_type is float else "int32_t"))
+    return tuple(layout)
+
+
+def float_bits(value: float) -> int:
+    """A float32's bit pattern as an int32 parameter word."""
+    return int(np.float32(value).view(np.int32))
+
+
+def param_words(params) -> tuple[int, ...]:
+    """The words of a params dataclass in param_layout's order: int32 fields as themselves, float fields as their
+    float32 bit pattern."""
+    words: list[int] = []
+    for field in dataclasses.fields(params):
+        value = getattr(params, field.name)
+        if dataclasses.is_dataclass(value):
+            words.extend(param_words(value))
+        else:
+            words.append(float_bits(value) if _type_hints(type(params))[field.name] is float else int(value))
+    return tuple(words)
+
+
+# ---------------------------------------------------------------- shared pieces of the build functions
+
+def _activation(options) -> int:
+    code = int(options.fusedActivationFunction)
+    if code not in kp.ACTIVATION_CODES:
+        raise UnsupportedError(f"fused activation {code} is not supported")
+    return code
+
+
+def _padding(options) -> str:
+    if options.padding not in PADDING_NAMES:
+        raise InputError(f"padding code {options.padding} is neither SAME nor VALID")
+    return PADDING_NAMES[options.padding]
+
+
+def _positive(name: str, *values: int) -> tuple[int, ...]:
+    if min(values) < 1:
+        raise InputError(f"{name} {list(values)} must be >= 1")
+    return tuple(int(value) for value in values)
+
+
+def _window(ctx: OpContext, options) -> tuple:
+    """(input_hw, filter_hw, stride_hw, dilation_hw, padding) of a CONV_2D / DEPTHWISE_CONV_2D."""
+    input_shape, filter_shape = ctx.shape4(ctx.inputs[0]), ctx.shape4(ctx.inputs[1])
+    return (input_shape[1:3], filter_shape[1:3], _positive("strides", options.strideH, options.strideW),
+            _positive("dilations", options.dilationHFactor, options.dilationWFactor), _padding(options))
+
+
+def _depth_multiplier(ctx: OpContext) -> int:
+    output_channels, input_channels = ctx.shape4(ctx.inputs[1])[3], ctx.shape4(ctx.inputs[0])[3]
+    if output_channels % input_channels:
+        raise InputError(f"{output_channels} output channels are not a multiple of {input_channels} inputs")
+    return output_channels // input_channels
+
+
+def _weighted_inputs(ctx: OpContext) -> tuple[int, int, int]:
+    """(input, filter, bias or -1)."""
+    inputs = ctx.inputs
+    return inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else -1
+
+
+def _fc_activation(ctx: OpContext) -> int:
+    """FULLY_CONNECTED's fused activation (no options: none); only the default weights format."""
+    options = ctx.op.builtinOptions
+    if options is None:
+        return 0
+    options = ctx.options(schema.FullyConnectedOptionsT)
+    if options.weightsFormat != 0:
+        raise UnsupportedError("only the default weights format is supported")
+    return _activation(options)
+
+
+def _requant(ctx: OpContext) -> kp.Requant:
+    """WESS: one multiplier plus 4-bit shifts; otherwise one multiplier per weight scale (1 or C)."""
+    input_scale, output_scale = ctx.reader.quant(ctx.inputs[0])[0], ctx.reader.quant(ctx.output)[0]
+    layer = ctx.wess_layer
+    if layer is not None:
+        requant = kp.wess_requant(input_scale, layer.layer_scale, output_scale, layer.channel_right_shift)
+        if (int(requant.multiplier[0]), int(requant.right_shift[0])) != (layer.multiplier, layer.right_shift):
+            raise InputError("WESS metadata multiplier disagrees with the scales")
+        return requant
+    return kp.per_channel_requant(input_scale, ctx.reader.scales(ctx.inputs[1]), output_scale)
+
+
+def _output_quant(ctx: OpContext) -> tuple[float, int]:
+    return ctx.reader.quant(ctx.output)
+
+
+# ---------------------------------------------------------------- one build function per C kernel
+
+def _conv_2d(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.Conv2DOptionsT)
+    output_scale, output_zero_point = _output_quant(ctx)
+    params = kp.conv_params(*_window(ctx, options), ctx.reader.quant(ctx.inputs[0])[1], output_scale,
+                            output_zero_point, _activation(options))
+    return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
+
+
+def _depthwise_conv_2d(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.DepthwiseConv2DOptionsT)
+    window = _window(ctx, options)
+    output_scale, output_zero_point = _output_quant(ctx)
+    params = kp.depthwise_params(*window, _depth_multiplier(ctx), ctx.reader.quant(ctx.inputs[0])[1], output_scale,
+                                 output_zero_point, _activation(options))
+    return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
+
+
+def _fully_connected(ctx: OpContext) -> OpRecord:
+    activation = _fc_activation(ctx)
+    params = kp.fully_connected_params(ctx.reader.quant(ctx.inputs[0])[1], *_output_quant(ctx), activation)
+    return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
+
+
+def _conv_2d_f32(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.Conv2DOptionsT)
+    return OpRecord(_weighted_inputs(ctx), kp.conv_f32_params(*_window(ctx, options), _activation(options)))
+
+
+def _depthwise_conv_2d_f32(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.DepthwiseConv2DOptionsT)
+    conv = kp.conv_f32_params(*_window(ctx, options), _activation(options))
+    return OpRecord(_weighted_inputs(ctx), kp.DepthwiseF32Params(conv, _depth_multiplier(ctx)))
+
+
+def _fully_connected_f32(ctx: OpContext) -> OpRecord:
+    bounds = kp.float_activation_range(_fc_activation(ctx))
+    return OpRecord(_weighted_inputs(ctx), kp.FullyConnectedF32Params(*bounds))
+
+
+def _add(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.AddOptionsT)
+    (first, second), reader = ctx.inputs[:2], ctx.reader
+    if reader.shape(first) != reader.shape(second):
+        raise UnsupportedError(f"broadcasting {reader.shape(first)} + {reader.shape(second)} is not supported")
+    params = kp.add_params(*reader.quant(first), *reader.quant(second), *_output_quant(ctx), _activation(options))
+    return OpRecord(ctx.inputs, params)
+
+
+def _pool_2d(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.Pool2DOptionsT)
+    filter_hw = _positive("filter size", options.filterHeight, options.filterWidth)
+    stride_hw = _positive("strides", options.strideH, options.strideW)
+    params = kp.pool_params(ctx.shape4(ctx.inputs[0])[1:3], filter_hw, stride_hw, _padding(options),
+                            *_output_quant(ctx), _activation(options))
+    return OpRecord(ctx.inputs, params)
+
+
+def _mean(ctx: OpContext) -> OpRecord:
+    axes = sorted(int(a) % 4 for a in ctx.reader.array(ctx.inputs[1]).ravel())
+    if len(ctx.reader.shape(ctx.inputs[0])) != 4 or axes != [1, 2]:
+        raise UnsupportedError(f"MEAN over axes {axes} is not supported (only H and W of a 4-D input)")
+    return OpRecord(ctx.inputs[:1], kp.mean_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
+
+
+def _pad(ctx: OpContext) -> OpRecord:
+    paddings = ctx.reader.array(ctx.inputs[1])
+    if paddings.size != 8 or paddings.reshape(4, 2)[0].any() or paddings.reshape(4, 2)[3].any():
+        raise UnsupportedError(f"PAD {paddings.tolist()} is not supported (only H and W of a 4-D input)")
+    paddings = paddings.reshape(4, 2)
+    params = kp.pad_params(((int(paddings[1, 0]), int(paddings[1, 1])), (int(paddings[2, 0]), int(paddings[2, 1]))),
+                           _output_quant(ctx)[1])
+    return OpRecord(ctx.inputs[:1], params)
+
+
+def _relabel(ctx: OpContext) -> OpRecord:
+    """RESHAPE and its kin: the output is the input's bytes under another shape (the static output shape)."""
+    return OpRecord(ctx.inputs[:1])
+
+
+def _concatenation(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.ConcatenationOptionsT)
+    if options.axis not in (-1, len(ctx.reader.shape(ctx.output)) - 1) or options.fusedActivationFunction != 0:
+        raise UnsupportedError("only CONCATENATION along the last axis without fused activation is supported")
+    kp.concatenation_params([ctx.reader.quant(i) for i in ctx.inputs], _output_quant(ctx))
+    return OpRecord(ctx.inputs)  # the C record's input count is the kernel's input_count
+
+
+def _softmax(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.SoftmaxOptionsT)
+    output_quant = _output_quant(ctx)
+    if output_quant != (float(np.float32(1 / 256)), -128):
+        raise InputError(f"output quantization {output_quant} is not (1/256, -128)")
+    return OpRecord(ctx.inputs, kp.softmax_params(ctx.reader.quant(ctx.inputs[0])[0], options.beta))
+
+
+def _quantize(ctx: OpContext) -> OpRecord:
+    return OpRecord(ctx.inputs, kp.quantize_params(*_output_quant(ctx)))
+
+
+def _dequantize(ctx: OpContext) -> OpRecord:
+    return OpRecord(ctx.inputs, kp.dequantize_params(*ctx.reader.quant(ctx.inputs[0])))
+
+
+# ---------------------------------------------------------------- the registry
+
+_WEIGHTED = {"input_count": (3, 3), "required_inputs": 2, "optional_input": 2}
+_WEIGHTED_S8 = {**_WEIGHTED, "requant": True, "input_types": (TYPE_INT8, TYPE_INT8, TYPE_INT32)}
+_WEIGHTED_F32 = {**_WEIGHTED, "input_types": (TYPE_FLOAT32,) * 3, "output_type": TYPE_FLOAT32}
+_RELABEL = {"input_types": (TYPE_ANY,) * 3, "output_type": TYPE_ANY, "data_inputs": 1, "aliases_input": True}
+F32 = OP_FLOAT32
+
+SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
+    OpSpec(OP.ADD, "ADD", _add, kp.AddParams, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.AVERAGE_POOL_2D, "AVERAGE_POOL_2D", _pool_2d, kp.PoolParams),
+    OpSpec(OP.CONCATENATION, "CONCATENATION", _concatenation, input_count=(1, 16)),
+    OpSpec(OP.CONV_2D, "CONV_2D", _conv_2d, kp.ConvParams, **_WEIGHTED_S8),
+    OpSpec(OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D", _depthwise_conv_2d, kp.DepthwiseParams, **_WEIGHTED_S8),
+    OpSpec(OP.DEQUANTIZE, "DEQUANTIZE", _dequantize, kp.DequantizeParams, output_type=TYPE_FLOAT32),
+    OpSpec(OP.FULLY_CONNECTED, "FULLY_CONNECTED", _fully_connected, kp.FullyConnectedParams, **_WEIGHTED_S8),
+    OpSpec(OP.MAX_POOL_2D, "MAX_POOL_2D", _pool_2d, kp.PoolParams),
+    OpSpec(OP.RESHAPE, "RESHAPE", _relabel, **_RELABEL),
+    OpSpec(OP.SOFTMAX, "SOFTMAX", _softmax, kp.SoftmaxParams),
+    OpSpec(OP.PAD, "PAD", _pad, kp.PadParams, required_inputs=2),
+    OpSpec(OP.MEAN, "MEAN", _mean, kp.MeanParams, required_inputs=2),
+    OpSpec(OP.SQUEEZE, "SQUEEZE", _relabel, **_RELABEL),
+    OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
+    OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
+    OpSpec(F32 | OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D_F32", _depthwise_conv_2d_f32, kp.DepthwiseF32Params,
+           **_WEIGHTED_F32),
+    OpSpec(F32 | OP.FULLY_CONNECTED, "FULLY_CONNECTED_F32", _fully_connected_f32, kp.FullyConnectedF32Params,
+           **_WEIGHTED_F32),
+)}
+WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant)  # CONV_2D, DEPTHWISE_CONV_2D, FC
+
+
+def data_inputs(spec: OpSpec | None, inputs: list[int]) -> list[int]:
+    """The TFLite inputs whose values an op reads (an op the registry lacks: all)."""
+    return inputs if spec is None or spec.data_inputs is None else inputs[:spec.data_inputs]
