@@ -8,7 +8,7 @@ import numpy as np
 
 from pipeline.errors import UnsupportedError
 
-from .graph import consumers, inbound_tensors
+from .graph import consumers
 
 log = logging.getLogger(__name__)
 
@@ -101,31 +101,45 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         return model, [_as_folded(layer, layer.get_weights(), None) for layer in model.layers
                        if layer.__class__.__name__ in FOLDABLE]
     folded_bns = set(pairs.values())
+    _log_unfolded(model, folded_bns)
     by_name = {layer.name: layer for layer in model.layers}
-    new_tensors: dict[int, object] = {}
     folded_layers: list[FoldedLayer] = []
-    new_input = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name=model.inputs[0].name)
-    new_tensors[id(model.inputs[0])] = new_input
-    for layer in model.layers:
-        kind = layer.__class__.__name__
-        if kind == "InputLayer":
-            continue
-        inputs = [new_tensors[id(t)] for t in inbound_tensors(layer)]
-        if layer.name in folded_bns:
-            new_tensors[id(layer.output)] = inputs[0]  # its conv already produces the folded output
-            continue
-        config = layer.get_config()
-        weights = layer.get_weights()
-        folded_bn = pairs.get(layer.name)
-        if kind in FOLDABLE:
-            folded_layer = _as_folded(layer, weights, by_name[folded_bn] if folded_bn else None)
+    clones: list[tuple[object, list]] = []  # (clone, the weights it takes once built)
+
+    def rebuilt(operation):
+        """What the new graph calls in place of `operation`: raw tensor ops (x + 3.0) are reused as they are."""
+        if not isinstance(operation, keras.layers.Layer):
+            return operation
+        if operation.name in folded_bns:
+            return _passthrough  # its conv already produces the folded output
+        config, weights = operation.get_config(), operation.get_weights()
+        if operation.__class__.__name__ in FOLDABLE:
+            folded_bn = pairs.get(operation.name)
+            folded_layer = _as_folded(operation, weights, by_name[folded_bn] if folded_bn else None)
             config["use_bias"] = True
             weights = [folded_layer.kernel, folded_layer.bias]
             folded_layers.append(folded_layer)
-        clone = layer.__class__.from_config(config)
-        out = clone(inputs[0] if len(inputs) == 1 else inputs)
+        clone = operation.__class__.from_config(config)
+        clones.append((clone, weights))
+        return clone
+
+    source = model.inputs[0]
+    new_input = keras.Input(shape=source.shape[1:], dtype=source.dtype, name=source.name)
+    output = model._run_through_graph(new_input, operation_fn=rebuilt)
+    for clone, weights in clones:
         clone.set_weights(weights)
-        new_tensors[id(layer.output)] = out
-    folded = keras.Model(new_input, new_tensors[id(model.outputs[0])], name=f"{model.name}_folded")
+    folded = keras.Model(new_input, output, name=f"{model.name}_folded")
     log.info("folded %d batch norms into %d conv/dense layers", len(folded_bns), len(folded_layers))
     return folded, folded_layers
+
+
+def _passthrough(x, *_args, **_kwargs):
+    return x
+
+
+def _log_unfolded(model, folded_bns: set[str]) -> None:
+    """Say which BatchNormalization layers stay in the model (the converter turns each into MUL and ADD)."""
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization" and layer.name not in folded_bns:
+            log.info("batch norm %r does not solely follow a linear Conv2D/DepthwiseConv2D/Dense on its channel "
+                     "axis: left to the converter", layer.name)

@@ -25,18 +25,44 @@ def stream_tensors(calibrated: bytes, x: np.ndarray, tensor_indices: list[int],
 
     Memory stays flat in the number of samples: one batch of tensors at a time.
     """
-    from ai_edge_litert.interpreter import Interpreter
     from tqdm import tqdm
 
-    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
-    input_index = interpreter.get_input_details()[0]["index"]
+    interpreter = _float_interpreter(calibrated)
+    graph = flatbuf.read_model(calibrated).subgraphs[0]
+    batched = [i for i in tensor_indices if graph.tensors[i].shape is not None and len(graph.tensors[i].shape)
+               and graph.tensors[i].shape[0] == 1]  # tensors with a batch axis
     for start in tqdm(range(0, len(x), CALIBRATION_BATCH), desc="calibrating", disable=not progress, leave=False):
         batch = x[start:start + CALIBRATION_BATCH].astype(np.float32)
+        tensors = _run_batch(interpreter, batch, tensor_indices, batched)
+        if tensors is None:  # a batch-1 model whose shapes are constants (convert.py exports batch 1)
+            interpreter = _float_interpreter(calibrated)
+            samples = [_run_batch(interpreter, sample[None], tensor_indices, batched) for sample in batch]
+            tensors = {index: np.concatenate([s[index] for s in samples]) for index in tensor_indices}
+        yield tensors
+
+
+def _float_interpreter(calibrated: bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
+
+
+def _run_batch(interpreter, batch: np.ndarray, tensor_indices: list[int],
+               batched: list[int]) -> dict[int, np.ndarray] | None:
+    """The listed tensors for this batch, or None when the model does not run at this batch size (the `batched`
+    tensors must keep the batch as their leading axis, else a constant-shape RESHAPE has mixed the samples)."""
+    input_index = interpreter.get_input_details()[0]["index"]
+    try:
         interpreter.resize_tensor_input(input_index, batch.shape)
         interpreter.allocate_tensors()
         interpreter.set_tensor(input_index, batch)
         interpreter.invoke()
-        yield {index: interpreter.get_tensor(index) for index in tensor_indices}
+    except (ValueError, RuntimeError):
+        return None
+    tensors = {index: interpreter.get_tensor(index) for index in tensor_indices}
+    if any(tensors[index].shape[:1] != (len(batch),) for index in batched):
+        return None
+    return tensors
 
 
 def collect_activations(calibrated: bytes, calibration_x: np.ndarray, calibrators: dict[int, list[Calibrator]],

@@ -91,6 +91,8 @@ def _run_batched(interpreter, index: int, out_index: int, x_int8: np.ndarray) ->
         interpreter.set_tensor(index, batch)
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(out_index).copy())
+        if outputs[-1].shape[:1] != (len(batch),):  # a batch-1 model's constant-shape RESHAPE mixed the samples
+            raise ValueError(f"output shape {outputs[-1].shape} for a batch of {len(batch)}")
     return np.concatenate(outputs)
 
 
