@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from pipeline.cref import support
 from pipeline.keras import bnfold, cle
 from pipeline.quant import biascorr, calibration, convert, schemes, sensitivity
 from pipeline.quant.calibrators import CALIBRATOR_NAMES
@@ -28,6 +29,7 @@ class DeployOptions:
     target_drop: float | None = None  # percentage points of top-1 below float; None: every conv/FC layer int8
     verify_inputs: int = 20  # calibration inputs run through LiteRT's reference kernels and TFLite Micro; 0 skips
     cost_target: str = "cortex-m55"  # with a target drop: the core on which the float layers' cost is measured
+    require_firmware: bool = False  # refuse a model with operators the C reference runner / firmware cannot run
 
 
 @dataclass
@@ -175,12 +177,21 @@ def fully_int8_pass(state: DeployState) -> None:
     found = [f for f in flatbuf.float_ops(flatbuf.read_model(state.model)) if f[2] not in chosen]
     if found:
         index, op, tensor = found[0]
-        layers = [layer.name for layer in state.keras_model.layers if f"/{layer.name}" in tensor]
-        layer = f" of Keras layer {max(layers, key=len)!r}" if layers else ""
+        layer = _of_keras_layer(state, tensor)
         more = f" (and {len(found) - 1} more float ops)" if len(found) > 1 else ""
         raise UnsupportedError(f"{state.source}: operator {index} ({op}{layer}, output {tensor!r}) has no int8 kernel, "
                                f"so the converter left it in float{more}; the model would not be fully int8 (replace "
                                "that layer)")
+
+
+def _of_keras_layer(state: DeployState, tensor_name: str, model_output: int | None = None) -> str:
+    """" of Keras layer 'NAME'" for the user's layer whose name the converter put in this tensor's name (or that
+    computes this model output, whose tensor the converter names after the signature), or ""."""
+    names = list(getattr(state.keras_model, "output_names", None) or [])
+    if model_output is not None and model_output < len(names):
+        return f" of Keras layer {names[model_output]!r}"
+    layers = [layer.name for layer in state.keras_model.layers if f"/{layer.name}" in tensor_name]
+    return f" of Keras layer {max(layers, key=len)!r}" if layers else ""
 
 
 def stamp_pass(state: DeployState) -> None:
@@ -205,6 +216,21 @@ def verify_pass(state: DeployState) -> None:
                                 "bytes", state.verification)
 
 
+def firmware_support_pass(state: DeployState) -> None:
+    """List every operator the C reference runner and the firmware have no kernel for (in the report's
+    verification); a warning, or a refusal with --require-firmware."""
+    missing = [f"operator {m.operator} ({m.op}{_of_keras_layer(state, m.output_name, m.model_output)})"
+               for m in support.missing_kernels(state.model)]
+    state.verification["firmware_unsupported"] = missing
+    if not missing:
+        return
+    what = (f"{state.source}: the C reference runner and `wess firmware` have no kernel for {len(missing)} "
+            f"operator(s): {'; '.join(missing)}")
+    if state.options.require_firmware:
+        raise UnsupportedError(f"{what}; replace those layers, or deploy without --require-firmware for TFLite Micro")
+    log.warning("%s; the model runs in LiteRT and TFLite Micro only (--require-firmware refuses it)", what)
+
+
 def report_pass(state: DeployState) -> None:
     state.report = report.deploy_report(state)
 
@@ -213,7 +239,7 @@ def report_pass(state: DeployState) -> None:
 CONVERSION_PASSES: list[Callable[[DeployState], None]] = [
     fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, bias_correction_pass, partial_pass, check_pass]
 PASSES: list[Callable[[DeployState], None]] = [
-    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, verify_pass, report_pass]
+    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, verify_pass, firmware_support_pass, report_pass]
 OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")
 
 

@@ -117,6 +117,9 @@ def markdown(report: dict) -> str:
              f"{report.get('metadata_bytes', 0):,} bytes)",
              f"- LiteRT reference vs TFLite Micro on {report['verification']['inputs']} inputs: "
              f"{report['verification']['mismatched_bytes']} mismatched output bytes", ""]
+    if report["verification"].get("firmware_unsupported"):
+        lines[-1:] = ["- no kernel in the C reference runner and firmware: "
+                      + "; ".join(report["verification"]["firmware_unsupported"]), ""]
     if acc:
         lines += ["| | " + " | ".join(acc) + " |", "|---" * (len(acc) + 1) + "|",
                   "| top-1 | " + " | ".join("n/a" if v is None or (isinstance(v, float) and math.isnan(v))

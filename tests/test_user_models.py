@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline import deploy
+from pipeline.errors import UnsupportedError
 from pipeline.keras import bnfold
 from pipeline.quant import convert
 from pipeline.tflite import flatbuf, runtime
@@ -91,3 +92,39 @@ def test_bn_followed_by_raw_tensor_arithmetic_folds(caplog):
     kinds = [type(op).__name__ for op in folded.operations]
     assert kinds.count("BatchNormalization") == 1 and "Add" in kinds and "Multiply" in kinds
     assert "batch norm 'late_bn' does not solely follow" in caplog.text and "left to the converter" in caplog.text
+
+
+def _model_with_ops_the_c_runner_lacks():
+    """Two ABS operators (an int8 kernel in LiteRT and TFLite Micro, none in the C runner's operator table)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1), name="image")
+    x = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    x = keras.layers.Activation(keras.ops.abs, name="magnitude")(x)
+    x = keras.layers.Dense(3, name="head")(keras.layers.Flatten(name="flatten")(x))
+    return keras.Model(inp, keras.layers.Activation(keras.ops.abs, name="score")(x))
+
+
+def test_deploy_lists_every_operator_the_firmware_cannot_run(calibration_x, caplog):
+    with caplog.at_level(logging.WARNING, logger="pipeline.deploy"):
+        state = deploy.run_passes(_model_with_ops_the_c_runner_lacks(), calibration_x,
+                                  deploy.DeployOptions(verify_inputs=8), source="user.keras")
+    expected = ["operator 1 (ABS of Keras layer 'magnitude')", "operator 4 (ABS of Keras layer 'score')"]
+    assert _op_names(state.model) == ["CONV_2D", "ABS", "RESHAPE", "FULLY_CONNECTED", "ABS"]
+    assert state.verification["firmware_unsupported"] == expected
+    assert state.report["verification"]["firmware_unsupported"] == expected
+    assert "user.keras: the C reference runner and `wess firmware` have no kernel for 2 operator(s): " \
+           + "; ".join(expected) in caplog.text
+
+
+def test_require_firmware_refuses_naming_every_operator(calibration_x):
+    with pytest.raises(UnsupportedError, match=r"^user.keras: .* for 2 operator\(s\): operator 1 \(ABS of Keras layer "
+                                               r"'magnitude'\); operator 4 \(ABS of Keras layer 'score'\); replace "):
+        deploy.run_passes(_model_with_ops_the_c_runner_lacks(), calibration_x,
+                          deploy.DeployOptions(verify_inputs=8, require_firmware=True), source="user.keras")
+
+
+def test_zoo_style_model_has_nothing_missing(calibration_x):
+    state = deploy.run_passes(_reshaping_model(), calibration_x, deploy.DeployOptions(verify_inputs=0))
+    assert state.verification["firmware_unsupported"] == []

@@ -82,7 +82,7 @@ def cmd_deploy(args) -> dict:
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
     refuse_existing([out_dir / name for name in deploy.OUTPUTS], args.force)
     options = deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop,
-                                   args.verify_inputs, args.cost_target)
+                                   args.verify_inputs, args.cost_target, args.require_firmware)
     state = deploy.run_passes(inputs.model, inputs.calibration_x, options, inputs.calibration_y,
                               on_pass=_progress_printer("deploy") if args.progress else None, name=inputs.name,
                               source=args.model, stress=bool(args.stress), test_x=inputs.test_x, test_y=inputs.test_y)
@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
     p.add_argument("--verify-inputs", type=int, default=20,
                    help="calibration inputs run through LiteRT and TFLite Micro (0 skips the check)")
+    p.add_argument("--require-firmware", action="store_true",
+                   help="refuse a model with operators the C reference runner and firmware cannot run (default: warn)")
     p.add_argument("--progress", action="store_true",
                    help="print `wess deploy: pass I/N NAME` on stderr as each pass starts")
     p = sub.add_parser("eval", help="top-1 and SQNR of every scheme against float on a test split")
