@@ -57,7 +57,8 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
     states = {False: base, True: passes("cle+wess") if cle_pairs else base}
     means = {}  # id(state) -> biascorr.layer_input_means, one pass over the calibration split per calibration
     float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
-    accuracy = {"float": float(np.mean(float_out.argmax(axis=1) == test_y)) if test_y is not None else float("nan")}
+    accuracy = {"float": float(np.mean(scoring.predicted_class(float_out) == test_y))
+                if test_y is not None else float("nan")}
     scored, built = {}, {}
     for name_ in tqdm(schemes.SCHEMES, desc="evaluating", disable=not progress, leave=False):
         parsed = schemes.parse_scheme(name_)

@@ -108,6 +108,22 @@ def sensitivity_markdown(sweep: dict, limit: int = 10) -> list[str]:
     return lines + ["", "![sensitivity](sensitivity.png)", ""]
 
 
+PAIR_LABELS = {"ref vs tflm": "C reference vs TFLite Micro",
+               "litert_ref vs tflm": "LiteRT reference (standing in for the C runner) vs TFLite Micro"}
+
+
+def verification_line(verification: dict) -> str:
+    """One line on deploy's gate: the pair compared, inputs, mismatched bytes, and LiteRT's (non-blocking) count."""
+    if not verification.get("pair"):
+        return "not checked against TFLite Micro (--verify-inputs 0)"
+    line = (f"{PAIR_LABELS.get(verification['pair'], verification['pair'])}: {verification['mismatched_bytes']} "
+            f"mismatched output bytes on {verification['inputs']} inputs")
+    other = verification.get("litert_vs_tflm") or {}
+    if other and other["pair"] != verification["pair"]:
+        line += f"; LiteRT reference vs TFLite Micro: {other['mismatched_bytes']} (reported, not blocking)"
+    return line
+
+
 def markdown(report: dict) -> str:
     acc = report.get("accuracy", {})
     lines = [f"# wess-deploy report: {report['model']}", "",
@@ -115,8 +131,7 @@ def markdown(report: dict) -> str:
              + (", stress variant" if report.get("stress") else ""),
              f"- model: `{report['output']}` ({report['model_bytes']:,} bytes; WESS metadata "
              f"{report.get('metadata_bytes', 0):,} bytes)",
-             f"- LiteRT reference vs TFLite Micro on {report['verification']['inputs']} inputs: "
-             f"{report['verification']['mismatched_bytes']} mismatched output bytes", ""]
+             f"- {verification_line(report['verification'])}", ""]
     if report["verification"].get("firmware_unsupported"):
         lines[-1:] = ["- no kernel in the C reference runner and firmware: "
                       + "; ".join(report["verification"]["firmware_unsupported"]), ""]
@@ -161,15 +176,19 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}%"
+
+
 def eval_markdown(result: dict) -> str:
     acc, schemes = result["accuracy"], result["schemes"]
     lines = [f"# wess eval: {result['model']}", "",
              f"- calibrator `{result['calibrator']}`, shift rule `{result['shift_rule']}`, {result['test_samples']} "
              f"test samples, max R/r_c {result['max_disparity']:.1f}, CLE pairs {result['cle_pairs']}", "",
-             "| scheme | top-1 | agreement with float | output SQNR (dB) |", "|---|---|---|---|",
-             f"| float | {100 * acc['float']:.2f}% | | |"]
-    lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} |"
-              for name, row in schemes.items()]
+             "| scheme | top-1 | agreement with float | output SQNR (dB) | max abs error | mean abs error |",
+             "|---|---|---|---|---|---|", f"| float | {_percent(acc['float'])} | | | | |"]
+    lines += [f"| {name} | {_percent(acc[name])} | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} | "
+              f"{row['max_abs_error']:.4g} | {row['mean_abs_error']:.4g} |" for name, row in schemes.items()]
     lines.append("")
     if result.get("sensitivity"):
         lines += sensitivity_markdown(result["sensitivity"])
@@ -225,7 +244,7 @@ def _accuracy(state) -> dict:
     if state.test_x is None:
         return {}
     float_out = np.asarray(state.keras_model.predict(state.test_x, batch_size=256, verbose=0), np.float64)
-    return {"float": float(np.mean(float_out.argmax(1) == state.test_y)),
+    return {"float": float(np.mean(scoring.predicted_class(float_out) == state.test_y)),
             state.options.scheme: scoring.score(state.model, state.test_x, state.test_y, float_out).top1}
 
 

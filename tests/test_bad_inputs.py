@@ -114,18 +114,17 @@ CASES: list[Case] = [
          ("labels.npz: labels must be in 0..9, found 3..12",)),
     Case("test-data-labels-dtype", "float labels", ("eval", "zoo:ds_cnn", "--test-data", "float_labels.npz"),
          ("float_labels.npz: y must be integer labels of shape (2,), got float64 (2,)",)),
-    Case("test-data-no-labels", "`--test-data` without labels", ("eval", "zoo:ds_cnn", "--test-data", "calib.npz"),
-         ("calib.npz: no array named 'y' (labels are needed here)",)),
     Case("keras-missing", "a Keras file that does not exist", _deploy("missing.keras", "--data", "calib.npz"),
          ("missing.keras: no such file or directory",)),
-    Case("keras-suffix", "a model file that is not .keras/.h5", _deploy("model.onnx", "--data", "calib.npz"),
-         ("model.onnx: expected a .keras or .h5 file, a SavedModel directory or zoo:<name>",)),
+    Case("keras-suffix", "a model file that is not .keras/.h5/.hdf5", _deploy("model.onnx", "--data", "calib.npz"),
+         ("model.onnx: expected a .keras, .h5 or .hdf5 file, a SavedModel directory or zoo:<name>",)),
     Case("keras-corrupt", "a .keras that is not a zip archive", _deploy("corrupt.keras", "--data", "calib.npz"),
          ("corrupt.keras: not a .keras model (not a zip archive)",)),
     Case("keras-custom", "a .keras with a custom layer class this process lacks",
          _deploy("custom.keras", "--data", "calib.npz"),
-         ("custom.keras: Keras cannot load the model: custom class 'Scale' is not available (wess loads built-in "
-          "Keras layers only)",)),
+         ("custom.keras: Keras cannot load the model: custom class 'Scale' is not available: pass the module or .py "
+          "file that defines it with --custom-objects MODULE[,MODULE], or export the model as a SavedModel directory "
+          "(model.export(DIR))",)),
     Case("keras-inputs", "a Keras model with two inputs", _deploy("two_inputs.keras", "--data", "calib.npz"),
          ("two_inputs.keras: the model has 2 inputs (", ") and 1 outputs; exactly one of each is supported")),
     Case("keras-no-data", "a user model without `--data`", _deploy("plain.keras"),

@@ -83,9 +83,8 @@ def test_wess_accuracy_close_to_float(deployed, splits):
 
 
 def test_fixed_and_tied_output_quantization(zoo_model, splits):
-    """SOFTMAX output is (1/256, -128); RESHAPE / MAX_POOL keep their input's parameters (mobilenet_v2, entropy:
-    at batch 1 its MEAN is followed by a RESHAPE)."""
-    state = deploy.run_passes(zoo_model("mobilenet_v2"), splits.x_calib, deploy.DeployOptions(calibrator="entropy"))
+    """SOFTMAX output is (1/256, -128); RESHAPE / MAX_POOL keep their input's parameters (resnet8, entropy)."""
+    state = deploy.run_passes(zoo_model("resnet8"), splits.x_calib, deploy.DeployOptions(calibrator="entropy"))
     model = flatbuf.read_model(state.model)
     graph = model.subgraphs[0]
     seen = set()

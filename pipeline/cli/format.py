@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import math
+
+from pipeline.report import verification_line
 
 
 def human(command: str, result: dict) -> str:
@@ -12,13 +15,13 @@ def human(command: str, result: dict) -> str:
         acc = ", ".join(f"{k} {100 * v:.2f}%" for k, v in result["accuracy"].items())
         return (f"wrote {result['output']} ({result['model_bytes']:,} bytes, scheme {result['scheme']}, calibrator "
                 f"{result['calibrator']}); report.json and report.md beside it\n"
-                f"LiteRT reference vs TFLite Micro: {result['verification']['mismatched_bytes']} mismatched bytes on "
-                f"{result['verification']['inputs']} inputs" + (f"\ntest top-1: {acc}" if acc else ""))
+                + verification_line(result["verification"]) + (f"\ntest top-1: {acc}" if acc else ""))
     if command == "eval":
         lines = [f"{result['model']}: calibrator {result['calibrator']}, {result['test_samples']} test samples, "
                  f"max R/r_c {result['max_disparity']:.1f}"]
-        lines += [f"  {k:<18} top-1 {100 * v:6.2f}%" for k, v in result["accuracy"].items()]
-        lines += [f"  {k:<18} agreement {100 * v['agreement']:6.2f}%  output SQNR {v['sqnr_db']:.1f} dB"
+        lines += [f"  {k:<18} top-1 {100 * v:6.2f}%" for k, v in result["accuracy"].items() if not math.isnan(v)]
+        lines += [f"  {k:<18} agreement {100 * v['agreement']:6.2f}%  output SQNR {v['sqnr_db']:.1f} dB  "
+                  f"max |error| {v['max_abs_error']:.4g}  mean |error| {v['mean_abs_error']:.4g}"
                   for k, v in result["schemes"].items()]
         sweep = result.get("sensitivity")
         if sweep:

@@ -40,13 +40,15 @@ class Inputs:
 
 def _load_inputs(args, need_test: bool) -> Inputs:
     from pipeline.keras import modelio, zoo
+    from pipeline.keras.custom import parse_modules
     from pipeline.quant.calibrators import make_calibrator
 
     if args.calibrator != "auto":
         make_calibrator(args.calibrator)  # an unknown name fails before the model loads
-    source = modelio.load_keras(args.model)
+    source = modelio.load_keras(args.model, parse_modules(args.custom_objects))
     input_shape = tuple(int(d) for d in source.model.inputs[0].shape[1:])
-    num_classes = int(source.model.outputs[0].shape[-1])
+    units = int(source.model.outputs[0].shape[-1])
+    num_classes = 2 if units == 1 else units  # one unit: a binary classifier (scoring.predicted_class)
     model, name = source.model, source.name
     if source.zoo_entry is not None:
         splits = zoo.load_digits_splits()
@@ -67,10 +69,11 @@ def _load_inputs(args, need_test: bool) -> Inputs:
         raise InputError(f"{args.model}: --data FILE.npz (array x of shape (N, {', '.join(map(str, input_shape))})) "
                         "is needed for calibration")
     if getattr(args, "test_data", None):
-        test = modelio.load_npz(args.test_data, input_shape, need_labels=True, num_classes=num_classes)
+        test = modelio.load_npz(args.test_data, input_shape, num_classes=num_classes)  # without y: errors only
         test_x, test_y = test.x, test.y
     if need_test and test_x is None:
-        raise InputError(f"{args.model}: --test-data FILE.npz with labels y is needed to evaluate a non-zoo model")
+        raise InputError(f"{args.model}: --test-data FILE.npz (x, and labels y for top-1) is needed to evaluate a "
+                         "non-zoo model")
     return Inputs(name, model, calibration_x, test_x, test_y, calibration_y)
 
 
@@ -278,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p):
-        p.add_argument("model", help="a .keras/.h5 file, a SavedModel directory, or zoo:<name>")
+        p.add_argument("model", help="a .keras/.h5/.hdf5 file, a SavedModel directory, or zoo:<name>")
+        p.add_argument("--custom-objects", metavar="MODULE[,MODULE]",
+                       help="importable modules or .py files whose Keras layer and model classes the model file uses "
+                            "(Lambda layers holding Python code stay refused)")
         p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
         p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
         p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
@@ -297,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --target-drop: the Cortex-M core on which the float layers' cost is measured in QEMU")
     p.add_argument("--out", help="output directory (default build/deploy/<model>)")
     p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
-    p.add_argument("--verify-inputs", type=int, default=20,
-                   help="calibration inputs run through LiteRT and TFLite Micro (0 skips the check)")
+    p.add_argument("--verify-inputs", type=int, default=100,
+                   help="calibration inputs (then seeded random ones) run through the C reference runner and TFLite "
+                        "Micro, which must agree byte for byte; LiteRT's reference is compared too (0 skips the check)")
     p.add_argument("--require-firmware", action="store_true",
                    help="refuse a model with operators the C reference runner and firmware cannot run (default: warn)")
     p.add_argument("--progress", action="store_true",

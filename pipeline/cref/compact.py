@@ -202,7 +202,7 @@ def _data_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
     return registry.data_inputs(spec, [int(t) for t in op.inputs if t >= 0])
 
 
-def _live_operators(model: schema.ModelT) -> set[int]:
+def live_operators(model: schema.ModelT) -> set[int]:
     """Operators the graph output depends on: the SHAPE / STRIDED_SLICE / PACK chain that Keras' Flatten leaves
     to compute a RESHAPE's target shape is dead once RESHAPE uses its static output shape."""
     graph = model.subgraphs[0]
@@ -263,7 +263,7 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
     has_wess = flatbuf.get_metadata(model, metadata.METADATA_NAME) is not None
     shifts = {layer.operator_index: layer for layer in metadata.read_shifts(model, source)} if has_wess else {}
     constants = _Constants()
-    live = _live_operators(model)
+    live = live_operators(model)
     with about(source):
         ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants)
                for index, op in enumerate(graph.operators) if index in live]

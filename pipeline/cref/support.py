@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from pipeline.tflite import flatbuf
 
+from . import compact
 from . import op_registry as registry
 
 
@@ -19,13 +20,15 @@ class MissingKernel:
 
 
 def missing_kernels(model_bytes: bytes) -> list[MissingKernel]:
-    """Every operator, in execution order, whose TFLite builtin has no entry in the operator table."""
+    """Every live operator (compact drops the dead SHAPE chains Keras' Flatten leaves), in execution order, whose
+    TFLite builtin has no entry in the operator table."""
     model = flatbuf.read_model(model_bytes)
     graph = model.subgraphs[0]
     outputs = [int(t) for t in graph.outputs]
     missing = []
+    live = compact.live_operators(model)
     for index, op in enumerate(graph.operators):
-        if flatbuf.builtin_code(model, op) not in registry.SPECS:
+        if index in live and flatbuf.builtin_code(model, op) not in registry.SPECS:
             name = graph.tensors[op.outputs[0]].name
             tensor = int(op.outputs[0])
             missing.append(MissingKernel(index, flatbuf.opcode_name(model, op),

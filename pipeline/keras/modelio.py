@@ -11,11 +11,12 @@ import numpy as np
 
 from pipeline.errors import InputError, UnsupportedError, WessError
 
-from . import zoo
+from . import custom, zoo
 
 log = logging.getLogger(__name__)
 ZOO_PREFIX = "zoo:"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+HDF5_SUFFIXES = (".h5", ".hdf5")  # Keras 2 files ship under both names
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ class ModelSource:
     zoo_entry: zoo.ZooEntry | None
 
 
-def load_keras(spec: str) -> ModelSource:
-    """A `.keras` / `.h5` file, a SavedModel directory, or `zoo:<name>`."""
+def load_keras(spec: str, custom_modules: tuple[str, ...] = ()) -> ModelSource:
+    """A `.keras` / `.h5` / `.hdf5` file, a SavedModel directory, or `zoo:<name>`; `custom_modules`: the
+    --custom-objects modules whose Keras layer and model classes the file may name."""
     import keras
 
     if spec.startswith(ZOO_PREFIX):
@@ -55,16 +57,17 @@ def load_keras(spec: str) -> ModelSource:
     try:
         if path.is_dir():
             return ModelSource(_saved_model_as_keras(path), path.name, spec, None)
-        if path.suffix not in (".keras", ".h5"):
-            raise InputError(f"{path}: expected a .keras or .h5 file, a SavedModel directory or zoo:<name>")
+        if path.suffix not in (".keras", *HDF5_SUFFIXES):
+            raise InputError(f"{path}: expected a .keras, .h5 or .hdf5 file, a SavedModel directory or zoo:<name>")
         _check_signature(path)
-        model = keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False, custom_objects=custom.custom_objects(custom_modules))
     except WessError:
         raise
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: Keras cannot load the model: {_keras_load_problem(exc)}") from None
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable Keras model ({exc})") from None
+    model = custom.as_functional(model, path)
     _check_one_input_output(model, path)
     return ModelSource(model, path.stem, spec, None)
 
@@ -75,8 +78,8 @@ def _check_signature(path: Path) -> None:
         head = f.read(8)
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise InputError(f"{path}: not a .keras model (not a zip archive{', the file is empty' if not head else ''})")
-    if path.suffix == ".h5" and head != HDF5_SIGNATURE:
-        raise InputError(f"{path}: not an .h5 model (no HDF5 signature)")
+    if path.suffix in HDF5_SUFFIXES and head != HDF5_SIGNATURE:
+        raise InputError(f"{path}: not an HDF5 ({path.suffix}) model (no HDF5 signature)")
 
 
 def _keras_load_problem(exc: Exception) -> str:
@@ -84,7 +87,7 @@ def _keras_load_problem(exc: Exception) -> str:
     text = str(exc).strip()
     missing = re.search(r"Could not locate (class|function) '([^']+)'", text)
     if missing:
-        return f"custom {missing[1]} {missing[2]!r} is not available (wess loads built-in Keras layers only)"
+        return custom.missing_class_advice(missing[1], missing[2])
     return text.splitlines()[0] if text else type(exc).__name__
 
 

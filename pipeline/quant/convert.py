@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -37,50 +35,29 @@ def _quiet_native_logs() -> Iterator[None]:
             os.close(copy)
 
 
-@contextlib.contextmanager
-def int8_converter(keras_model, calibration_x: np.ndarray) -> Iterator[object]:
-    """TensorFlow's converter set up for full int8 (int8 input and output) from this representative data.
-
-    The model is exported with a fixed batch of 1 (what a device runs): with Keras' dynamic batch, Flatten, Reshape
-    and Conv2DTranspose reach the TFLite model as SHAPE / STRIDED_SLICE / PACK chains computing the batch at run time.
-    The converter reads the export while it converts, so it is only valid inside the `with` block.
-    """
+def int8_converter(keras_model, calibration_x: np.ndarray):
+    """TensorFlow's converter set up for full int8 (int8 input and output) from this representative data."""
     import tensorflow as tf
 
     def representative() -> Iterator[list[np.ndarray]]:
         for sample in calibration_x:
             yield [sample[None].astype(np.float32)]
 
-    with tempfile.TemporaryDirectory(prefix="wess-export-") as export_dir:
-        _export_batch1(keras_model, export_dir)
-        converter = tf.lite.TFLiteConverter.from_saved_model(export_dir)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        yield converter
-
-
-def _export_batch1(keras_model, export_dir: str) -> None:
-    """Write the model's inference call (training=False) as a SavedModel whose inputs have batch 1."""
-    import keras
-    import tensorflow as tf
-
-    signature = [tf.TensorSpec((1, *tensor.shape[1:]), tensor.dtype, name=tensor.name) for tensor in keras_model.inputs]
-    archive = keras.export.ExportArchive()
-    archive.track(keras_model)
-    archive.add_endpoint("serve", functools.partial(keras_model.__call__, training=False),
-                         signature if len(signature) == 1 else [signature])
-    with _quiet_native_logs():
-        archive.write_out(export_dir, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter
 
 
 def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
     """A float TFLite model whose activation tensors carry min/max from the converter's max calibration."""
+    converter = int8_converter(keras_model, calibration_x)
+    converter._experimental_calibrate_only = True
     try:
-        with int8_converter(keras_model, calibration_x) as converter, _quiet_native_logs():
-            converter._experimental_calibrate_only = True
+        with _quiet_native_logs():
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends with long messages
         raise UnsupportedError(f"model {keras_model.name!r}: the TFLite converter rejected it: {_first_line(exc)}") from None
