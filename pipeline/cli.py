@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float reference outputs
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # deterministic float reference outputs, whatever the caller's environment
 
 import numpy as np  # noqa: E402
 
@@ -78,14 +78,15 @@ def _load_inputs(args, need_test: bool) -> Inputs:
 
 
 def cmd_deploy(args) -> dict:
-    from . import deploy, flatbuf, metadata, report, runtime, versions
+    from . import deploy, flatbuf, metadata, report, runtime, targets, versions
     from .atomic import atomic_write_bytes, refuse_existing, signals_deferred
     from .evaluate import score
 
+    targets.check_available(args.target)
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
     model_path = out_dir / "model.tflite"
-    refuse_existing([out_dir / name for name in DEPLOY_OUTPUTS], args.force)
+    refuse_existing([out_dir / name for name in (*DEPLOY_OUTPUTS, *targets.outputs(args.target))], args.force)
     state = deploy.run_passes(inputs.model, inputs.calibration_x,
                               deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop),
                               inputs.calibration_y)
@@ -118,8 +119,12 @@ def cmd_deploy(args) -> dict:
     }
     if mismatched:
         raise WessError(f"{inputs.name}: LiteRT reference and TFLite Micro disagree on {mismatched} output bytes")
-    with signals_deferred():  # the model and its report are replaced together or not at all
+    on_target = targets.deploy_cost(args.target, model, str(model_path))
+    result["target"] = on_target.report
+    with signals_deferred():  # the model, the target's files and the report are replaced together or not at all
         atomic_write_bytes(model_path, model)
+        for name, data in on_target.files.items():
+            atomic_write_bytes(out_dir / name, data)
         report.write(out_dir, result, state.wess_layers)
     return result
 
@@ -162,9 +167,11 @@ def _refuse_float_ops(model: bytes, source: str, keras_model, chosen: list[str])
 
 
 def cmd_eval(args) -> dict:
+    from . import targets
     from .deploy import DeployOptions
     from .evaluate import evaluate
 
+    targets.check_available(args.target)
     inputs = _load_inputs(args, need_test=True)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
@@ -173,7 +180,7 @@ def cmd_eval(args) -> dict:
         refuse_existing([out_dir / name for name in EVAL_OUTPUTS], args.force)
     result = evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                       DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
-                      progress=not args.json, with_sensitivity=args.sensitivity).to_json()
+                      progress=not args.json, with_sensitivity=args.sensitivity, target=args.target).to_json()
     from . import versions
 
     result["versions"] = versions.tool_versions()
@@ -279,9 +286,11 @@ def cmd_verify(args) -> dict:
 
 
 def cmd_inspect(args) -> dict:
-    from . import flatbuf, metadata, postprocess, versions, wess
+    from . import flatbuf, metadata, postprocess, vela, versions, wess
 
     model = flatbuf.read_model_file(args.model)
+    if vela.is_vela_output(model):  # its WESS shifts were dropped: no operator of the file has them any more
+        return vela.inspect(model, args.model)
     layers = postprocess.read_shifts(model, args.model)
     graph = model.subgraphs[0]
     rows = []
@@ -304,14 +313,14 @@ def cmd_inspect(args) -> dict:
 
 
 def cmd_firmware(args) -> dict:
-    from . import firmware, flatbuf, runtime
+    from . import firmware, flatbuf, resources, runtime
     from .atomic import refuse_existing
 
     path = Path(args.model)
     if not path.is_file():
         raise WessError(f"{path}: no such file")
     name = path.parent.name if path.name == "model.tflite" and path.parent.name else path.stem
-    out_dir = Path(args.out) if args.out else Path("build") / "firmware" / name / args.target
+    out_dir = Path(args.out) if args.out else resources.firmware_out_dir(name, args.target)
     outputs = (*firmware.get_target(args.target).artifacts, "firmware.json")
     refuse_existing([out_dir / output for output in outputs], args.force)
     options = firmware.FirmwareOptions(args.target, out_dir, args.run, args.inputs, args.timeout,
@@ -333,14 +342,44 @@ def cmd_zoo(args) -> dict:
                        for e in zoo.ZOO.values()], "default": zoo.DEFAULT_MODEL}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviated options (a misspelt or future option is an error, not another option) and
+    with usage errors on one stderr line, like every other refusal."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class VersionAction(argparse.Action):
+    """`wess --version`: wess-deploy's version, then every tool version report.json records, one per line."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of wess-deploy and its tools")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import versions
+
+        found = versions.tool_versions(compiler=True)
+        lines = [f"wess-deploy {found.pop('wess-deploy') or 'unknown (not installed)'}"]
+        lines += [f"{name} {version or 'not installed'}" for name, version in found.items()]
+        sys.stdout.write("\n".join(lines) + "\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .calibrate import CALIBRATOR_NAMES
     from .deploy import DEFAULT_SCHEME, scheme_names
     from .runtime import BACKENDS
+    from .targets import NAMES as TARGETS
     from .wess import SHIFT_RULES
 
-    parser = argparse.ArgumentParser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks, debug logs and the native libraries' own log lines")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p):
@@ -350,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
         p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.add_argument("--target", default="host", choices=TARGETS, metavar="TARGET",
+                       help=f"{' | '.join(TARGETS)}: also report the cost on a Cortex-M core (firmware in QEMU) or "
+                            "an Ethos-U NPU (compiled by Vela: needs wess-deploy[ethos-u]) (default host)")
 
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
     model_args(p)
@@ -397,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("firmware", help="build the C runner and a model into Cortex-M firmware; run it in QEMU")
     p.add_argument("model", help="an int8 .tflite model")
     p.add_argument("--target", default="cortex-m3", help="cortex-m3, cortex-m4, cortex-m7, cortex-m33 or cortex-m55")
-    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target>)")
+    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target> in a source checkout, "
+                                 "else ~/.cache/wess-deploy/firmware/<model>/<target>, honouring XDG_CACHE_HOME)")
     p.add_argument("--run", action="store_true", help="run in QEMU and compare with the host C reference")
     p.add_argument("--inputs", type=int, default=10, help="test inputs embedded in the image")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run")

@@ -164,7 +164,9 @@ def markdown(report: dict) -> str:
             lines += [f"Cost not measured: {partial['cost_error']}", ""]
     if report.get("sensitivity"):
         lines += sensitivity_markdown(report["sensitivity"])
-    lines += ["## Versions", ""]
+    from .targets import markdown as target_markdown
+
+    lines += [*target_markdown(report.get("target")), "", "## Versions", ""]
     lines += [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
 
@@ -179,6 +181,9 @@ def eval_markdown(result: dict) -> str:
     lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} |"
               for name, row in schemes.items()]
     lines.append("")
+    from .targets import eval_markdown as target_markdown
+
+    lines += target_markdown(result.get("target"), acc)
     if result.get("sensitivity"):
         lines += sensitivity_markdown(result["sensitivity"])
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in result.get("versions", {}).items()]
