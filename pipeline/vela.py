@@ -93,9 +93,9 @@ def compile_model(model: bytes, target_name: str, source: str, timeout_s: float 
         vela_model = (out / "model_vela.tflite").read_bytes()
     text = "\n".join(line for line in proc.stdout.splitlines() if "has a dynamic signature in axis 0" not in line)
     row = next(csv.DictReader(io.StringIO(summary_csv)))
-    record = {"target": target_name, "vela_version": version, "system_config": target.system_config,
-              "memory_mode": target.memory_mode, "config_file": CONFIG_FILE, "dropped_metadata": DROPPED}
-    cleaned = _clean(vela_model, record)
+    record = {"vela_version": version, "system_config": target.system_config, "memory_mode": target.memory_mode,
+              "config_file": CONFIG_FILE, "dropped_metadata": DROPPED}
+    cleaned = _clean(vela_model, {"target": target_name, **record})
     figures = {**record, "command": ["vela", "model.tflite", *target.arguments()],
                **_summary_figures(row), **_placement(flatbuf.read_model(cleaned), text),
                **scale_bias(model), "warnings": _warnings(text)}
