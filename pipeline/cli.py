@@ -86,7 +86,7 @@ def cmd_deploy(args) -> dict:
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
     model_path = out_dir / "model.tflite"
-    refuse_existing([out_dir / name for name in (*DEPLOY_OUTPUTS, *targets.outputs(args.target))], args.force)
+    refuse_existing([out_dir / name for name in (*DEPLOY_OUTPUTS, *targets.OUTPUTS)], args.force)
     state = deploy.run_passes(inputs.model, inputs.calibration_x,
                               deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop),
                               inputs.calibration_y)
@@ -124,7 +124,10 @@ def cmd_deploy(args) -> dict:
     with signals_deferred():  # the model, the target's files and the report are replaced together or not at all
         atomic_write_bytes(model_path, model)
         for name, data in on_target.files.items():
-            atomic_write_bytes(out_dir / name, data)
+            if data is None:  # a file of another --target does not describe this model
+                (out_dir / name).unlink(missing_ok=True)
+            else:
+                atomic_write_bytes(out_dir / name, data)
         report.write(out_dir, result, state.wess_layers)
     return result
 

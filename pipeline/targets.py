@@ -13,9 +13,7 @@ NAMES = (HOST, *CORTEX_M, *ETHOS_U)
 MEASURED_INPUTS = 3  # inputs the Cortex-M firmware runs in QEMU to count instructions (each checked bit-exactly)
 
 
-def outputs(target: str) -> tuple[str, ...]:
-    """Files the target adds beside model.tflite."""
-    return vela.OUTPUTS if target in ETHOS_U else ()
+OUTPUTS = vela.OUTPUTS  # files a target may add beside model.tflite
 
 
 def check_available(target: str) -> None:
@@ -34,7 +32,10 @@ class TargetResult:
     """The target's section of report.json and the files it writes beside the model."""
 
     report: dict | None = None
-    files: dict = field(default_factory=dict)  # file name -> bytes
+    files: dict = field(default_factory=dict)  # file name -> bytes, or None: remove another target's stale file
+
+    def __post_init__(self):
+        self.files = {**dict.fromkeys(OUTPUTS), **self.files}
 
 
 def deploy_cost(target: str, model: bytes, source: str) -> TargetResult:
@@ -84,7 +85,7 @@ def markdown(report: dict | None) -> list[str]:
              f"- {report['cycles_per_inference']:,} cycles per inference at {report['core_clock_hz'] / 1e6:g} MHz: "
              f"{report['inference_time_s'] * 1e3:.3f} ms",
              f"- encoded weights {report['encoded_weight_bytes']:,} bytes (int8 weights {report['original_weight_bytes']:,}"
-             f"); scale+bias {report['scale_bias_bytes']:,} bytes ({vela.SCALE_BIAS_BYTES_PER_CHANNEL} per output "
+             f"); scale+bias {report['scale_bias_bytes']:,} bytes ({firmware.VELA_BYTES_PER_CHANNEL} per output "
              "channel, computed)"]
     lines += [f"- dropped metadata `{name}`: {why}" for name, why in report["dropped_metadata"].items()]
     lines += [f"- Vela warned: {w['op']} `{w['output']}`: {w['reason']}" for w in report["warnings"]]

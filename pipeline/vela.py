@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
-from . import compact, flatbuf, metadata, versions
+from . import compact, firmware, flatbuf, metadata, versions
 from .errors import WessError
 
 DISTRIBUTION = "ethos-u-vela"
@@ -27,8 +27,6 @@ DROPPED = {metadata.METADATA_NAME: (
     "it lists the int8 model's CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED operators by index with the WESS "
     "shift of every output channel; Vela replaces those operators with ethos-u custom operators and re-encodes "
     "weights, biases and scales into its own per-channel records, so no operator of this file matches it")}
-SCALE_BIAS_BYTES_PER_CHANNEL = 10  # Vela's packed per-channel record: 40-bit bias, 32-bit scale, 6-bit shift
-WEIGHTED_OPS = (compact.OP.CONV_2D, compact.OP.DEPTHWISE_CONV_2D, compact.OP.FULLY_CONNECTED)
 
 
 @dataclass(frozen=True)
@@ -121,11 +119,10 @@ def _summary_figures(row: dict) -> dict:
 def scale_bias(model: bytes) -> dict:
     """Bytes of per-channel bias and requantize records Vela stores for the conv/FC layers, in every scheme.
 
-    Computed (Vela's summary does not print it): SCALE_BIAS_BYTES_PER_CHANNEL for every output channel.
+    Computed (Vela's summary does not print it): firmware.VELA_BYTES_PER_CHANNEL for every output channel.
     """
-    compiled = compact.compile_model(model)
-    channels = sum(compiled.tensors[op.outputs[0]].dims[3] for op in compiled.ops if op.op_code in WEIGHTED_OPS)
-    return {"scale_bias_bytes": SCALE_BIAS_BYTES_PER_CHANNEL * channels, "weighted_output_channels": channels}
+    figures = firmware.requant_parameter_bytes(compact.compile_model(model))
+    return {"scale_bias_bytes": figures["vela_bytes_with_bias"], "weighted_output_channels": figures["output_channels"]}
 
 
 _WARNING = re.compile(r"^Warning \(supported operators\) operator: (\w+), ofm: '(.*)'$")

@@ -5,7 +5,7 @@ from importlib import metadata as importlib_metadata
 
 import pytest
 
-from pipeline import cli, compact, flatbuf, metadata, targets, vela
+from pipeline import cli, compact, firmware, flatbuf, metadata, targets, vela
 
 
 def _vela_installed() -> bool:
@@ -51,7 +51,7 @@ def test_ethos_deploy_reports_vela_figures(ethos_deploy):
     assert report["inference_time_s"] == pytest.approx(report["cycles_per_inference"] / report["core_clock_hz"],
                                                        rel=1e-5)  # Vela prints the time rounded to 6 digits
     compiled = compact.compile_model((ethos_deploy / "model.tflite").read_bytes())
-    channels = sum(compiled.tensors[op.outputs[0]].dims[3] for op in compiled.ops if op.op_code in vela.WEIGHTED_OPS)
+    channels = sum(compiled.tensors[op.outputs[0]].dims[3] for op in compiled.ops if op.op_code in firmware.WEIGHTED_OPS)
     assert report["scale_bias_bytes"] == 10 * channels
     md = (ethos_deploy / "report.md").read_text()
     assert "## Target ethos-u55-128 (compiled and estimated by Vela 5.2.0, not executed)" in md
@@ -75,7 +75,8 @@ def test_vela_model_drops_the_stale_shifts_and_says_why(ethos_deploy, capfd):
 
 @needs_vela
 def test_ethos_outputs_refused_without_force(ethos_deploy, capfd, tmp_path):
-    """A Vela model from an earlier deploy is an output like model.tflite: kept unless --force."""
+    """A Vela model from an earlier deploy is an output like model.tflite: kept unless --force; a forced deploy for
+    another target removes it (it was compiled from the model being replaced)."""
     kept = (ethos_deploy / vela.VELA_MODEL).read_bytes()
     (tmp_path / vela.VELA_MODEL).write_bytes(kept)
     code, _, err = wess(capfd, "deploy", "zoo:resnet8", "--target", "ethos-u55-128", "--out", tmp_path)
@@ -83,6 +84,9 @@ def test_ethos_outputs_refused_without_force(ethos_deploy, capfd, tmp_path):
                               "it\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [vela.VELA_MODEL]
     assert (tmp_path / vela.VELA_MODEL).read_bytes() == kept
+    code, _, err = wess(capfd, "deploy", "zoo:resnet8", "--out", tmp_path, "--force")
+    assert code == 0, err
+    assert not (tmp_path / vela.VELA_MODEL).exists() and (tmp_path / "model.tflite").is_file()
 
 
 @needs_vela
