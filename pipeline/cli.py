@@ -496,9 +496,8 @@ def _interrupted(command: str, signum: int, err) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.debug:
-        warnings.filterwarnings("ignore", module="tensorflow")
-        warnings.filterwarnings("ignore", module="keras")
+    if not args.debug:  # the libraries' Python warnings (TensorFlow, Keras, LiteRT) would land on the user's stderr
+        warnings.simplefilter("ignore")
     if args.debug:
         os.environ["WESS_VERBOSE"] = "1"
     with _isolated_streams(args.debug) as (out, err):

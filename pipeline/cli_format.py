@@ -23,9 +23,10 @@ def human(command: str, result: dict) -> str:
                   for k, v in result["schemes"].items()]
         target = result.get("target")
         if target:
-            lines.append(f"on {target['name']}:")
-            lines += [f"  {k:<18} top-1 {100 * result['accuracy'][k]:6.2f}%  "
-                      + "  ".join(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value:.6g}"
+            keys = list(next(iter(target["schemes"].values())))
+            lines += [f"on {target['name']}:", f"  {'scheme':<18} {'top-1':>7}  " + "  ".join(keys)]
+            lines += [f"  {k:<18} {100 * result['accuracy'][k]:6.2f}%  "
+                      + "  ".join(f"{value:>{len(key)},}" if isinstance(value, int) else f"{value:>{len(key)}.4g}"
                                   for key, value in row.items()) for k, row in target["schemes"].items()]
         sweep = result.get("sensitivity")
         if sweep:

@@ -42,7 +42,8 @@ def deploy_cost(target: str, model: bytes, source: str) -> TargetResult:
     """What the deployed model costs on the target: nothing to add for the host."""
     if target in CORTEX_M:
         cost = firmware.measure(model, target, inputs=MEASURED_INPUTS, source=source)
-        return TargetResult({"name": target, "kind": "cortex-m", "measured_in": "QEMU", **asdict(cost)})
+        figures = {key: value for key, value in asdict(cost).items() if key != "target"}
+        return TargetResult({"name": target, "kind": "cortex-m", "measured_in": "QEMU", **figures})
     if target in ETHOS_U:
         run = vela.compile_model(model, target, source)
         return TargetResult({"name": target, "kind": "ethos-u", "executed": False, **run.figures},
