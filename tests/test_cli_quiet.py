@@ -69,8 +69,9 @@ def test_refused_deploy_after_tensorflow_loaded_is_one_line(tmp_path):
                                         "model expects (N, 32, 32, 1)"], proc.stderr
 
 
-def test_deploy_json_is_alone_on_stdout_and_stderr_is_empty(tmp_path):
-    proc = wess_process("deploy", "zoo:resnet8", "--out", tmp_path / "out", "--json", cwd=tmp_path)
+def test_deploy_json_is_alone_on_stdout_and_stderr_is_empty(tmp_path, tiny_model):
+    model, calib, _ = tiny_model
+    proc = wess_process("deploy", model, "--data", calib, "--out", tmp_path / "out", "--json", cwd=tmp_path)
     assert (proc.returncode, proc.stderr) == (0, "")
     report = json.loads(proc.stdout)  # exactly one JSON object: anything else on stdout fails to parse
-    assert report["model"] == "resnet8" and report["verification"]["mismatched_bytes"] == 0
+    assert report["model"] == "model" and report["verification"]["mismatched_bytes"] == 0

@@ -80,27 +80,30 @@ def test_vela_model_drops_the_stale_shifts_and_says_why(ethos_deploy, capfd):
 
 
 @needs_vela
-def test_ethos_outputs_refused_without_force(ethos_deploy, capfd, tmp_path):
+def test_ethos_outputs_refused_without_force(ethos_deploy, capfd, tmp_path, tiny_model):
     """A Vela model from an earlier deploy is an output like model.tflite: kept unless --force; a forced deploy for
     another target removes it (it was compiled from the model being replaced)."""
     kept = (ethos_deploy / vela.VELA_MODEL).read_bytes()
     (tmp_path / vela.VELA_MODEL).write_bytes(kept)
-    code, _, err = wess(capfd, "deploy", "zoo:resnet8", "--target", "ethos-u55-128", "--out", tmp_path)
+    model, calib, _ = tiny_model
+    code, _, err = wess(capfd, "deploy", model, "--data", calib, "--target", "ethos-u55-128", "--out", tmp_path)
     assert (code, err) == (2, f"wess deploy: error: {tmp_path / vela.VELA_MODEL}: exists; pass --force to replace "
                               "it\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [vela.VELA_MODEL]
     assert (tmp_path / vela.VELA_MODEL).read_bytes() == kept
-    code, _, err = wess(capfd, "deploy", "zoo:resnet8", "--out", tmp_path, "--force")
+    code, _, err = wess(capfd, "deploy", model, "--data", calib, "--out", tmp_path, "--force")
     assert code == 0, err
     assert not (tmp_path / vela.VELA_MODEL).exists() and (tmp_path / "model.tflite").is_file()
 
 
 @needs_vela
-def test_eval_on_ethos_shows_every_scheme(tmp_path):
+def test_eval_on_ethos_shows_every_scheme(tmp_path, tiny_model):
     """In its own process: stdout is the one JSON object, and no library warning reaches stderr."""
+    model, calib, test = tiny_model
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", "zoo:resnet8", "--target", "ethos-u85-256",
-                           "--out", str(tmp_path), "--json"], capture_output=True, text=True, env=env, timeout=1800)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", str(model), "--data", str(calib),
+                           "--test-data", str(test), "--target", "ethos-u85-256", "--out", str(tmp_path), "--json"],
+                          capture_output=True, text=True, env=env, timeout=1800)
     assert (proc.returncode, proc.stderr) == (0, "")
     result = json.loads(proc.stdout)
     rows = result["target"]["schemes"]
@@ -108,7 +111,7 @@ def test_eval_on_ethos_shows_every_scheme(tmp_path):
     for row in rows.values():
         assert set(row) == set(targets.SCHEME_FIGURES["ethos-u"])
         assert row["encoded_weight_bytes"] > 0 and row["cycles_per_inference"] > 0 and row["cpu_operators"] == 0
-    assert rows["wess"]["scale_bias_bytes"] == rows["per_channel"]["scale_bias_bytes"]  # same record per channel
+        assert row["scale_bias_bytes"] == 10 * (8 + 8 + 10)  # one record per output channel, whatever the scheme
     assert "## The schemes on ethos-u85-256" in (tmp_path / "eval.md").read_text()
 
 
@@ -128,8 +131,10 @@ def test_missing_vela_is_one_line(capfd, monkeypatch, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_cortex_m_target_measures_the_deployed_model(tmp_path, capfd):
-    code, out, err = wess(capfd, "deploy", "zoo:resnet8", "--target", "cortex-m55", "--out", tmp_path, "--json")
+def test_cortex_m_target_measures_the_deployed_model(tmp_path, capfd, tiny_model):
+    model, calib, _ = tiny_model
+    code, out, err = wess(capfd, "deploy", model, "--data", calib, "--target", "cortex-m55", "--out", tmp_path,
+                          "--json")
     assert code == 0, err
     report = json.loads(out)["target"]
     assert (report["name"], report["kind"], report["matches_host"]) == ("cortex-m55", "cortex-m", True)
