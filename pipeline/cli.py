@@ -18,10 +18,10 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # deterministic float reference outpu
 import numpy as np  # noqa: E402
 
 from .atomic import received_signal, signals_handled  # noqa: E402
+from .cli_parser import EXIT_USAGE, Parser, VersionAction  # noqa: E402
 from .errors import Terminated, WessError, about  # noqa: E402
 
 log = logging.getLogger("wess")
-EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
@@ -343,33 +343,6 @@ def cmd_zoo(args) -> dict:
     return {"models": [{"name": e.name, "spec": f"zoo:{e.name}", "description": e.description,
                         "path": str(e.path), "present": e.path.is_file(), **trained.get(e.name, {})}
                        for e in zoo.ZOO.values()], "default": zoo.DEFAULT_MODEL}
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse without abbreviated options (a misspelt or future option is an error, not another option) and
-    with usage errors on one stderr line, like every other refusal."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class VersionAction(argparse.Action):
-    """`wess --version`: wess-deploy's version, then every tool version report.json records, one per line."""
-
-    def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, help="print the versions of wess-deploy and its tools")
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from . import versions
-
-        found = versions.tool_versions(compiler=True)
-        lines = [f"wess-deploy {found.pop('wess-deploy') or 'unknown (not installed)'}"]
-        lines += [f"{name} {version or 'not installed'}" for name, version in found.items()]
-        sys.stdout.write("\n".join(lines) + "\n")
-        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
