@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the wheel, installs it alone into a fresh venv under build/ and runs the CLI from a temporary directory:
-# deploy, verify, run --backend ref, firmware --run. Fails if the packaged C library or firmware sources are missing.
+# --version, zoo list, deploy, inspect, verify, run --backend ref, firmware --run. Fails if the packaged C library
+# or firmware sources are missing.
 # The fresh venv finds the pinned dependencies in the project venv's site-packages (appended to sys.path by a .pth
 # file, so none of that directory's own .pth files, such as an editable install's, take effect): the only
 # wess-deploy it can import is the wheel's. Usage: tools/wheel_smoke.sh (PYTHON: the project venv's python).
@@ -39,10 +40,13 @@ cref.load_library()
 print(f"wheel_smoke: pipeline from {Path(resources.__file__).parent}, library {cref.library_path()}")
 PY
 wess="$VENV/bin/wess"
+"$wess" --version | head -1 | grep -qx "wess-deploy $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("wess-deploy"))')"
+"$wess" zoo list > /dev/null
 "$wess" deploy zoo:resnet8 --out deploy --json > deploy.json
+"$wess" inspect deploy/model.tflite > /dev/null
 "$wess" verify deploy/model.tflite --inputs 20 --random-inputs 4
 "$wess" run deploy/model.tflite --random-input --count 2 --backend ref
 "$wess" firmware deploy/model.tflite --run --inputs 2
 test -f "$XDG_CACHE_HOME/wess-deploy/firmware/deploy/cortex-m3/firmware.elf"
 if find "$own" -name "firmware.elf" | grep -q .; then echo "wheel_smoke: firmware written into site-packages" >&2; exit 1; fi
-echo "wheel_smoke: the wheel alone ran deploy, verify, run --backend ref and firmware --run from $work"
+echo "wheel_smoke: the wheel alone ran --version, zoo, deploy, inspect, verify, run --backend ref and firmware --run from $work"
