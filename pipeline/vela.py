@@ -175,7 +175,12 @@ def is_vela_output(model) -> bool:
 def inspect(model, source: str) -> dict:
     """`wess inspect` of a Vela output: its operators and what wess.vela records about it."""
     payload = flatbuf.get_metadata(model, METADATA_NAME)
-    record = json.loads(payload) if payload else None
+    try:
+        record = json.loads(payload) if payload else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WessError(f"{source}: metadata {METADATA_NAME!r}: not UTF-8 JSON ({exc})") from None
+    if record is not None and not isinstance(record, dict):
+        raise WessError(f"{source}: metadata {METADATA_NAME!r}: expected a JSON object")
     graph = model.subgraphs[0]
     ops = [flatbuf.opcode_name(model, op) for op in graph.operators]
     return {"model": source, "vela_output": True, "npu_command_streams": ops.count(NPU_OPERATOR),

@@ -142,3 +142,15 @@ def test_cortex_m_target_measures_the_deployed_model(tmp_path, capfd, tiny_model
     assert report["flash_bytes"] > report["blob_bytes"] and report["ram_bytes"] > report["arena_bytes"] > 0
     assert report["instructions_per_inference"] > 0
     assert "## Target cortex-m55 (firmware measured in QEMU)" in (tmp_path / "report.md").read_text()
+
+
+@needs_vela
+def test_inspect_refuses_a_corrupt_vela_record(ethos_deploy, capfd, tmp_path):
+    model = flatbuf.read_model_file(ethos_deploy / vela.VELA_MODEL)
+    flatbuf.set_metadata(model, vela.METADATA_NAME, b"\xff not json")
+    path = tmp_path / "corrupt_vela.tflite"
+    path.write_bytes(flatbuf.write_model(model))
+    code, out, err = wess(capfd, "inspect", path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"wess inspect: error: {path}: metadata 'wess.vela': not UTF-8 JSON (") and \
+        err.count("\n") == 1, err
