@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from pipeline.firmware import targets
 from pipeline.keras import bnfold, cle
 from pipeline.quant import biascorr, calibration, convert, schemes, sensitivity
 from pipeline.quant.calibrators import CALIBRATOR_NAMES
@@ -28,6 +29,7 @@ class DeployOptions:
     target_drop: float | None = None  # percentage points of top-1 below float; None: every conv/FC layer int8
     verify_inputs: int = 20  # calibration inputs run through LiteRT's reference kernels and TFLite Micro; 0 skips
     cost_target: str = "cortex-m55"  # with a target drop: the core on which the float layers' cost is measured
+    target: str = "host"  # targets.NAMES: a Cortex-M core (QEMU figures) or an Ethos-U NPU (Vela) adds its figures
 
 
 @dataclass
@@ -58,6 +60,7 @@ class DeployState:
     sensitivity: sensitivity.SensitivityResult | None = None
     partial: sensitivity.PartialResult | None = None
     verification: dict = field(default_factory=dict)  # verify_pass: inputs, mismatched bytes, the pair compared
+    on_target: targets.TargetResult | None = None  # target_pass: the target's report section and files
     report: dict = field(default_factory=dict)  # report_pass: what report.json holds
 
     @property
@@ -205,6 +208,11 @@ def verify_pass(state: DeployState) -> None:
                                 "bytes", state.verification)
 
 
+def target_pass(state: DeployState) -> None:
+    """The deployed model's figures on the chosen target (and the files, e.g. Vela's, that go beside it)."""
+    state.on_target = targets.deploy_cost(state.options.target, state.model, state.source)
+
+
 def report_pass(state: DeployState) -> None:
     state.report = report.deploy_report(state)
 
@@ -213,7 +221,7 @@ def report_pass(state: DeployState) -> None:
 CONVERSION_PASSES: list[Callable[[DeployState], None]] = [
     fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, bias_correction_pass, partial_pass, check_pass]
 PASSES: list[Callable[[DeployState], None]] = [
-    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, verify_pass, report_pass]
+    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, verify_pass, target_pass, report_pass]
 OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")
 
 
@@ -222,7 +230,8 @@ def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions,
                on_pass: Callable[[int, int, str], None] | None = None, **provenance) -> DeployState:
     """Run `passes` (default: every deployment pass) in order, calling on_pass(index from 1, count, name) as each
     starts; `provenance`: DeployState's name, source, stress, test_x and test_y."""
-    schemes.parse_scheme(options.scheme)  # an unknown scheme fails before any work
+    schemes.parse_scheme(options.scheme)  # an unknown scheme or a target without its tools fails before any work
+    targets.check_available(options.target)
     state = DeployState(keras_model, calibration_x, options, calibration_y, **provenance)
     steps = PASSES if passes is None else passes
     for index, step in enumerate(steps, 1):
@@ -238,7 +247,12 @@ def write_outputs(state: DeployState, out_dir: Path) -> dict:
     replaced together or not at all. Returns the report."""
     model_path = out_dir / "model.tflite"
     state.report["output"] = str(model_path)
-    with signals_deferred():
+    with signals_deferred():  # the model, the target's files and the report are replaced together or not at all
         atomic_write_bytes(model_path, state.model)
+        for name, data in (state.on_target.files if state.on_target else {}).items():
+            if data is None:  # a file of another --target does not describe this model
+                (out_dir / name).unlink(missing_ok=True)
+            else:
+                atomic_write_bytes(out_dir / name, data)
         report.write(out_dir, state.report, state.wess_layers)
     return state.report

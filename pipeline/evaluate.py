@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from pipeline.firmware import targets
 from pipeline.keras import cle
 from pipeline.quant import biascorr, schemes, scoring, sensitivity
 
@@ -28,6 +29,7 @@ class EvalResult:
     max_disparity: float
     cle_pairs: int  # conv/dense pairs cross-layer equalization rescaled
     sensitivity: sensitivity.SensitivityResult | None = None
+    target: dict | None = None  # --target other than host: its name and every scheme's figures on it
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -38,11 +40,12 @@ class EvalResult:
 
 def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarray, test_y: np.ndarray | None,
              options: deploy.DeployOptions, stress: bool = False, progress: bool = False,
-             with_sensitivity: bool = False) -> EvalResult:
+             with_sensitivity: bool = False, target: str = "host") -> EvalResult:
     """Convert with every scheme of schemes.SCHEMES and score each against float on the test split.
 
     One calibration serves every scheme without CLE and a second one (of the equalized model) every `cle+` scheme;
-    with `with_sensitivity` also the per-layer sweep of options.scheme's base scheme on the test split.
+    with `with_sensitivity` also the per-layer sweep of options.scheme's base scheme on the test split; with a
+    `target` other than the host every scheme's figures on it (targets.scheme_cost).
     """
     from tqdm import tqdm
 
@@ -58,7 +61,7 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
     means = {}  # id(state) -> biascorr.layer_input_means, one pass over the calibration split per calibration
     float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
     accuracy = {"float": float(np.mean(float_out.argmax(axis=1) == test_y)) if test_y is not None else float("nan")}
-    scored, built = {}, {}
+    scored, built, costs = {}, {}, {}
     for name_ in tqdm(schemes.SCHEMES, desc="evaluating", disable=not progress, leave=False):
         parsed = schemes.parse_scheme(name_)
         state = states[parsed.cle]
@@ -72,10 +75,12 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
             model_bytes = biascorr.correct_biases(model_bytes, state.calibrated, means[id(state)])[0]
         scored[name_] = scoring.score(model_bytes, test_x, test_y, float_out)
         accuracy[name_] = scored[name_].top1
+        costs[name_] = targets.scheme_cost(target, model_bytes, name_)
     layers = report.weight_sqnr(base.wess_layers)
     sweep = None
     if with_sensitivity:
         sweep = sensitivity.sweep(base.ranged, base.calibrated, schemes.parse_scheme(options.scheme).base,
                                   options.shift_rule, test_x, test_y, progress)
     return EvalResult(name, stress, base.calibrator, options.shift_rule, int(len(test_x)), accuracy, scored, layers,
-                      max((row["disparity"] for row in layers), default=1.0), len(cle_pairs), sweep)
+                      max((row["disparity"] for row in layers), default=1.0), len(cle_pairs), sweep,
+                      None if target == targets.HOST else {"name": target, "schemes": costs})

@@ -10,6 +10,7 @@ import numpy as np
 
 from pipeline.errors import WessError
 from pipeline.firmware import build as firmware
+from pipeline.firmware import targets
 from pipeline.quant import scoring, wess
 from pipeline.tflite import flatbuf, metadata, versions
 
@@ -153,7 +154,7 @@ def markdown(report: dict) -> str:
             lines += [f"Cost not measured: {partial['cost_error']}", ""]
     if report.get("sensitivity"):
         lines += sensitivity_markdown(report["sensitivity"])
-    lines += ["## Versions", ""]
+    lines += [*targets.markdown(report.get("target")), "", "## Versions", ""]
     lines += [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
 
@@ -168,6 +169,7 @@ def eval_markdown(result: dict) -> str:
     lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} |"
               for name, row in schemes.items()]
     lines.append("")
+    lines += targets.eval_markdown(result.get("target"), acc)
     if result.get("sensitivity"):
         lines += sensitivity_markdown(result["sensitivity"])
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in result.get("versions", {}).items()]
@@ -258,5 +260,6 @@ def deploy_report(state) -> dict:
         "cle": {"pairs": [[p.first, p.second] for p in state.cle_result.pairs], "rounds": state.cle_result.rounds,
                 "skipped": state.cle_result.skipped} if state.cle_result else None,
         "verification": state.verification,
+        "target": state.on_target.report if state.on_target else None,
         "versions": versions.tool_versions(),
     }

@@ -13,13 +13,21 @@ def human(command: str, result: dict) -> str:
         return (f"wrote {result['output']} ({result['model_bytes']:,} bytes, scheme {result['scheme']}, calibrator "
                 f"{result['calibrator']}); report.json and report.md beside it\n"
                 f"LiteRT reference vs TFLite Micro: {result['verification']['mismatched_bytes']} mismatched bytes on "
-                f"{result['verification']['inputs']} inputs" + (f"\ntest top-1: {acc}" if acc else ""))
+                f"{result['verification']['inputs']} inputs" + (f"\ntest top-1: {acc}" if acc else "")
+                + _target_line(result.get("target")))
     if command == "eval":
         lines = [f"{result['model']}: calibrator {result['calibrator']}, {result['test_samples']} test samples, "
                  f"max R/r_c {result['max_disparity']:.1f}"]
         lines += [f"  {k:<18} top-1 {100 * v:6.2f}%" for k, v in result["accuracy"].items()]
         lines += [f"  {k:<18} agreement {100 * v['agreement']:6.2f}%  output SQNR {v['sqnr_db']:.1f} dB"
                   for k, v in result["schemes"].items()]
+        target = result.get("target")
+        if target:
+            keys = list(next(iter(target["schemes"].values())))
+            lines += [f"on {target['name']}:", f"  {'scheme':<18} {'top-1':>7}  " + "  ".join(keys)]
+            lines += [f"  {k:<18} {100 * result['accuracy'][k]:6.2f}%  "
+                      + "  ".join(f"{value:>{len(key)},}" if isinstance(value, int) else f"{value:>{len(key)}.4g}"
+                                  for key, value in row.items()) for k, row in target["schemes"].items()]
         sweep = result.get("sensitivity")
         if sweep:
             lines.append(f"sensitivity ({sweep['scheme']}, one layer int8, the rest float; {sweep['seconds']:.1f} s), "
@@ -27,6 +35,13 @@ def human(command: str, result: dict) -> str:
             lines += [f"  op {r['index']:>3} {r['op']:<18} top-1 {100 * r['top1']:6.2f}%  SQNR {r['sqnr_db']:5.1f} dB"
                       for r in sweep["layers"][:10]]
         return "\n".join(lines)
+    if command == "inspect" and result.get("vela_output"):
+        vela = result["vela"] or {}
+        return (f"{result['model']}: an Ethos-U model compiled by Vela {vela.get('vela_version', '?')} for "
+                f"{vela.get('target', '?')}: {result['npu_command_streams']} NPU command stream(s), CPU operators: "
+                f"{', '.join(result['cpu_operators']) or 'none'}; WESS shifts "
+                + ("present (stale: they describe the operators Vela replaced)" if result["wess_shifts_present"]
+                   else "dropped (" + "; ".join(vela.get("dropped_metadata", {}).values()) + ")"))
     if command == "inspect":
         lines = [f"{result['model']}: {len(result['layers'])} WESS layers, {result['channels']} channels, "
                  f"metadata {result['metadata_bytes']} bytes",
@@ -64,3 +79,16 @@ def human(command: str, result: dict) -> str:
     if command == "run":
         return f"{result['inputs']} inputs on {result['backend']}: top-1 {result['top1'][:20]}"
     return json.dumps(result)
+
+
+def _target_line(target: dict | None) -> str:
+    if not target or target["kind"] == "host":
+        return ""
+    if target["kind"] == "cortex-m":
+        return (f"\non {target['name']} (QEMU): flash {target['flash_bytes']:,} bytes, RAM {target['ram_bytes']:,} "
+                f"bytes, {target['instructions_per_inference']:,} instructions per inference")
+    return (f"\non {target['name']} (Vela {target['vela_version']}, estimated): {target['npu_operators']} NPU / "
+            f"{target['cpu_operators']} CPU operators, SRAM {target['sram_bytes']:,} bytes, off-chip flash "
+            f"{target['off_chip_flash_bytes']:,} bytes, DRAM {target['dram_bytes']:,} bytes, "
+            f"{target['cycles_per_inference']:,} cycles ({target['inference_time_s'] * 1e3:.3f} ms), encoded weights "
+            f"{target['encoded_weight_bytes']:,} bytes; wrote model_vela.tflite")

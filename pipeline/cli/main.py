@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float reference outputs
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # deterministic float reference outputs, whatever the caller's environment
 
 import numpy as np  # noqa: E402
 
 from pipeline.atomic import received_signal, signals_handled  # noqa: E402
+from pipeline.cli.parser import EXIT_USAGE, Parser, VersionAction  # noqa: E402
 from pipeline.errors import InputError, Terminated, WessError, about  # noqa: E402
 
 log = logging.getLogger("wess")
-EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
@@ -77,12 +77,14 @@ def _load_inputs(args, need_test: bool) -> Inputs:
 def cmd_deploy(args) -> dict:
     from pipeline import deploy
     from pipeline.atomic import refuse_existing
+    from pipeline.firmware import targets
 
+    targets.check_available(args.target)  # missing tools fail before the model loads
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
-    refuse_existing([out_dir / name for name in deploy.OUTPUTS], args.force)
+    refuse_existing([out_dir / name for name in (*deploy.OUTPUTS, *targets.OUTPUTS)], args.force)
     options = deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop,
-                                   args.verify_inputs, args.cost_target)
+                                   args.verify_inputs, args.cost_target, args.target)
     state = deploy.run_passes(inputs.model, inputs.calibration_x, options, inputs.calibration_y,
                               on_pass=_progress_printer("deploy") if args.progress else None, name=inputs.name,
                               source=args.model, stress=bool(args.stress), test_x=inputs.test_x, test_y=inputs.test_y)
@@ -100,15 +102,17 @@ def cmd_eval(args) -> dict:
     from pipeline import evaluate, report
     from pipeline.atomic import refuse_existing
     from pipeline.deploy import DeployOptions
+    from pipeline.firmware import targets
     from pipeline.tflite import versions
 
+    targets.check_available(args.target)
     inputs = _load_inputs(args, need_test=True)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
         refuse_existing([out_dir / name for name in evaluate.OUTPUTS], args.force)
     result = evaluate.evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                                DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
-                               progress=not args.json, with_sensitivity=args.sensitivity).to_json()
+                               progress=not args.json, with_sensitivity=args.sensitivity, target=args.target).to_json()
     result["versions"] = versions.tool_versions()
     if out_dir is not None:
         report.write_eval(out_dir, result)
@@ -211,10 +215,13 @@ def cmd_verify(args) -> dict:
 
 
 def cmd_inspect(args) -> dict:
+    from pipeline.firmware import vela
     from pipeline.quant import wess
     from pipeline.tflite import flatbuf, metadata, versions
 
     model = flatbuf.read_model_file(args.model)
+    if vela.is_vela_output(model):  # its WESS shifts were dropped: no operator of the file has them any more
+        return vela.inspect(model, args.model)
     layers = metadata.read_shifts(model, args.model)
     graph = model.subgraphs[0]
     rows = []
@@ -237,6 +244,7 @@ def cmd_inspect(args) -> dict:
 
 
 def cmd_firmware(args) -> dict:
+    from pipeline import resources
     from pipeline.atomic import refuse_existing
     from pipeline.firmware import build as firmware
     from pipeline.tflite import flatbuf, runtime
@@ -245,7 +253,7 @@ def cmd_firmware(args) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     name = path.parent.name if path.name == "model.tflite" and path.parent.name else path.stem
-    out_dir = Path(args.out) if args.out else Path("build") / "firmware" / name / args.target
+    out_dir = Path(args.out) if args.out else resources.firmware_out_dir(name, args.target)
     outputs = (*firmware.get_target(args.target).artifacts, "firmware.json")
     refuse_existing([out_dir / output for output in outputs], args.force)
     options = firmware.FirmwareOptions(args.target, out_dir, args.run, args.inputs, args.timeout,
@@ -269,12 +277,15 @@ def cmd_zoo(args) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.cref.backends import BACKENDS
+    from pipeline.firmware.targets import NAMES as TARGETS
     from pipeline.quant.calibrators import CALIBRATOR_NAMES
     from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
     from pipeline.quant.wess import SHIFT_RULES
 
-    parser = argparse.ArgumentParser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks, debug logs and the native libraries' own log lines")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p):
@@ -284,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
         p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.add_argument("--target", default="host", choices=TARGETS, metavar="TARGET",
+                       help=f"{' | '.join(TARGETS)}: also report the cost on a Cortex-M core (firmware in QEMU) or "
+                            "an Ethos-U NPU (compiled by Vela: needs wess-deploy[ethos-u]) (default host)")
 
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
     model_args(p)
@@ -334,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("firmware", help="build the C runner and a model into Cortex-M firmware; run it in QEMU")
     p.add_argument("model", help="an int8 .tflite model")
     p.add_argument("--target", default="cortex-m3", help="cortex-m3, cortex-m4, cortex-m7, cortex-m33 or cortex-m55")
-    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target>)")
+    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target> in a source checkout, "
+                                 "else ~/.cache/wess-deploy/firmware/<model>/<target>, honouring XDG_CACHE_HOME)")
     p.add_argument("--run", action="store_true", help="run in QEMU and compare with the host C reference")
     p.add_argument("--inputs", type=int, default=10, help="test inputs embedded in the image")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run")
@@ -387,9 +402,8 @@ def _interrupted(command: str, signum: int, err) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.debug:
-        warnings.filterwarnings("ignore", module="tensorflow")
-        warnings.filterwarnings("ignore", module="keras")
+    if not args.debug:  # the libraries' Python warnings (TensorFlow, Keras, LiteRT) would land on the user's stderr
+        warnings.simplefilter("ignore")
     if args.debug:
         os.environ["WESS_VERBOSE"] = "1"
     with _isolated_streams(args.debug) as (out, err):

@@ -1,4 +1,4 @@
-"""ctypes bindings of the firmware_ref C reference kernels and model runner (build/libwess_ref.so; WESS_REF_LIB overrides)."""
+"""ctypes bindings of the firmware_ref C reference kernels and model runner (libwess_ref.so; WESS_REF_LIB overrides)."""
 from __future__ import annotations
 
 import ctypes
@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import resources
 from pipeline.errors import InputError, WessError
 
 from . import kernel_params as kp
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_LIBRARY = REPO_ROOT / "build" / "libwess_ref.so"
 STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED",
                 4: "WESS_ERR_TRUNCATED", 5: "WESS_ERR_BAD_MAGIC", 6: "WESS_ERR_BAD_VERSION", 7: "WESS_ERR_BAD_OFFSET",
                 8: "WESS_ERR_BAD_TENSOR", 9: "WESS_ERR_BAD_OP", 10: "WESS_ERR_ARENA_TOO_SMALL",
@@ -87,8 +86,8 @@ RunHooks = type("RunHooks", (ctypes.Structure,), {"_fields_": [
 
 
 def library_path() -> Path:
-    """build/libwess_ref.so, or the path in the environment variable WESS_REF_LIB (e.g. the asan build)."""
-    return Path(os.environ.get("WESS_REF_LIB", DEFAULT_LIBRARY))
+    """The path in the environment variable WESS_REF_LIB (e.g. the asan build), else resources.reference_library()."""
+    return Path(os.environ.get("WESS_REF_LIB") or resources.reference_library())
 
 
 @functools.cache
@@ -96,7 +95,7 @@ def load_library() -> ctypes.CDLL:
     """The reference-kernel library; raises FileNotFoundError naming the make command if it is not built."""
     path = library_path()
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: build it with `make -C firmware_ref BUILD_DIR={REPO_ROOT / 'build'}`")
+        raise FileNotFoundError(f"{path} not found: {resources.library_hint()}")
     library = ctypes.CDLL(str(path))
     for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_f32",
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",

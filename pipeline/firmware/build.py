@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import resources
 from pipeline.atomic import atomic_write_text, signals_deferred
 from pipeline.cref import backends, compact
 from pipeline.errors import InputError, UnsupportedError, VerificationError
 from pipeline.tflite import runtime, versions
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = ROOT / "firmware_ref" / "firmware"
 FLOAT_FLAGS = ("-ffp-contract=off", "-fno-fast-math")  # float32 kernels bit-exact with the host: no FMA contraction
 STACK_BYTES = 8192  # reserved main stack (measured use is reported); CONV_2D's kernel needs about 3 KiB
 DEFAULT_TIMEOUT_S = 600.0
@@ -168,13 +167,15 @@ def check_fits(use: MemoryUse, target: Target, flash_limit_bytes: int, ram_limit
 
 def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bool) -> None:
     """Build firmware.elf (and .bin/.hex); without float_kernels the runner leaves the float32 kernels out."""
-    sources = sorted((ROOT / "firmware_ref" / "src").glob("*.c")) + sorted(FIRMWARE_DIR.glob("*.c"))
+    root = resources.firmware_sources()
+    firmware_dir = root / "firmware"
+    sources = sorted((root / "src").glob("*.c")) + sorted(firmware_dir.glob("*.c"))
     command = [toolchain.gcc, "-mthumb", *target.cpu_flags, "-Os", "-std=c99", *FLOAT_FLAGS, "-Wall", "-Wextra",
                "-Werror", "-ffunction-sections", "-fdata-sections", f"-DWESS_CORE_CLOCK_HZ={target.core_clock_hz}u",
                *(() if float_kernels else ("-DWESS_NO_FLOAT_KERNELS",)),
-               f"-I{ROOT / 'firmware_ref' / 'include'}", f"-I{ROOT / 'firmware_ref' / 'src'}", f"-I{FIRMWARE_DIR}",
+               f"-I{root / 'include'}", f"-I{root / 'src'}", f"-I{firmware_dir}",
                f"-I{work}", *map(str, sources), str(work / "model_data.c"),
-               "-nostartfiles", "--specs=nano.specs", f"-L{FIRMWARE_DIR}", f"-T{target.machine}.ld",
+               "-nostartfiles", "--specs=nano.specs", f"-L{firmware_dir}", f"-T{target.machine}.ld",
                "-Wl,--gc-sections", f"-Wl,--defsym=__stack_bytes__={STACK_BYTES}", f"-Wl,-Map={work / 'firmware.map'}",
                "-o", str(work / "firmware.elf"), "-lm"]
     proc = subprocess.run(command, capture_output=True, text=True)
