@@ -78,6 +78,8 @@ def _load_inputs(args, need_test: bool) -> Inputs:
 
 
 def cmd_deploy(args) -> dict:
+    from dataclasses import asdict
+
     from . import deploy, flatbuf, metadata, report, runtime, versions
     from .atomic import atomic_write_bytes, refuse_existing, signals_deferred
     from .evaluate import score
@@ -107,6 +109,7 @@ def cmd_deploy(args) -> dict:
         "accuracy": accuracy, "layers": deploy.weight_sqnr(state) if state.wess_layers else [],
         "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
         "partial": _partial_report(state, args.cost_target) if state.partial else None,
+        "learned_rounding": [asdict(r) for r in state.roundings] if state.scheme.adaround else None,
         "bias_correction": {"layers": len(state.bias_corrections),
                             "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}
         if state.scheme.bias_correction else None,
@@ -173,7 +176,8 @@ def cmd_eval(args) -> dict:
         refuse_existing([out_dir / name for name in EVAL_OUTPUTS], args.force)
     result = evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                       DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
-                      progress=not args.json, with_sensitivity=args.sensitivity).to_json()
+                      progress=not args.json, with_sensitivity=args.sensitivity, augment_copies=args.augment,
+                      with_adaround=args.adaround).to_json()
     from . import versions
 
     result["versions"] = versions.tool_versions()
@@ -333,9 +337,17 @@ def cmd_zoo(args) -> dict:
                        for e in zoo.ZOO.values()], "default": zoo.DEFAULT_MODEL}
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .calibrate import CALIBRATOR_NAMES
     from .deploy import DEFAULT_SCHEME, scheme_names
+    from .metrics import AUGMENTED_COPIES
     from .runtime import BACKENDS
     from .wess import SHIFT_RULES
 
@@ -354,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
     model_args(p)
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
-                   help="[cle+]per_tensor|per_channel|wess[+bc]: cross-layer equalization, weight quantization, bias "
-                        f"correction (default {DEFAULT_SCHEME})")
+                   help="[cle+]per_tensor|per_channel|wess[+ar][+bc]: cross-layer equalization, weight quantization, "
+                        f"learned rounding, bias correction (default {DEFAULT_SCHEME})")
     p.add_argument("--target-drop", type=float, metavar="POINTS",
                    help="leave the most sensitive conv/FC layers in float until top-1 on the (labelled) calibration "
                         "data is within POINTS percentage points of float")
@@ -371,8 +383,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also quantize one conv/FC layer at a time (the rest float) and rank the layers")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
                    help="the scheme whose weight quantization the sensitivity sweep uses")
+    p.add_argument("--augment", type=_non_negative_int, default=AUGMENTED_COPIES, metavar="COPIES",
+                   help="agreement and SQNR also on the test split plus this many seeded augmented copies of it "
+                        f"(shift, noise, contrast; 0: the test split alone; default {AUGMENTED_COPIES})")
+    p.add_argument("--adaround", action="store_true",
+                   help="also measure the learned-rounding schemes (per_tensor+ar, per_channel+ar, wess+ar)")
     p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
     p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
+    p = sub.add_parser("finetune", help="quantization-aware fine-tuning; writes a plain Keras model for deploy")
+    model_args(p)
+    p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=("per_tensor", "per_channel", "wess"),
+                   help="the weight grid deploy will use, modelled in training (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory: model.keras and finetune.json")
+    p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
@@ -411,7 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
+def cmd_finetune(args) -> dict:
+    from .cli_finetune import cmd_finetune as run
+
+    return run(args, _load_inputs)
+
+
+COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
             "zoo": cmd_zoo, "firmware": cmd_firmware}
 
 

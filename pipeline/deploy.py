@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import biascorr, bnfold, cle, convert, flatbuf, metadata, postprocess, runtime, sensitivity, wess
+from . import adaround, biascorr, bnfold, cle, convert, flatbuf, metadata, postprocess, runtime, sensitivity, wess
 from .calibrate import CALIBRATOR_NAMES
 from .errors import WessError
 
@@ -16,20 +16,24 @@ BASE_SCHEMES = ("per_tensor", "per_channel", "wess")
 # Every scheme `wess eval` measures: a base scheme, optionally after CLE ("cle+") and/or with bias correction ("+bc").
 SCHEMES = ("per_tensor", "per_channel", "wess", "per_tensor+bc", "per_channel+bc", "wess+bc",
            "cle", "cle+per_tensor+bc", "cle+wess", "cle+wess+bc")
+# Learned rounding (AdaRound) on each base scheme's grid: opt-in in `wess eval --adaround`, it costs more.
+ADAROUND_SCHEMES = ("per_tensor+ar", "per_channel+ar", "wess+ar")
 DEFAULT_SCHEME = "wess"
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """A scheme name taken apart: cross-layer equalization first?, the weight quantization, bias correction?"""
+    """A scheme name taken apart: cross-layer equalization first?, the weight quantization, learned rounding?, bias
+    correction?"""
 
     cle: bool
     base: str  # one of BASE_SCHEMES
     bias_correction: bool
+    adaround: bool = False
 
 
 def parse_scheme(name: str) -> Scheme:
-    """`[cle+]BASE[+bc]`, BASE one of BASE_SCHEMES; `cle` alone means `cle+per_tensor`."""
+    """`[cle+]BASE[+ar][+bc]`, BASE one of BASE_SCHEMES; `cle` alone means `cle+per_tensor`."""
     parts = name.split("+")
     equalize = parts[0] == "cle"
     if equalize:
@@ -37,15 +41,19 @@ def parse_scheme(name: str) -> Scheme:
     corrected = len(parts) > 1 and parts[-1] == "bc"
     if corrected:
         parts = parts[:-1]
+    rounded = len(parts) > 1 and parts[-1] == "ar"
+    if rounded:
+        parts = parts[:-1]
     if len(parts) != 1 or parts[0] not in BASE_SCHEMES:
-        raise WessError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+bc], e.g. "
-                        f"{', '.join(SCHEMES[3:7])}")
-    return Scheme(equalize, parts[0], corrected)
+        raise WessError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+ar][+bc], e.g. "
+                        f"{', '.join(SCHEMES[3:7])}, wess+ar")
+    return Scheme(equalize, parts[0], corrected, rounded)
 
 
 def scheme_names() -> list[str]:
     """Every name parse_scheme accepts."""
-    return ["cle"] + [f"{cle_}{base}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES for bc in ("", "+bc")]
+    return ["cle"] + [f"{cle_}{base}{ar}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES
+                      for ar in ("", "+ar") for bc in ("", "+bc")]
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,12 @@ class DeployState:
     cle_result: cle.CleResult | None = None
     calibrated: bytes = b""  # float TFLite with the converter's (max) ranges
     calibrator: str = ""  # the calibrator whose ranges are used
-    calibrator_scores: dict = field(default_factory=dict)  # name -> agreement with float on the calibration split
+    calibrator_scores: dict = field(default_factory=dict)  # name -> output SQNR (dB) on held-back samples
     ranged: bytes = b""  # float TFLite with the chosen calibrator's ranges
     models: dict = field(default_factory=dict)  # scheme -> int8 TFLite bytes
     wess_layers: list = field(default_factory=list)  # [(WeightedOp, WessLayer)]
     bias_corrections: list = field(default_factory=list)  # biascorr.BiasCorrection
+    roundings: list = field(default_factory=list)  # adaround.RoundingResult, for `+ar` schemes
     layer_means: dict = field(default_factory=dict)  # biascorr.layer_input_means, for `+bc` schemes
     sensitivity: sensitivity.SensitivityResult | None = None
     partial: sensitivity.PartialResult | None = None
@@ -104,33 +113,54 @@ def calibrate_pass(state: DeployState) -> None:
 
 
 def ranges_pass(state: DeployState) -> None:
-    """Pick activation ranges: the converter's max ranges, another calibrator's, or the best of all ("auto")."""
+    """Pick activation ranges: the converter's max ranges, another calibrator's, or the best of all ("auto").
+
+    "auto" calibrates every candidate on the calibration split minus a held-back quarter (seeded), scores each by
+    the output SQNR against float of the int8 model on the held-back samples, and uses the winner's ranges
+    calibrated on the whole split (ties go to the first in CALIBRATOR_NAMES order).
+    """
     choice = state.options.calibrator
     if choice == "max":
         state.calibrator, state.ranged = "max", state.calibrated
         return
     names = list(CALIBRATOR_NAMES) if choice == "auto" else [choice]
-    all_ranges = convert.calibrate_ranges(state.calibrated, state.calibration_x, names)
-    if choice != "auto":
-        state.calibrator, state.ranged = choice, convert.with_ranges(state.calibrated, all_ranges[choice])
-        return
-    float_top = _float_predictions(state).argmax(axis=1)
-    best = None
+    if choice == "auto":
+        state.calibrator_scores = calibrator_scores(state, names)
+        choice = max(names, key=lambda name: state.calibrator_scores[name])  # max keeps the first of equals
+        log.info("calibrator auto: %s (output SQNR on the held-back samples %.2f dB)", choice,
+                 state.calibrator_scores[choice])
+    state.calibrator = choice
+    state.ranged = state.calibrated if choice == "max" else convert.with_ranges(
+        state.calibrated, convert.calibrate_ranges(state.calibrated, state.calibration_x, [choice])[choice])
+
+
+HELD_BACK_FRACTION = 0.25  # of the calibration split, scored but not calibrated on by `--calibrator auto`
+HELD_BACK_SEED = 0
+
+
+def held_back_split(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """(calibrate on, score on) sample indices: a seeded permutation, HELD_BACK_FRACTION held back (at least one
+    sample each side; with a single sample both are that sample)."""
+    order = np.random.default_rng(HELD_BACK_SEED).permutation(samples)
+    held = min(max(1, int(round(samples * HELD_BACK_FRACTION))), samples - 1) if samples > 1 else 1
+    return (np.sort(order[held:]) if samples > 1 else order), np.sort(order[:held])
+
+
+def calibrator_scores(state: DeployState, names: list[str]) -> dict[str, float]:
+    """Output SQNR (dB) vs float on the held-back samples of the scheme's int8 model with each calibrator's ranges
+    from the other samples."""
+    fit, held = held_back_split(len(state.calibration_x))
+    all_ranges = convert.calibrate_ranges(state.calibrated, state.calibration_x[fit], names)
+    held_x = state.calibration_x[held]
+    float_out = np.asarray(state.keras_model.predict(held_x, batch_size=256, verbose=0), np.float64)
+    scores = {}
     for name in names:
         ranged = convert.with_ranges(state.calibrated, all_ranges[name])
         candidate = build_scheme(ranged, state.calibrated, state.scheme.base, state.options.shift_rule)[0]
         q = runtime.io_quant(candidate)
-        out = runtime.run_litert(candidate, runtime.quantize_input(state.calibration_x, q))
-        score = float(np.mean(out.argmax(axis=1) == float_top))
-        state.calibrator_scores[name] = score
-        if best is None or score > best[0]:
-            best = (score, name, ranged)
-    _, state.calibrator, state.ranged = best
-    log.info("calibrator auto: %s (agreement with float on the calibration split %.4f)", state.calibrator, best[0])
-
-
-def _float_predictions(state: DeployState) -> np.ndarray:
-    return np.asarray(state.keras_model.predict(state.calibration_x, batch_size=256, verbose=0))
+        out = runtime.dequantize_output(runtime.run_litert(candidate, runtime.quantize_input(held_x, q)), q)
+        scores[name] = wess.sqnr_db(float_out, out.reshape(float_out.shape))
+    return scores
 
 
 def build_scheme(ranged: bytes, calibrated: bytes, scheme: str, shift_rule: str = "mse",
@@ -160,6 +190,13 @@ def quantize_pass(state: DeployState) -> None:
         state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule)
 
 
+def adaround_pass(state: DeployState) -> None:
+    """Learned rounding of the int8 weights on the scheme's grid when the scheme asks for it (`...+ar`)."""
+    if state.scheme.adaround:
+        state.models[state.options.scheme], state.roundings = adaround.round_model(
+            state.model, state.calibrated, state.calibration_x)
+
+
 def bias_correction_pass(state: DeployState) -> None:
     """Empirical bias correction of the int8 model when the scheme asks for it (`...+bc`)."""
     if state.scheme.bias_correction:
@@ -169,8 +206,10 @@ def bias_correction_pass(state: DeployState) -> None:
 
 
 def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
-    """The scheme's int8 model with these layers in float (bias-corrected when the scheme says so)."""
+    """The scheme's int8 model with these layers in float (re-rounded, bias-corrected when the scheme says so)."""
     model = build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule, float_nodes)[0]
+    if state.scheme.adaround:
+        model = adaround.round_model(model, state.calibrated, state.calibration_x)[0]
     if state.scheme.bias_correction:
         model = biascorr.correct_biases(model, state.calibrated, state.layer_means)[0]
     return model
@@ -211,7 +250,7 @@ def check_pass(state: DeployState) -> None:
 
 
 PASSES: list[Callable[[DeployState], None]] = [fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass,
-                                               bias_correction_pass, partial_pass, check_pass]
+                                               adaround_pass, bias_correction_pass, partial_pass, check_pass]
 
 
 def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions,

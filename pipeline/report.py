@@ -174,10 +174,13 @@ def eval_markdown(result: dict) -> str:
     lines = [f"# wess eval: {result['model']}", "",
              f"- calibrator `{result['calibrator']}`, shift rule `{result['shift_rule']}`, {result['test_samples']} "
              f"test samples, max R/r_c {result['max_disparity']:.1f}, CLE pairs {result['cle_pairs']}", "",
-             "| scheme | top-1 | agreement with float | output SQNR (dB) |", "|---|---|---|---|",
-             f"| float | {100 * acc['float']:.2f}% | | |"]
-    lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} |"
-              for name, row in schemes.items()]
+             "| scheme | top-1 | agreement with float | output SQNR (dB) | augmented inputs: agreement | SQNR (dB) "
+             "| max / mean abs error |", "|---|---|---|---|---|---|---|",
+             f"| float | {100 * acc['float']:.2f}% | | | | | |"]
+    lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} | "
+              + (f"{100 * aug['agreement']:.2f}% of {aug['inputs']} | {aug['sqnr_db']:.1f} | "
+                 f"{aug['max_abs_error']:.3g} / {aug['mean_abs_error']:.3g} |" if (aug := row.get("augmented")) else
+                 "| | |") for name, row in schemes.items()]
     lines.append("")
     if result.get("sensitivity"):
         lines += sensitivity_markdown(result["sensitivity"])

@@ -1,0 +1,61 @@
+"""`wess finetune`: quantization-aware fine-tuning of a Keras model, written as a plain Keras model for deploy."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import WessError
+
+FINETUNE_OUTPUTS = ("model.keras", "finetune.json")
+
+
+def training_data(args, inputs) -> tuple:
+    """(x, y) to train on: --data (with labels y), else a zoo model's training split."""
+    from . import zoo
+
+    if args.data:
+        if inputs.calibration_y is None:
+            raise WessError(f"{args.data}: finetune needs integer labels y beside x")
+        return inputs.calibration_x, inputs.calibration_y
+    splits = zoo.load_digits_splits()
+    return splits.x_train, splits.y_train
+
+
+def save_keras(model, path: Path) -> None:
+    """model.save() into a temporary file beside `path`, then one atomic replace."""
+    from .atomic import atomic_write_bytes
+
+    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=path.parent)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        atomic_write_bytes(path, Path(temporary).read_bytes())
+    finally:
+        os.unlink(temporary)
+
+
+def cmd_finetune(args, load_inputs) -> dict:
+    from . import finetune
+    from .atomic import atomic_write_text, refuse_existing, signals_deferred
+    from .report import dumps
+
+    if args.epochs < 1:
+        raise WessError(f"--epochs {args.epochs}: must be >= 1")
+    inputs = load_inputs(args, need_test=False)
+    out_dir = Path(args.out)
+    refuse_existing([out_dir / name for name in FINETUNE_OUTPUTS], args.force)
+    train_x, train_y = training_data(args, inputs)
+    options = finetune.FinetuneOptions(args.scheme, args.shift_rule, args.epochs, args.learning_rate,
+                                       args.batch_size, args.seed)
+    result = finetune.finetune(inputs.model, train_x, train_y, inputs.calibration_x, options,
+                               progress=not args.json)
+    report = {"model": inputs.name, "scheme": args.scheme, "shift_rule": args.shift_rule, "epochs": args.epochs,
+              "learning_rate": args.learning_rate, "batch_size": args.batch_size, "seed": args.seed,
+              "train_samples": int(len(train_x)), "calibration_samples": int(len(inputs.calibration_x)),
+              "epoch_loss": result.epoch_loss, "output": str(out_dir / "model.keras")}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with signals_deferred():
+        save_keras(result.model, out_dir / "model.keras")
+        atomic_write_text(out_dir / "finetune.json", dumps(report) + "\n")
+    return report
