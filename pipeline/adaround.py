@@ -169,8 +169,7 @@ def output_error(weights_q: np.ndarray, weights: np.ndarray, stats: LayerGram) -
     """sum over rows of || x_f W - x_q W_q ||^2 / rows, both in the [G, R, K] layout (float values)."""
     qq, fq, ff = stats.blocks()
     a, w = np.asarray(weights_q, np.float64), np.asarray(weights, np.float64)
-    return float(np.einsum("grk,gkl,grl->", a, qq, a) - 2.0 * np.einsum("grk,gkl,grl->", w, fq, a)
-                 + np.einsum("grk,gkl,grl->", w, ff, w))
+    return float(np.sum(np.matmul(a, qq) * a) - 2.0 * np.sum(np.matmul(w, fq) * a) + np.sum(np.matmul(w, ff) * w))
 
 
 def _rectified_sigmoid(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +198,7 @@ def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarra
     qq, fq, _ = stats.blocks()
     nearest_error = output_error(nearest_q * scales, weights, stats)
     base = np.floor(weights / scales)
-    target = np.einsum("grk,gkl->grl", weights, fq)  # W X_f'X_q: the gradient's constant part
+    target = np.matmul(weights, fq)  # W X_f'X_q: the gradient's constant part
     norm = max(nearest_error, 1e-30)
     v = _initial_v(weights / scales - base)
     moment1, moment2 = np.zeros_like(v), np.zeros_like(v)
@@ -208,7 +207,7 @@ def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarra
         h, dh_dv = _rectified_sigmoid(v)
         soft = base + h
         inside = (soft >= Q_MIN) & (soft <= Q_MAX)
-        grad_a = 2.0 * (np.einsum("grk,gkl->grl", np.clip(soft, Q_MIN, Q_MAX) * scales, qq) - target) / norm
+        grad_a = 2.0 * (np.matmul(np.clip(soft, Q_MIN, Q_MAX) * scales, qq) - target) / norm
         grad_h = grad_a * scales * inside
         if step >= warmup:
             beta = BETA_START + (BETA_END - BETA_START) * (step - warmup) / max(iterations - warmup - 1, 1)

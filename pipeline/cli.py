@@ -346,6 +346,7 @@ def _non_negative_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .calibrate import CALIBRATOR_NAMES
+    from .cli_finetune import add_finetune_parser
     from .deploy import DEFAULT_SCHEME, scheme_names
     from .metrics import AUGMENTED_COPIES
     from .runtime import BACKENDS
@@ -390,16 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure the learned-rounding schemes (per_tensor+ar, per_channel+ar, wess+ar)")
     p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
     p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
-    p = sub.add_parser("finetune", help="quantization-aware fine-tuning; writes a plain Keras model for deploy")
-    model_args(p)
-    p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=("per_tensor", "per_channel", "wess"),
-                   help="the weight grid deploy will use, modelled in training (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--learning-rate", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output directory: model.keras and finetune.json")
-    p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
+    add_finetune_parser(sub, model_args)
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
@@ -444,8 +436,8 @@ def cmd_finetune(args) -> dict:
     return run(args, _load_inputs)
 
 
-COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
-            "zoo": cmd_zoo, "firmware": cmd_firmware}
+COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify,
+            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware}
 
 
 @contextlib.contextmanager

@@ -10,6 +10,23 @@ from .errors import WessError
 FINETUNE_OUTPUTS = ("model.keras", "finetune.json")
 
 
+def add_finetune_parser(sub, model_args) -> None:
+    """The `finetune` subcommand's arguments (model_args: the options every model command shares)."""
+    from .deploy import DEFAULT_SCHEME
+    from .finetune import BASES
+
+    p = sub.add_parser("finetune", help="quantization-aware fine-tuning; writes a plain Keras model for deploy")
+    model_args(p)
+    p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=BASES,
+                   help="the weight grid deploy will use, modelled in training (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory: model.keras and finetune.json")
+    p.add_argument("--force", action="store_true", help="replace existing outputs (refused without it)")
+
+
 def training_data(args, inputs) -> tuple:
     """(x, y) to train on: --data (with labels y), else a zoo model's training split."""
     from . import zoo

@@ -134,6 +134,12 @@ def _quantized_here(layer, users: list) -> bool:
     return not (fused and kind in WEIGHTED + ("Add",))
 
 
+def _is_softmax(layer) -> bool:
+    """A Softmax layer, or a layer with a softmax activation: TFLite gives its output a fixed quantization."""
+    return (layer.__class__.__name__ == "Softmax"
+            or getattr(getattr(layer, "activation", None), "__name__", "") == "softmax")
+
+
 def build_qat_graph(folded) -> QatGraph:
     """Rewire the folded model's own layers with an ActivationFakeQuant after the input and every int8 tensor."""
     import keras
@@ -149,7 +155,7 @@ def build_qat_graph(folded) -> QatGraph:
             continue
         inputs = [tensors[id(t)] for t in bnfold.inbound_tensors(layer)]
         out = layer(inputs[0] if len(inputs) == 1 else inputs)
-        if kind == "Softmax" or getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
+        if _is_softmax(layer):
             quantizer = fake_quant(name=f"fq_{layer.name}")
             quantizers.append((quantizer, None))
             out = quantizer(out)
@@ -187,10 +193,14 @@ class _Shadows:
         import keras
 
         self.graph, self.options = graph, options
-        self.kernels = [keras.Variable(np.asarray(layer.kernel), name=f"shadow_{layer.name}") for layer in graph.weighted]
-        self.scales = [keras.Variable(np.ones(kernel_channels(layer.__class__.__name__, np.asarray(layer.kernel)).shape[1],
-                                              np.float32), trainable=False, name=f"scales_{layer.name}")
-                       for layer in graph.weighted]
+        self.kernels = [keras.Variable(np.asarray(layer.kernel), name=f"shadow_{layer.name}")
+                        for layer in graph.weighted]
+        self.scales = [keras.Variable(np.ones(self._channels(layer), np.float32), trainable=False,
+                                      name=f"scales_{layer.name}") for layer in graph.weighted]
+
+    @staticmethod
+    def _channels(layer) -> int:
+        return kernel_channels(layer.__class__.__name__, np.asarray(layer.kernel)).shape[1]
 
     def refresh(self, calibration_x: np.ndarray) -> None:
         """Grids and ranges from the current shadows (what deploy would choose now); kernels := rounded shadows."""
@@ -222,11 +232,6 @@ class _Shadows:
         return step
 
 
-def _ends_in_softmax(model) -> bool:
-    last = model.layers[-1]
-    return last.__class__.__name__ == "Softmax" or getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
-
-
 def finetune(keras_model, train_x: np.ndarray, train_y: np.ndarray, calibration_x: np.ndarray,
              options: FinetuneOptions, progress: bool = False) -> FinetuneResult:
     """Fine-tune the BN-folded model with fake quantization for options.epochs epochs (seeded, deterministic on
@@ -241,7 +246,7 @@ def finetune(keras_model, train_x: np.ndarray, train_y: np.ndarray, calibration_
     folded = _fresh_copy(folded)
     graph = build_qat_graph(folded)
     shadows = _Shadows(graph, options)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=not _ends_in_softmax(folded))
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=not _is_softmax(folded.layers[-1]))
     step = shadows.step_function(loss_fn, keras.optimizers.Adam(options.learning_rate))
     rng = np.random.default_rng(options.seed)
     result = FinetuneResult(None)

@@ -72,5 +72,5 @@ def compare(float_out: np.ndarray, int8_out: np.ndarray) -> OutputMetrics:
     error = np.abs(reference - approx)
     flat_ref, flat_approx = reference.reshape(len(reference), -1), approx.reshape(len(approx), -1)
     agreement = float(np.mean(flat_ref.argmax(axis=1) == flat_approx.argmax(axis=1))) if len(reference) else 0.0
-    return OutputMetrics(int(len(reference)), agreement, float(sqnr_db(reference, approx)), float(error.max(initial=0.0)),
-                         float(error.mean()) if error.size else 0.0)
+    return OutputMetrics(int(len(reference)), agreement, float(sqnr_db(reference, approx)),
+                         float(error.max(initial=0.0)), float(error.mean()) if error.size else 0.0)

@@ -1,6 +1,6 @@
 """Evaluate every zoo model (and its stress variant) with `wess eval` and print the README's accuracy tables.
 
-Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--adaround] [--out build/figures] [--reuse]
+Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--adaround] [--out DIR] [--reuse]
 Each row comes from `wess eval zoo:<name> [--stress] [--adaround] --json`, whose JSON is kept in --out.
 """
 from __future__ import annotations
