@@ -57,8 +57,11 @@ def cmd_finetune(args, load_inputs) -> dict:
     from .atomic import atomic_write_text, refuse_existing, signals_deferred
     from .report import dumps
 
-    if args.epochs < 1:
-        raise WessError(f"--epochs {args.epochs}: must be >= 1")
+    if args.epochs < 0:
+        raise WessError(f"--epochs {args.epochs}: must be >= 0 (0: only fold and zero dead-input weights)")
+    if args.calibrator != "max":
+        raise WessError(f"--calibrator {args.calibrator}: finetune models the max calibrator's activation ranges "
+                        "(deploy's default); other calibrators are not modelled yet")
     inputs = load_inputs(args, need_test=False)
     out_dir = Path(args.out)
     refuse_existing([out_dir / name for name in FINETUNE_OUTPUTS], args.force)
@@ -70,7 +73,8 @@ def cmd_finetune(args, load_inputs) -> dict:
     report = {"model": inputs.name, "scheme": args.scheme, "shift_rule": args.shift_rule, "epochs": args.epochs,
               "learning_rate": args.learning_rate, "batch_size": args.batch_size, "seed": args.seed,
               "train_samples": int(len(train_x)), "calibration_samples": int(len(inputs.calibration_x)),
-              "epoch_loss": result.epoch_loss, "output": str(out_dir / "model.keras")}
+              "epoch_loss": result.epoch_loss,
+              "dead_input_channels": result.dead_input_channels, "output": str(out_dir / "model.keras")}
     out_dir.mkdir(parents=True, exist_ok=True)
     with signals_deferred():
         save_keras(result.model, out_dir / "model.keras")

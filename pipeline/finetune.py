@@ -1,6 +1,7 @@
 """Quantization-aware fine-tuning for Keras 3: fake quantization of what `wess deploy` will produce, straight through.
 
-The model is BN-folded first (pipeline/bnfold.py), as deploy folds it. Its conv/dense kernels live in float
+The model is BN-folded first (pipeline/bnfold.py), as deploy folds it, and weights reading input channels that
+are zero on all training data are zeroed (zero_dead_inputs). Its conv/dense kernels live in float
 "shadow" variables; every step the layers compute with the shadows rounded onto the scheme's grid (per-tensor
 R/127, per-channel r_c/127, or WESS's layer scale s with 4-bit shifts k_c from pipeline/wess.py), the gradient
 with respect to the rounded kernel updates the shadow (straight-through estimator, zero where the kernel clips).
@@ -46,6 +47,7 @@ class FinetuneResult:
     """The fine-tuned plain Keras model and the mean training loss of every epoch."""
 
     model: object
+    dead_input_channels: int = 0  # input channels zero on all training data, whose weights zero_dead_inputs zeroed
     epoch_loss: list = field(default_factory=list)
 
 
@@ -165,7 +167,7 @@ def build_qat_graph(folded) -> QatGraph:
             out = quantizer(out)
         tensors[id(layer.output)] = out
     model = keras.Model(new_input, tensors[id(folded.outputs[0])], name=f"{folded.name}_qat")
-    probe = keras.Model(folded.inputs, [t for _, t in quantizers if t is not None])
+    probe = keras.Model(folded.inputs[0], [t for _, t in quantizers if t is not None])
     weighted = [layer for layer in folded.layers if layer.__class__.__name__ in WEIGHTED]
     return QatGraph(folded, model, weighted, quantizers, probe)
 
@@ -218,7 +220,7 @@ class _Shadows:
         kernels = [layer.kernel for layer in self.graph.weighted]
         biases = [layer.bias for layer in self.graph.weighted if layer.bias is not None]
 
-        @tf.function
+        @tf.function(autograph=False)  # plain Python loops over the layers: nothing to convert
         def step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, self.graph.model(x, training=True))
@@ -244,12 +246,12 @@ def finetune(keras_model, train_x: np.ndarray, train_y: np.ndarray, calibration_
     tf.config.experimental.enable_op_determinism()
     folded, _ = bnfold.fold_batch_norms(keras_model)
     folded = _fresh_copy(folded)
+    result = FinetuneResult(None, dead_input_channels=zero_dead_inputs(folded, train_x))
     graph = build_qat_graph(folded)
     shadows = _Shadows(graph, options)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=not _is_softmax(folded.layers[-1]))
     step = shadows.step_function(loss_fn, keras.optimizers.Adam(options.learning_rate))
     rng = np.random.default_rng(options.seed)
-    result = FinetuneResult(None)
     for epoch in range(options.epochs):
         shadows.refresh(calibration_x)
         order = rng.permutation(len(train_x))
@@ -265,6 +267,39 @@ def finetune(keras_model, train_x: np.ndarray, train_y: np.ndarray, calibration_
         layer.kernel.assign(shadow)
     result.model = _fresh_copy(folded)
     return result
+
+
+def zero_dead_inputs(folded, x: np.ndarray, batch_size: int = 100) -> int:
+    """Zero the kernel weights that read an input channel which is exactly zero on every sample of x (a dead ReLU
+    upstream); returns how many input channels were dead. The model's function on x is unchanged, and the grid no
+    longer spans weights that never contribute: the stress variants' blown-up depthwise kernels sit on dead
+    channels and set a per-tensor scale so coarse that every live weight rounds to zero, and a weight that only
+    multiplies zero gets no gradient, so training alone would never shrink it."""
+    import keras
+
+    layers = [layer for layer in folded.layers if layer.__class__.__name__ in WEIGHTED]
+    probe = keras.Model(folded.inputs[0], [layer.input for layer in layers])
+    peaks = [None] * len(layers)
+    for start in range(0, len(x), batch_size):
+        outputs = probe(x[start:start + batch_size], training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        for i, out in enumerate(outputs):
+            peak = np.abs(np.asarray(out)).reshape(-1, out.shape[-1]).max(axis=0)
+            peaks[i] = peak if peaks[i] is None else np.maximum(peaks[i], peak)
+    dead_total = 0
+    for layer, peak in zip(layers, peaks):
+        dead = peak == 0
+        kernel = np.asarray(layer.kernel).copy()
+        if not dead.any() or kernel.shape[-2 if layer.__class__.__name__ != "Dense" else 0] != dead.size:
+            continue
+        if layer.__class__.__name__ == "Dense":
+            kernel[dead, :] = 0.0
+        else:
+            kernel[:, :, dead, :] = 0.0
+        layer.kernel.assign(kernel)
+        dead_total += int(dead.sum())
+        log.info("%s: %d dead input channel(s), their weights zeroed", layer.name, int(dead.sum()))
+    return dead_total
 
 
 def _fresh_copy(model):

@@ -25,6 +25,9 @@ def tiny():
     x_data = rng.uniform(0, 1, (160, 10, 10, 1)).astype(np.float32)
     y_data = ((x_data[:, :5].mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
               + (x_data[:, :, :5].mean(axis=(1, 2, 3)) > 0.5))
+    first_bn = model.layers[2]  # channel 2 dead after the ReLU6, as in the stress variant
+    first_bn.set_weights([w * np.array([1, 1, 0, 1, 1, 1], np.float32) if i < 2 else w
+                          for i, w in enumerate(first_bn.get_weights())])
     bn = model.layers[5]  # a wide spread of folded depthwise channel ranges, as the stress variant has
     bn.set_weights([w * s for w, s in zip(bn.get_weights(), (np.array([1, 1, 0.001, 1, 1, 1], np.float32), 1, 1,
                                                               np.array([1, 1, 1e-6, 1, 1, 1], np.float32)))])
@@ -45,11 +48,14 @@ def test_grid_scales_are_the_deployed_weight_scales(tiny, base):
     model, x_data, _ = tiny
     _, deployed = _deployed_scales(model, x_data[:60], base)
     folded, _ = bnfold.fold_batch_norms(model)
-    ours = [finetune.grid_scales(layer.__class__.__name__, np.asarray(layer.kernel), base)
-            for layer in folded.layers if layer.__class__.__name__ in finetune.WEIGHTED]
-    assert len(ours) == len(deployed) == 3
-    for mine, theirs in zip(ours, deployed):
-        assert np.allclose(mine, theirs, rtol=1e-6, atol=0)  # the converter computes its scales in float32
+    layers = [layer for layer in folded.layers if layer.__class__.__name__ in finetune.WEIGHTED]
+    assert len(layers) == len(deployed) == 3
+    for layer, theirs in zip(layers, deployed):
+        kind, kernel = layer.__class__.__name__, np.asarray(layer.kernel)
+        mine = finetune.grid_scales(kind, kernel, base)
+        live = finetune.wess.channel_ranges(finetune.kernel_channels(kind, kernel), 1) > 0  # an all-zero channel
+        # quantizes to zeros whatever its scale (the converter writes ~4e-9 there, we write 1)
+        assert np.allclose(mine[live], theirs[live], rtol=1e-6, atol=0)  # the converter's scales are float32
 
 
 def _fake_quant_vs_int8(model, x_calib, x, base):
@@ -128,3 +134,19 @@ def test_cli_finetune_then_deploy(tiny, tmp_path, capfd):
     code = cli.main(["finetune", str(tmp_path / "user.keras"), "--data", str(tmp_path / "nolabels.npz"),
                      "--out", str(tmp_path / "ft2")])
     assert code == 2 and "needs integer labels" in capfd.readouterr().err
+
+
+def test_zero_dead_inputs_zeroes_only_weights_that_multiply_zero(tiny):
+    from pipeline import bnfold
+
+    model, x_data, _ = tiny
+    folded = finetune._fresh_copy(bnfold.fold_batch_norms(model)[0])
+    before = folded.predict(x_data, verbose=0)
+    depthwise = next(layer for layer in folded.layers if layer.__class__.__name__ == "DepthwiseConv2D")
+    assert np.abs(np.asarray(depthwise.kernel)[:, :, 2]).max() > 0
+    # depthwise input 2 (after the dead ReLU6) and, since its BN has beta 0, the dense layer's input 2 after the ReLU
+    assert finetune.zero_dead_inputs(folded, x_data) == 2
+    assert np.all(np.asarray(folded.layers[-2].kernel)[2] == 0)
+    kernel = np.asarray(depthwise.kernel)
+    assert np.all(kernel[:, :, 2] == 0) and np.all(np.abs(kernel[:, :, [0, 1, 3, 4, 5]]).max(axis=(0, 1)) > 0)
+    assert np.array_equal(folded.predict(x_data, verbose=0), before)  # the input was exactly zero: same function
