@@ -164,10 +164,13 @@ def eval_markdown(result: dict) -> str:
     lines = [f"# wess eval: {result['model']}", "",
              f"- calibrator `{result['calibrator']}`, shift rule `{result['shift_rule']}`, {result['test_samples']} "
              f"test samples, max R/r_c {result['max_disparity']:.1f}, CLE pairs {result['cle_pairs']}", "",
-             "| scheme | top-1 | agreement with float | output SQNR (dB) |", "|---|---|---|---|",
-             f"| float | {100 * acc['float']:.2f}% | | |"]
-    lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} |"
-              for name, row in schemes.items()]
+             "| scheme | top-1 | agreement with float | output SQNR (dB) | augmented inputs: agreement | SQNR (dB) "
+             "| max / mean abs error |", "|---|---|---|---|---|---|---|",
+             f"| float | {100 * acc['float']:.2f}% | | | | | |"]
+    lines += [f"| {name} | {100 * acc[name]:.2f}% | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} | "
+              + (f"{100 * aug['agreement']:.2f}% of {aug['inputs']} | {aug['sqnr_db']:.1f} | "
+                 f"{aug['max_abs_error']:.3g} / {aug['mean_abs_error']:.3g} |" if (aug := row.get("augmented")) else
+                 "| | |") for name, row in schemes.items()]
     lines.append("")
     lines += targets.eval_markdown(result.get("target"), acc)
     if result.get("sensitivity"):
@@ -254,6 +257,7 @@ def deploy_report(state) -> dict:
         "layers": weight_sqnr(state.wess_layers),
         "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
         "partial": _partial(state) if state.partial else None,
+        "learned_rounding": [asdict(r) for r in state.roundings] if state.scheme.adaround else None,
         "bias_correction": {"layers": len(state.bias_corrections),
                             "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}
         if state.scheme.bias_correction else None,

@@ -11,7 +11,6 @@ import pytest
 
 from pipeline.cli import main as cli
 from pipeline.cref import compact
-from pipeline.firmware import build as firmware
 from pipeline.firmware import targets, vela
 from pipeline.tflite import flatbuf, metadata
 

@@ -15,11 +15,18 @@ def human(command: str, result: dict) -> str:
                 f"LiteRT reference vs TFLite Micro: {result['verification']['mismatched_bytes']} mismatched bytes on "
                 f"{result['verification']['inputs']} inputs" + (f"\ntest top-1: {acc}" if acc else "")
                 + _target_line(result.get("target")))
+    if command == "finetune":
+        return (f"wrote {result['output']} (scheme {result['scheme']}, {result['epochs']} epoch(s) on "
+                f"{result['train_samples']} samples; mean loss per epoch "
+                + ", ".join(f"{loss:.4f}" for loss in result["epoch_loss"]) + "); deploy it with `wess deploy "
+                f"{result['output']} --data ... --scheme {result['scheme']}`")
     if command == "eval":
         lines = [f"{result['model']}: calibrator {result['calibrator']}, {result['test_samples']} test samples, "
                  f"max R/r_c {result['max_disparity']:.1f}"]
         lines += [f"  {k:<18} top-1 {100 * v:6.2f}%" for k, v in result["accuracy"].items()]
         lines += [f"  {k:<18} agreement {100 * v['agreement']:6.2f}%  output SQNR {v['sqnr_db']:.1f} dB"
+                  + (f"  | {v['augmented']['inputs']} augmented: agreement {100 * v['augmented']['agreement']:6.2f}%"
+                     f"  SQNR {v['augmented']['sqnr_db']:.1f} dB" if v.get("augmented") else "")
                   for k, v in result["schemes"].items()]
         target = result.get("target")
         if target:

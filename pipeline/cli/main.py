@@ -112,7 +112,8 @@ def cmd_eval(args) -> dict:
         refuse_existing([out_dir / name for name in evaluate.OUTPUTS], args.force)
     result = evaluate.evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                                DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
-                               progress=not args.json, with_sensitivity=args.sensitivity, target=args.target).to_json()
+                               progress=not args.json, with_sensitivity=args.sensitivity, target=args.target,
+                               augment_copies=args.augment, with_adaround=args.adaround).to_json()
     result["versions"] = versions.tool_versions()
     if out_dir is not None:
         report.write_eval(out_dir, result)
@@ -275,10 +276,19 @@ def cmd_zoo(args) -> dict:
                        for e in zoo.ZOO.values()], "default": zoo.DEFAULT_MODEL}
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.cli.finetune import add_finetune_parser
     from pipeline.cref.backends import BACKENDS
     from pipeline.firmware.targets import NAMES as TARGETS
     from pipeline.quant.calibrators import CALIBRATOR_NAMES
+    from pipeline.quant.metrics import AUGMENTED_COPIES
     from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
     from pipeline.quant.wess import SHIFT_RULES
 
@@ -302,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
     model_args(p)
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
-                   help="[cle+]per_tensor|per_channel|wess[+bc]: cross-layer equalization, weight quantization, bias "
-                        f"correction (default {DEFAULT_SCHEME})")
+                   help="[cle+]per_tensor|per_channel|wess[+ar][+bc]: cross-layer equalization, weight quantization, "
+                        f"learned rounding, bias correction (default {DEFAULT_SCHEME})")
     p.add_argument("--target-drop", type=float, metavar="POINTS",
                    help="leave the most sensitive conv/FC layers in float until top-1 on the (labelled) calibration "
                         "data is within POINTS percentage points of float")
@@ -322,8 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also quantize one conv/FC layer at a time (the rest float) and rank the layers")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
                    help="the scheme whose weight quantization the sensitivity sweep uses")
+    p.add_argument("--augment", type=_non_negative_int, default=AUGMENTED_COPIES, metavar="COPIES",
+                   help="agreement and SQNR also on the test split plus this many seeded augmented copies of it "
+                        f"(shift, noise, contrast; 0: the test split alone; default {AUGMENTED_COPIES})")
+    p.add_argument("--adaround", action="store_true",
+                   help="also measure the learned-rounding schemes (per_tensor+ar, per_channel+ar, wess+ar)")
     p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
     p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
+    add_finetune_parser(sub, model_args)
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
@@ -363,8 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
-            "zoo": cmd_zoo, "firmware": cmd_firmware}
+def cmd_finetune(args) -> dict:
+    from pipeline.cli.finetune import cmd_finetune as run
+
+    return run(args, _load_inputs)
+
+
+COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify,
+            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware}
 
 
 @contextlib.contextmanager

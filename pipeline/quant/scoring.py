@@ -7,6 +7,7 @@ import numpy as np
 
 from pipeline.tflite import runtime
 
+from . import metrics
 from .wess import sqnr_db
 
 
@@ -18,6 +19,7 @@ class SchemeResult:
     agreement: float  # top-1 agreement with the float model
     sqnr_db: float  # output SQNR vs the float model's output
     model_bytes: int
+    augmented: metrics.OutputMetrics | None = None  # vs float on the test split (+ its seeded augmentations)
 
 
 def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> SchemeResult:
@@ -26,4 +28,5 @@ def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np
     top = out.argmax(axis=1)
     float_top = float_out.argmax(axis=1)
     top1 = float(np.mean(top == y)) if y is not None else float("nan")
-    return SchemeResult(top1, float(np.mean(top == float_top)), sqnr_db(float_out, out), len(model_bytes))
+    return SchemeResult(top1, float(np.mean(top == float_top)), sqnr_db(float_out, out), len(model_bytes),
+                        metrics.compare(float_out, out))
