@@ -81,7 +81,7 @@ def test_deploy_json_is_alone_on_stdout_and_stderr_is_empty(tmp_path, tiny_model
 def test_parsing_loads_no_tensorflow():
     """Usage errors, --help and --version come before the native libraries' output is redirected: parsing must
     not import TensorFlow, Keras or Vela (whose import-time log lines would precede the one-line error)."""
-    probe = ("import sys; from pipeline import cli; cli.build_parser().parse_args(['deploy', 'zoo:resnet8']); "
+    probe = ("import sys; from pipeline.cli import main as cli; cli.build_parser().parse_args(['deploy', 'zoo:resnet8']); "
              "print(sorted(m for m in ('tensorflow', 'keras', 'ethosu', 'tflite_micro') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -85,7 +85,9 @@ def sensitivity_cost(names: list[str]) -> None:
 def adaround_cost(names: list[str]) -> None:
     import keras
 
-    from pipeline import adaround, deploy, zoo
+    from pipeline import deploy
+    from pipeline.keras import zoo
+    from pipeline.quant import adaround
 
     splits = zoo.load_digits_splits()
     print(f"\nadaround: wess deploy --scheme wess+ar ({adaround.ITERATIONS} Adam steps per layer) vs --scheme wess, "

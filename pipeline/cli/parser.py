@@ -25,7 +25,7 @@ class VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="print the versions of wess-deploy and its tools")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from . import versions
+        from pipeline.tflite import versions
 
         found = versions.tool_versions(compiler=True)
         lines = [f"wess-deploy {found.pop('wess-deploy') or 'unknown (not installed)'}"]
