@@ -283,34 +283,28 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pipeline.cli.finetune import add_finetune_parser
-    from pipeline.cref.backends import BACKENDS
+def _model_args(p) -> None:
+    """The arguments of every command that loads a Keras model."""
     from pipeline.firmware.targets import NAMES as TARGETS
     from pipeline.quant.calibrators import CALIBRATOR_NAMES
-    from pipeline.quant.metrics import AUGMENTED_COPIES
-    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
     from pipeline.quant.wess import SHIFT_RULES
 
-    parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks, debug logs and the native libraries' own log lines")
-    parser.add_argument("--version", action=VersionAction)
-    sub = parser.add_subparsers(dest="command", required=True)
+    p.add_argument("model", help="a .keras/.h5 file, a SavedModel directory, or zoo:<name>")
+    p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
+    p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
+    p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
+    p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--target", default="host", choices=TARGETS, metavar="TARGET",
+                   help=f"{' | '.join(TARGETS)}: also report the cost on a Cortex-M core (firmware in QEMU) or "
+                        "an Ethos-U NPU (compiled by Vela: needs wess-deploy[ethos-u]) (default host)")
 
-    def model_args(p):
-        p.add_argument("model", help="a .keras/.h5 file, a SavedModel directory, or zoo:<name>")
-        p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
-        p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
-        p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
-        p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
-        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        p.add_argument("--target", default="host", choices=TARGETS, metavar="TARGET",
-                       help=f"{' | '.join(TARGETS)}: also report the cost on a Cortex-M core (firmware in QEMU) or "
-                            "an Ethos-U NPU (compiled by Vela: needs wess-deploy[ethos-u]) (default host)")
+
+def _add_deploy(sub) -> None:
+    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
 
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
                    help="[cle+]per_tensor|per_channel|wess[+ar][+bc]: cross-layer equalization, weight quantization, "
                         f"learned rounding, bias correction (default {DEFAULT_SCHEME})")
@@ -325,8 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration inputs run through LiteRT and TFLite Micro (0 skips the check)")
     p.add_argument("--progress", action="store_true",
                    help="print `wess deploy: pass I/N NAME` on stderr as each pass starts")
+
+
+def _add_eval(sub) -> None:
+    from pipeline.quant.metrics import AUGMENTED_COPIES
+    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
+
     p = sub.add_parser("eval", help="top-1 and SQNR of every scheme against float on a test split")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--test-data", help="test data: .npz with x and integer labels y")
     p.add_argument("--sensitivity", action="store_true",
                    help="also quantize one conv/FC layer at a time (the rest float) and rank the layers")
@@ -339,7 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure the learned-rounding schemes (per_tensor+ar, per_channel+ar, wess+ar)")
     p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
     p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
-    add_finetune_parser(sub, model_args)
+
+
+def _add_model_file_commands(sub) -> None:
+    """run, verify, inspect: commands on an int8 .tflite file."""
+    from pipeline.cref.backends import BACKENDS
+
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
@@ -361,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show a WESS model's layers, shifts and metadata")
     p.add_argument("model")
     p.add_argument("--json", action="store_true")
+
+
+def _add_firmware_and_zoo(sub) -> None:
     p = sub.add_parser("firmware", help="build the C runner and a model into Cortex-M firmware; run it in QEMU")
     p.add_argument("model", help="an int8 .tflite model")
     p.add_argument("--target", default="cortex-m3", help="cortex-m3, cortex-m4, cortex-m7, cortex-m33 or cortex-m55")
@@ -376,6 +384,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="the bundled model zoo")
     p.add_argument("action", choices=["list"])
     p.add_argument("--json", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.cli.finetune import add_finetune_parser
+
+    parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks, debug logs and the native libraries' own log lines")
+    parser.add_argument("--version", action=VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_deploy(sub)
+    _add_eval(sub)
+    add_finetune_parser(sub, _model_args)
+    _add_model_file_commands(sub)
+    _add_firmware_and_zoo(sub)
     return parser
 
 
