@@ -3,6 +3,7 @@
 
 #include "dot_rows.h"
 #include "kernel_util.h"
+#include "requant_block.h"
 #include "op_table.h"
 
 static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_dims_t *input_dims,
@@ -133,10 +134,8 @@ wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requa
                     }
                 }
                 int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
-                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                    output_block[block_c] = requantize_to_int8(&channels[block_c], acc[block_c], params->output_offset,
-                                                               params->act_min, params->act_max);
-                }
+                requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                                 output_block);
             }
         }
     }

@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED int8 reference kernel (TFLite's integer kernel; per-layer, per-channel or WESS requantization). */
 #include "dot_rows.h"
 #include "kernel_util.h"
+#include "requant_block.h"
 #include "op_table.h"
 
 static wess_status_t fully_connected_check(const wess_fc_params_t *params, const wess_dims_t *input_dims,
@@ -47,10 +48,8 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
             dot_rows(filter + first_out_c * in_depth, input + batch * in_depth, params->input_offset, in_depth,
                      block_size, acc);
             int8_t *output_block = output + batch * out_depth + first_out_c;
-            for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                output_block[block_c] = requantize_to_int8(&channels[block_c], acc[block_c], params->output_offset,
-                                                           params->act_min, params->act_max);
-            }
+            requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                             output_block);
         }
     }
     return WESS_OK;
