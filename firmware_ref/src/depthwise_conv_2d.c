@@ -51,20 +51,23 @@ static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_p
 }
 
 #if defined(WESS_DOT_ROWS_MVE)
-/* Output channels depthwise_group_acc accumulates together (one vector of four int32 lanes on Helium). */
-#define DEPTHWISE_GROUP 4
+/* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
+#define DEPTHWISE_GROUP 8
 
 /* Helium, depth multiplier 1: acc[i] = sum over the taps inside the input of filter[tap * channels + i] *
  * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP, where channels = input_dims->c is the
  * stride between pixels and between taps, and input / filter point at the group's first channel of pixel (0, 0) /
- * tap (0, 0). The sums stay in registers across the taps; bounds as in wess_depthwise_conv_2d_s8. */
+ * tap (0, 0). Each tap's eight products are exact in int16 lanes (|w * (x + input_offset)| <= 128 * 255 = 32640)
+ * and are widened into two int32 sums (even and odd channels) that stay in registers across the taps; bounds of
+ * the sums as in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
 static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_t *input_dims, const int8_t *input,
                                 const wess_dims_t *filter_dims, const int8_t *filter, int32_t in_y_origin,
                                 int32_t in_x_origin, int32_t count, int32_t *acc)
 {
-    const int32_t channels = input_dims->c, input_offset = conv->input_offset;
-    const mve_pred16_t lanes = vctp32q((uint32_t)count);  /* lanes past count are neither read nor written */
-    int32x4_t sum = vdupq_n_s32(0);
+    const int32_t channels = input_dims->c;
+    const int16_t input_offset = (int16_t)conv->input_offset;  /* [-127, 128] */
+    const mve_pred16_t lanes = vctp16q((uint32_t)count);
+    int32x4_t sum_even = vdupq_n_s32(0), sum_odd = vdupq_n_s32(0);  /* channels 0, 2, 4, 6 and 1, 3, 5, 7 */
     for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
         const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
         if (in_y < 0 || in_y >= input_dims->h) {
@@ -77,10 +80,15 @@ static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_
             }
             const int8_t *x = input + (in_y * input_dims->w + in_x) * channels;
             const int8_t *w = filter + (filter_y * filter_dims->w + filter_x) * channels;
-            sum = vaddq_s32(sum, vmulq_s32(vaddq_n_s32(vldrbq_z_s32(x, lanes), input_offset), vldrbq_z_s32(w, lanes)));
+            const int16x8_t product = vmulq_s16(vaddq_n_s16(vldrbq_z_s16(x, lanes), input_offset),
+                                                vldrbq_z_s16(w, lanes));
+            sum_even = vaddq_s32(sum_even, vmovlbq_s16(product));
+            sum_odd = vaddq_s32(sum_odd, vmovltq_s16(product));
         }
     }
-    vstrwq_p_s32(acc, sum, lanes);
+    const uint32x4_t even_index = vidupq_n_u32(0, 2), odd_index = vidupq_n_u32(1, 2);
+    vstrwq_scatter_shifted_offset_p_s32(acc, even_index, sum_even, vctp32q((uint32_t)(count + 1) / 2));
+    vstrwq_scatter_shifted_offset_p_s32(acc, odd_index, sum_odd, vctp32q((uint32_t)count / 2));
 }
 #endif
 
