@@ -8,6 +8,7 @@ import pytest
 from pipeline.cref import library
 from pipeline.firmware import build as firmware
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN, saturating_rounding_doubling_high_mul
+from pipeline.quant.convert import int8_converter
 
 needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or
                                      shutil.which("qemu-system-arm") is None,
@@ -53,18 +54,8 @@ def odd_shapes_model(seed: int) -> bytes:
         if weights:
             layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
 
-    def representative_dataset():
-        data_rng = np.random.default_rng(seed)
-        for _ in range(8):
-            yield [data_rng.uniform(-1.0, 1.5, (1, 7, 9, width[0])).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 7, 9, width[0])).astype(np.float32)
+    return int8_converter(model, calibration_x).convert()
 
 
 def assert_variants_match_portable(model: bytes, target: str, tmp_path) -> None:
