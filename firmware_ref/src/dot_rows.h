@@ -93,10 +93,20 @@ static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_
     acc[2] = acc2;
     acc[3] = acc3;
 #else
-    acc[0] = dot_s8_offset(row0, input, input_offset, length);
-    acc[1] = dot_s8_offset(row1, input, input_offset, length);
-    acc[2] = dot_s8_offset(row2, input, input_offset, length);
-    acc[3] = dot_s8_offset(row3, input, input_offset, length);
+    /* each input + input_offset is formed once and used by the four rows */
+    const int16_t offset = (int16_t)input_offset;
+    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    for (int32_t k = 0; k < length; ++k) {
+        const int16_t x = (int16_t)(input[k] + offset);  /* [-255, 255] */
+        acc0 += row0[k] * x;
+        acc1 += row1[k] * x;
+        acc2 += row2[k] * x;
+        acc3 += row3[k] * x;
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
 #endif
 }
 
