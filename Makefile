@@ -65,6 +65,7 @@ test-all: setup lib
 
 bench: setup lib
 	$(PY) tools/bench.py
+	$(PY) tools/firmware_bench.py
 
 # Each fuzz harness (C blob validator/runner, Python flatbuffer/metadata/compact readers) for FUZZ_SECONDS, one at
 # a time; FUZZ_CORPUS_ONLY=1 starts from the committed corpus only. docs/fuzzing.md.

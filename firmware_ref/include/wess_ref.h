@@ -307,7 +307,8 @@ typedef enum {
     WESS_FP_SRDHM = 0,          /**< out = saturating_rounding_doubling_high_mul(a, b). */
     WESS_FP_RDBPOT = 1,         /**< out = rounding_divide_by_pot(a, b), b in [0, 31]. */
     WESS_FP_MBQM = 2,           /**< out = multiply_by_quantized_multiplier(a, b, c), b >= 0, c in [-31, 30]. */
-    WESS_FP_REQUANTIZE = 3      /**< out = requantize(a, b, c), b >= 0, c in [-30, 31]. */
+    WESS_FP_REQUANTIZE = 3,     /**< out = requantize(a, b, c), b >= 0, c in [-30, 31]. */
+    WESS_FP_SRDHM_NONNEGATIVE = 4  /**< out = rounding_doubling_high_mul_nonnegative(a, b), b >= 0 (the kernels' form). */
 } wess_fixedpoint_op_t;
 
 /**

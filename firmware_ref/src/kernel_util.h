@@ -175,12 +175,12 @@ static inline wess_status_t requant_check(const wess_requant_t *requant, int32_t
     return WESS_OK;
 }
 
-/* clamp(output_offset + requantized, act_min, act_max). The requantized value may be any int32, so the offset is
- * added in int64 (TFLite's int32 addition could overflow there, undefined behaviour). */
+/* clamp(output_offset + requantized, act_min, act_max), computed as clamp(requantized, act_min - output_offset,
+ * act_max - output_offset) + output_offset: the same value for every int32 requantized (clamping commutes with
+ * adding a constant), and no addition can overflow (the bounds are in [-255, 255]). */
 static inline int8_t output_int8(int32_t requantized, int32_t output_offset, int32_t act_min, int32_t act_max)
 {
-    const int32_t shifted = saturate_int32((int64_t)requantized + output_offset);
-    return (int8_t)clamp_int32(shifted, act_min, act_max);
+    return (int8_t)(clamp_int32(requantized, act_min - output_offset, act_max - output_offset) + output_offset);
 }
 
 /* Output channels that the weighted kernels (conv, depthwise, fully connected) handle together: their
@@ -211,13 +211,19 @@ static inline void channel_requant_block(const wess_requant_t *requant, const in
     }
 }
 
-/* The output int8 of one accumulator: add the bias (saturating: |acc| < 2^31 and |bias| <= 2^31, so the int64 sum
- * is exact; TFLite's int32 addition would overflow), requantize, add the output offset, clamp. */
+/* The output int8 of one accumulator: add the bias (saturating: TFLite's int32 addition would overflow there),
+ * requantize, add the output offset, clamp. The common case, a right shift (exponent <= 0), uses the one-step form
+ * of the high multiply (multiplier >= 0, fixedpoint.h); a left shift takes multiply_by_quantized_multiplier. */
 static inline int8_t requantize_to_int8(const channel_requant_t *channel, int32_t acc, int32_t output_offset,
                                         int32_t act_min, int32_t act_max)
 {
-    const int32_t biased = saturate_int32((int64_t)acc + channel->bias);
-    const int32_t requantized = multiply_by_quantized_multiplier(biased, channel->multiplier, channel->exponent);
+    int32_t biased;
+    if (__builtin_add_overflow(acc, channel->bias, &biased)) {
+        biased = acc < 0 ? INT32_MIN : INT32_MAX;  /* both addends have the sign of an overflowing sum */
+    }
+    const int32_t requantized = channel->exponent <= 0
+        ? rounding_divide_by_pot(rounding_doubling_high_mul_nonnegative(biased, channel->multiplier), -channel->exponent)
+        : multiply_by_quantized_multiplier(biased, channel->multiplier, channel->exponent);
     return output_int8(requantized, output_offset, act_min, act_max);
 }
 

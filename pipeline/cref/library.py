@@ -26,7 +26,7 @@ STATUS_MEANINGS = {
     "the wrong type, storage or size", 9: "an op record of unknown op code or wrong tensor/parameter count",
     10: "the arena is smaller than the model needs", 11: "blob or arena not 4-byte aligned",
     12: "the tensor callback stopped the run"}
-FIXEDPOINT_OPS = {"srdhm": 0, "rdbpot": 1, "mbqm": 2, "requantize": 3}  # wess_fixedpoint_op_t
+FIXEDPOINT_OPS = {"srdhm": 0, "rdbpot": 1, "mbqm": 2, "requantize": 3, "srdhm_nonnegative": 4}  # wess_fixedpoint_op_t
 
 _int32 = ctypes.c_int32
 
@@ -300,7 +300,7 @@ def _int32_array(values) -> np.ndarray:
 
 
 def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
-    """One fixed-point primitive ('srdhm', 'rdbpot', 'mbqm', 'requantize') over int32 arrays, in C."""
+    """One fixed-point primitive ('srdhm', 'rdbpot', 'mbqm', 'requantize', 'srdhm_nonnegative') over int32 arrays, in C."""
     a, b = _int32_array(a), _int32_array(b)
     c = None if c is None else _int32_array(c)
     if b.shape != a.shape or (c is not None and c.shape != a.shape):
