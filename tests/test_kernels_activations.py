@@ -1,5 +1,5 @@
-"""C reference elementwise kernels (LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE): hand-computed
-tensors, the parameters TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
+"""C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL:
+hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
 import ctypes
@@ -66,6 +66,16 @@ def test_int8_quantize_requantizes_by_hand():
     assert output.tolist() == [-20, 20, 127, -128]
 
 
+def test_hard_swish_by_hand():
+    # input and output scale 1/16, zero points 0: reluish multiplier 5.33 = 21845 / 2^15 * 2^3, output 1/128 = 16384
+    # / 2^15 * 2^-6. Reals 1, 3, -1, -4, 7.94 -> x * relu6(x + 3) / 6 = 0.667, 3, -0.333, 0, 7.94 -> times 16:
+    # 10.7, 48, -5.3, 0, 127 (the 16-bit steps: for x = 1, 682 / 2^6 = 10.66 -> 11)
+    params = kp.hard_swish_params(1 / 16, 0, 1 / 16, 0)
+    assert params == kp.HardSwishParams(0, 0, 21845, 3, 16384, -6)
+    output = library.elementwise("HARD_SWISH", params, _int8([16, 48, -16, -64, 127]))
+    assert output.tolist() == [11, 48, -5, 0, 127]
+
+
 def test_leaky_relu_by_hand():
     # [4] input, scale 0.1, zero point 0 -> output scale 0.1, zero point 3; alpha 0.25:
     # 40 -> 43; 127 -> 130 clamped to 127; -40 -> -10 + 3 = -7; -128 -> -32 + 3 = -29
@@ -77,6 +87,7 @@ def test_leaky_relu_by_hand():
 SIGMOID = kp.sigmoid_params(1 / 16, 0)
 RELU = kp.relu_params(0.5, 10, 0.25, -128, "RELU")
 LEAKY = kp.leaky_relu_params(0.1, 0, 0.1, 3, 0.25)
+HARD_SWISH = kp.hard_swish_params(1 / 16, 0, 1 / 16, 0)
 
 
 @pytest.mark.parametrize("op, params", [
@@ -89,6 +100,8 @@ LEAKY = kp.leaky_relu_params(0.1, 0, 0.1, 3, 0.25)
     ("RELU", replace(RELU, output_zero_point=-129)),
     ("LEAKY_RELU", replace(LEAKY, alpha_multiplier=-1)),
     ("LEAKY_RELU", replace(LEAKY, identity_right_shift=-31)),
+    ("HARD_SWISH", replace(HARD_SWISH, output_exponent=1)),
+    ("HARD_SWISH", replace(HARD_SWISH, reluish_multiplier=32768)),
 ])
 def test_invalid_parameters_return_bad_arg(op, params):
     with pytest.raises(library.KernelError, match="WESS_ERR_BAD_ARG"):
@@ -96,7 +109,7 @@ def test_invalid_parameters_return_bad_arg(op, params):
 
 
 @pytest.mark.parametrize("op, params", [("LOGISTIC", SIGMOID), ("TANH", SIGMOID), ("RELU", RELU),
-                                        ("LEAKY_RELU", LEAKY)])
+                                        ("LEAKY_RELU", LEAKY), ("HARD_SWISH", HARD_SWISH)])
 def test_unequal_dims_are_bad_shape_and_null_pointers_bad_arg(reference_library, op, params):
     struct, kernel = library.ELEMENTWISE_KERNELS[op]
     c_params = struct(*astuple(params))
@@ -114,6 +127,7 @@ def test_unequal_dims_are_bad_shape_and_null_pointers_bad_arg(reference_library,
     (lambda: kp.sigmoid_params(2.0**-40, 0), "Q4.27 rescale outside"),
     (lambda: kp.leaky_relu_params(0.1, 0, 0.1, 0, -0.5), "alpha -0.5 is not >= 0"),
     (lambda: kp.relu_params(0.1, 0, 0.0, 0, "RELU"), "output scale 0.0"),
+    (lambda: kp.hard_swish_params(1.0, 0, 2.0**-20, 0), "HARD_SWISH exponents"),
 ])
 def test_parameters_outside_the_kernels_range_are_parameter_errors(call, message):
     with pytest.raises(kp.ParameterError, match=message):

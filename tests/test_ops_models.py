@@ -23,10 +23,10 @@ def _conv(layers, x, channels: int = 4):
 
 
 def _every_activation(layers, x):
-    """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
+    """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
     concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops)."""
     conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
-    mixed = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh")]))
+    mixed = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh"), conv("hard_swish")]))
     swish = layers.Activation("swish")(mixed)
     mixed = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), swish]))
     return layers.Dense(3)(layers.Flatten()(mixed))
@@ -47,6 +47,8 @@ MODELS = {
     "relu": (lambda layers, x: layers.ReLU()(layers.Concatenate()([_conv(layers, x), x])), INPUT_SHAPE, {"RELU"}),
     "relu6": (lambda layers, x: layers.ReLU(6.0)(layers.Concatenate()([_conv(layers, x), x])), INPUT_SHAPE,
               {"RELU6"}),
+    "hard_swish": (lambda layers, x: layers.Activation("hard_swish")(_conv(layers, x)), INPUT_SHAPE,
+                   {"HARD_SWISH"}),
     "leaky_relu": (lambda layers, x: layers.LeakyReLU(0.2)(_conv(layers, x)), INPUT_SHAPE, {"LEAKY_RELU"}),
     "swish": (lambda layers, x: layers.Activation("swish")(_conv(layers, x)), INPUT_SHAPE, {"LOGISTIC", "MUL"}),
     "squeeze_excite": (_squeeze_excite, INPUT_SHAPE, {"MUL"}),
@@ -54,7 +56,8 @@ MODELS = {
                              {"MUL"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
-                         {"EXPAND_DIMS", "LOGISTIC", "TANH", "LEAKY_RELU", "RELU", "RELU6", "MUL", "QUANTIZE_S8"}),
+                         {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
+                          "QUANTIZE_S8"}),
 }
 
 # ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md

@@ -43,7 +43,7 @@ FAILURE_MARKERS = ("ERROR: libFuzzer", "ERROR: AddressSanitizer", "runtime error
 def tiny_models():
     """Three small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
-    RESHAPE, SOFTMAX, EXPAND_DIMS, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE): a few KB each, so the
+    RESHAPE, SOFTMAX, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE): a few KB each, so the
     fuzzers run fast on them."""
     import keras
 
@@ -67,7 +67,7 @@ def tiny_models():
     inp = keras.Input((32, 32, 1))
     sequence = layers.Reshape((16, 1))(layers.MaxPooling2D(8)(inp))  # Conv1D below: EXPAND_DIMS
     conv = lambda activation=None: layers.Conv1D(2, 3, padding="same", activation=activation)(sequence)
-    x = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh")]))  # int8 QUANTIZE before the concat
+    x = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh"), conv("hard_swish")]))  # int8 QUANTIZE before the concat
     x = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), layers.Activation("swish")(x)]))
     third = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_c")
     return [first, second, third]

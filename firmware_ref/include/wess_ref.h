@@ -182,6 +182,17 @@ typedef struct {
     int32_t alpha_right_shift;    /**< [-30, 31]. */
 } wess_leaky_relu_params_t;
 
+/** HARD_SWISH parameters (TFLite Micro's HardSwishPrepare): Q0.15 multipliers from QuantizeMultiplier rounded
+ *  to 16 bits (DownScaleInt32ToInt16Multiplier), with their exponents (negative = right shift). */
+typedef struct {
+    int32_t input_zero_point;    /**< [-128, 127]. */
+    int32_t output_zero_point;   /**< [-128, 127]. */
+    int32_t reluish_multiplier;  /**< [0, 32767]: input_scale / 128 / (3 / 32768). */
+    int32_t reluish_exponent;    /**< [-15, 30]. */
+    int32_t output_multiplier;   /**< [0, 32767]: input_scale / 128 / output_scale. */
+    int32_t output_exponent;     /**< [-15, 0]. */
+} wess_hard_swish_params_t;
+
 /** MUL parameters (TFLite Micro's CalculateOpDataMul: input1_scale * input2_scale / output_scale in double). */
 typedef struct {
     int32_t input1_offset;  /**< -input1 zero point, [-127, 128]. */
@@ -339,6 +350,11 @@ wess_status_t wess_mul_s8(const wess_mul_params_t *params,
                           const wess_dims_t *input1_dims, const int8_t *input1,
                           const wess_dims_t *input2_dims, const int8_t *input2,
                           const wess_dims_t *output_dims, int8_t *output);
+
+/** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
+wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,
+                                 const wess_dims_t *input_dims, const int8_t *input,
+                                 const wess_dims_t *output_dims, int8_t *output);
 
 /** LOGISTIC, int8 -> int8 (output scale 1/256, zero point -128), any layout: input and output dims equal. */
 wess_status_t wess_logistic_s8(const wess_sigmoid_params_t *params,

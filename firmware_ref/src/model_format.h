@@ -35,7 +35,8 @@ enum {
     MODEL_OP_SQUEEZE = 43,
     MODEL_OP_EXPAND_DIMS = 70,
     MODEL_OP_LEAKY_RELU = 98,
-    MODEL_OP_QUANTIZE = 114
+    MODEL_OP_QUANTIZE = 114,
+    MODEL_OP_HARD_SWISH = 117
 };
 
 /* Bit 15 of an op code selects the float32 kernel of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED (an operator

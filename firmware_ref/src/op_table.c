@@ -58,6 +58,8 @@
        relu_op_run) \
     OP(MODEL_OP_LEAKY_RELU, "LEAKY_RELU", 1, 1, TYPES_S8, PARAMS(wess_leaky_relu_params_t), NO_REQUANT, \
        model_check_none, leaky_relu_op_run) \
+    OP(MODEL_OP_HARD_SWISH, "HARD_SWISH", 1, 1, TYPES_S8, PARAMS(wess_hard_swish_params_t), NO_REQUANT, \
+       model_check_none, hard_swish_op_run) \
     OP(MODEL_OP_QUANTIZE_S8, "QUANTIZE_S8", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, \
        model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \

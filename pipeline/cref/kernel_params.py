@@ -457,3 +457,36 @@ def leaky_relu_params(input_scale: float, input_zero_point: int, output_scale: f
     alpha_ratio = float(np.float32(np.float32(_f32(input_scale)) * np.float32(alpha)) / np.float32(output_scale))
     return LeakyReluParams(input_zero_point, output_zero_point, *_multiplier_and_right_shift(identity),
                            *_multiplier_and_right_shift(alpha_ratio))
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    """HARD_SWISH (C: wess_hard_swish_params_t)."""
+
+    input_zero_point: int
+    output_zero_point: int
+    reluish_multiplier: int
+    reluish_exponent: int
+    output_multiplier: int
+    output_exponent: int
+
+
+def _int16_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplier, its mantissa rounded to Q0.15 (DownScaleInt32ToInt16Multiplier), and the exponent."""
+    q_fixed, exponent = quantize_multiplier(real_multiplier)
+    rounding_offset = 1 << 15
+    q_fixed16 = 32767 if q_fixed >= 2**31 - 1 - rounding_offset else (q_fixed + rounding_offset) >> 16
+    return q_fixed16, exponent
+
+
+def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int) -> HardSwishParams:
+    """TFLite Micro's HardSwishPrepare: the hires input scale input_scale / 128 and both ratios in float32."""
+    output_scale = _divisor_scale(output_scale, "output")
+    hires_input_scale = np.float32(1.0 / 128.0) * np.float32(_divisor_scale(input_scale, "input"))
+    reluish = _int16_multiplier(float(hires_input_scale / np.float32(3.0 / 32768.0)))
+    output = _int16_multiplier(float(hires_input_scale / np.float32(output_scale)))
+    if not -15 <= reluish[1] <= 30 or not -15 <= output[1] <= 0:
+        raise ParameterError(f"input scale {input_scale!r} and output scale {output_scale!r} give HARD_SWISH "
+                             f"exponents {reluish[1]}, {output[1]} outside [-15, 30], [-15, 0]")
+    return HardSwishParams(input_zero_point, output_zero_point, *reluish, *output)

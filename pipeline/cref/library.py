@@ -56,6 +56,7 @@ MeanParams = _struct("MeanParams", list(kp.MeanParams.__dataclass_fields__))
 PadParams = _struct("PadParams", list(kp.PadParams.__dataclass_fields__))
 ConcatParams = _struct("ConcatParams", list(kp.ConcatParams.__dataclass_fields__))
 SoftmaxParams = _struct("SoftmaxParams", list(kp.SoftmaxParams.__dataclass_fields__))
+HardSwishParams = _struct("HardSwishParams", list(kp.HardSwishParams.__dataclass_fields__))
 MulParams = _struct("MulParams", list(kp.MulParams.__dataclass_fields__))
 SigmoidParams = _struct("SigmoidParams", list(kp.SigmoidParams.__dataclass_fields__))
 ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
@@ -105,7 +106,7 @@ def load_library() -> ctypes.CDLL:
     for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_f32",
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
-                 "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_tanh_s8",
+                 "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
@@ -292,6 +293,7 @@ def mul(params: kp.MulParams, input1: np.ndarray, input2: np.ndarray) -> np.ndar
 ELEMENTWISE_KERNELS = {  # op name -> (ctypes parameter struct, kernel) of the int8 elementwise activations
     "LOGISTIC": (SigmoidParams, "wess_logistic_s8"), "TANH": (SigmoidParams, "wess_tanh_s8"),
     "RELU": (ReluParams, "wess_relu_s8"), "LEAKY_RELU": (LeakyReluParams, "wess_leaky_relu_s8"),
+    "HARD_SWISH": (HardSwishParams, "wess_hard_swish_s8"),
 }
 
 

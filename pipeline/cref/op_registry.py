@@ -364,6 +364,10 @@ def _requantize(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs, kp.relu_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx), "NONE"))
 
 
+def _hard_swish(ctx: OpContext) -> OpRecord:
+    return OpRecord(ctx.inputs, kp.hard_swish_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
+
+
 def _leaky_relu(ctx: OpContext) -> OpRecord:
     alpha = ctx.options(schema.LeakyReluOptionsT).alpha
     return OpRecord(ctx.inputs, kp.leaky_relu_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx), alpha))
@@ -398,6 +402,7 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RELU, "RELU", _relu("RELU"), kp.ReluParams),
     OpSpec(OP.RELU6, "RELU6", _relu("RELU6"), kp.ReluParams),
     OpSpec(OP.LEAKY_RELU, "LEAKY_RELU", _leaky_relu, kp.LeakyReluParams),
+    OpSpec(OP.HARD_SWISH, "HARD_SWISH", _hard_swish, kp.HardSwishParams),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
     OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
