@@ -55,6 +55,11 @@ MeanParams = _struct("MeanParams", list(kp.MeanParams.__dataclass_fields__))
 PadParams = _struct("PadParams", list(kp.PadParams.__dataclass_fields__))
 ConcatParams = _struct("ConcatParams", list(kp.ConcatParams.__dataclass_fields__))
 SoftmaxParams = _struct("SoftmaxParams", list(kp.SoftmaxParams.__dataclass_fields__))
+HardSwishParams = _struct("HardSwishParams", list(kp.HardSwishParams.__dataclass_fields__))
+MulParams = _struct("MulParams", list(kp.MulParams.__dataclass_fields__))
+SigmoidParams = _struct("SigmoidParams", list(kp.SigmoidParams.__dataclass_fields__))
+ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
+LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -100,7 +105,8 @@ def load_library() -> ctypes.CDLL:
     for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_f32",
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
-                 "wess_concatenation_s8", "wess_softmax_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
+                 "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
+                 "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -271,6 +277,31 @@ def softmax(params: kp.SoftmaxParams, input: np.ndarray) -> np.ndarray:
     output = np.empty(input.shape, dtype=np.int8)
     _call("wess_softmax_s8", ctypes.byref(SoftmaxParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def mul(params: kp.MulParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """MUL int8, the inputs broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
+    _call("wess_mul_s8", ctypes.byref(MulParams(*astuple(params))), ctypes.byref(_dims(input1.shape)),
+          _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)), _pointer(input2, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+ELEMENTWISE_KERNELS = {  # op name -> (ctypes parameter struct, kernel) of the int8 elementwise activations
+    "LOGISTIC": (SigmoidParams, "wess_logistic_s8"), "TANH": (SigmoidParams, "wess_tanh_s8"),
+    "RELU": (ReluParams, "wess_relu_s8"), "LEAKY_RELU": (LeakyReluParams, "wess_leaky_relu_s8"),
+    "HARD_SWISH": (HardSwishParams, "wess_hard_swish_s8"),
+}
+
+
+def elementwise(op: str, params, input: np.ndarray) -> np.ndarray:
+    """An int8 elementwise activation (ELEMENTWISE_KERNELS; RELU6 is RELU's kernel) of any shape of rank <= 4."""
+    struct, kernel = ELEMENTWISE_KERNELS[op]
+    output = np.empty(input.shape, dtype=np.int8)
+    _call(kernel, ctypes.byref(struct(*astuple(params))), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 
