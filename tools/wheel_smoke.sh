@@ -20,7 +20,7 @@ fi
 deps="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 own="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$deps" > "$own/wess-smoke-deps.pth"
-"$VENV/bin/python" -m pip install --quiet --no-deps --no-index "$WHEEL_DIR"/wess_deploy-*.whl
+"$VENV/bin/python" -m pip install --quiet --no-deps --no-index --force-reinstall "$WHEEL_DIR"/wess_deploy-*.whl
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
