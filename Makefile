@@ -17,7 +17,7 @@ FIRMWARE_INPUTS ?= 10
 FIRMWARE_MODEL  := build/deploy/$(patsubst zoo:%,%,$(MODEL))/model.tflite
 FIRMWARE_OUT    := build/firmware/$(patsubst zoo:%,%,$(MODEL))/$(FIRMWARE_TARGET)
 
-.PHONY: setup apt lib deploy test test-sanitized test-all bench fuzz firmware flash clean
+.PHONY: setup apt lib deploy test test-sanitized test-wheel test-all bench fuzz firmware flash clean
 
 setup: $(STAMP) apt
 
@@ -44,21 +44,28 @@ lib:
 deploy: setup lib
 	$(WESS) deploy $(MODEL) --force
 
-# The fast suite, then the C-facing tests again against the AddressSanitizer + UBSan build of the library, then a
-# short fuzz pass (CI_FUZZ_SECONDS per harness) from the committed corpus.
+# The fast suite, then the C-facing tests again against the AddressSanitizer + UBSan build of the library, then the
+# wheel installed alone into a fresh venv running the CLI from a temporary directory, then a short fuzz pass
+# (CI_FUZZ_SECONDS per harness) from the committed corpus.
 test: setup lib
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 	PYTHON=$(PY) tools/run_sanitized_tests.sh
+	PYTHON=$(PY) tools/wheel_smoke.sh
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS) FUZZ_CORPUS_ONLY=1
 
 test-sanitized: setup
 	PYTHON=$(PY) tools/run_sanitized_tests.sh $(PYTEST_ARGS)
+
+# The wheel alone in a fresh venv (tools/wheel_smoke.sh; part of `make test`).
+test-wheel: setup
+	PYTHON=$(PY) tools/wheel_smoke.sh
 
 test-all: setup lib
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup lib
 	$(PY) tools/bench.py
+	$(PY) tools/firmware_bench.py
 
 # Each fuzz harness (C blob validator/runner, Python flatbuffer/metadata/compact readers) for FUZZ_SECONDS, one at
 # a time; FUZZ_CORPUS_ONLY=1 starts from the committed corpus only. docs/fuzzing.md.

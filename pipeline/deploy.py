@@ -9,8 +9,17 @@ from typing import Callable
 import numpy as np
 
 from pipeline.cref import gate, support
+from pipeline.firmware import targets
 from pipeline.keras import bnfold, cle
-from pipeline.quant import biascorr, calibration, convert, schemes, sensitivity
+from pipeline.quant import (
+    adaround,
+    biascorr,
+    calibration,
+    convert,
+    schemes,
+    sensitivity,
+    wess,
+)
 from pipeline.quant.calibrators import CALIBRATOR_NAMES
 from pipeline.tflite import flatbuf, metadata, runtime, versions
 
@@ -30,6 +39,7 @@ class DeployOptions:
     verify_inputs: int = 100  # calibration inputs (then seeded random ones) through the C runner and TFLite Micro; 0 skips
     cost_target: str = "cortex-m55"  # with a target drop: the core on which the float layers' cost is measured
     require_firmware: bool = False  # refuse a model with operators the C reference runner / firmware cannot run
+    target: str = "host"  # targets.NAMES: a Cortex-M core (QEMU figures) or an Ethos-U NPU (Vela) adds its figures
 
 
 @dataclass
@@ -50,16 +60,18 @@ class DeployState:
     cle_result: cle.CleResult | None = None
     calibrated: bytes = b""  # float TFLite with the converter's (max) ranges
     calibrator: str = ""  # the calibrator whose ranges are used
-    calibrator_scores: dict = field(default_factory=dict)  # name -> agreement with float on the calibration split
+    calibrator_scores: dict = field(default_factory=dict)  # name -> output SQNR (dB) on held-back samples
     ranged: bytes = b""  # float TFLite with the chosen calibrator's ranges
     models: dict = field(default_factory=dict)  # scheme -> int8 TFLite bytes
     all_int8: bytes = b""  # with a target drop: the model before any layer went back to float, to compare costs
     wess_layers: list = field(default_factory=list)  # [(WeightedOp, WessLayer)]
+    roundings: list = field(default_factory=list)  # adaround.RoundingResult, for `+ar` schemes
     bias_corrections: list = field(default_factory=list)  # biascorr.BiasCorrection
     layer_means: dict = field(default_factory=dict)  # biascorr.layer_input_means, for `+bc` schemes
     sensitivity: sensitivity.SensitivityResult | None = None
     partial: sensitivity.PartialResult | None = None
     verification: dict = field(default_factory=dict)  # verify_pass: inputs, mismatched bytes, the pair compared
+    on_target: targets.TargetResult | None = None  # target_pass: the target's report section and files
     report: dict = field(default_factory=dict)  # report_pass: what report.json holds
 
     @property
@@ -86,38 +98,54 @@ def calibrate_pass(state: DeployState) -> None:
 
 
 def ranges_pass(state: DeployState) -> None:
-    """Pick activation ranges: the converter's max ranges, another calibrator's, or the best of all ("auto")."""
+    """Pick activation ranges: the converter's max ranges, another calibrator's, or the best of all ("auto").
+
+    "auto" calibrates every candidate on the calibration split minus a held-back quarter (seeded), scores each by
+    the output SQNR against float of the int8 model on the held-back samples, and uses the winner's ranges
+    calibrated on the whole split (ties go to the first in CALIBRATOR_NAMES order).
+    """
     choice = state.options.calibrator
     if choice == "max":
         state.calibrator, state.ranged = "max", state.calibrated
         return
     names = list(CALIBRATOR_NAMES) if choice == "auto" else [choice]
-    all_ranges = calibration.calibrate_ranges(state.calibrated, state.calibration_x, names)
-    if choice != "auto":
-        state.calibrator, state.ranged = choice, calibration.with_ranges(state.calibrated, all_ranges[choice])
-        return
-    float_top = _float_predictions(state).argmax(axis=1)
-    best = None
+    if choice == "auto":
+        state.calibrator_scores = calibrator_scores(state, names)
+        choice = max(names, key=lambda name: state.calibrator_scores[name])  # max keeps the first of equals
+        log.info("calibrator auto: %s (output SQNR on the held-back samples %.2f dB)", choice,
+                 state.calibrator_scores[choice])
+    state.calibrator = choice
+    state.ranged = state.calibrated if choice == "max" else calibration.with_ranges(
+        state.calibrated, calibration.calibrate_ranges(state.calibrated, state.calibration_x, [choice])[choice])
+
+
+def calibrator_scores(state: DeployState, names: list[str]) -> dict[str, float]:
+    """Output SQNR (dB) vs float on the held-back samples of the scheme's int8 model with each calibrator's ranges
+    from the other samples."""
+    fit, held = calibration.held_back_split(len(state.calibration_x))
+    all_ranges = calibration.calibrate_ranges(state.calibrated, state.calibration_x[fit], names)
+    held_x = state.calibration_x[held]
+    float_out = np.asarray(state.keras_model.predict(held_x, batch_size=256, verbose=0), np.float64)
+    scores = {}
     for name in names:
         ranged = calibration.with_ranges(state.calibrated, all_ranges[name])
         candidate = schemes.build_scheme(ranged, state.calibrated, state.scheme.base, state.options.shift_rule)[0]
         q = runtime.io_quant(candidate)
-        out = runtime.run_litert(candidate, runtime.quantize_input(state.calibration_x, q))
-        score = float(np.mean(out.argmax(axis=1) == float_top))
-        state.calibrator_scores[name] = score
-        if best is None or score > best[0]:
-            best = (score, name, ranged)
-    _, state.calibrator, state.ranged = best
-    log.info("calibrator auto: %s (agreement with float on the calibration split %.4f)", state.calibrator, best[0])
-
-
-def _float_predictions(state: DeployState) -> np.ndarray:
-    return np.asarray(state.keras_model.predict(state.calibration_x, batch_size=256, verbose=0))
+        out = runtime.dequantize_output(runtime.run_litert(candidate, runtime.quantize_input(held_x, q)), q)
+        scores[name] = wess.sqnr_db(float_out, out.reshape(float_out.shape))
+    return scores
 
 
 def quantize_pass(state: DeployState) -> None:
     state.models[state.options.scheme], state.wess_layers = schemes.build_scheme(
         state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule)
+
+
+def adaround_pass(state: DeployState) -> None:
+    """Learned rounding of the int8 weights on the scheme's grid when the scheme asks for it (`...+ar`)."""
+    if state.scheme.adaround:
+        state.models[state.options.scheme], state.roundings = adaround.round_model(
+            state.model, state.calibrated, state.calibration_x)
 
 
 def bias_correction_pass(state: DeployState) -> None:
@@ -129,8 +157,11 @@ def bias_correction_pass(state: DeployState) -> None:
 
 
 def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
-    """The scheme's int8 model with these layers in float (bias-corrected when the scheme says so)."""
-    model = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule, float_nodes)[0]
+    """The scheme's int8 model with these layers in float (re-rounded, bias-corrected when the scheme says so)."""
+    model = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
+                                 float_nodes)[0]
+    if state.scheme.adaround:
+        model = adaround.round_model(model, state.calibrated, state.calibration_x)[0]
     if state.scheme.bias_correction:
         model = biascorr.correct_biases(model, state.calibrated, state.layer_means)[0]
     return model
@@ -242,15 +273,21 @@ def firmware_support_pass(state: DeployState) -> None:
     log.warning("%s; the model runs in LiteRT and TFLite Micro only (--require-firmware refuses it)", what)
 
 
+def target_pass(state: DeployState) -> None:
+    """The deployed model's figures on the chosen target (and the files, e.g. Vela's, that go beside it)."""
+    state.on_target = targets.deploy_cost(state.options.target, state.model, state.source)
+
+
 def report_pass(state: DeployState) -> None:
     state.report = report.deploy_report(state)
 
 
 # Conversion: what `wess eval` runs for every scheme. Deployment adds the gate: fully int8, stamped, verified, reported.
 CONVERSION_PASSES: list[Callable[[DeployState], None]] = [
-    fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, bias_correction_pass, partial_pass, check_pass]
+    fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, adaround_pass, bias_correction_pass, partial_pass,
+    check_pass]
 PASSES: list[Callable[[DeployState], None]] = [
-    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, firmware_support_pass, verify_pass, report_pass]
+    *CONVERSION_PASSES, fully_int8_pass, stamp_pass, firmware_support_pass, verify_pass, target_pass, report_pass]
 OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")
 
 
@@ -259,7 +296,8 @@ def run_passes(keras_model, calibration_x: np.ndarray, options: DeployOptions,
                on_pass: Callable[[int, int, str], None] | None = None, **provenance) -> DeployState:
     """Run `passes` (default: every deployment pass) in order, calling on_pass(index from 1, count, name) as each
     starts; `provenance`: DeployState's name, source, stress, test_x and test_y."""
-    schemes.parse_scheme(options.scheme)  # an unknown scheme fails before any work
+    schemes.parse_scheme(options.scheme)  # an unknown scheme or a target without its tools fails before any work
+    targets.check_available(options.target)
     state = DeployState(keras_model, calibration_x, options, calibration_y, **provenance)
     steps = PASSES if passes is None else passes
     for index, step in enumerate(steps, 1):
@@ -275,7 +313,12 @@ def write_outputs(state: DeployState, out_dir: Path) -> dict:
     replaced together or not at all. Returns the report."""
     model_path = out_dir / "model.tflite"
     state.report["output"] = str(model_path)
-    with signals_deferred():
+    with signals_deferred():  # the model, the target's files and the report are replaced together or not at all
         atomic_write_bytes(model_path, state.model)
+        for name, data in (state.on_target.files if state.on_target else {}).items():
+            if data is None:  # a file of another --target does not describe this model
+                (out_dir / name).unlink(missing_ok=True)
+            else:
+                atomic_write_bytes(out_dir / name, data)
         report.write(out_dir, state.report, state.wess_layers)
     return state.report

@@ -10,7 +10,8 @@ import numpy as np
 
 from pipeline.errors import WessError
 from pipeline.firmware import build as firmware
-from pipeline.quant import scoring, wess
+from pipeline.firmware import targets
+from pipeline.quant import metrics, scoring, wess
 from pipeline.tflite import flatbuf, metadata, versions
 
 from .atomic import atomic_write_bytes, atomic_write_text
@@ -171,7 +172,7 @@ def markdown(report: dict) -> str:
             lines += [f"Cost not measured: {partial['cost_error']}", ""]
     if report.get("sensitivity"):
         lines += sensitivity_markdown(report["sensitivity"])
-    lines += ["## Versions", ""]
+    lines += [*targets.markdown(report.get("target")), "", "## Versions", ""]
     lines += [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
 
@@ -185,11 +186,16 @@ def eval_markdown(result: dict) -> str:
     lines = [f"# wess eval: {result['model']}", "",
              f"- calibrator `{result['calibrator']}`, shift rule `{result['shift_rule']}`, {result['test_samples']} "
              f"test samples, max R/r_c {result['max_disparity']:.1f}, CLE pairs {result['cle_pairs']}", "",
-             "| scheme | top-1 | agreement with float | output SQNR (dB) | max abs error | mean abs error |",
-             "|---|---|---|---|---|---|", f"| float | {_percent(acc['float'])} | | | | |"]
+             "| scheme | top-1 | agreement with float | output SQNR (dB) | max / mean abs error | augmented inputs: "
+             "agreement | SQNR (dB) | max / mean abs error |", "|---|---|---|---|---|---|---|---|",
+             f"| float | {_percent(acc['float'])} | | | | | | |"]
     lines += [f"| {name} | {_percent(acc[name])} | {100 * row['agreement']:.2f}% | {row['sqnr_db']:.1f} | "
-              f"{row['max_abs_error']:.4g} | {row['mean_abs_error']:.4g} |" for name, row in schemes.items()]
+              f"{row['max_abs_error']:.3g} / {row['mean_abs_error']:.3g} | "
+              + (f"{100 * aug['agreement']:.2f}% of {aug['inputs']} | {aug['sqnr_db']:.1f} | "
+                 f"{aug['max_abs_error']:.3g} / {aug['mean_abs_error']:.3g} |" if (aug := row.get("augmented")) else
+                 "| | |") for name, row in schemes.items()]
     lines.append("")
+    lines += targets.eval_markdown(result.get("target"), acc)
     if result.get("sensitivity"):
         lines += sensitivity_markdown(result["sensitivity"])
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in result.get("versions", {}).items()]
@@ -244,7 +250,7 @@ def _accuracy(state) -> dict:
     if state.test_x is None:
         return {}
     float_out = np.asarray(state.keras_model.predict(state.test_x, batch_size=256, verbose=0), np.float64)
-    return {"float": float(np.mean(scoring.predicted_class(float_out) == state.test_y)),
+    return {"float": float(np.mean(metrics.predicted_class(float_out) == state.test_y)),
             state.options.scheme: scoring.score(state.model, state.test_x, state.test_y, float_out).top1}
 
 
@@ -274,11 +280,13 @@ def deploy_report(state) -> dict:
         "layers": weight_sqnr(state.wess_layers),
         "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
         "partial": _partial(state) if state.partial else None,
+        "learned_rounding": [asdict(r) for r in state.roundings] if state.scheme.adaround else None,
         "bias_correction": {"layers": len(state.bias_corrections),
                             "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}
         if state.scheme.bias_correction else None,
         "cle": {"pairs": [[p.first, p.second] for p in state.cle_result.pairs], "rounds": state.cle_result.rounds,
                 "skipped": state.cle_result.skipped} if state.cle_result else None,
         "verification": state.verification,
+        "target": state.on_target.report if state.on_target else None,
         "versions": versions.tool_versions(),
     }

@@ -86,3 +86,24 @@ def mixed(deployed, make_mixed):
     """The deployed mobilenet_v1 with its first CONV_2D (fed by a DEQUANTIZE of the model input), a
     DEPTHWISE_CONV_2D + CONV_2D pair sharing one DEQUANTIZE / QUANTIZE, and the final FULLY_CONNECTED in float."""
     return make_mixed(deployed.ranged, deployed.calibrated, (0, 3, 4, 27))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A user model small enough for CLI tests that only need a real deploy or eval to happen quickly: (model.keras,
+    calib.npz, test.npz) paths; conv + depthwise + dense on 12x12x1 inputs, 10 classes, seeded weights and data."""
+    import keras
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("tiny")
+    keras.utils.set_random_seed(0)
+    bias = {"bias_initializer": keras.initializers.RandomUniform(-0.1, 0.1)}  # zero biases would be dropped
+    inputs = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(8, 3, activation="relu", **bias)(inputs)
+    x = keras.layers.DepthwiseConv2D(3, activation="relu", **bias)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax", **bias)(x)).save(root / "model.keras")
+    rng = np.random.default_rng(0)
+    np.savez(root / "calib.npz", x=rng.random((32, 12, 12, 1), np.float32))
+    np.savez(root / "test.npz", x=rng.random((40, 12, 12, 1), np.float32), y=rng.integers(0, 10, 40))
+    return root / "model.keras", root / "calib.npz", root / "test.npz"

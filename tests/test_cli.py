@@ -84,7 +84,7 @@ def test_run_float_input_file(deployed_dir, capfd, tmp_path, splits):
 
 
 def test_eval_json_keys(capfd):
-    code, out, _ = wess(capfd, "eval", "zoo:resnet8", "--json")
+    code, out, _ = wess(capfd, "eval", "zoo:resnet8", "--augment", "0", "--json")
     assert code == 0
     data = json.loads(out)
     for key in ("float", "per_tensor", "per_channel", "wess"):
@@ -136,15 +136,16 @@ def test_saved_model_directory(tmp_path, capfd, splits, zoo_model):
     np.savez(tmp_path / "calib.npz", x=splits.x_calib[:50])
     np.savez(tmp_path / "test.npz", x=splits.x_test[:100], y=splits.y_test[:100])
     code, out, err = wess(capfd, "eval", tmp_path / "saved", "--data", tmp_path / "calib.npz",
-                          "--test-data", tmp_path / "test.npz", "--json")
+                          "--test-data", tmp_path / "test.npz", "--augment", "1", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["test_samples"] == 100 and len(data["layers"]) == 10  # stem, 4 x (dw, pw), logits
+    assert data["augmented_samples"] == 200 and data["schemes"]["wess"]["augmented"]["inputs"] == 200
     assert data["accuracy"]["wess"] >= data["accuracy"]["float"] - 0.01
 
 
 def test_eval_sensitivity_writes_json_markdown_and_plot(capfd, tmp_path):
-    code, out, err = wess(capfd, "eval", "zoo:ds_cnn", "--sensitivity", "--out", tmp_path, "--json")
+    code, out, err = wess(capfd, "eval", "zoo:ds_cnn", "--sensitivity", "--augment", "0", "--out", tmp_path, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json", "eval.md", "sensitivity.png"]

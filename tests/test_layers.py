@@ -9,7 +9,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "pipeline"
 # Lowest first. A module may import modules of its own layer or of lower layers, never of a higher one.
 LAYERS = (
-    ("pipeline", "pipeline.errors", "pipeline.atomic", "pipeline.fixedpoint", "pipeline.jsonfmt"),
+    ("pipeline", "pipeline.errors", "pipeline.atomic", "pipeline.fixedpoint", "pipeline.jsonfmt", "pipeline.resources"),
     ("pipeline.tflite",),
     ("pipeline.keras",),
     ("pipeline.quant",),

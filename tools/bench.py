@@ -4,6 +4,8 @@ deploy-cost: wall time of `wess deploy`'s passes (default options) against the b
 conversion of the same model with the same representative data; best of REPEATS runs each.
 sensitivity: wall time of the per-layer sensitivity sweep (`wess eval --sensitivity`, 400 test samples) against
 `wess deploy`'s passes, as a ratio.
+adaround: wall time of `wess deploy --scheme wess+ar` (learned rounding, adaround.ITERATIONS Adam steps per layer)
+against `wess deploy --scheme wess`, one run each, as a ratio (the issue's budget: <= 10x).
 calibration: time and peak-memory growth of calibration at 3 sample counts (each in a fresh process): time should
 grow linearly with the samples (seconds per 1,000 samples constant), the memory above the loaded data flat.
 inference: per-inference time of the C reference runner vs the TFLite Micro Python interpreter vs LiteRT's
@@ -77,6 +79,30 @@ def sensitivity_cost(names: list[str]) -> None:
         deploy_s = time.perf_counter() - start
         sweep = sensitivity.sweep(state.ranged, state.calibrated, "wess", "mse", splits.x_test, splits.y_test)
         print(f"{name:<14} {len(sweep.layers):>7} {deploy_s:>9.2f} {sweep.seconds:>8.2f} {sweep.seconds / deploy_s:>7.2f}",
+              flush=True)
+
+
+def adaround_cost(names: list[str]) -> None:
+    import keras
+
+    from pipeline import deploy
+    from pipeline.keras import zoo
+    from pipeline.quant import adaround
+
+    splits = zoo.load_digits_splits()
+    print(f"\nadaround: wess deploy --scheme wess+ar ({adaround.ITERATIONS} Adam steps per layer) vs --scheme wess, "
+          f"{len(splits.x_calib)} calibration samples, one run each")
+    print(f"{'model':<14} {'layers':>7} {'wess s':>8} {'wess+ar s':>10} {'ratio':>7}")
+    for name in names:
+        model = keras.models.load_model(zoo.ZOO[name].path, compile=False)
+        deploy.run_passes(model, splits.x_calib, deploy.DeployOptions())  # warm-up: TensorFlow's tracing caches
+        start = time.perf_counter()
+        deploy.run_passes(model, splits.x_calib, deploy.DeployOptions())
+        plain_s = time.perf_counter() - start
+        start = time.perf_counter()
+        state = deploy.run_passes(model, splits.x_calib, deploy.DeployOptions("wess+ar"))
+        learned_s = time.perf_counter() - start
+        print(f"{name:<14} {len(state.roundings):>7} {plain_s:>8.2f} {learned_s:>10.2f} {learned_s / plain_s:>7.2f}",
               flush=True)
 
 
@@ -213,7 +239,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
     parser.add_argument("--inputs", type=int, default=100, help="inputs per inference benchmark")
-    parser.add_argument("--only", choices=["deploy", "sensitivity", "calibration", "inference"],
+    parser.add_argument("--only", choices=["deploy", "sensitivity", "adaround", "calibration", "inference"],
                         help="run one benchmark")
     parser.add_argument("--calibration-child", nargs=3, metavar=("SAMPLES", "CALIBRATOR", "MODEL"),
                         help=argparse.SUPPRESS)
@@ -223,6 +249,7 @@ def main() -> None:
         calibration_child(int(samples), calibrator, name)
         return
     benchmarks = {"deploy": lambda: deploy_cost(args.names), "sensitivity": lambda: sensitivity_cost(args.names),
+                  "adaround": lambda: adaround_cost(args.names),
                   "calibration": lambda: calibration_scaling(zoo.DEFAULT_MODEL),
                   "inference": lambda: inference_speed(args.names, args.inputs)}
     for key, run in benchmarks.items():

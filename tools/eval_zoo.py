@@ -1,7 +1,7 @@
 """Evaluate every zoo model (and its stress variant) with `wess eval` and print the README's accuracy tables.
 
-Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--out build/figures] [--reuse]
-Each row comes from `wess eval zoo:<name> [--stress] --json`, whose JSON is kept in --out.
+Usage: python tools/eval_zoo.py [--calibrator NAME] [--shift-rule floor|mse] [--adaround] [--out DIR] [--reuse]
+Each row comes from `wess eval zoo:<name> [--stress] [--adaround] --json`, whose JSON is kept in --out.
 """
 from __future__ import annotations
 
@@ -34,18 +34,21 @@ def main() -> None:
     parser.add_argument("--calibrator", default="max")
     parser.add_argument("--shift-rule", default="mse")
     parser.add_argument("--out", default="build/figures")
+    parser.add_argument("--adaround", action="store_true", help="also the learned-rounding (+ar) schemes")
     parser.add_argument("--reuse", action="store_true", help="take rows whose JSON is already in --out from there")
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    options = ["--calibrator", args.calibrator, "--shift-rule", args.shift_rule]
+    options = ["--calibrator", args.calibrator, "--shift-rule", args.shift_rule] + (["--adaround"] if args.adaround
+                                                                                       else [])
     rows = []
     for name in args.names:
         for stress in (False, True):
             if stress and name not in STRESSABLE:
                 continue
-            path = out / f"{name}{'_stress' if stress else ''}_{args.calibrator}_{args.shift_rule}.json"
+            path = out / (f"{name}{'_stress' if stress else ''}_{args.calibrator}_{args.shift_rule}"
+                          f"{'_ar' if args.adaround else ''}.json")
             if args.reuse and path.is_file():
                 rows.append(json.loads(path.read_text()))
                 continue
@@ -77,6 +80,27 @@ def main() -> None:
     print("|---" * (len(names) + 1) + "|")
     print("| top-1 (%) | " + " | ".join(f"{100 * means[s]:.2f}" for s in names) + " |")
     print("| output SQNR (dB) | " + " | ".join(f"{mean_sqnr[s]:.1f}" for s in names) + " |")
+
+    if args.adaround:
+        print()
+        print_learned_rounding(rows)
+
+
+def print_learned_rounding(rows: list[dict]) -> None:
+    """Agreement with float (%) on the augmented inputs and output SQNR (dB) there, nearest vs learned rounding."""
+    bases = ("wess", "per_channel", "per_tensor")
+    inputs = rows[0]["augmented_samples"]
+    print(f"Agreement with float (%) on {inputs:,} inputs (test split + seeded augmentations), output SQNR (dB) in "
+          "brackets; top-1 on the clean test split.")
+    print()
+    print("| model | float top-1 | " + " | ".join(f"{b} | {b}+ar" for b in bases) + " | top-1 wess / wess+ar |")
+    print("|---" * (2 * len(bases) + 3) + "|")
+    for result in rows:
+        acc, sq = result["accuracy"], result["schemes"]
+        cells = [f"{100 * sq[s]['augmented']['agreement']:.2f} ({sq[s]['augmented']['sqnr_db']:.1f})"
+                 for b in bases for s in (b, f"{b}+ar")]
+        print(f"| {result['model']} | {100 * acc['float']:.2f} | " + " | ".join(cells)
+              + f" | {100 * acc['wess']:.2f} / {100 * acc['wess+ar']:.2f} |")
 
 
 if __name__ == "__main__":

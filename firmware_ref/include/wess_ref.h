@@ -151,6 +151,59 @@ typedef struct {
     int32_t diff_min;               /**< <= 0; inputs below row max + diff_min give -128. */
 } wess_softmax_params_t;
 
+/** LOGISTIC and TANH parameters (TFLite Micro's Prepare: the input rescaled to Q4.27, CalculateInputRadius).
+ *  Output quantization is fixed: LOGISTIC scale 1/256, zero point -128; TANH scale 1/128, zero point 0. */
+typedef struct {
+    int32_t input_zero_point;    /**< [-128, 127]. */
+    int32_t input_range_radius;  /**< >= 0; |input - zero point| >= radius saturates the output. */
+    int32_t input_multiplier;    /**< [0, INT32_MAX]: Q31 mantissa of input_scale * 2^27. */
+    int32_t input_left_shift;    /**< [-31, 30]: its exponent (negative = right shift). */
+} wess_sigmoid_params_t;
+
+/** RELU, RELU6 and QUANTIZE_S8 (int8 -> int8) parameters (TFLite Micro's ReluQuantized and Requantize:
+ *  rescale, then clamp). */
+typedef struct {
+    int32_t input_zero_point;   /**< [-128, 127]. */
+    int32_t output_zero_point;  /**< [-128, 127]. */
+    int32_t multiplier;         /**< [0, INT32_MAX]: Q31 mantissa of input_scale / output_scale. */
+    int32_t right_shift;        /**< [-30, 31] (negative = left shift). */
+    int32_t act_min;            /**< [-128, act_max]. */
+    int32_t act_max;            /**< [act_min, 127]. */
+} wess_relu_params_t;
+
+/** LEAKY_RELU parameters (TFLite's QuantizeLeakyRelu): inputs at or above the zero point are rescaled by
+ *  input_scale / output_scale, those below by alpha * input_scale / output_scale (alpha >= 0). */
+typedef struct {
+    int32_t input_zero_point;     /**< [-128, 127]. */
+    int32_t output_zero_point;    /**< [-128, 127]. */
+    int32_t identity_multiplier;  /**< [0, INT32_MAX]. */
+    int32_t identity_right_shift; /**< [-30, 31]. */
+    int32_t alpha_multiplier;     /**< [0, INT32_MAX]. */
+    int32_t alpha_right_shift;    /**< [-30, 31]. */
+} wess_leaky_relu_params_t;
+
+/** HARD_SWISH parameters (TFLite Micro's HardSwishPrepare): Q0.15 multipliers from QuantizeMultiplier rounded
+ *  to 16 bits (DownScaleInt32ToInt16Multiplier), with their exponents (negative = right shift). */
+typedef struct {
+    int32_t input_zero_point;    /**< [-128, 127]. */
+    int32_t output_zero_point;   /**< [-128, 127]. */
+    int32_t reluish_multiplier;  /**< [0, 32767]: input_scale / 128 / (3 / 32768). */
+    int32_t reluish_exponent;    /**< [-15, 30]. */
+    int32_t output_multiplier;   /**< [0, 32767]: input_scale / 128 / output_scale. */
+    int32_t output_exponent;     /**< [-15, 0]. */
+} wess_hard_swish_params_t;
+
+/** MUL parameters (TFLite Micro's CalculateOpDataMul: input1_scale * input2_scale / output_scale in double). */
+typedef struct {
+    int32_t input1_offset;  /**< -input1 zero point, [-127, 128]. */
+    int32_t input2_offset;  /**< -input2 zero point, [-127, 128]. */
+    int32_t output_offset;  /**< output zero point, [-128, 127]. */
+    int32_t multiplier;     /**< [0, INT32_MAX]. */
+    int32_t right_shift;    /**< [-30, 31] (negative = left shift). */
+    int32_t act_min;        /**< [-128, act_max]. */
+    int32_t act_max;        /**< [act_min, 127]. */
+} wess_mul_params_t;
+
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
 typedef struct {
     int32_t stride_y;    /**< >= 1. */
@@ -291,6 +344,38 @@ wess_status_t wess_softmax_s8(const wess_softmax_params_t *params,
                               const wess_dims_t *input_dims, const int8_t *input,
                               const wess_dims_t *output_dims, int8_t *output);
 
+/** MUL, int8: output [n, h, w, c]; each input's extent along each axis equals the output's or is 1 (broadcast:
+ *  TFLite's right-aligned broadcasting once both are 4-D NHWC, e.g. a [1, 1, 1, c] constant against [n, h, w, c]). */
+wess_status_t wess_mul_s8(const wess_mul_params_t *params,
+                          const wess_dims_t *input1_dims, const int8_t *input1,
+                          const wess_dims_t *input2_dims, const int8_t *input2,
+                          const wess_dims_t *output_dims, int8_t *output);
+
+/** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
+wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,
+                                 const wess_dims_t *input_dims, const int8_t *input,
+                                 const wess_dims_t *output_dims, int8_t *output);
+
+/** LOGISTIC, int8 -> int8 (output scale 1/256, zero point -128), any layout: input and output dims equal. */
+wess_status_t wess_logistic_s8(const wess_sigmoid_params_t *params,
+                               const wess_dims_t *input_dims, const int8_t *input,
+                               const wess_dims_t *output_dims, int8_t *output);
+
+/** TANH, int8 -> int8 (output scale 1/128, zero point 0), any layout: input and output dims equal. */
+wess_status_t wess_tanh_s8(const wess_sigmoid_params_t *params,
+                           const wess_dims_t *input_dims, const int8_t *input,
+                           const wess_dims_t *output_dims, int8_t *output);
+
+/** RELU / RELU6 / QUANTIZE_S8, int8 -> int8, any layout: input and output dims equal. */
+wess_status_t wess_relu_s8(const wess_relu_params_t *params,
+                           const wess_dims_t *input_dims, const int8_t *input,
+                           const wess_dims_t *output_dims, int8_t *output);
+
+/** LEAKY_RELU, int8 -> int8, any layout: input and output dims equal. */
+wess_status_t wess_leaky_relu_s8(const wess_leaky_relu_params_t *params,
+                                 const wess_dims_t *input_dims, const int8_t *input,
+                                 const wess_dims_t *output_dims, int8_t *output);
+
 /** QUANTIZE float32 -> int8, any layout (flat size = n * h * w * c; dims must be equal):
  *  q = clamp(round(x / scale) + zero_point, -128, 127), division in float32, ties away from zero; NaN -> -128. */
 wess_status_t wess_quantize_f32_s8(const wess_quantize_params_t *params,
@@ -307,7 +392,8 @@ typedef enum {
     WESS_FP_SRDHM = 0,          /**< out = saturating_rounding_doubling_high_mul(a, b). */
     WESS_FP_RDBPOT = 1,         /**< out = rounding_divide_by_pot(a, b), b in [0, 31]. */
     WESS_FP_MBQM = 2,           /**< out = multiply_by_quantized_multiplier(a, b, c), b >= 0, c in [-31, 30]. */
-    WESS_FP_REQUANTIZE = 3      /**< out = requantize(a, b, c), b >= 0, c in [-30, 31]. */
+    WESS_FP_REQUANTIZE = 3,     /**< out = requantize(a, b, c), b >= 0, c in [-30, 31]. */
+    WESS_FP_SRDHM_NONNEGATIVE = 4  /**< out = rounding_doubling_high_mul_nonnegative(a, b), b >= 0 (the kernels' form). */
 } wess_fixedpoint_op_t;
 
 /**

@@ -1,5 +1,9 @@
 /* CONV_2D int8 reference kernel (TFLite's per-channel integer convolution, WESS requantization). */
+#include <string.h>
+
+#include "dot_rows.h"
 #include "kernel_util.h"
+#include "requant_block.h"
 #include "op_table.h"
 
 static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_dims_t *input_dims,
@@ -27,34 +31,29 @@ static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_
     return WESS_OK;
 }
 
-/* Largest patch (kh * kw * in_ch taps) that the fast path gathers on the stack: 1024 int16 = 2 KiB.
+/* Largest patch (kh * kw * in_ch taps) that the fast path gathers on the stack: 2048 int8 = 2 KiB.
  * Filters with more taps take the direct path, which needs no buffer. */
-#define CONV_PATCH_MAX 1024
+#define CONV_PATCH_MAX 2048
 
 /* One output pixel's receptive field, gathered tap by tap in the filter's (kh, kw, in_ch) order:
- * patch[(filter_y * kw + filter_x) * in_ch + in_c] = input + input_offset, or 0 where the tap falls in the padding
- * (a padded input equals -input_offset, so it contributes nothing). */
+ * patch[(filter_y * kw + filter_x) * in_ch + in_c] = the input, or -input_offset (in [-128, 127]) where the tap falls
+ * in the padding, so that a padded tap's input + input_offset is 0 and it contributes nothing. */
 static void conv_gather_patch(const wess_conv_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
                               const wess_dims_t *filter_dims, int32_t in_y_origin, int32_t in_x_origin,
-                              int16_t *patch)
+                              int8_t *patch)
 {
     const int32_t input_c = input_dims->c;
-    const int16_t offset = (int16_t)params->input_offset;  /* [-127, 128] */
-    int16_t *tap = patch;
+    const int8_t padding = (int8_t)-params->input_offset;  /* input_offset in [-127, 128] */
+    int8_t *tap = patch;
     for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
         const int32_t in_y = in_y_origin + filter_y * params->dilation_y;
         for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x, tap += input_c) {
             const int32_t in_x = in_x_origin + filter_x * params->dilation_x;
             if (in_y < 0 || in_y >= input_dims->h || in_x < 0 || in_x >= input_dims->w) {
-                for (int32_t in_c = 0; in_c < input_c; ++in_c) {
-                    tap[in_c] = 0;
-                }
+                memset(tap, padding, (size_t)input_c);
                 continue;
             }
-            const int8_t *input_pixel = input + (in_y * input_dims->w + in_x) * input_c;
-            for (int32_t in_c = 0; in_c < input_c; ++in_c) {
-                tap[in_c] = (int16_t)(input_pixel[in_c] + offset);
-            }
+            memcpy(tap, input + (in_y * input_dims->w + in_x) * input_c, (size_t)input_c);
         }
     }
 }
@@ -105,33 +104,38 @@ wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requa
     }
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
-    const int use_patch = patch_length <= CONV_PATCH_MAX;
-    int16_t patch[CONV_PATCH_MAX];
+    /* a 1x1 filter (no padding, as checked) reads one input pixel: contiguous, no gather */
+    const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
+    const int use_patch = !pointwise && patch_length <= CONV_PATCH_MAX;
+    int8_t patch[CONV_PATCH_MAX];
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
     for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
         const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
+        const int8_t *block_filter = filter + first_out_c * patch_length;
         for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
             const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
             for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
                 const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
-                if (use_patch) {
+                /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
+                if (pointwise) {
+                    dot_rows(block_filter, input + (in_y_origin * input_dims->w + in_x_origin) * input_dims->c,
+                             params->input_offset, patch_length, block_size, acc);
+                } else if (use_patch) {
                     conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-                }
-                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                    const int8_t *filter_channel = filter + (first_out_c + block_c) * patch_length;
-                    /* acc: |acc| < 2^31 as dot_s8_s16 and conv_direct_acc show */
-                    acc[block_c] = use_patch ? dot_s8_s16(filter_channel, patch, patch_length)
-                                             : conv_direct_acc(params, input_dims, input, filter_dims, filter_channel,
-                                                               in_y_origin, in_x_origin);
+                    dot_rows(block_filter, patch, params->input_offset, patch_length, block_size, acc);
+                } else {
+                    for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                        acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
+                                                       block_filter + block_c * patch_length, in_y_origin,
+                                                       in_x_origin);
+                    }
                 }
                 int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
-                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                    output_block[block_c] = requantize_to_int8(&channels[block_c], acc[block_c], params->output_offset,
-                                                               params->act_min, params->act_max);
-                }
+                requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                                 output_block);
             }
         }
     }

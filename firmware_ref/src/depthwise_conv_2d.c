@@ -1,5 +1,7 @@
-/* DEPTHWISE_CONV_2D int8 reference kernel with depth multiplier (TFLite's per-channel integer kernel, WESS requantization). */
+/* DEPTHWISE_CONV_2D int8 kernel with depth multiplier (TFLite's per-channel integer kernel, WESS requantization). */
+#include "dot_rows.h"
 #include "kernel_util.h"
+#include "requant_block.h"
 #include "op_table.h"
 
 static wess_status_t depthwise_check(const wess_depthwise_params_t *params, const wess_dims_t *input_dims,
@@ -48,6 +50,88 @@ static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_p
     }
 }
 
+#if defined(WESS_DOT_ROWS_MVE)
+/* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
+#define DEPTHWISE_GROUP 8
+
+/* Helium, depth multiplier 1: acc[i] = sum over the taps inside the input of filter[tap * channels + i] *
+ * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP, where channels = input_dims->c is the
+ * stride between pixels and between taps, and input / filter point at the group's first channel of pixel (0, 0) /
+ * tap (0, 0). Each tap's eight products are exact in int16 lanes (|w * (x + input_offset)| <= 128 * 255 = 32640)
+ * and are widened into two int32 sums (even and odd channels) that stay in registers across the taps; bounds of
+ * the sums as in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
+static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_t *input_dims, const int8_t *input,
+                                const wess_dims_t *filter_dims, const int8_t *filter, int32_t in_y_origin,
+                                int32_t in_x_origin, int32_t count, int32_t *acc)
+{
+    const int32_t channels = input_dims->c;
+    const int16_t input_offset = (int16_t)conv->input_offset;  /* [-127, 128] */
+    const mve_pred16_t lanes = vctp16q((uint32_t)count);
+    int32x4_t sum_even = vdupq_n_s32(0), sum_odd = vdupq_n_s32(0);  /* channels 0, 2, 4, 6 and 1, 3, 5, 7 */
+    for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
+        const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
+        if (in_y < 0 || in_y >= input_dims->h) {
+            continue;  /* padded rows contribute zero (input == -input_offset) */
+        }
+        for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x) {
+            const int32_t in_x = in_x_origin + filter_x * conv->dilation_x;
+            if (in_x < 0 || in_x >= input_dims->w) {
+                continue;
+            }
+            const int8_t *x = input + (in_y * input_dims->w + in_x) * channels;
+            const int8_t *w = filter + (filter_y * filter_dims->w + filter_x) * channels;
+            const int16x8_t product = vmulq_s16(vaddq_n_s16(vldrbq_z_s16(x, lanes), input_offset),
+                                                vldrbq_z_s16(w, lanes));
+            sum_even = vaddq_s32(sum_even, vmovlbq_s16(product));
+            sum_odd = vaddq_s32(sum_odd, vmovltq_s16(product));
+        }
+    }
+    const uint32x4_t even_index = vidupq_n_u32(0, 2), odd_index = vidupq_n_u32(1, 2);
+    vstrwq_scatter_shifted_offset_p_s32(acc, even_index, sum_even, vctp32q((uint32_t)(count + 1) / 2));
+    vstrwq_scatter_shifted_offset_p_s32(acc, odd_index, sum_odd, vctp32q((uint32_t)count / 2));
+}
+#endif
+
+/* acc[i] = the accumulator of output channel first_out_c + i at the output pixel whose window starts at
+ * (in_y_origin, in_x_origin), i < block_size: the sum over the taps inside the input (padded taps contribute zero,
+ * input == -input_offset there). */
+static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wess_dims_t *input_dims,
+                                const int8_t *input, const wess_dims_t *filter_dims, const int8_t *filter,
+                                int32_t first_out_c, int32_t block_size, int32_t in_y_origin, int32_t in_x_origin,
+                                int32_t *acc)
+{
+    const wess_conv_params_t *conv = &params->conv;
+#if defined(WESS_DOT_ROWS_MVE)
+    if (params->depth_multiplier == 1) {
+        for (int32_t group = 0; group < block_size; group += DEPTHWISE_GROUP) {
+            const int32_t count = block_size - group < DEPTHWISE_GROUP ? block_size - group : DEPTHWISE_GROUP;
+            depthwise_group_acc(conv, input_dims, input + first_out_c + group, filter_dims,
+                                filter + first_out_c + group, in_y_origin, in_x_origin, count, acc + group);
+        }
+        return;
+    }
+#endif
+    const int32_t output_c = filter_dims->c;
+    for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+        acc[block_c] = 0;
+    }
+    for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
+        const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
+        if (in_y < 0 || in_y >= input_dims->h) {
+            continue;
+        }
+        for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x) {
+            const int32_t in_x = in_x_origin + filter_x * conv->dilation_x;
+            if (in_x < 0 || in_x >= input_dims->w) {
+                continue;
+            }
+            depthwise_accumulate_tap(filter + (filter_y * filter_dims->w + filter_x) * output_c + first_out_c,
+                                     input + (in_y * input_dims->w + in_x) * input_dims->c, conv->input_offset,
+                                     params->depth_multiplier, first_out_c, block_size, acc);
+        }
+    }
+}
+
 wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, const wess_requant_t *requant,
                                         const wess_dims_t *input_dims, const int8_t *input,
                                         const wess_dims_t *filter_dims, const int8_t *filter,
@@ -65,8 +149,7 @@ wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, c
         return status;
     }
     const wess_conv_params_t *conv = &params->conv;
-    const int32_t input_h = input_dims->h, input_w = input_dims->w, input_c = input_dims->c;
-    const int32_t filter_h = filter_dims->h, filter_w = filter_dims->w, output_c = output_dims->c;
+    const int32_t output_c = output_dims->c;
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
     /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
      * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
@@ -79,29 +162,11 @@ wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, c
             const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
             for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
                 const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
-                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                    acc[block_c] = 0;
-                }
-                for (int32_t filter_y = 0; filter_y < filter_h; ++filter_y) {
-                    const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
-                    if (in_y < 0 || in_y >= input_h) {
-                        continue;  /* padded rows contribute zero (input == -input_offset) */
-                    }
-                    for (int32_t filter_x = 0; filter_x < filter_w; ++filter_x) {
-                        const int32_t in_x = in_x_origin + filter_x * conv->dilation_x;
-                        if (in_x < 0 || in_x >= input_w) {
-                            continue;
-                        }
-                        depthwise_accumulate_tap(filter + (filter_y * filter_w + filter_x) * output_c + first_out_c,
-                                                 input + (in_y * input_w + in_x) * input_c, conv->input_offset,
-                                                 params->depth_multiplier, first_out_c, block_size, acc);
-                    }
-                }
+                depthwise_pixel_acc(params, input_dims, input, filter_dims, filter, first_out_c, block_size,
+                                    in_y_origin, in_x_origin, acc);
                 int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
-                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                    output_block[block_c] = requantize_to_int8(&channels[block_c], acc[block_c], conv->output_offset,
-                                                               conv->act_min, conv->act_max);
-                }
+                requantize_block(channels, acc, block_size, conv->output_offset, conv->act_min, conv->act_max,
+                                 output_block);
             }
         }
     }

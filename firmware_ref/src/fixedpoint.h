@@ -28,6 +28,16 @@ static inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b
     return (int32_t)((product + nudge) / ((int64_t)1 << 31));  /* C division truncates toward zero */
 }
 
+/* saturating_rounding_doubling_high_mul(a, b) for b >= 0 (where the INT32_MIN * INT32_MIN overflow cannot occur), in
+ * one form: floor((a * b + 2^30) / 2^31). Proof: for a * b >= 0 the nudged quotient is non-negative, so truncation is
+ * floor. For a * b < 0 the numerator n = a * b + 1 - 2^30 is negative, and truncating n / 2^31 toward zero is
+ * ceil(n / 2^31) = floor((n + 2^31 - 1) / 2^31) = floor((a * b + 2^30) / 2^31). The result is in
+ * [-2^31 + 1, 2^31 - 2]. (This is also what Helium's VQRDMULH computes: round half toward +infinity.) */
+static inline int32_t rounding_doubling_high_mul_nonnegative(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);  /* arithmetic shift: floor */
+}
+
 /* round(x / 2^exponent), ties away from zero; requires 0 <= exponent <= 31 (arithmetic right shift assumed,
  * as gcc and clang provide). */
 static inline int32_t rounding_divide_by_pot(int32_t x, int32_t exponent)

@@ -8,6 +8,8 @@ static int element_valid(wess_fixedpoint_op_t op, int32_t b, int32_t c)
         return 1;
     case WESS_FP_RDBPOT:
         return b >= 0 && b <= 31;
+    case WESS_FP_SRDHM_NONNEGATIVE:
+        return b >= 0;
     case WESS_FP_MBQM:
         return b >= 0 && c >= -31 && c <= 30;
     case WESS_FP_REQUANTIZE:
@@ -24,6 +26,8 @@ static int32_t apply(wess_fixedpoint_op_t op, int32_t a, int32_t b, int32_t c)
         return saturating_rounding_doubling_high_mul(a, b);
     case WESS_FP_RDBPOT:
         return rounding_divide_by_pot(a, b);
+    case WESS_FP_SRDHM_NONNEGATIVE:
+        return rounding_doubling_high_mul_nonnegative(a, b);
     case WESS_FP_MBQM:
         return multiply_by_quantized_multiplier(a, b, c);
     default:

@@ -1,5 +1,7 @@
 /* FULLY_CONNECTED int8 reference kernel (TFLite's integer kernel; per-layer, per-channel or WESS requantization). */
+#include "dot_rows.h"
 #include "kernel_util.h"
+#include "requant_block.h"
 #include "op_table.h"
 
 static wess_status_t fully_connected_check(const wess_fc_params_t *params, const wess_dims_t *input_dims,
@@ -36,20 +38,18 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
     }
     const int32_t in_depth = input_dims->c, out_depth = output_dims->c;
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
+    int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current batch row */
     for (int32_t first_out_c = 0; first_out_c < out_depth; first_out_c += WESS_CHANNEL_BLOCK) {
         const int32_t block_size = out_depth - first_out_c < WESS_CHANNEL_BLOCK ? out_depth - first_out_c
                                                                                  : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
         for (int32_t batch = 0; batch < input_dims->n; ++batch) {
-            for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                const int32_t out_c = first_out_c + block_c;
-                /* acc: in_depth <= 65536 terms (checked), each |filter * (input + input_offset)| <= 128 * 255,
-                 * so |acc| < 2^31. */
-                const int32_t acc = dot_s8_offset(filter + out_c * in_depth, input + batch * in_depth,
-                                                  params->input_offset, in_depth);
-                output[batch * out_depth + out_c] = requantize_to_int8(&channels[block_c], acc, params->output_offset,
-                                                                       params->act_min, params->act_max);
-            }
+            /* acc: in_depth <= 65536 terms (checked), |acc| < 2^31 as dot_rows shows */
+            dot_rows(filter + first_out_c * in_depth, input + batch * in_depth, params->input_offset, in_depth,
+                     block_size, acc);
+            int8_t *output_block = output + batch * out_depth + first_out_c;
+            requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                             output_block);
         }
     }
     return WESS_OK;

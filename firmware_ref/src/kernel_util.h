@@ -85,6 +85,55 @@ static inline int activation_valid(int32_t act_min, int32_t act_max)
     return int8_value_valid(act_min) && int8_value_valid(act_max) && act_min <= act_max;
 }
 
+/* A multiplier and right shift requantize() takes: a Q31 mantissa >= 0, right shift in [-30, 31]. */
+static inline int multiplier_valid(int32_t multiplier, int32_t right_shift)
+{
+    return multiplier >= 0 && right_shift >= -30 && right_shift <= 31;
+}
+
+/* Element strides of an input read at every output position: 0 along an axis the input broadcasts (extent 1). */
+typedef struct {
+    int32_t n, h, w, c;
+} broadcast_strides_t;
+
+/* The input's strides over the output's positions: valid dims, and every input extent 1 or the output's. */
+static inline int broadcast_strides(const wess_dims_t *input_dims, const wess_dims_t *output_dims,
+                                    broadcast_strides_t *strides)
+{
+    if (!dims_valid(input_dims) || !dims_valid(output_dims)) {
+        return 0;
+    }
+    const int32_t extents[4] = {input_dims->n, input_dims->h, input_dims->w, input_dims->c};
+    const int32_t output_extents[4] = {output_dims->n, output_dims->h, output_dims->w, output_dims->c};
+    int32_t axis_strides[4];
+    int32_t stride = 1;
+    for (int axis = 3; axis >= 0; --axis) {
+        if (extents[axis] != 1 && extents[axis] != output_extents[axis]) {
+            return 0;
+        }
+        axis_strides[axis] = extents[axis] == 1 ? 0 : stride;
+        stride *= extents[axis];  /* <= the input's flat size, < 2^31 */
+    }
+    strides->n = axis_strides[0];
+    strides->h = axis_strides[1];
+    strides->w = axis_strides[2];
+    strides->c = axis_strides[3];
+    return 1;
+}
+
+/* An elementwise op's pointers and dims: non-NULL, valid and equal (any layout). */
+static inline wess_status_t elementwise_check(const void *params, const wess_dims_t *input_dims, const void *input,
+                                              const wess_dims_t *output_dims, const void *output)
+{
+    if (params == NULL || input == NULL || output == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!dims_valid(input_dims) || !dims_valid(output_dims) || !dims_equal(input_dims, output_dims)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    return WESS_OK;
+}
+
 /* TFLite's output geometry along one axis: (output_size, pad_before) is what padding SAME or VALID gives for
  * this input size, dilated filter size, and stride (ComputeOutSize and ComputePaddingHeightWidth). */
 static inline int window_geometry_valid(int32_t input_size, int64_t filter_size, int32_t stride, int32_t pad_before,
@@ -175,12 +224,12 @@ static inline wess_status_t requant_check(const wess_requant_t *requant, int32_t
     return WESS_OK;
 }
 
-/* clamp(output_offset + requantized, act_min, act_max). The requantized value may be any int32, so the offset is
- * added in int64 (TFLite's int32 addition could overflow there, undefined behaviour). */
+/* clamp(output_offset + requantized, act_min, act_max), computed as clamp(requantized, act_min - output_offset,
+ * act_max - output_offset) + output_offset: the same value for every int32 requantized (clamping commutes with
+ * adding a constant), and no addition can overflow (the bounds are in [-255, 255]). */
 static inline int8_t output_int8(int32_t requantized, int32_t output_offset, int32_t act_min, int32_t act_max)
 {
-    const int32_t shifted = saturate_int32((int64_t)requantized + output_offset);
-    return (int8_t)clamp_int32(shifted, act_min, act_max);
+    return (int8_t)(clamp_int32(requantized, act_min - output_offset, act_max - output_offset) + output_offset);
 }
 
 /* Output channels that the weighted kernels (conv, depthwise, fully connected) handle together: their
@@ -211,13 +260,19 @@ static inline void channel_requant_block(const wess_requant_t *requant, const in
     }
 }
 
-/* The output int8 of one accumulator: add the bias (saturating: |acc| < 2^31 and |bias| <= 2^31, so the int64 sum
- * is exact; TFLite's int32 addition would overflow), requantize, add the output offset, clamp. */
+/* The output int8 of one accumulator: add the bias (saturating: TFLite's int32 addition would overflow there),
+ * requantize, add the output offset, clamp. The common case, a right shift (exponent <= 0), uses the one-step form
+ * of the high multiply (multiplier >= 0, fixedpoint.h); a left shift takes multiply_by_quantized_multiplier. */
 static inline int8_t requantize_to_int8(const channel_requant_t *channel, int32_t acc, int32_t output_offset,
                                         int32_t act_min, int32_t act_max)
 {
-    const int32_t biased = saturate_int32((int64_t)acc + channel->bias);
-    const int32_t requantized = multiply_by_quantized_multiplier(biased, channel->multiplier, channel->exponent);
+    int32_t biased;
+    if (__builtin_add_overflow(acc, channel->bias, &biased)) {
+        biased = acc < 0 ? INT32_MIN : INT32_MAX;  /* both addends have the sign of an overflowing sum */
+    }
+    const int32_t requantized = channel->exponent <= 0
+        ? rounding_divide_by_pot(rounding_doubling_high_mul_nonnegative(biased, channel->multiplier), -channel->exponent)
+        : multiply_by_quantized_multiplier(biased, channel->multiplier, channel->exponent);
     return output_int8(requantized, output_offset, act_min, act_max);
 }
 

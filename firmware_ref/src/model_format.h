@@ -22,18 +22,30 @@ enum {
     MODEL_OP_DEPTHWISE_CONV_2D = 4,
     MODEL_OP_DEQUANTIZE = 6,
     MODEL_OP_FULLY_CONNECTED = 9,
+    MODEL_OP_LOGISTIC = 14,
     MODEL_OP_MAX_POOL_2D = 17,
+    MODEL_OP_MUL = 18,
+    MODEL_OP_RELU = 19,
+    MODEL_OP_RELU6 = 21,
     MODEL_OP_RESHAPE = 22,
     MODEL_OP_SOFTMAX = 25,
+    MODEL_OP_TANH = 28,
     MODEL_OP_PAD = 34,
     MODEL_OP_MEAN = 40,
     MODEL_OP_SQUEEZE = 43,
-    MODEL_OP_QUANTIZE = 114
+    MODEL_OP_EXPAND_DIMS = 70,
+    MODEL_OP_LEAKY_RELU = 98,
+    MODEL_OP_QUANTIZE = 114,
+    MODEL_OP_HARD_SWISH = 117
 };
 
 /* Bit 15 of an op code selects the float32 kernel of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED (an operator
  * a partially quantized model leaves in float); no TFLite builtin code has it set. */
 #define MODEL_OP_FLOAT32 0x8000u
+/* Op code bit of the int8-input kernel of an op whose plain row takes float: QUANTIZE int8 -> int8 requantizes. */
+#define MODEL_OP_INT8_INPUT 0x4000u
+enum { MODEL_OP_QUANTIZE_S8 = MODEL_OP_INT8_INPUT | MODEL_OP_QUANTIZE };
+
 enum {
     MODEL_OP_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_CONV_2D,
     MODEL_OP_DEPTHWISE_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_DEPTHWISE_CONV_2D,

@@ -46,6 +46,22 @@
     OP(MODEL_OP_MEAN, "MEAN", 1, 1, TYPES_S8, PARAMS(wess_mean_params_t), NO_REQUANT, model_check_none, \
        mean_op_run) \
     OP(MODEL_OP_SQUEEZE, "SQUEEZE", 1, 1, TYPES_ANY, NO_PARAMS, NO_REQUANT, reshape_op_check, reshape_op_run) \
+    OP(MODEL_OP_MUL, "MUL", 2, 2, TYPES_S8, PARAMS(wess_mul_params_t), NO_REQUANT, model_check_none, mul_op_run) \
+    OP(MODEL_OP_EXPAND_DIMS, "EXPAND_DIMS", 1, 1, TYPES_ANY, NO_PARAMS, NO_REQUANT, reshape_op_check, \
+       reshape_op_run) \
+    OP(MODEL_OP_LOGISTIC, "LOGISTIC", 1, 1, TYPES_S8, PARAMS(wess_sigmoid_params_t), NO_REQUANT, model_check_none, \
+       logistic_op_run) \
+    OP(MODEL_OP_TANH, "TANH", 1, 1, TYPES_S8, PARAMS(wess_sigmoid_params_t), NO_REQUANT, model_check_none, \
+       tanh_op_run) \
+    OP(MODEL_OP_RELU, "RELU", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, model_check_none, relu_op_run) \
+    OP(MODEL_OP_RELU6, "RELU6", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, model_check_none, \
+       relu_op_run) \
+    OP(MODEL_OP_LEAKY_RELU, "LEAKY_RELU", 1, 1, TYPES_S8, PARAMS(wess_leaky_relu_params_t), NO_REQUANT, \
+       model_check_none, leaky_relu_op_run) \
+    OP(MODEL_OP_HARD_SWISH, "HARD_SWISH", 1, 1, TYPES_S8, PARAMS(wess_hard_swish_params_t), NO_REQUANT, \
+       model_check_none, hard_swish_op_run) \
+    OP(MODEL_OP_QUANTIZE_S8, "QUANTIZE_S8", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, \
+       model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \
        model_check_none, quantize_op_run) \
     OP(MODEL_OP_CONV_2D_F32, "CONV_2D_F32", 3, 3, TYPES_WEIGHTED_F32, PARAMS(wess_conv_f32_params_t), NO_REQUANT, \

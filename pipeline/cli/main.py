@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float reference outputs
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # deterministic float reference outputs, whatever the caller's environment
 
 import numpy as np  # noqa: E402
 
 from pipeline.atomic import received_signal, signals_handled  # noqa: E402
+from pipeline.cli.parser import EXIT_USAGE, Parser, VersionAction  # noqa: E402
 from pipeline.errors import InputError, Terminated, WessError, about  # noqa: E402
 
 log = logging.getLogger("wess")
-EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
@@ -48,7 +48,7 @@ def _load_inputs(args, need_test: bool) -> Inputs:
     source = modelio.load_keras(args.model, parse_modules(args.custom_objects))
     input_shape = tuple(int(d) for d in source.model.inputs[0].shape[1:])
     units = int(source.model.outputs[0].shape[-1])
-    num_classes = 2 if units == 1 else units  # one unit: a binary classifier (scoring.predicted_class)
+    num_classes = 2 if units == 1 else units  # one unit: a binary classifier (metrics.predicted_class)
     model, name = source.model, source.name
     if source.zoo_entry is not None:
         splits = zoo.load_digits_splits()
@@ -80,12 +80,14 @@ def _load_inputs(args, need_test: bool) -> Inputs:
 def cmd_deploy(args) -> dict:
     from pipeline import deploy
     from pipeline.atomic import refuse_existing
+    from pipeline.firmware import targets
 
+    targets.check_available(args.target)  # missing tools fail before the model loads
     inputs = _load_inputs(args, need_test=False)
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
-    refuse_existing([out_dir / name for name in deploy.OUTPUTS], args.force)
+    refuse_existing([out_dir / name for name in (*deploy.OUTPUTS, *targets.OUTPUTS)], args.force)
     options = deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop,
-                                   args.verify_inputs, args.cost_target, args.require_firmware)
+                                   args.verify_inputs, args.cost_target, args.target, args.require_firmware)
     state = deploy.run_passes(inputs.model, inputs.calibration_x, options, inputs.calibration_y,
                               on_pass=_progress_printer("deploy") if args.progress else None, name=inputs.name,
                               source=args.model, stress=bool(args.stress), test_x=inputs.test_x, test_y=inputs.test_y)
@@ -103,15 +105,18 @@ def cmd_eval(args) -> dict:
     from pipeline import evaluate, report
     from pipeline.atomic import refuse_existing
     from pipeline.deploy import DeployOptions
+    from pipeline.firmware import targets
     from pipeline.tflite import versions
 
+    targets.check_available(args.target)
     inputs = _load_inputs(args, need_test=True)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
         refuse_existing([out_dir / name for name in evaluate.OUTPUTS], args.force)
     result = evaluate.evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                                DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
-                               progress=not args.json, with_sensitivity=args.sensitivity).to_json()
+                               progress=not args.json, with_sensitivity=args.sensitivity, target=args.target,
+                               augment_copies=args.augment, with_adaround=args.adaround).to_json()
     result["versions"] = versions.tool_versions()
     if out_dir is not None:
         report.write_eval(out_dir, result)
@@ -214,10 +219,13 @@ def cmd_verify(args) -> dict:
 
 
 def cmd_inspect(args) -> dict:
+    from pipeline.firmware import vela
     from pipeline.quant import wess
     from pipeline.tflite import flatbuf, metadata, versions
 
     model = flatbuf.read_model_file(args.model)
+    if vela.is_vela_output(model):  # its WESS shifts were dropped: no operator of the file has them any more
+        return vela.inspect(model, args.model)
     layers = metadata.read_shifts(model, args.model)
     graph = model.subgraphs[0]
     rows = []
@@ -240,6 +248,7 @@ def cmd_inspect(args) -> dict:
 
 
 def cmd_firmware(args) -> dict:
+    from pipeline import resources
     from pipeline.atomic import refuse_existing
     from pipeline.firmware import build as firmware
     from pipeline.tflite import flatbuf, runtime
@@ -248,7 +257,7 @@ def cmd_firmware(args) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     name = path.parent.name if path.name == "model.tflite" and path.parent.name else path.stem
-    out_dir = Path(args.out) if args.out else Path("build") / "firmware" / name / args.target
+    out_dir = Path(args.out) if args.out else resources.firmware_out_dir(name, args.target)
     outputs = (*firmware.get_target(args.target).artifacts, "firmware.json")
     refuse_existing([out_dir / output for output in outputs], args.force)
     options = firmware.FirmwareOptions(args.target, out_dir, args.run, args.inputs, args.timeout,
@@ -270,32 +279,41 @@ def cmd_zoo(args) -> dict:
                        for e in zoo.ZOO.values()], "default": zoo.DEFAULT_MODEL}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pipeline.cref.backends import BACKENDS
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
+    return value
+
+
+def _model_args(p) -> None:
+    """The arguments of every command that loads a Keras model."""
+    from pipeline.firmware.targets import NAMES as TARGETS
     from pipeline.quant.calibrators import CALIBRATOR_NAMES
-    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
     from pipeline.quant.wess import SHIFT_RULES
 
-    parser = argparse.ArgumentParser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", required=True)
+    p.add_argument("model", help="a .keras/.h5/.hdf5 file, a SavedModel directory, or zoo:<name>")
+    p.add_argument("--custom-objects", metavar="MODULE[,MODULE]",
+                   help="importable modules or .py files whose Keras layer and model classes the model file uses "
+                        "(Lambda layers holding Python code stay refused)")
+    p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
+    p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
+    p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
+    p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--target", default="host", choices=TARGETS, metavar="TARGET",
+                   help=f"{' | '.join(TARGETS)}: also report the cost on a Cortex-M core (firmware in QEMU) or "
+                        "an Ethos-U NPU (compiled by Vela: needs wess-deploy[ethos-u]) (default host)")
 
-    def model_args(p):
-        p.add_argument("model", help="a .keras/.h5/.hdf5 file, a SavedModel directory, or zoo:<name>")
-        p.add_argument("--custom-objects", metavar="MODULE[,MODULE]",
-                       help="importable modules or .py files whose Keras layer and model classes the model file uses "
-                            "(Lambda layers holding Python code stay refused)")
-        p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
-        p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
-        p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
-        p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
-        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+def _add_deploy(sub) -> None:
+    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
 
     p = sub.add_parser("deploy", help="convert a Keras model to an int8 TFLite model and write a report")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
-                   help="[cle+]per_tensor|per_channel|wess[+bc]: cross-layer equalization, weight quantization, bias "
-                        f"correction (default {DEFAULT_SCHEME})")
+                   help="[cle+]per_tensor|per_channel|wess[+ar][+bc]: cross-layer equalization, weight quantization, "
+                        f"learned rounding, bias correction (default {DEFAULT_SCHEME})")
     p.add_argument("--target-drop", type=float, metavar="POINTS",
                    help="leave the most sensitive conv/FC layers in float until top-1 on the (labelled) calibration "
                         "data is within POINTS percentage points of float")
@@ -310,15 +328,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a model with operators the C reference runner and firmware cannot run (default: warn)")
     p.add_argument("--progress", action="store_true",
                    help="print `wess deploy: pass I/N NAME` on stderr as each pass starts")
+
+
+def _add_eval(sub) -> None:
+    from pipeline.quant.metrics import AUGMENTED_COPIES
+    from pipeline.quant.schemes import DEFAULT_SCHEME, scheme_names
+
     p = sub.add_parser("eval", help="top-1 and SQNR of every scheme against float on a test split")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--test-data", help="test data: .npz with x and integer labels y")
     p.add_argument("--sensitivity", action="store_true",
                    help="also quantize one conv/FC layer at a time (the rest float) and rank the layers")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
                    help="the scheme whose weight quantization the sensitivity sweep uses")
+    p.add_argument("--augment", type=_non_negative_int, default=AUGMENTED_COPIES, metavar="COPIES",
+                   help="agreement and SQNR also on the test split plus this many seeded augmented copies of it "
+                        f"(shift, noise, contrast; 0: the test split alone; default {AUGMENTED_COPIES})")
+    p.add_argument("--adaround", action="store_true",
+                   help="also measure the learned-rounding schemes (per_tensor+ar, per_channel+ar, wess+ar)")
     p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
     p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
+
+
+def _add_model_file_commands(sub) -> None:
+    """run, verify, inspect: commands on an int8 .tflite file."""
+    from pipeline.cref.backends import BACKENDS
+
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
@@ -340,10 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show a WESS model's layers, shifts and metadata")
     p.add_argument("model")
     p.add_argument("--json", action="store_true")
+
+
+def _add_firmware_and_zoo(sub) -> None:
     p = sub.add_parser("firmware", help="build the C runner and a model into Cortex-M firmware; run it in QEMU")
     p.add_argument("model", help="an int8 .tflite model")
     p.add_argument("--target", default="cortex-m3", help="cortex-m3, cortex-m4, cortex-m7, cortex-m33 or cortex-m55")
-    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target>)")
+    p.add_argument("--out", help="output directory (default build/firmware/<model>/<target> in a source checkout, "
+                                 "else ~/.cache/wess-deploy/firmware/<model>/<target>, honouring XDG_CACHE_HOME)")
     p.add_argument("--run", action="store_true", help="run in QEMU and compare with the host C reference")
     p.add_argument("--inputs", type=int, default=10, help="test inputs embedded in the image")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run")
@@ -354,11 +393,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="the bundled model zoo")
     p.add_argument("action", choices=["list"])
     p.add_argument("--json", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.cli.finetune import add_finetune_parser
+
+    parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks, debug logs and the native libraries' own log lines")
+    parser.add_argument("--version", action=VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_deploy(sub)
+    _add_eval(sub)
+    add_finetune_parser(sub, _model_args)
+    _add_model_file_commands(sub)
+    _add_firmware_and_zoo(sub)
     return parser
 
 
-COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "run": cmd_run, "verify": cmd_verify, "inspect": cmd_inspect,
-            "zoo": cmd_zoo, "firmware": cmd_firmware}
+def cmd_finetune(args) -> dict:
+    from pipeline.cli.finetune import cmd_finetune as run
+
+    return run(args, _load_inputs)
+
+
+COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify,
+            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware}
 
 
 @contextlib.contextmanager
@@ -396,9 +456,8 @@ def _interrupted(command: str, signum: int, err) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.debug:
-        warnings.filterwarnings("ignore", module="tensorflow")
-        warnings.filterwarnings("ignore", module="keras")
+    if not args.debug:  # the libraries' Python warnings (TensorFlow, Keras, LiteRT) would land on the user's stderr
+        warnings.simplefilter("ignore")
     if args.debug:
         os.environ["WESS_VERBOSE"] = "1"
     with _isolated_streams(args.debug) as (out, err):

@@ -112,9 +112,7 @@ def _dims(shape: tuple[int, ...], where: str) -> tuple[int, int, int, int]:
         raise InputError(f"{where}: shape {shape} has an empty or dynamic dimension")
     if int(np.prod(shape, dtype=object)) > 2**31 - 1:
         raise UnsupportedError(f"{where}: shape {shape} has more than 2^31 - 1 elements")
-    if len(shape) == 2:
-        return (shape[0], 1, 1, shape[1])
-    return tuple((1,) * (4 - len(shape)) + shape)
+    return registry.nhwc(shape)
 
 
 class _Reader:
@@ -228,6 +226,9 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     float_spec = registry.SPECS.get(spec.code | OP_FLOAT32)
     if float_spec is not None and _is_float32(reader, inputs[0]):
         return float_spec  # left in float by partial quantization
+    int8_spec = registry.SPECS.get(spec.code | registry.OP_INT8_INPUT)
+    if int8_spec is not None and not _is_float32(reader, inputs[0]):
+        return int8_spec  # QUANTIZE int8 -> int8: a requantization
     if not _touches_float32(spec) and any(_is_float32(reader, t) for t in
                                           _data_inputs(reader.model, op) + [int(op.outputs[0])]):
         raise UnsupportedError(f"{where} ({name}) was left in float32; only {FLOAT32_KERNELS} have float32 kernels")

@@ -356,3 +356,137 @@ def quantize_params(output_scale: float, output_zero_point: int) -> QuantizePara
 def dequantize_params(input_scale: float, input_zero_point: int) -> DequantizeParams:
     """DEQUANTIZE int8 -> float32."""
     return DequantizeParams(_f32(input_scale), input_zero_point)
+
+
+# ---------------------------------------------------------------- elementwise activations (TFLite Micro's Prepare)
+
+SIGMOID_INPUT_INTEGER_BITS = 4  # TFLite's int8 LOGISTIC and TANH rescale their input to Q4.27
+
+
+@dataclass(frozen=True)
+class SigmoidParams:
+    """LOGISTIC and TANH (C: wess_sigmoid_params_t)."""
+
+    input_zero_point: int
+    input_range_radius: int
+    input_multiplier: int
+    input_left_shift: int
+
+
+@dataclass(frozen=True)
+class ReluParams:
+    """RELU and RELU6 (C: wess_relu_params_t)."""
+
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    right_shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    """LEAKY_RELU (C: wess_leaky_relu_params_t)."""
+
+    input_zero_point: int
+    output_zero_point: int
+    identity_multiplier: int
+    identity_right_shift: int
+    alpha_multiplier: int
+    alpha_right_shift: int
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """MUL (C: wess_mul_params_t)."""
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    multiplier: int
+    right_shift: int
+    act_min: int
+    act_max: int
+
+
+def mul_params(input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
+               output_scale: float, output_zero_point: int, activation: str | int) -> MulParams:
+    """TFLite Micro's CalculateOpDataMul: input1_scale * input2_scale / output_scale in double."""
+    real_multiplier = _f32(input1_scale) * _f32(input2_scale) / _divisor_scale(output_scale, "output")
+    return MulParams(-input1_zero_point, -input2_zero_point, output_zero_point,
+                     *_multiplier_and_right_shift(real_multiplier),
+                     *activation_range(activation, output_scale, output_zero_point))
+
+
+def sigmoid_params(input_scale: float, input_zero_point: int) -> SigmoidParams:
+    """TFLite Micro's CalculateArithmeticOpDataLogistic / TANH Prepare: frexp of input_scale * 2^27 (rounded without
+    QuantizeMultiplier's carry fix), and CalculateInputRadius(4, left_shift, 31)."""
+    real_multiplier = _divisor_scale(input_scale, "input") * float(1 << (31 - SIGMOID_INPUT_INTEGER_BITS))
+    mantissa, left_shift = math.frexp(real_multiplier)
+    multiplier = _round_half_away(mantissa * float(1 << 31))
+    if multiplier >= 1 << 31 or not 0 <= left_shift <= 30:
+        raise ParameterError(f"input scale {input_scale!r} gives a Q4.27 rescale outside the kernels' range")
+    max_input_rescaled = (1.0 * ((1 << SIGMOID_INPUT_INTEGER_BITS) - 1)
+                          * float(1 << (31 - SIGMOID_INPUT_INTEGER_BITS)) / float(1 << left_shift))
+    return SigmoidParams(input_zero_point, math.floor(max_input_rescaled), multiplier, left_shift)
+
+
+def relu_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                activation: str) -> ReluParams:
+    """TFLite Micro's CalculateReluOpData for RELU (input / output scale in double, clamp from the output zero
+    point) and its int8 QUANTIZE Prepare for activation NONE (same multiplier, full int8 range); for RELU6 its
+    Relu6Prepare: a clamp between the input's quantized 0 and 6 that keeps the input's bytes, whatever the output's
+    quantization (LiteRT's reference rescales instead: docs/operators.md)."""
+    if activation == "RELU6":
+        identity = _multiplier_and_right_shift(1.0)
+        return ReluParams(input_zero_point, input_zero_point, *identity,
+                          *activation_range("RELU6", input_scale, input_zero_point))
+    real_multiplier = _f32(input_scale) / _divisor_scale(output_scale, "output")
+    return ReluParams(input_zero_point, output_zero_point, *_multiplier_and_right_shift(real_multiplier),
+                      *activation_range(activation, output_scale, output_zero_point))
+
+
+def leaky_relu_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                      alpha: float) -> LeakyReluParams:
+    """TFLite Micro's CalculateOpDataLeakyRelu: both ratios formed in float32, then QuantizeMultiplier."""
+    output_scale = _divisor_scale(output_scale, "output")
+    if not _f32(alpha) >= 0.0:
+        raise ParameterError(f"LEAKY_RELU alpha {alpha!r} is not >= 0")
+    identity = float(np.float32(_f32(input_scale)) / np.float32(output_scale))
+    alpha_ratio = float(np.float32(np.float32(_f32(input_scale)) * np.float32(alpha)) / np.float32(output_scale))
+    return LeakyReluParams(input_zero_point, output_zero_point, *_multiplier_and_right_shift(identity),
+                           *_multiplier_and_right_shift(alpha_ratio))
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    """HARD_SWISH (C: wess_hard_swish_params_t)."""
+
+    input_zero_point: int
+    output_zero_point: int
+    reluish_multiplier: int
+    reluish_exponent: int
+    output_multiplier: int
+    output_exponent: int
+
+
+def _int16_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplier, its mantissa rounded to Q0.15 (DownScaleInt32ToInt16Multiplier), and the exponent."""
+    q_fixed, exponent = quantize_multiplier(real_multiplier)
+    rounding_offset = 1 << 15
+    q_fixed16 = 32767 if q_fixed >= 2**31 - 1 - rounding_offset else (q_fixed + rounding_offset) >> 16
+    return q_fixed16, exponent
+
+
+def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int) -> HardSwishParams:
+    """TFLite Micro's HardSwishPrepare: the hires input scale input_scale / 128 and both ratios in float32."""
+    output_scale = _divisor_scale(output_scale, "output")
+    hires_input_scale = np.float32(1.0 / 128.0) * np.float32(_divisor_scale(input_scale, "input"))
+    reluish = _int16_multiplier(float(hires_input_scale / np.float32(3.0 / 32768.0)))
+    output = _int16_multiplier(float(hires_input_scale / np.float32(output_scale)))
+    if not -15 <= reluish[1] <= 30 or not -15 <= output[1] <= 0:
+        raise ParameterError(f"input scale {input_scale!r} and output scale {output_scale!r} give HARD_SWISH "
+                             f"exponents {reluish[1]}, {output[1]} outside [-15, 30], [-15, 0]")
+    return HardSwishParams(input_zero_point, output_zero_point, *reluish, *output)

@@ -1,4 +1,4 @@
-"""ctypes bindings of the firmware_ref C reference kernels and model runner (build/libwess_ref.so; WESS_REF_LIB overrides)."""
+"""ctypes bindings of the firmware_ref C reference kernels and model runner (libwess_ref.so; WESS_REF_LIB overrides)."""
 from __future__ import annotations
 
 import ctypes
@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import resources
 from pipeline.errors import InputError, WessError
 
 from . import kernel_params as kp
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_LIBRARY = REPO_ROOT / "build" / "libwess_ref.so"
 STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED",
                 4: "WESS_ERR_TRUNCATED", 5: "WESS_ERR_BAD_MAGIC", 6: "WESS_ERR_BAD_VERSION", 7: "WESS_ERR_BAD_OFFSET",
                 8: "WESS_ERR_BAD_TENSOR", 9: "WESS_ERR_BAD_OP", 10: "WESS_ERR_ARENA_TOO_SMALL",
@@ -27,7 +26,7 @@ STATUS_MEANINGS = {
     "the wrong type, storage or size", 9: "an op record of unknown op code or wrong tensor/parameter count",
     10: "the arena is smaller than the model needs", 11: "blob or arena not 4-byte aligned",
     12: "the tensor callback stopped the run"}
-FIXEDPOINT_OPS = {"srdhm": 0, "rdbpot": 1, "mbqm": 2, "requantize": 3}  # wess_fixedpoint_op_t
+FIXEDPOINT_OPS = {"srdhm": 0, "rdbpot": 1, "mbqm": 2, "requantize": 3, "srdhm_nonnegative": 4}  # wess_fixedpoint_op_t
 
 _int32 = ctypes.c_int32
 
@@ -56,6 +55,11 @@ MeanParams = _struct("MeanParams", list(kp.MeanParams.__dataclass_fields__))
 PadParams = _struct("PadParams", list(kp.PadParams.__dataclass_fields__))
 ConcatParams = _struct("ConcatParams", list(kp.ConcatParams.__dataclass_fields__))
 SoftmaxParams = _struct("SoftmaxParams", list(kp.SoftmaxParams.__dataclass_fields__))
+HardSwishParams = _struct("HardSwishParams", list(kp.HardSwishParams.__dataclass_fields__))
+MulParams = _struct("MulParams", list(kp.MulParams.__dataclass_fields__))
+SigmoidParams = _struct("SigmoidParams", list(kp.SigmoidParams.__dataclass_fields__))
+ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
+LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -87,8 +91,8 @@ RunHooks = type("RunHooks", (ctypes.Structure,), {"_fields_": [
 
 
 def library_path() -> Path:
-    """build/libwess_ref.so, or the path in the environment variable WESS_REF_LIB (e.g. the asan build)."""
-    return Path(os.environ.get("WESS_REF_LIB", DEFAULT_LIBRARY))
+    """The path in the environment variable WESS_REF_LIB (e.g. the asan build), else resources.reference_library()."""
+    return Path(os.environ.get("WESS_REF_LIB") or resources.reference_library())
 
 
 @functools.cache
@@ -96,12 +100,13 @@ def load_library() -> ctypes.CDLL:
     """The reference-kernel library; raises FileNotFoundError naming the make command if it is not built."""
     path = library_path()
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: build it with `make -C firmware_ref BUILD_DIR={REPO_ROOT / 'build'}`")
+        raise FileNotFoundError(f"{path} not found: {resources.library_hint()}")
     library = ctypes.CDLL(str(path))
     for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_f32",
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
-                 "wess_concatenation_s8", "wess_softmax_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
+                 "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
+                 "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -275,6 +280,31 @@ def softmax(params: kp.SoftmaxParams, input: np.ndarray) -> np.ndarray:
     return output
 
 
+def mul(params: kp.MulParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """MUL int8, the inputs broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
+    _call("wess_mul_s8", ctypes.byref(MulParams(*astuple(params))), ctypes.byref(_dims(input1.shape)),
+          _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)), _pointer(input2, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+ELEMENTWISE_KERNELS = {  # op name -> (ctypes parameter struct, kernel) of the int8 elementwise activations
+    "LOGISTIC": (SigmoidParams, "wess_logistic_s8"), "TANH": (SigmoidParams, "wess_tanh_s8"),
+    "RELU": (ReluParams, "wess_relu_s8"), "LEAKY_RELU": (LeakyReluParams, "wess_leaky_relu_s8"),
+    "HARD_SWISH": (HardSwishParams, "wess_hard_swish_s8"),
+}
+
+
+def elementwise(op: str, params, input: np.ndarray) -> np.ndarray:
+    """An int8 elementwise activation (ELEMENTWISE_KERNELS; RELU6 is RELU's kernel) of any shape of rank <= 4."""
+    struct, kernel = ELEMENTWISE_KERNELS[op]
+    output = np.empty(input.shape, dtype=np.int8)
+    _call(kernel, ctypes.byref(struct(*astuple(params))), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
 def quantize(params: kp.QuantizeParams, input: np.ndarray) -> np.ndarray:
     """QUANTIZE float32 -> int8 (rank <= 4)."""
     output = np.empty(input.shape, dtype=np.int8)
@@ -301,7 +331,7 @@ def _int32_array(values) -> np.ndarray:
 
 
 def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
-    """One fixed-point primitive ('srdhm', 'rdbpot', 'mbqm', 'requantize') over int32 arrays, in C."""
+    """One fixed-point primitive ('srdhm', 'rdbpot', 'mbqm', 'requantize', 'srdhm_nonnegative') over int32 arrays, in C."""
     a, b = _int32_array(a), _int32_array(b)
     c = None if c is None else _int32_array(c)
     if b.shape != a.shape or (c is not None and c.shape != a.shape):

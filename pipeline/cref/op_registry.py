@@ -17,6 +17,7 @@ from . import kernel_params as kp
 
 OP = schema.BuiltinOperator
 OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
+OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plain row takes float (QUANTIZE)
 TYPE_INT8, TYPE_INT32, TYPE_FLOAT32 = 0, 1, 2  # tensor types of the compact blob (MODEL_TYPE_* in C)
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
 PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
@@ -133,6 +134,14 @@ def param_words(params) -> tuple[int, ...]:
         else:
             words.append(float_bits(value) if _type_hints(type(params))[field.name] is float else int(value))
     return tuple(words)
+
+
+def nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The blob's NHWC dims of a shape of rank <= 4: rank 2 [b, d] -> [b, 1, 1, d]; other ranks padded with leading
+    ones."""
+    if len(shape) == 2:
+        return (shape[0], 1, 1, shape[1])
+    return tuple((1,) * (4 - len(shape)) + tuple(shape))
 
 
 # ---------------------------------------------------------------- shared pieces of the build functions
@@ -253,6 +262,31 @@ def _add(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs, params)
 
 
+def _broadcast_inputs(ctx: OpContext) -> tuple[int, int]:
+    """The two inputs of a broadcasting binary op, checked to broadcast as TFLite does (right-aligned) and, once
+    both are the blob's NHWC dims, along axes where their extent is 1."""
+    (first, second), reader = ctx.inputs[:2], ctx.reader
+    shapes = (tuple(reader.shape(first)), tuple(reader.shape(second)))
+    output = nhwc(tuple(reader.shape(ctx.output)))
+    try:
+        broadcast = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise InputError(f"input shapes {list(shapes[0])} and {list(shapes[1])} do not broadcast") from None
+    if nhwc(broadcast) != output or any(extent not in (1, out) for shape in shapes
+                                        for extent, out in zip(nhwc(shape), output)):
+        raise UnsupportedError(f"broadcasting {list(shapes[0])} with {list(shapes[1])} to "
+                               f"{list(reader.shape(ctx.output))} is not supported")
+    return first, second
+
+
+def _mul(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.MulOptionsT)
+    first, second = _broadcast_inputs(ctx)
+    params = kp.mul_params(*ctx.reader.quant(first), *ctx.reader.quant(second), *_output_quant(ctx),
+                           _activation(options))
+    return OpRecord((first, second), params)
+
+
 def _pool_2d(ctx: OpContext) -> OpRecord:
     options = ctx.options(schema.Pool2DOptionsT)
     filter_hw = _positive("filter size", options.filterHeight, options.filterWidth)
@@ -308,6 +342,37 @@ def _dequantize(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs, kp.dequantize_params(*ctx.reader.quant(ctx.inputs[0])))
 
 
+def _sigmoid(output_quant: tuple[float, int]) -> Callable[[OpContext], OpRecord]:
+    """LOGISTIC / TANH: the output quantization TFLite fixes for the op, then the Q4.27 input rescale."""
+    def build(ctx: OpContext) -> OpRecord:
+        found = _output_quant(ctx)
+        if found != (float(np.float32(output_quant[0])), output_quant[1]):
+            raise InputError(f"output quantization {found} is not {output_quant}")
+        return OpRecord(ctx.inputs, kp.sigmoid_params(*ctx.reader.quant(ctx.inputs[0])))
+    return build
+
+
+def _relu(activation: str) -> Callable[[OpContext], OpRecord]:
+    def build(ctx: OpContext) -> OpRecord:
+        return OpRecord(ctx.inputs, kp.relu_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx), activation))
+    return build
+
+
+def _requantize(ctx: OpContext) -> OpRecord:
+    """QUANTIZE int8 -> int8 (TFLite Micro's Requantize: input / output scale in double), as a RELU kernel with the
+    full int8 range; the converter puts it before a CONCATENATION whose inputs differ in quantization."""
+    return OpRecord(ctx.inputs, kp.relu_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx), "NONE"))
+
+
+def _hard_swish(ctx: OpContext) -> OpRecord:
+    return OpRecord(ctx.inputs, kp.hard_swish_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
+
+
+def _leaky_relu(ctx: OpContext) -> OpRecord:
+    alpha = ctx.options(schema.LeakyReluOptionsT).alpha
+    return OpRecord(ctx.inputs, kp.leaky_relu_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx), alpha))
+
+
 # ---------------------------------------------------------------- the registry
 
 _WEIGHTED = {"input_count": (3, 3), "required_inputs": 2, "optional_input": 2}
@@ -330,6 +395,15 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.PAD, "PAD", _pad, kp.PadParams, required_inputs=2),
     OpSpec(OP.MEAN, "MEAN", _mean, kp.MeanParams, required_inputs=2),
     OpSpec(OP.SQUEEZE, "SQUEEZE", _relabel, **_RELABEL),
+    OpSpec(OP.MUL, "MUL", _mul, kp.MulParams, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.EXPAND_DIMS, "EXPAND_DIMS", _relabel, **_RELABEL),
+    OpSpec(OP.LOGISTIC, "LOGISTIC", _sigmoid((1 / 256, -128)), kp.SigmoidParams),
+    OpSpec(OP.TANH, "TANH", _sigmoid((1 / 128, 0)), kp.SigmoidParams),
+    OpSpec(OP.RELU, "RELU", _relu("RELU"), kp.ReluParams),
+    OpSpec(OP.RELU6, "RELU6", _relu("RELU6"), kp.ReluParams),
+    OpSpec(OP.LEAKY_RELU, "LEAKY_RELU", _leaky_relu, kp.LeakyReluParams),
+    OpSpec(OP.HARD_SWISH, "HARD_SWISH", _hard_swish, kp.HardSwishParams),
+    OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
     OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
     OpSpec(F32 | OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D_F32", _depthwise_conv_2d_f32, kp.DepthwiseF32Params,

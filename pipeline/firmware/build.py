@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import resources
 from pipeline.atomic import atomic_write_text, signals_deferred
 from pipeline.cref import backends, compact
 from pipeline.errors import InputError, UnsupportedError, VerificationError
 from pipeline.tflite import runtime, versions
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = ROOT / "firmware_ref" / "firmware"
 FLOAT_FLAGS = ("-ffp-contract=off", "-fno-fast-math")  # float32 kernels bit-exact with the host: no FMA contraction
 STACK_BYTES = 8192  # reserved main stack (measured use is reported); CONV_2D's kernel needs about 3 KiB
 DEFAULT_TIMEOUT_S = 600.0
@@ -166,15 +165,19 @@ def check_fits(use: MemoryUse, target: Target, flash_limit_bytes: int, ram_limit
                             f"has {limit:,} (over by {used - limit:,} bytes)")
 
 
-def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bool) -> None:
-    """Build firmware.elf (and .bin/.hex); without float_kernels the runner leaves the float32 kernels out."""
-    sources = sorted((ROOT / "firmware_ref" / "src").glob("*.c")) + sorted(FIRMWARE_DIR.glob("*.c"))
+def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bool, portable_kernels: bool) -> None:
+    """Build firmware.elf (and .bin/.hex); without float_kernels the runner leaves the float32 kernels out;
+    portable_kernels leaves out the target's DSP / Helium kernel variants (firmware_ref/src/dot_rows.h)."""
+    root = resources.firmware_sources()
+    firmware_dir = root / "firmware"
+    sources = sorted((root / "src").glob("*.c")) + sorted(firmware_dir.glob("*.c"))
     command = [toolchain.gcc, "-mthumb", *target.cpu_flags, "-Os", "-std=c99", *FLOAT_FLAGS, "-Wall", "-Wextra",
                "-Werror", "-ffunction-sections", "-fdata-sections", f"-DWESS_CORE_CLOCK_HZ={target.core_clock_hz}u",
                *(() if float_kernels else ("-DWESS_NO_FLOAT_KERNELS",)),
-               f"-I{ROOT / 'firmware_ref' / 'include'}", f"-I{ROOT / 'firmware_ref' / 'src'}", f"-I{FIRMWARE_DIR}",
+               *(("-DWESS_PORTABLE_KERNELS",) if portable_kernels else ()),
+               f"-I{root / 'include'}", f"-I{root / 'src'}", f"-I{firmware_dir}",
                f"-I{work}", *map(str, sources), str(work / "model_data.c"),
-               "-nostartfiles", "--specs=nano.specs", f"-L{FIRMWARE_DIR}", f"-T{target.machine}.ld",
+               "-nostartfiles", "--specs=nano.specs", f"-L{firmware_dir}", f"-T{target.machine}.ld",
                "-Wl,--gc-sections", f"-Wl,--defsym=__stack_bytes__={STACK_BYTES}", f"-Wl,-Map={work / 'firmware.map'}",
                "-o", str(work / "firmware.elf"), "-lm"]
     proc = subprocess.run(command, capture_output=True, text=True)
@@ -296,6 +299,7 @@ class FirmwareOptions:
     flash_limit_bytes: int | None = None  # a smaller part than the machine's memory map
     ram_limit_bytes: int | None = None
     compare_field: bool = True  # also TFLite Micro's arena and requantize-parameter bytes (firmware.json "field")
+    portable_kernels: bool = False  # the portable C kernels even where the target has DSP or Helium variants
 
 
 def _publish(work: Path, out_dir: Path, target: Target) -> None:
@@ -323,12 +327,13 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
     try:
         (work / "model_data.h").write_text(header)
         (work / "model_data.c").write_text(body)
-        _compile(toolchain, target, work, has_float_ops(compiled))
+        _compile(toolchain, target, work, has_float_ops(compiled), options.portable_kernels)
         use = memory_use(section_sizes(toolchain, work / "firmware.elf"))
         check_fits(use, target, options.flash_limit_bytes or target.flash_bytes,
                    options.ram_limit_bytes or target.ram_bytes)
         result = {"model": source, "target": target.name, "machine": target.machine,
                   "cpu_flags": ["-mthumb", *target.cpu_flags, "-Os", *FLOAT_FLAGS], "out": str(options.out_dir),
+                  "portable_kernels": options.portable_kernels,
                   "artifacts": [str(options.out_dir / name) for name in target.artifacts],
                   "flash_bytes": use.flash_bytes, "ram_bytes": use.ram_bytes, "memory": asdict(use),
                   "flash_limit_bytes": options.flash_limit_bytes or target.flash_bytes,

@@ -70,7 +70,7 @@ def _dequantized_weights(model: schema.ModelT, wop: rewrite.WeightedOp) -> np.nd
     return flatbuf.tensor_array(model, wop.weight_tensor).astype(np.float64) * scales.reshape(shape)
 
 
-def _float_inputs(calibrated: schema.ModelT) -> dict[str, int]:
+def float_layer_inputs(calibrated: schema.ModelT) -> dict[str, int]:
     """Output tensor name of each float conv/FC -> its input tensor index in the calibrated float model."""
     graph = calibrated.subgraphs[0]
     return {flatbuf.tensor_name(graph.tensors[op.outputs[0]]): int(op.inputs[0]) for op in graph.operators
@@ -80,7 +80,7 @@ def _float_inputs(calibrated: schema.ModelT) -> dict[str, int]:
 def layer_input_means(calibrated: bytes, calibration_x: np.ndarray) -> dict[str, np.ndarray]:
     """The mean input of every conv/FC of the float model over the calibration split, keyed by the op's output
     tensor name (which the quantizer keeps): one pass over the data serves every scheme quantized from it."""
-    float_inputs = _float_inputs(flatbuf.read_model(calibrated))
+    float_inputs = float_layer_inputs(flatbuf.read_model(calibrated))
     means = input_means(calibrated, calibration_x, sorted(set(float_inputs.values())))
     return {name: means[index] for name, index in float_inputs.items()}
 

@@ -92,3 +92,15 @@ def calibrate_ranges(calibrated: bytes, calibration_x: np.ndarray, names: list[s
     calibrators = {i: [make_calibrator(name) for name in names] for i in indices}
     collect_activations(calibrated, calibration_x, calibrators, progress)
     return {name: {i: calibrators[i][k].compute_range() for i in indices} for k, name in enumerate(names)}
+
+
+HELD_BACK_FRACTION = 0.25  # of the calibration split, scored but not calibrated on by `--calibrator auto`
+HELD_BACK_SEED = 0
+
+
+def held_back_split(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """(calibrate on, score on) sample indices: a seeded permutation, HELD_BACK_FRACTION held back (at least one
+    sample each side; with a single sample both are that sample)."""
+    order = np.random.default_rng(HELD_BACK_SEED).permutation(samples)
+    held = min(max(1, int(round(samples * HELD_BACK_FRACTION))), samples - 1) if samples > 1 else 1
+    return (np.sort(order[held:]) if samples > 1 else order), np.sort(order[:held])

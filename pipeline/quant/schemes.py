@@ -12,20 +12,24 @@ BASE_SCHEMES = ("per_tensor", "per_channel", "wess")
 # Every scheme `wess eval` measures: a base scheme, optionally after CLE ("cle+") and/or with bias correction ("+bc").
 SCHEMES = ("per_tensor", "per_channel", "wess", "per_tensor+bc", "per_channel+bc", "wess+bc",
            "cle", "cle+per_tensor+bc", "cle+wess", "cle+wess+bc")
+# Learned rounding (AdaRound) on each base scheme's grid: opt-in in `wess eval --adaround`, it costs more.
+ADAROUND_SCHEMES = ("per_tensor+ar", "per_channel+ar", "wess+ar")
 DEFAULT_SCHEME = "wess"
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """A scheme name taken apart: cross-layer equalization first?, the weight quantization, bias correction?"""
+    """A scheme name taken apart: cross-layer equalization first?, the weight quantization, learned rounding?, bias
+    correction?"""
 
     cle: bool
     base: str  # one of BASE_SCHEMES
     bias_correction: bool
+    adaround: bool = False
 
 
 def parse_scheme(name: str) -> Scheme:
-    """`[cle+]BASE[+bc]`, BASE one of BASE_SCHEMES; `cle` alone means `cle+per_tensor`."""
+    """`[cle+]BASE[+ar][+bc]`, BASE one of BASE_SCHEMES; `cle` alone means `cle+per_tensor`."""
     parts = name.split("+")
     equalize = parts[0] == "cle"
     if equalize:
@@ -33,15 +37,19 @@ def parse_scheme(name: str) -> Scheme:
     corrected = len(parts) > 1 and parts[-1] == "bc"
     if corrected:
         parts = parts[:-1]
+    rounded = len(parts) > 1 and parts[-1] == "ar"
+    if rounded:
+        parts = parts[:-1]
     if len(parts) != 1 or parts[0] not in BASE_SCHEMES:
-        raise InputError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+bc], e.g. "
-                        f"{', '.join(SCHEMES[3:7])}")
-    return Scheme(equalize, parts[0], corrected)
+        raise InputError(f"unknown scheme {name!r}: expected [cle+]{'|'.join(BASE_SCHEMES)}[+ar][+bc], e.g. "
+                         f"{', '.join(SCHEMES[3:7])}, wess+ar")
+    return Scheme(equalize, parts[0], corrected, rounded)
 
 
 def scheme_names() -> list[str]:
     """Every name parse_scheme accepts."""
-    return ["cle"] + [f"{cle_}{base}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES for bc in ("", "+bc")]
+    return ["cle"] + [f"{cle_}{base}{ar}{bc}" for cle_ in ("", "cle+") for base in BASE_SCHEMES
+                      for ar in ("", "+ar") for bc in ("", "+bc")]
 
 
 def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule: str = "mse",

@@ -246,3 +246,13 @@ def set_metadata(model: schema.ModelT, name: str, payload: bytes) -> None:
     entry.name = name
     entry.buffer = len(model.buffers) - 1
     model.metadata.append(entry)
+
+
+def remove_metadata(model: schema.ModelT, name: str) -> bool:
+    """Drop the Model.metadata entry `name` and empty its buffer (buffer indices stay valid); whether it was there."""
+    found = [m for m in (model.metadata or []) if _metadata_name(m) == name]
+    for entry in found:
+        if 0 < entry.buffer < len(model.buffers):
+            model.buffers[entry.buffer] = schema.BufferT()
+        model.metadata.remove(entry)
+    return bool(found)

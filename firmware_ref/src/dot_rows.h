@@ -1,0 +1,127 @@
+/* Blocked int8 dot products of the weighted kernels (internal): four filter rows against one input vector, with a
+ * Helium (MVE) variant, a DSP (SXTB16 + SMLAD) variant and the portable loop, selected at compile time. */
+#ifndef WESS_DOT_ROWS_H
+#define WESS_DOT_ROWS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "kernel_util.h"
+
+/* WESS_PORTABLE_KERNELS keeps the portable loops on any target (the variants' tests and benchmark compare them). */
+#if defined(WESS_PORTABLE_KERNELS)
+#elif defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#define WESS_DOT_ROWS_MVE 1
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define WESS_DOT_ROWS_DSP 1
+/* x rotated right by 8 bits (one ROR; SXTB16 then extends bytes 1 and 3) */
+static inline uint32_t rotate_right_8(uint32_t x)
+{
+    return (x >> 8) | (x << 24);
+}
+#endif
+
+/* Output channels one dot_rows4 call produces. */
+#define WESS_DOT_ROWS 4
+
+/* acc[r] = sum over k < length of rows[r * row_stride + k] * (input[k] + input_offset), r < 4.
+ * rows: four int8 filter rows of `length` values, row r starting at rows + r * row_stride; input: `length` int8;
+ * input_offset in [-127, 128]; 1 <= length <= WESS_MAX_DOT_LENGTH. Every variant computes the same exact integer
+ * sums: each |w * (x + input_offset)| <= 128 * 255 and length <= 65536, so every partial sum is below 2^31 in
+ * magnitude (the MVE variant's two partial sums, sum w * x and input_offset * sum w, are each below 2^30). Reads
+ * exactly the listed bytes (MVE tails are predicated loads, which do not access the inactive lanes). */
+static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_t *input, int32_t input_offset,
+                             int32_t length, int32_t acc[WESS_DOT_ROWS])
+{
+    const int8_t *row0 = rows, *row1 = rows + row_stride, *row2 = rows + 2 * row_stride;
+    const int8_t *row3 = rows + 3 * row_stride;
+#if defined(WESS_DOT_ROWS_MVE)
+    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;  /* sum w * x: |.| <= 128 * 128 * 65536 = 2^30 */
+    int32_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  /* sum w: |.| <= 128 * 65536 = 2^23 */
+    for (int32_t k = 0; k < length; k += 16) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(length - k));
+        const int8x16_t x = vldrbq_z_s8(input + k, lanes);
+        const int8x16_t w0 = vldrbq_z_s8(row0 + k, lanes), w1 = vldrbq_z_s8(row1 + k, lanes);
+        const int8x16_t w2 = vldrbq_z_s8(row2 + k, lanes), w3 = vldrbq_z_s8(row3 + k, lanes);
+        acc0 = vmladavaq_s8(acc0, w0, x);
+        sum0 = vaddvaq_s8(sum0, w0);
+        acc1 = vmladavaq_s8(acc1, w1, x);
+        sum1 = vaddvaq_s8(sum1, w1);
+        acc2 = vmladavaq_s8(acc2, w2, x);
+        sum2 = vaddvaq_s8(sum2, w2);
+        acc3 = vmladavaq_s8(acc3, w3, x);
+        sum3 = vaddvaq_s8(sum3, w3);
+    }
+    acc[0] = acc0 + input_offset * sum0;
+    acc[1] = acc1 + input_offset * sum1;
+    acc[2] = acc2 + input_offset * sum2;
+    acc[3] = acc3 + input_offset * sum3;
+#elif defined(WESS_DOT_ROWS_DSP)
+    /* both int16 lanes hold input_offset: x + input_offset in [-255, 255] fits a lane */
+    const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
+    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    int32_t k = 0;
+    for (; k + 4 <= length; k += 4) {
+        uint32_t x, w0, w1, w2, w3;
+        memcpy(&x, input + k, 4);  /* unaligned word loads (LDR) */
+        const uint32_t x_even = __sadd16(__sxtb16(x), offset_pair);          /* x[k] + o, x[k + 2] + o */
+        const uint32_t x_odd = __sadd16(__sxtb16(rotate_right_8(x)), offset_pair);  /* x[k + 1] + o, x[k + 3] + o */
+        memcpy(&w0, row0 + k, 4);
+        acc0 = __smlad(__sxtb16(w0), x_even, acc0);
+        acc0 = __smlad(__sxtb16(rotate_right_8(w0)), x_odd, acc0);
+        memcpy(&w1, row1 + k, 4);
+        acc1 = __smlad(__sxtb16(w1), x_even, acc1);
+        acc1 = __smlad(__sxtb16(rotate_right_8(w1)), x_odd, acc1);
+        memcpy(&w2, row2 + k, 4);
+        acc2 = __smlad(__sxtb16(w2), x_even, acc2);
+        acc2 = __smlad(__sxtb16(rotate_right_8(w2)), x_odd, acc2);
+        memcpy(&w3, row3 + k, 4);
+        acc3 = __smlad(__sxtb16(w3), x_even, acc3);
+        acc3 = __smlad(__sxtb16(rotate_right_8(w3)), x_odd, acc3);
+    }
+    for (; k < length; ++k) {
+        const int32_t x = input[k] + input_offset;
+        acc0 += row0[k] * x;
+        acc1 += row1[k] * x;
+        acc2 += row2[k] * x;
+        acc3 += row3[k] * x;
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+#else
+    /* each input + input_offset is formed once and used by the four rows */
+    const int16_t offset = (int16_t)input_offset;
+    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    for (int32_t k = 0; k < length; ++k) {
+        const int16_t x = (int16_t)(input[k] + offset);  /* [-255, 255] */
+        acc0 += row0[k] * x;
+        acc1 += row1[k] * x;
+        acc2 += row2[k] * x;
+        acc3 += row3[k] * x;
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+#endif
+}
+
+/* acc[i] = sum over k < length of rows[i * length + k] * (input[k] + input_offset), i < count: `count` consecutive
+ * filter rows of `length` values (same ranges as dot_rows4), four at a time, the rest one by one. */
+static inline void dot_rows(const int8_t *rows, const int8_t *input, int32_t input_offset, int32_t length,
+                            int32_t count, int32_t *acc)
+{
+    int32_t row = 0;
+    for (; row + WESS_DOT_ROWS <= count; row += WESS_DOT_ROWS) {
+        dot_rows4(rows + row * length, length, input, input_offset, length, acc + row);
+    }
+    for (; row < count; ++row) {
+        acc[row] = dot_s8_offset(rows + row * length, input, input_offset, length);
+    }
+}
+
+#endif /* WESS_DOT_ROWS_H */

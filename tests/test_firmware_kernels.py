@@ -1,0 +1,90 @@
+"""The target kernel variants (DSP on Cortex-M4/M7/M33, Helium on Cortex-M55) against the portable kernels in QEMU,
+and the one-step high multiply the kernels requantize with against its Python twin."""
+import shutil
+
+import numpy as np
+import pytest
+
+from pipeline.cref import library
+from pipeline.firmware import build as firmware
+from pipeline.fixedpoint import INT32_MAX, INT32_MIN, saturating_rounding_doubling_high_mul
+from pipeline.quant.convert import int8_converter
+
+needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or
+                                     shutil.which("qemu-system-arm") is None,
+                                     reason="gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
+
+
+def test_one_step_high_multiply_is_tflites_for_every_nonnegative_multiplier(reference_library):
+    """floor((a * b + 2^30) / 2^31) == SaturatingRoundingDoublingHighMul(a, b) for b >= 0, on random values, the
+    int32 extremes and every negative midpoint (a * b = -(2k + 1) * 2^30, where rounding directions differ)."""
+    rng = np.random.default_rng(13)
+    a = rng.integers(INT32_MIN, INT32_MAX, 1_000_000, endpoint=True)
+    b = rng.integers(0, INT32_MAX, 1_000_000, endpoint=True)
+    extremes = np.array([INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX - 1, INT32_MAX], dtype=np.int64)
+    grid_a, grid_b = np.meshgrid(extremes, extremes[extremes >= 0])
+    odd = rng.integers(0, 2**15, 10_000) * 2 + 1
+    midpoint_a, midpoint_b = -odd, np.full(odd.shape, 2**30)  # a * b = -odd * 2^30: an exact negative half
+    a = np.concatenate([a, grid_a.ravel(), midpoint_a])
+    b = np.concatenate([b, grid_b.ravel(), midpoint_b])
+    np.testing.assert_array_equal(library.fixedpoint_batch("srdhm_nonnegative", a, b),
+                                  saturating_rounding_doubling_high_mul(a, b))
+
+
+def odd_shapes_model(seed: int) -> bytes:
+    """A full-int8 model whose layers hit every tail of the blocked loops: channel counts that are not multiples of 4
+    or 16, more than one 64-channel block, 1x1 and 3x3 (padded, strided) convolutions, a 1-pixel 1x1 convolution,
+    depthwise and a fully connected layer with odd sizes; channel counts drawn from `seed`."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    rng = np.random.default_rng(seed)
+    width = [int(rng.integers(low, high)) for low, high in ((3, 8), (65, 80), (17, 31), (5, 12), (9, 20))]
+    inputs = keras.Input((7, 9, width[0]), batch_size=1)
+    x = keras.layers.Conv2D(width[1], 1, activation="relu")(inputs)  # 1x1: in tail of 4 / 16, two channel blocks
+    x = keras.layers.Conv2D(width[2], 3, strides=2, padding="same")(x)  # patch with padding, stride 2
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(width[3], (1, 3), padding="valid")(x)  # a non-square patch without padding
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.Conv2D(width[4], 1)(x)  # a 1-pixel layer
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(int(rng.integers(3, 40)))(x)
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
+
+    calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 7, 9, width[0])).astype(np.float32)
+    return int8_converter(model, calibration_x).convert()
+
+
+def assert_variants_match_portable(model: bytes, target: str, tmp_path) -> None:
+    """The target kernels and the portable kernels, each in QEMU, give the host reference's bytes on 4 inputs."""
+    for portable in (False, True):
+        options = firmware.FirmwareOptions(target, tmp_path / f"{target}-{portable}", run=True, inputs=4,
+                                           compare_field=False, portable_kernels=portable)
+        result = firmware.build_firmware(model, "odd_shapes.tflite", options)
+        assert result["matches_host"] is True and result["mismatched_inputs"] == 0
+        assert result["portable_kernels"] is portable
+
+
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])  # DSP, Helium
+def test_target_kernels_match_portable_on_odd_shapes(target, reference_library, tmp_path):
+    assert_variants_match_portable(odd_shapes_model(0), target, tmp_path)
+
+
+@needs_toolchain
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1, 5))
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
+def test_target_kernels_match_portable_on_random_odd_shapes(target, seed, reference_library, tmp_path):
+    assert_variants_match_portable(odd_shapes_model(seed), target, tmp_path)
+
+
+@needs_toolchain
+def test_deployed_mobilenet_on_cortex_m4_matches_host(deployed, reference_library, tmp_path):
+    """The DSP kernels on a zoo model (cortex-m3 and cortex-m55 run it in tests/test_firmware.py)."""
+    options = firmware.FirmwareOptions("cortex-m4", tmp_path, run=True, inputs=3, compare_field=False)
+    result = firmware.build_firmware(deployed.model, "mobilenet_v1.tflite", options)
+    assert result["matches_host"] is True and result["inputs"] == 3

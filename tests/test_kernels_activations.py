@@ -1,0 +1,176 @@
+"""C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL:
+hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
+from __future__ import annotations
+
+import ctypes
+from dataclasses import astuple, replace
+
+import numpy as np
+import pytest
+
+from pipeline.cref import kernel_params as kp
+from pipeline.cref import library
+
+pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
+
+
+def _int8(values) -> np.ndarray:
+    return np.array(values, dtype=np.int8)
+
+
+def test_sigmoid_params_follow_tflite_micro_prepare():
+    # input scale 1/16: 2^-4 * 2^27 = 2^23 = 0.5 * 2^24 -> multiplier 2^30, left shift 24;
+    # radius floor(15 * 2^27 / 2^24) = 120 (inputs at |q - zero point| >= 120 saturate)
+    assert kp.sigmoid_params(1 / 16, 3) == kp.SigmoidParams(3, 120, 2**30, 24)
+
+
+def test_logistic_by_hand():
+    # [1, 6] input, scale 1/16, zero point 0: reals 0, 1, -1, -2, 7.94 (beyond the radius), -8 (beyond);
+    # output scale 1/256, zero point -128: 256 * sigmoid - 128 = 0, 59.1, -59.2, -97.5 (30.52 - 128) and the ends
+    params = kp.sigmoid_params(1 / 16, 0)
+    output = library.elementwise("LOGISTIC", params, _int8([[0, 16, -16, -32, 127, -128]]))
+    assert output.tolist() == [[0, 59, -59, -97, 127, -128]]
+
+
+def test_tanh_by_hand():
+    # [1, 5] input, scale 1/16, zero point 0: reals 0, 1, -1, -2, 7.94 (beyond the radius);
+    # output scale 1/128, zero point 0: 128 * tanh = 0, 97.5, -97.5, -123.4, saturated
+    params = kp.sigmoid_params(1 / 16, 0)
+    output = library.elementwise("TANH", params, _int8([[0, 16, -16, -32, 127]]))
+    assert output.tolist() == [[0, 97, -97, -123, 127]]
+
+
+def test_relu_rescales_then_clamps_by_hand():
+    # [2, 2] input, scale 0.5, zero point 10 -> output scale 0.25, zero point -128 (multiplier 2.0):
+    # reals -5, 0, 5, 58.5 -> -128 (clamped at the output zero point), -128, -108, 106
+    params = kp.relu_params(0.5, 10, 0.25, -128, "RELU")
+    assert (params.act_min, params.act_max) == (-128, 127)
+    output = library.elementwise("RELU", params, _int8([[0, 10], [20, 127]]))
+    assert output.tolist() == [[-128, -128], [-108, 106]]
+
+
+def test_relu6_clamps_in_the_input_quantization_by_hand():
+    # input scale 0.1, zero point -5: RELU6 keeps the input's bytes between its quantized 0 (-5) and 6 (55),
+    # as TFLite Micro does, whatever the output quantization says
+    params = kp.relu_params(0.1, -5, 0.3, 7, "RELU6")
+    assert (params.output_zero_point, params.act_min, params.act_max) == (-5, -5, 55)
+    output = library.elementwise("RELU", params, _int8([-128, -5, 0, 55, 100]))
+    assert output.tolist() == [-5, -5, 0, 55, 55]
+
+
+def test_int8_quantize_requantizes_by_hand():
+    # QUANTIZE int8 -> int8 (QUANTIZE_S8) is RELU's kernel over the full int8 range. Input scale 0.5, zero point 10
+    # -> output scale 0.25, zero point 0 (multiplier 2.0): -10, 10, 117, -138 doubled, clamped to int8
+    params = kp.relu_params(0.5, 10, 0.25, 0, "NONE")
+    output = library.elementwise("RELU", params, _int8([0, 20, 127, -128]))
+    assert output.tolist() == [-20, 20, 127, -128]
+
+
+def test_hard_swish_by_hand():
+    # input and output scale 1/16, zero points 0: reluish multiplier 5.33 = 21845 / 2^15 * 2^3, output 1/128 = 16384
+    # / 2^15 * 2^-6. Reals 1, 3, -1, -4, 7.94 -> x * relu6(x + 3) / 6 = 0.667, 3, -0.333, 0, 7.94 -> times 16:
+    # 10.7, 48, -5.3, 0, 127 (the 16-bit steps: for x = 1, 682 / 2^6 = 10.66 -> 11)
+    params = kp.hard_swish_params(1 / 16, 0, 1 / 16, 0)
+    assert params == kp.HardSwishParams(0, 0, 21845, 3, 16384, -6)
+    output = library.elementwise("HARD_SWISH", params, _int8([16, 48, -16, -64, 127]))
+    assert output.tolist() == [11, 48, -5, 0, 127]
+
+
+def test_leaky_relu_by_hand():
+    # [4] input, scale 0.1, zero point 0 -> output scale 0.1, zero point 3; alpha 0.25:
+    # 40 -> 43; 127 -> 130 clamped to 127; -40 -> -10 + 3 = -7; -128 -> -32 + 3 = -29
+    params = kp.leaky_relu_params(0.1, 0, 0.1, 3, 0.25)
+    output = library.elementwise("LEAKY_RELU", params, _int8([40, 127, -40, -128]))
+    assert output.tolist() == [43, 127, -7, -29]
+
+
+SIGMOID = kp.sigmoid_params(1 / 16, 0)
+RELU = kp.relu_params(0.5, 10, 0.25, -128, "RELU")
+LEAKY = kp.leaky_relu_params(0.1, 0, 0.1, 3, 0.25)
+HARD_SWISH = kp.hard_swish_params(1 / 16, 0, 1 / 16, 0)
+
+
+@pytest.mark.parametrize("op, params", [
+    ("LOGISTIC", replace(SIGMOID, input_zero_point=128)),
+    ("LOGISTIC", replace(SIGMOID, input_range_radius=-1)),
+    ("TANH", replace(SIGMOID, input_multiplier=-1)),
+    ("TANH", replace(SIGMOID, input_left_shift=31)),
+    ("RELU", replace(RELU, act_min=5, act_max=4)),
+    ("RELU", replace(RELU, right_shift=32)),
+    ("RELU", replace(RELU, output_zero_point=-129)),
+    ("LEAKY_RELU", replace(LEAKY, alpha_multiplier=-1)),
+    ("LEAKY_RELU", replace(LEAKY, identity_right_shift=-31)),
+    ("HARD_SWISH", replace(HARD_SWISH, output_exponent=1)),
+    ("HARD_SWISH", replace(HARD_SWISH, reluish_multiplier=32768)),
+])
+def test_invalid_parameters_return_bad_arg(op, params):
+    with pytest.raises(library.KernelError, match="WESS_ERR_BAD_ARG"):
+        library.elementwise(op, params, _int8([1, 2, 3]))
+
+
+@pytest.mark.parametrize("op, params", [("LOGISTIC", SIGMOID), ("TANH", SIGMOID), ("RELU", RELU),
+                                        ("LEAKY_RELU", LEAKY), ("HARD_SWISH", HARD_SWISH)])
+def test_unequal_dims_are_bad_shape_and_null_pointers_bad_arg(reference_library, op, params):
+    struct, kernel = library.ELEMENTWISE_KERNELS[op]
+    c_params = struct(*astuple(params))
+    input, output = _int8([1, 2, 3, 4]), np.zeros(4, np.int8)
+    pointer = lambda array: array.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+    run = getattr(reference_library, kernel)
+    assert run(ctypes.byref(c_params), ctypes.byref(library.Dims(1, 1, 1, 4)), pointer(input),
+               ctypes.byref(library.Dims(1, 1, 2, 2)), pointer(output)) == 2  # WESS_ERR_BAD_SHAPE
+    assert run(ctypes.byref(c_params), ctypes.byref(library.Dims(1, 1, 1, 4)), None,
+               ctypes.byref(library.Dims(1, 1, 1, 4)), pointer(output)) == 1  # WESS_ERR_BAD_ARG
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: kp.sigmoid_params(0.0, 0), "input scale 0.0 is not a positive finite number"),
+    (lambda: kp.sigmoid_params(2.0**-40, 0), "Q4.27 rescale outside"),
+    (lambda: kp.leaky_relu_params(0.1, 0, 0.1, 0, -0.5), "alpha -0.5 is not >= 0"),
+    (lambda: kp.relu_params(0.1, 0, 0.0, 0, "RELU"), "output scale 0.0"),
+    (lambda: kp.hard_swish_params(1.0, 0, 2.0**-20, 0), "HARD_SWISH exponents"),
+])
+def test_parameters_outside_the_kernels_range_are_parameter_errors(call, message):
+    with pytest.raises(kp.ParameterError, match=message):
+        call()
+
+
+# ---------------------------------------------------------------- MUL
+
+def test_mul_broadcasts_a_channel_constant_by_hand():
+    # input1 [1, 2, 1, 2] NHWC, zero point 1 (offset -1): reals (q - 1) = [[3, -2], [0, 5]]
+    # input2 [2] (a per-channel constant, padded to [1, 1, 1, 2]), zero point 0: [2, -3]
+    # multiplier 1.0 * 1.0 / 0.5 = 2.0, output zero point -1: 2 * product - 1
+    params = kp.mul_params(1.0, 1, 1.0, 0, 0.5, -1, "NONE")
+    output = library.mul(params, _int8([[[[4, -1]], [[1, 6]]]]), _int8([2, -3]))
+    assert output[0, :, 0, :].tolist() == [[11, 11], [-1, -31]]  # 2*6-1, 2*6-1, 2*0-1, 2*(-15)-1
+
+
+def test_mul_same_shape_with_relu_by_hand():
+    # [1, 3] x [1, 3], zero points 0, scales 0.5 and 0.25 -> output scale 0.125: product * 1.0, clamp at 0 (RELU)
+    params = kp.mul_params(0.5, 0, 0.25, 0, 0.125, 0, "RELU")
+    output = library.mul(params, _int8([[3, -4, 100]]), _int8([[5, 6, 2]]))
+    assert output.tolist() == [[15, 0, 127]]
+
+
+MUL = kp.mul_params(1.0, 1, 1.0, 0, 0.5, -1, "NONE")
+
+
+@pytest.mark.parametrize("params, shapes, status", [
+    (replace(MUL, input1_offset=-128), ((1, 4), (1, 4)), "BAD_ARG"),
+    (replace(MUL, right_shift=40), ((1, 4), (1, 4)), "BAD_ARG"),
+    (replace(MUL, act_min=1, act_max=0), ((1, 4), (1, 4)), "BAD_ARG"),
+])
+def test_mul_invalid_parameters(params, shapes, status):
+    with pytest.raises(library.KernelError, match=f"WESS_ERR_{status}"):
+        library.mul(params, np.zeros(shapes[0], np.int8), np.zeros(shapes[1], np.int8))
+
+
+def test_mul_input_extent_neither_one_nor_the_outputs_is_bad_shape(reference_library):
+    # input1 [1, 1, 1, 3] against an output [1, 1, 1, 4]: 3 neither broadcasts nor matches
+    c_params = library.MulParams(*astuple(MUL))
+    input1, input2, output = np.zeros(3, np.int8), np.zeros(4, np.int8), np.zeros(4, np.int8)
+    pointer = lambda array: array.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+    status = reference_library.wess_mul_s8(ctypes.byref(c_params), ctypes.byref(library.Dims(1, 1, 1, 3)),
+                                           pointer(input1), ctypes.byref(library.Dims(1, 1, 1, 4)), pointer(input2),
+                                           ctypes.byref(library.Dims(1, 1, 1, 4)), pointer(output))
+    assert status == 2  # WESS_ERR_BAD_SHAPE

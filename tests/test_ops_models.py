@@ -1,0 +1,102 @@
+"""The operators of issue 12 in tiny Keras models through the real converter: the C reference runs each model
+byte-exact with TFLite Micro, and with LiteRT's reference kernels except where an op's difference is documented
+(docs/operators.md)."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from pipeline.cref import compact, op_registry, verify
+
+pytestmark = pytest.mark.usefixtures("reference_library")
+
+INPUT_SHAPE = (6, 6, 3)
+CALIBRATION_SAMPLES = 16
+CHANNEL_SCALES = np.array([0.5, -1.0, 2.0, 0.25], np.float32)  # a [C] constant against NHWC, after a ReLU
+VERIFY_INPUTS = 8  # plus verify.RANDOM_INPUTS seeded uniform int8 inputs
+
+
+def _conv(layers, x, channels: int = 4):
+    return layers.Conv2D(channels, 3, padding="same")(x)
+
+
+def _every_activation(layers, x):
+    """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
+    concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops)."""
+    conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
+    mixed = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh"), conv("hard_swish")]))
+    swish = layers.Activation("swish")(mixed)
+    mixed = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), swish]))
+    return layers.Dense(3)(layers.Flatten()(mixed))
+
+
+def _squeeze_excite(layers, x):
+    """A MobileNetV3-style squeeze-excite block: [1, 1, 1, C] gates broadcast over [1, H, W, C]."""
+    x = _conv(layers, x, 8)
+    gate = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = layers.Conv2D(8, 1, activation="sigmoid")(layers.Conv2D(2, 1, activation="relu")(gate))
+    return layers.Multiply()([x, gate])
+
+
+# name: (graph from the Keras input, input shape, ops the deployed model must hold)
+MODELS = {
+    "logistic": (lambda layers, x: layers.Activation("sigmoid")(_conv(layers, x)), INPUT_SHAPE, {"LOGISTIC"}),
+    "tanh": (lambda layers, x: layers.Activation("tanh")(_conv(layers, x)), INPUT_SHAPE, {"TANH"}),
+    "relu": (lambda layers, x: layers.ReLU()(layers.Concatenate()([_conv(layers, x), x])), INPUT_SHAPE, {"RELU"}),
+    "relu6": (lambda layers, x: layers.ReLU(6.0)(layers.Concatenate()([_conv(layers, x), x])), INPUT_SHAPE,
+              {"RELU6"}),
+    "hard_swish": (lambda layers, x: layers.Activation("hard_swish")(_conv(layers, x)), INPUT_SHAPE,
+                   {"HARD_SWISH"}),
+    "leaky_relu": (lambda layers, x: layers.LeakyReLU(0.2)(_conv(layers, x)), INPUT_SHAPE, {"LEAKY_RELU"}),
+    "swish": (lambda layers, x: layers.Activation("swish")(_conv(layers, x)), INPUT_SHAPE, {"LOGISTIC", "MUL"}),
+    "squeeze_excite": (_squeeze_excite, INPUT_SHAPE, {"MUL"}),
+    "mul_channel_constant": (lambda layers, x: layers.ReLU()(_conv(layers, x)) * CHANNEL_SCALES, INPUT_SHAPE,
+                             {"MUL"}),
+    "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
+    "every_activation": (_every_activation, (12, 3),
+                         {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
+                          "QUANTIZE_S8"}),
+}
+
+# ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md
+LITERT_DIFFERS = {
+    "every_activation": "RELU6, as below",
+    "relu6": "TFLite Micro clamps RELU6 in the input's quantization and keeps its bytes; LiteRT rescales",
+}
+
+
+def deployed_model(name: str, seed: int = 0) -> bytes:
+    import keras
+
+    from pipeline import deploy
+
+    graph, shape, _ = MODELS[name]
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, graph(keras.layers, inputs))
+    x_calib = np.random.default_rng(seed).normal(size=(CALIBRATION_SAMPLES, *shape)).astype(np.float32)
+    return deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=0)).model
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_op_model_runs_byte_exact_with_tflite_micro(name):
+    model = deployed_model(name)
+    ops = {op_registry.SPECS[op.op_code].name for op in compact.compile_model(model, name).ops}  # the C rows
+    assert MODELS[name][2] <= ops, ops
+    result = verify.verify(model, name, VERIFY_INPUTS)
+    assert result.mismatched_bytes["ref_vs_tflm"] == 0
+    if name in LITERT_DIFFERS:  # the documented difference shows, between LiteRT and the two that agree
+        assert result.mismatched_bytes["ref_vs_litert"] == result.mismatched_bytes["litert_vs_tflm"] > 0
+    else:
+        assert result.mismatched_bytes == {pair: 0 for pair in verify.PAIRS}, result.first_divergence
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])
+def test_every_activation_runs_in_the_firmware_as_on_the_host(target):
+    from pipeline.firmware import build as firmware
+
+    assert firmware.measure(deployed_model("every_activation"), target, inputs=3).matches_host
