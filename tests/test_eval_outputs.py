@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main as cli
-from pipeline.quant import scoring
+from pipeline.quant import metrics
 
 
 def test_predicted_class_of_one_unit_is_the_threshold_and_of_several_the_argmax():
-    assert scoring.predicted_class(np.array([[0.2], [0.5], [0.51], [0.9]])).tolist() == [0, 0, 1, 1]
-    assert scoring.predicted_class(np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])).tolist() == [1, 0]
-    assert scoring.predicted_class(np.zeros((2, 2, 2, 3)) + np.arange(3)).tolist() == [2, 2]  # flattened: the first maximum
+    assert metrics.predicted_class(np.array([[0.2], [0.5], [0.51], [0.9]])).tolist() == [0, 0, 1, 1]
+    assert metrics.predicted_class(np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])).tolist() == [1, 0]
+    assert metrics.predicted_class(np.zeros((2, 2, 2, 3)) + np.arange(3)).tolist() == [2, 2]  # flattened: the first maximum
 
 
 @pytest.fixture(scope="module")

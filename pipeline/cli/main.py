@@ -87,7 +87,8 @@ def cmd_deploy(args) -> dict:
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
     refuse_existing([out_dir / name for name in (*deploy.OUTPUTS, *targets.OUTPUTS)], args.force)
     options = deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop,
-                                   args.verify_inputs, args.cost_target, args.target, args.require_firmware)
+                                   verify_inputs=args.verify_inputs, cost_target=args.cost_target,
+                                   require_firmware=args.require_firmware, target=args.target)
     state = deploy.run_passes(inputs.model, inputs.calibration_x, options, inputs.calibration_y,
                               on_pass=_progress_printer("deploy") if args.progress else None, name=inputs.name,
                               source=args.model, stress=bool(args.stress), test_x=inputs.test_x, test_y=inputs.test_y)
