@@ -274,8 +274,10 @@ FILTER_3X3 = np.zeros((1, 3, 3, 1), dtype=np.int8)
                                     None, (1, 1, 1, 1)), "BAD_SHAPE"),
     (lambda: library.fully_connected(kp.FullyConnectedParams(0, 0, -128, 127), unit_requant(),
                                   np.zeros((1, 4), np.int8), np.zeros((2, 5), np.int8), None), "BAD_SHAPE"),
-    (lambda: library.add(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), np.zeros((1, 2), np.int8),
-                      np.zeros((1, 1), np.int8)), "UNSUPPORTED"),
+    (lambda: library.add(replace(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), left_shift=21),
+                      np.zeros((1, 2), np.int8), np.zeros((1, 1), np.int8)), "BAD_ARG"),
+    (lambda: library.sub(replace(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), input1_right_shift=32),
+                      np.zeros((1, 2), np.int8), np.zeros((1, 1), np.int8)), "BAD_ARG"),
     (lambda: library.average_pool_2d(kp.PoolParams(1, 1, 2, 2, 0, 0, -128, 127), INPUT_3X3, (1, 3, 3, 2)),
      "BAD_SHAPE"),
     (lambda: library.max_pool_2d(kp.PoolParams(1, 1, 2, 2, 2, 0, -128, 127), INPUT_3X3, (1, 3, 3, 1)), "BAD_ARG"),
@@ -595,6 +597,19 @@ def test_fully_connected_matches_references(op_runs):
                                      run.scale(output_index))
     filter, bias = run.constants[filter_index], run.constants[bias_index]
     assert_bit_exact(run, lambda sample: library.fully_connected(params, requant, sample[input_index], filter, bias))
+
+
+def test_add_and_sub_broadcast_a_channel_vector_by_hand():
+    # input1 NHWC [1, 2, 2, 2]; input2 [2] broadcast over N, H, W. All scales 1, zero points 0: the int8 values add
+    # exactly (inputs scaled by 1/2 after << 20, the sum by 2^-19).
+    params = kp.add_params(1.0, 0, 1.0, 0, 1.0, 0, "NONE")
+    input1 = np.array([[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]], np.int8)
+    channel = np.array([10, -20], np.int8)
+    assert library.add(params, input1, channel).tolist() == [[[[11, -18], [13, -16]], [[15, -14], [17, -12]]]]
+    assert library.sub(params, input1, channel).tolist() == [[[[-9, 22], [-7, 24]], [[-5, 26], [-3, 28]]]]
+    # input2 [1, 2, 1, 1] broadcast over W and C: rows of input1 minus 1 and 2
+    rows = np.array([[[[1]], [[2]]]], np.int8)
+    assert library.sub(params, input1, rows).tolist() == [[[[0, 1], [2, 3]], [[3, 4], [5, 6]]]]
 
 
 @pytest.mark.parametrize("name, activation", [("add", "NONE"), ("add_relu", "RELU")])

@@ -40,6 +40,12 @@ def _squeeze_excite(layers, x):
     return layers.Multiply()([x, gate])
 
 
+def _centred(layers, x):
+    """Each channel minus its spatial mean: SUB of [1, 1, 1, C] broadcast over [1, H, W, C]."""
+    x = layers.ReLU()(_conv(layers, x))
+    return layers.Subtract()([x, layers.GlobalAveragePooling2D(keepdims=True)(x)])
+
+
 # name: (graph from the Keras input, input shape, ops the deployed model must hold)
 MODELS = {
     "logistic": (lambda layers, x: layers.Activation("sigmoid")(_conv(layers, x)), INPUT_SHAPE, {"LOGISTIC"}),
@@ -54,6 +60,10 @@ MODELS = {
     "squeeze_excite": (_squeeze_excite, INPUT_SHAPE, {"MUL"}),
     "mul_channel_constant": (lambda layers, x: layers.ReLU()(_conv(layers, x)) * CHANNEL_SCALES, INPUT_SHAPE,
                              {"MUL"}),
+    "add_channel_constant": (lambda layers, x: layers.ReLU()(_conv(layers, x)) + CHANNEL_SCALES, INPUT_SHAPE,
+                             {"ADD"}),
+    "sub": (lambda layers, x: layers.Subtract()([_conv(layers, x), _conv(layers, x)]), INPUT_SHAPE, {"SUB"}),
+    "sub_broadcast": (_centred, INPUT_SHAPE, {"SUB"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",

@@ -301,8 +301,15 @@ wess_status_t wess_fully_connected_f32(const wess_fc_f32_params_t *params,
                                        const wess_dims_t *filter_dims, const float *filter, const float *bias,
                                        const wess_dims_t *output_dims, float *output);
 
-/** ADD, int8, element-wise; input1, input2 and output dims must be equal (broadcasting: UNSUPPORTED). */
+/** ADD, int8, element-wise: input1 [n1, h1, w1, c1] and input2 [n2, h2, w2, c2] (NHWC, any layout read as such)
+ *  broadcast to output [n, h, w, c]: every input extent is 1 or the output's (else WESS_ERR_BAD_SHAPE). */
 wess_status_t wess_add_s8(const wess_add_params_t *params,
+                          const wess_dims_t *input1_dims, const int8_t *input1,
+                          const wess_dims_t *input2_dims, const int8_t *input2,
+                          const wess_dims_t *output_dims, int8_t *output);
+
+/** SUB, int8: input1 - input2 with ADD's parameters (TFLite computes them alike) and broadcasting. */
+wess_status_t wess_sub_s8(const wess_add_params_t *params,
                           const wess_dims_t *input1_dims, const int8_t *input1,
                           const wess_dims_t *input2_dims, const int8_t *input2,
                           const wess_dims_t *output_dims, int8_t *output);

@@ -47,6 +47,7 @@
        mean_op_run) \
     OP(MODEL_OP_SQUEEZE, "SQUEEZE", 1, 1, TYPES_ANY, NO_PARAMS, NO_REQUANT, reshape_op_check, reshape_op_run) \
     OP(MODEL_OP_MUL, "MUL", 2, 2, TYPES_S8, PARAMS(wess_mul_params_t), NO_REQUANT, model_check_none, mul_op_run) \
+    OP(MODEL_OP_SUB, "SUB", 2, 2, TYPES_S8, PARAMS(wess_add_params_t), NO_REQUANT, model_check_none, sub_op_run) \
     OP(MODEL_OP_EXPAND_DIMS, "EXPAND_DIMS", 1, 1, TYPES_ANY, NO_PARAMS, NO_REQUANT, reshape_op_check, \
        reshape_op_run) \
     OP(MODEL_OP_LOGISTIC, "LOGISTIC", 1, 1, TYPES_S8, PARAMS(wess_sigmoid_params_t), NO_REQUANT, model_check_none, \

@@ -218,13 +218,22 @@ def fully_connected_f32(params: kp.FullyConnectedF32Params, input: np.ndarray, f
     return output
 
 
-def add(params: kp.AddParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
-    """ADD of equal-shape int8 tensors (rank <= 4)."""
-    output = np.empty(input1.shape, dtype=np.int8)
-    _call("wess_add_s8", ctypes.byref(AddParams(*astuple(params))), ctypes.byref(_dims(input1.shape)),
+def _add_or_sub(kernel: str, params: kp.AddParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
+    _call(kernel, ctypes.byref(AddParams(*astuple(params))), ctypes.byref(_dims(input1.shape)),
           _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)), _pointer(input2, np.int8),
           ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
+
+
+def add(params: kp.AddParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """ADD int8, the inputs broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    return _add_or_sub("wess_add_s8", params, input1, input2)
+
+
+def sub(params: kp.AddParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """SUB int8 (input1 - input2), broadcast as ADD."""
+    return _add_or_sub("wess_sub_s8", params, input1, input2)
 
 
 def _pool(kernel: str, params: kp.PoolParams, input: np.ndarray, output_shape) -> np.ndarray:

@@ -253,13 +253,6 @@ def _fully_connected_f32(ctx: OpContext) -> OpRecord:
     return OpRecord(_weighted_inputs(ctx), kp.FullyConnectedF32Params(*bounds))
 
 
-def _add(ctx: OpContext) -> OpRecord:
-    options = ctx.options(schema.AddOptionsT)
-    (first, second), reader = ctx.inputs[:2], ctx.reader
-    if reader.shape(first) != reader.shape(second):
-        raise UnsupportedError(f"broadcasting {reader.shape(first)} + {reader.shape(second)} is not supported")
-    params = kp.add_params(*reader.quant(first), *reader.quant(second), *_output_quant(ctx), _activation(options))
-    return OpRecord(ctx.inputs, params)
 
 
 def _broadcast_inputs(ctx: OpContext) -> tuple[int, int]:
@@ -277,6 +270,16 @@ def _broadcast_inputs(ctx: OpContext) -> tuple[int, int]:
         raise UnsupportedError(f"broadcasting {list(shapes[0])} with {list(shapes[1])} to "
                                f"{list(reader.shape(ctx.output))} is not supported")
     return first, second
+
+
+def _add_or_sub(options_type):
+    """ADD / SUB: TFLite's general quantized add parameters (SUB's Prepare computes the same), inputs broadcast."""
+    def build(ctx: OpContext) -> OpRecord:
+        first, second = _broadcast_inputs(ctx)
+        params = kp.add_params(*ctx.reader.quant(first), *ctx.reader.quant(second), *_output_quant(ctx),
+                               _activation(ctx.options(options_type)))
+        return OpRecord((first, second), params)
+    return build
 
 
 def _mul(ctx: OpContext) -> OpRecord:
@@ -382,7 +385,7 @@ _RELABEL = {"input_types": (TYPE_ANY,) * 3, "output_type": TYPE_ANY, "data_input
 F32 = OP_FLOAT32
 
 SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
-    OpSpec(OP.ADD, "ADD", _add, kp.AddParams, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.ADD, "ADD", _add_or_sub(schema.AddOptionsT), kp.AddParams, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.AVERAGE_POOL_2D, "AVERAGE_POOL_2D", _pool_2d, kp.PoolParams),
     OpSpec(OP.CONCATENATION, "CONCATENATION", _concatenation, input_count=(1, 16)),
     OpSpec(OP.CONV_2D, "CONV_2D", _conv_2d, kp.ConvParams, **_WEIGHTED_S8),
@@ -396,6 +399,7 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.MEAN, "MEAN", _mean, kp.MeanParams, required_inputs=2),
     OpSpec(OP.SQUEEZE, "SQUEEZE", _relabel, **_RELABEL),
     OpSpec(OP.MUL, "MUL", _mul, kp.MulParams, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.SUB, "SUB", _add_or_sub(schema.SubOptionsT), kp.AddParams, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.EXPAND_DIMS, "EXPAND_DIMS", _relabel, **_RELABEL),
     OpSpec(OP.LOGISTIC, "LOGISTIC", _sigmoid((1 / 256, -128)), kp.SigmoidParams),
     OpSpec(OP.TANH, "TANH", _sigmoid((1 / 128, 0)), kp.SigmoidParams),
