@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.cref import gate, support
 from pipeline.firmware import targets
-from pipeline.keras import bnfold, cle
+from pipeline.keras import bnfold, cle, modelio
 from pipeline.quant import (
     adaround,
     biascorr,
@@ -125,7 +125,7 @@ def calibrator_scores(state: DeployState, names: list[str]) -> dict[str, float]:
     fit, held = calibration.held_back_split(len(state.calibration_x))
     all_ranges = calibration.calibrate_ranges(state.calibrated, state.calibration_x[fit], names)
     held_x = state.calibration_x[held]
-    float_out = np.asarray(state.keras_model.predict(held_x, batch_size=256, verbose=0), np.float64)
+    float_out = modelio.predict(state.keras_model, held_x)
     scores = {}
     for name in names:
         ranged = calibration.with_ranges(state.calibrated, all_ranges[name])

@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.cref import backends
 from pipeline.firmware import targets
-from pipeline.keras import cle
+from pipeline.keras import cle, modelio
 from pipeline.quant import adaround, biascorr, metrics, schemes, scoring, sensitivity
 from pipeline.tflite import runtime
 
@@ -47,7 +47,7 @@ def augmented_metrics(model_bytes: bytes, aug_x: np.ndarray, aug_float_out: np.n
     reference kernels, about 3x faster)."""
     q = runtime.io_quant(model_bytes)
     out = runtime.dequantize_output(backends.run_ref(model_bytes, runtime.quantize_input(aug_x, q)), q)
-    return metrics.compare(aug_float_out, out.reshape(aug_float_out.shape))
+    return metrics.compare(aug_float_out, out.reshape(aug_float_out.shape), q.class_elements)
 
 
 def _scheme_model(name: str, states: dict, built: dict, means: dict, calibration_x: np.ndarray,
@@ -90,12 +90,11 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
     cle_pairs, _ = cle.find_pairs(base.folded_model)
     # nothing to equalize: the CLE schemes are their base schemes, from the same calibration
     states = {False: base, True: passes("cle+wess") if cle_pairs else base}
-    float_out = np.asarray(keras_model.predict(test_x, batch_size=256, verbose=0), np.float64)
-    accuracy = {"float": float(np.mean(metrics.predicted_class(float_out) == test_y))
-                if test_y is not None else float("nan")}
+    float_out = modelio.predict(keras_model, test_x)
+    float_class = metrics.predicted_class(float_out, modelio.class_elements(keras_model))
+    accuracy = {"float": float(np.mean(float_class == test_y)) if test_y is not None else float("nan")}
     aug_x = metrics.augment(test_x, augment_copies) if augment_copies else None
-    aug_float_out = np.asarray(keras_model.predict(aug_x, batch_size=256, verbose=0), np.float64) \
-        if aug_x is not None else None
+    aug_float_out = modelio.predict(keras_model, aug_x) if aug_x is not None else None
     scored, built, means, costs = {}, {}, {}, {}
     names = schemes.SCHEMES + (schemes.ADAROUND_SCHEMES if with_adaround else ())
     for name_ in tqdm(names, desc="evaluating", disable=not progress, leave=False):

@@ -11,6 +11,7 @@ import numpy as np
 from pipeline.errors import WessError
 from pipeline.firmware import build as firmware
 from pipeline.firmware import targets
+from pipeline.keras import modelio
 from pipeline.quant import metrics, scoring, wess
 from pipeline.tflite import flatbuf, metadata, versions
 
@@ -249,8 +250,9 @@ def _accuracy(state) -> dict:
     """Top-1 of float and of the deployed model on the labelled test split, when there is one."""
     if state.test_x is None:
         return {}
-    float_out = np.asarray(state.keras_model.predict(state.test_x, batch_size=256, verbose=0), np.float64)
-    return {"float": float(np.mean(metrics.predicted_class(float_out) == state.test_y)),
+    float_out = modelio.predict(state.keras_model, state.test_x)
+    float_class = metrics.predicted_class(float_out, modelio.class_elements(state.keras_model))
+    return {"float": float(np.mean(float_class == state.test_y)),
             state.options.scheme: scoring.score(state.model, state.test_x, state.test_y, float_out).top1}
 
 

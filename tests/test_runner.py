@@ -89,7 +89,7 @@ def live_tensor_conflicts(compiled: compact.CompactModel) -> list[tuple[int, int
             if tensor in arena:
                 first.setdefault(tensor, position)
                 last[tensor] = position
-    last[compiled.output_tensor] = len(compiled.ops) - 1
+    last.update({tensor: len(compiled.ops) - 1 for tensor in compiled.output_tensors})
     aliases = {frozenset((op.inputs[0], op.outputs[0])) for op in compiled.ops if op.op_code == compact.OP.RESHAPE}
     conflicts = []
     for position in range(len(compiled.ops)):
@@ -275,7 +275,7 @@ def test_cli_run_ref_dumps_every_tensor(deployed_models, tmp_path, capfd):
     compiled = compact.compile_model(path.read_bytes())
     files = sorted(dump.glob("*.npy"))
     assert len(files) == len(compiled.ops) + 1
-    final = np.load(next(f for f in files if f.name.startswith(f"t{compiled.output_tensor:04d}_")))
+    final = np.load(next(f for f in files if f.name.startswith(f"t{compiled.output_tensors[0]:04d}_")))
     np.testing.assert_array_equal(final, np.load(tmp_path / "y.npy"))
     code = cli.main(["run", str(path), "--random-input", "--dump-intermediates", str(dump)])
     assert code == 2 and "needs --backend ref" in capfd.readouterr().err

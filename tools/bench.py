@@ -208,7 +208,7 @@ def inference_speed(names: list[str], count: int) -> None:
         tflite = deploy.run_passes(model, splits.x_calib, deploy.DeployOptions()).model
         x = runtime.quantize_input(splits.x_test[:count], runtime.io_quant(tflite))
         compiled = compact.compile_model(tflite)
-        out_type = compiled.tensors[compiled.output_tensor].numpy_type
+        out_type = compiled.outputs[0].numpy_type
         micro = tflm.Interpreter.from_bytes(tflite)
         xnn = Interpreter(model_content=tflite, num_threads=1)
         xnn.allocate_tensors()

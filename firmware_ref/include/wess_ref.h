@@ -32,7 +32,7 @@ typedef enum {
     WESS_ERR_UNSUPPORTED = 3,  /**< Valid in TFLite but not implemented here (batch > 1, broadcasting, ...). */
     WESS_ERR_TRUNCATED = 4,    /**< Model blob shorter than its header or than the size its header declares. */
     WESS_ERR_BAD_MAGIC = 5,    /**< Model blob does not start with "WSSM". */
-    WESS_ERR_BAD_VERSION = 6,  /**< Model blob format version other than WESS_MODEL_VERSION. */
+    WESS_ERR_BAD_VERSION = 6,  /**< Model blob format version outside [WESS_MODEL_VERSION_MIN, WESS_MODEL_VERSION]. */
     WESS_ERR_BAD_OFFSET = 7,   /**< A table, tensor or constant offset/size points outside its section. */
     WESS_ERR_BAD_TENSOR = 8,   /**< A tensor index out of range, or a tensor of the wrong type, storage or size. */
     WESS_ERR_BAD_OP = 9,       /**< An op record of unknown op code or with the wrong tensor/parameter count. */
@@ -413,8 +413,12 @@ wess_status_t wess_fixedpoint_batch(wess_fixedpoint_op_t op, const int32_t *a, c
 
 /* ------------------------------------------------------------------ whole-model runner (runner.c) */
 
-/** Compact model blob format version read by this library (docs/compact_model.md). */
-#define WESS_MODEL_VERSION 2
+/** Compact model blob format versions read by this library (docs/compact_model.md): 2 (one output) and 3 (an
+ *  output list: the outputs are copied out one after another, in the list's order). */
+#define WESS_MODEL_VERSION 3
+#define WESS_MODEL_VERSION_MIN 2
+/** Most outputs a version 3 blob may list. */
+#define WESS_MODEL_MAX_OUTPUTS 16u
 
 /** What wess_model_validate learned about a blob; on a bad status, where the problem is. */
 typedef struct {
@@ -422,7 +426,7 @@ typedef struct {
     uint32_t op_count;      /**< Op records, run in order. */
     uint32_t arena_bytes;   /**< Activation arena the model needs (peak of the static memory plan). */
     uint32_t input_bytes;   /**< Bytes of one model input (int8 or float32 elements, NHWC). */
-    uint32_t output_bytes;  /**< Bytes of one model output. */
+    uint32_t output_bytes;  /**< Bytes of one model output: all its outputs, one after another in list order. */
     int32_t error_tensor;   /**< Tensor index at fault on a bad status, else -1. */
     int32_t error_op;       /**< Op position at fault on a bad status, else -1. */
 } wess_model_info_t;

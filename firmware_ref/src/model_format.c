@@ -19,7 +19,8 @@ wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_head
     if (memcmp(blob, "WSSM", 4) != 0) {
         return WESS_ERR_BAD_MAGIC;
     }
-    if (read_u16(blob + 4) != WESS_MODEL_VERSION) {
+    const uint16_t version = read_u16(blob + 4);
+    if (version < WESS_MODEL_VERSION_MIN || version > WESS_MODEL_VERSION) {
         return WESS_ERR_BAD_VERSION;
     }
     if (blob_len < MODEL_HEADER_BYTES) {
@@ -38,6 +39,8 @@ wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_head
     header->constant_offset = read_u32(blob + 44);
     header->constant_bytes = read_u32(blob + 48);
     header->arena_bytes = read_u32(blob + 52);
+    header->output_count = version >= 3 ? read_u32(blob + 56) : 1u;
+    header->output_list_offset = version >= 3 ? read_u32(blob + 60) : 0u;
     if (header->blob_bytes > blob_len) {
         return WESS_ERR_TRUNCATED;
     }
@@ -52,7 +55,21 @@ wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_head
         header->constant_offset % 16u != 0 || header->op_table_offset % 4u != 0) {
         return WESS_ERR_BAD_OFFSET;
     }
+    if (version >= 3 && (header->output_count < 1u || header->output_count > WESS_MODEL_MAX_OUTPUTS ||
+                         header->output_list_offset % 4u != 0 ||
+                         !range_inside(header->output_list_offset, 4u * header->output_count, header->constant_bytes) ||
+                         model_output_tensor(blob, header, 0) != header->output_tensor)) {
+        return WESS_ERR_BAD_OFFSET;
+    }
     return WESS_OK;
+}
+
+uint32_t model_output_tensor(const uint8_t *blob, const model_header_t *header, uint32_t position)
+{
+    if (header->output_list_offset == 0u && header->output_count == 1u) {
+        return header->output_tensor;
+    }
+    return read_u32(blob + header->constant_offset + header->output_list_offset + 4u * position);
 }
 
 void model_read_tensor(const uint8_t *blob, const model_header_t *header, uint32_t index, model_tensor_t *tensor)

@@ -181,17 +181,29 @@ wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t a
             return fail(info, offset_bad ? WESS_ERR_BAD_OFFSET : WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
         }
     }
-    const uint32_t io_tensors[2] = {header.input_tensor, header.output_tensor};
-    for (int io = 0; io < 2; ++io) {
+    /* position 0: the input; 1 + p: output p. Every one an arena tensor; outputs are distinct. */
+    for (uint32_t io = 0; io < 1u + header.output_count; ++io) {
+        const uint32_t index = io == 0 ? header.input_tensor : model_output_tensor(blob, &header, io - 1u);
         model_tensor_t tensor;
-        if (io_tensors[io] >= header.tensor_count) {
-            return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)io_tensors[io]);
+        if (index >= header.tensor_count) {
+            return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
         }
-        model_read_tensor(blob, &header, io_tensors[io], &tensor);
+        model_read_tensor(blob, &header, index, &tensor);
         if (tensor.storage != MODEL_STORAGE_ARENA) {
-            return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)io_tensors[io]);
+            return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
         }
-        *(io == 0 ? &info->input_bytes : &info->output_bytes) = tensor.data_bytes;
+        for (uint32_t earlier = 1; io > 0 && earlier < io; ++earlier) {
+            if (model_output_tensor(blob, &header, earlier - 1u) == index) {
+                return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
+            }
+        }
+        if (io == 0) {
+            info->input_bytes = tensor.data_bytes;
+        } else if (tensor.data_bytes > UINT32_MAX - info->output_bytes) {
+            return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
+        } else {
+            info->output_bytes += tensor.data_bytes;
+        }
     }
     const model_run_t model = {blob, header, NULL};
     status = ops_valid(&model, info);

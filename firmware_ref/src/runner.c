@@ -54,14 +54,19 @@ wess_status_t wess_model_run_batch(const uint8_t *blob, size_t blob_len, uint8_t
     run.arena = arena;
     (void)model_read_header(blob, blob_len, &run.header);  /* checked by wess_model_validate */
     const bound_tensor_t input = model_bind(&run, (int32_t)run.header.input_tensor);
-    const bound_tensor_t output = model_bind(&run, (int32_t)run.header.output_tensor);
     for (int32_t sample = 0; sample < batch_count; ++sample) {
         memcpy(input.data, (const uint8_t *)inputs + (size_t)sample * info.input_bytes, info.input_bytes);
         status = run_sample(&run, sample, hooks);
         if (status != WESS_OK) {
             return status;
         }
-        memcpy((uint8_t *)outputs + (size_t)sample * info.output_bytes, output.data, info.output_bytes);
+        /* the outputs one after another, in the blob's list order (their bytes add up to info.output_bytes) */
+        uint8_t *destination = (uint8_t *)outputs + (size_t)sample * info.output_bytes;
+        for (uint32_t position = 0; position < run.header.output_count; ++position) {
+            const bound_tensor_t output = model_bind(&run, (int32_t)model_output_tensor(blob, &run.header, position));
+            memcpy(destination, output.data, output.record.data_bytes);
+            destination += output.record.data_bytes;
+        }
     }
     return WESS_OK;
 }

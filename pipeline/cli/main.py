@@ -174,8 +174,12 @@ def cmd_run(args) -> dict:
         buffer = io.BytesIO()
         np.save(buffer, y)
         atomic_write_bytes(args.output, buffer.getvalue())
+    from pipeline.quant.metrics import predicted_class
+
+    # several outputs: y joins them per sample (runtime.join_outputs); top-1 is the first output's class
     return {"model": str(path), "backend": args.backend, "inputs": int(len(x)), "output_shape": list(y.shape),
-            "top1": y.argmax(axis=1).tolist(), "output_int8": y.tolist() if len(y) <= 16 else None,
+            "output_shapes": [list(output.shape) for output in q.outputs],
+            "top1": predicted_class(y, q.class_elements).tolist(), "output_int8": y.tolist() if len(y) <= 16 else None,
             "output": args.output}
 
 

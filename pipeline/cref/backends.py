@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, UnsupportedError
 from pipeline.tflite import runtime
 
 from . import compact, library
@@ -14,9 +14,17 @@ BACKENDS = ("litert", "litert-xnnpack", "tflm", "ref")
 def run_ref(model: bytes, x_int8: np.ndarray) -> np.ndarray:
     """The C reference runner (firmware_ref/src/runner.c) on the model's compact blob, the whole batch in one call."""
     compiled = compact.compile_model(model)
-    output = compiled.tensors[compiled.output_tensor]
-    y = library.run_model(compiled.blob, x_int8, output.numpy_type)
-    return y.reshape((len(x_int8),) + output.shape[1:])
+    y = library.run_model(compiled.blob, x_int8, output_type(compiled))
+    outputs = compiled.outputs
+    return y.reshape((len(x_int8),) + outputs[0].shape[1:]) if len(outputs) == 1 else y
+
+
+def output_type(compiled: compact.CompactModel):
+    """The numpy type of the model's outputs: several outputs are int8, joined as runtime.join_outputs does."""
+    types = {np.dtype(output.numpy_type) for output in compiled.outputs}
+    if len(compiled.outputs) > 1 and types != {np.dtype(np.int8)}:
+        raise UnsupportedError("a model with several outputs runs in the C reference runner when every output is int8")
+    return types.pop()
 
 
 def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]:
@@ -28,7 +36,7 @@ def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]
         record = compiled.tensors[tensor]
         per_sample.setdefault(tensor, []).append(np.frombuffer(data, record.numpy_type).reshape(record.shape[1:]))
 
-    library.run_model(compiled.blob, x_int8, compiled.tensors[compiled.output_tensor].numpy_type, on_tensor=keep)
+    library.run_model(compiled.blob, x_int8, output_type(compiled), on_tensor=keep)
     return {tensor: np.stack(arrays) for tensor, arrays in per_sample.items()}
 
 

@@ -23,7 +23,9 @@ from .op_registry import (  # noqa: F401 (OP: API)
 )
 
 MAGIC = b"WSSM"
-VERSION = 2  # 2: float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (op code | OP_FLOAT32)
+VERSION = 2  # 2: float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (op code | OP_FLOAT32); one output
+VERSION_OUTPUT_LIST = 3  # 3: as 2, with an output list (a model with several outputs); one-output blobs stay 2
+MAX_OUTPUTS = 16  # WESS_MODEL_MAX_OUTPUTS
 HEADER = struct.Struct("<4sHH14I")  # 64 bytes, see docs/compact_model.md
 TENSOR = struct.Struct("<iiiiBBHifII")  # 36 bytes
 OP_HEADER = struct.Struct("<HHHH")  # op code, record bytes, input count, output count
@@ -81,12 +83,16 @@ class CompactModel:
     ops: tuple[CompactOp, ...]
     memory_plan: memplan.MemoryPlan
     input_tensor: int
-    output_tensor: int
+    output_tensors: tuple[int, ...]  # the model's outputs in the TFLite subgraph's order, copied out in this order
     wess: bool  # requantization from WESS metadata (one multiplier per layer plus 4-bit shifts)
 
     @property
     def arena_bytes(self) -> int:
         return self.memory_plan.arena_bytes
+
+    @property
+    def outputs(self) -> tuple[CompactTensor, ...]:
+        return tuple(self.tensors[index] for index in self.output_tensors)
 
 
 @dataclass
@@ -170,7 +176,7 @@ FLOAT32_KERNELS = " and ".join(", ".join(spec.name.removesuffix("_F32") for spec
 
 
 def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: int,
-               output_tensor: int) -> list[memplan.Buffer]:
+               output_tensors: tuple[int, ...]) -> list[memplan.Buffer]:
     """Activation buffers with the span of op positions they are live, RESHAPE outputs aliasing their input."""
     root: dict[int, int] = {}
     for op in ops:
@@ -187,7 +193,8 @@ def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: i
         for tensor in op.inputs + op.outputs:
             if tensor >= 0 and tensor not in constant_tensors:
                 touch(tensor, position)
-    touch(output_tensor, len(ops) - 1)
+    for output_tensor in output_tensors:  # read after the last op
+        touch(output_tensor, len(ops) - 1)
     members: dict[int, list[int]] = {}
     for tensor in set(root) | set(spans):
         members.setdefault(root.get(tensor, tensor), []).append(tensor)
@@ -258,9 +265,12 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
         raise UnsupportedError(f"{source}: {len(model.subgraphs)} subgraphs; exactly one is supported")
     reader = _Reader(model)
     graph = reader.graph
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedError(f"{source}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; one of each "
-                               "is supported")
+    if len(graph.inputs) != 1:
+        raise UnsupportedError(f"{source}: {len(graph.inputs)} inputs; the C reference runner takes one")
+    output_tensors = tuple(int(t) for t in graph.outputs)
+    if not 1 <= len(output_tensors) <= MAX_OUTPUTS or len(set(output_tensors)) != len(output_tensors):
+        raise UnsupportedError(f"{source}: outputs {list(output_tensors)}; the C reference runner takes 1 to "
+                               f"{MAX_OUTPUTS} distinct outputs")
     has_wess = flatbuf.get_metadata(model, metadata.METADATA_NAME) is not None
     shifts = {layer.operator_index: layer for layer in metadata.read_shifts(model, source)} if has_wess else {}
     constants = _Constants()
@@ -268,8 +278,7 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
     with about(source):
         ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants)
                for index, op in enumerate(graph.operators) if index in live]
-    input_tensor, output_tensor = int(graph.inputs[0]), int(graph.outputs[0])
-    return _layout(reader, ops, constants, input_tensor, output_tensor, has_wess, source)
+    return _layout(reader, ops, constants, int(graph.inputs[0]), output_tensors, has_wess, source)
 
 
 def _check_tensor_types(reader: _Reader, op: CompactOp, source: str) -> None:
@@ -288,13 +297,13 @@ def _check_tensor_types(reader: _Reader, op: CompactOp, source: str) -> None:
                              "kernel takes")
 
 
-def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_tensor: int, output_tensor: int,
-            has_wess: bool, source: str) -> CompactModel:
+def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_tensor: int,
+            output_tensors: tuple[int, ...], has_wess: bool, source: str) -> CompactModel:
     """Tensor records, memory plan and the serialized blob."""
-    used = {t for op in ops for t in op.inputs + op.outputs if t >= 0} | {input_tensor, output_tensor}
+    used = {t for op in ops for t in op.inputs + op.outputs if t >= 0} | {input_tensor, *output_tensors}
     constant_tensors = {t for t in used if reader.is_constant(t)}
-    if input_tensor in constant_tensors or output_tensor in constant_tensors:
-        raise InputError(f"{source}: the model input or output is a constant")
+    if constant_tensors & {input_tensor, *output_tensors}:
+        raise InputError(f"{source}: the model input or an output is a constant")
     for op in ops:
         _check_tensor_types(reader, op, source)
         if op.outputs[0] in constant_tensors:
@@ -302,7 +311,7 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     sizes = {t: int(np.prod(reader.shape(t), dtype=np.int64)) * ELEMENT_BYTES[TYPE_CODES[reader.graph.tensors[t].type]]
              for t in used}
     buffers = [memplan.Buffer(b.tensors, max(sizes[t] for t in b.tensors), b.first_op, b.last_op)
-               for b in _lifetimes(ops, constant_tensors, input_tensor, output_tensor)]
+               for b in _lifetimes(ops, constant_tensors, input_tensor, output_tensors)]
     memory_plan = memplan.plan(buffers)
     tensors = []
     for index in range(len(reader.graph.tensors)):
@@ -322,14 +331,18 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
         tensors.append(CompactTensor(index, name, shape, _dims(shape, f"{source}: tensor {index} ({name})"), type_code,
                                      storage, zero_point, scale, offset, sizes[index]))
     try:
-        blob = _serialize(tensors, ops, constants, input_tensor, output_tensor, memory_plan.arena_bytes, has_wess)
+        blob = _serialize(tensors, ops, constants, input_tensor, output_tensors, memory_plan.arena_bytes, has_wess)
     except struct.error as exc:  # a zero point, size or parameter word outside its int32/uint32 field
         raise InputError(f"{source}: a value does not fit its field of the compact blob: {exc}") from None
-    return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensor, output_tensor, has_wess)
+    return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensor, output_tensors, has_wess)
 
 
 def _serialize(tensors: list[CompactTensor], ops: list[CompactOp], constants: _Constants, input_tensor: int,
-               output_tensor: int, arena_bytes: int, has_wess: bool) -> bytes:
+               output_tensors: tuple[int, ...], arena_bytes: int, has_wess: bool) -> bytes:
+    version, output_words = VERSION, (0, 0)  # reserved words of a version 2 header
+    if len(output_tensors) > 1:  # the output list goes into the constant section
+        list_offset = constants.add(struct.pack(f"<{len(output_tensors)}I", *output_tensors))
+        version, output_words = VERSION_OUTPUT_LIST, (len(output_tensors), list_offset)
     tensor_table = b"".join(TENSOR.pack(*t.dims, t.type_code, t.storage, 0, t.zero_point, np.float32(t.scale),
                                         t.data_offset, t.data_bytes) for t in tensors)
     records = []
@@ -342,9 +355,9 @@ def _serialize(tensors: list[CompactTensor], ops: list[CompactOp], constants: _C
     op_table_offset = tensor_table_offset + len(tensor_table)
     constant_offset = -(-(op_table_offset + len(op_table)) // CONSTANT_ALIGNMENT) * CONSTANT_ALIGNMENT
     blob_bytes = constant_offset + constants.size_bytes
-    header = HEADER.pack(MAGIC, VERSION, HEADER.size, blob_bytes, FLAG_WESS if has_wess else 0, len(tensors), len(ops),
-                         input_tensor, output_tensor, tensor_table_offset, op_table_offset, len(op_table),
-                         constant_offset, constants.size_bytes, arena_bytes, 0, 0)
+    header = HEADER.pack(MAGIC, version, HEADER.size, blob_bytes, FLAG_WESS if has_wess else 0, len(tensors), len(ops),
+                         input_tensor, output_tensors[0], tensor_table_offset, op_table_offset, len(op_table),
+                         constant_offset, constants.size_bytes, arena_bytes, *output_words)
     padding = b"\0" * (constant_offset - op_table_offset - len(op_table))
     return header + tensor_table + op_table + padding + b"".join(constants.chunks)
 

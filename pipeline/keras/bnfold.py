@@ -49,9 +49,8 @@ def fold_kernel(kind: str, kernel: np.ndarray, bias: np.ndarray, a: np.ndarray, 
 def _check_functional(model) -> None:
     if not hasattr(model, "_inbound_nodes") or not hasattr(model, "inputs") or model.inputs is None:
         raise UnsupportedError(f"model {model.name!r}: only functional or sequential Keras models are supported")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UnsupportedError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                        "exactly one of each is supported")
+    if len(model.inputs) != 1:
+        raise UnsupportedError(f"model {model.name!r} has {len(model.inputs)} inputs; one is supported")
     for layer in model.layers:
         if len(layer._inbound_nodes) > 1:
             raise UnsupportedError(f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; shared layers are "

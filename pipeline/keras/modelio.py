@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import InputError, UnsupportedError, WessError
+from pipeline.tflite import runtime
 
 from . import custom, zoo
 
@@ -68,7 +69,7 @@ def load_keras(spec: str, custom_modules: tuple[str, ...] = ()) -> ModelSource:
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable Keras model ({exc})") from None
     model = custom.as_functional(model, path)
-    _check_one_input_output(model, path)
+    _check_one_input(model, path)
     return ModelSource(model, path.stem, spec, None)
 
 
@@ -91,16 +92,17 @@ def _keras_load_problem(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_one_input_output(model, path: Path) -> None:
+def _check_one_input(model, path: Path) -> None:
+    """One input (several outputs are fine: every runner joins them, runtime.join_outputs)."""
     inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
-    if len(inputs) != 1 or len(outputs) != 1:
+    if len(inputs) != 1 or not outputs:
         names = ", ".join(getattr(t, "name", "?") for t in inputs)
         raise UnsupportedError(f"{path}: the model has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; "
-                        "exactly one of each is supported")
+                               "one input and at least one output are supported")
 
 
 def _saved_model_as_keras(path: Path):
-    """Wrap a SavedModel's serving signature (one input, one output) as a functional Keras model.
+    """Wrap a SavedModel's serving signature (one input) as a functional Keras model.
 
     Its layers are opaque to BN folding here; the TFLite converter folds batch norms inside it instead.
     """
@@ -113,13 +115,12 @@ def _saved_model_as_keras(path: Path):
     if signature is None:
         raise InputError(f"{path}: SavedModel has no 'serving_default' signature")
     specs = list(signature.structured_input_signature[1].values())
-    if len(specs) != 1 or len(signature.structured_outputs) != 1:
-        raise UnsupportedError(f"{path}: SavedModel has {len(specs)} inputs and {len(signature.structured_outputs)} "
-                        "outputs; exactly one of each is supported")
+    if len(specs) != 1:
+        raise UnsupportedError(f"{path}: SavedModel has {len(specs)} inputs; one is supported")
     inp = keras.Input(shape=tuple(specs[0].shape[1:]), name="input")
     out = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")(inp)
-    if isinstance(out, dict):
-        out = next(iter(out.values()))
+    if isinstance(out, dict):  # several outputs: in the order of their signature names
+        out = [out[key] for key in sorted(out)] if len(out) > 1 else next(iter(out.values()))
     return keras.Model(inp, out, name=path.name)
 
 
@@ -158,3 +159,13 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...], need_labels: bool =
             raise InputError(f"{path}: labels must be in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
         y = y.astype(np.int64)
     return Dataset(x, y, str(path))
+
+
+def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The Keras model's float64 outputs on x; several outputs joined per sample as runtime.join_outputs does."""
+    return np.asarray(runtime.join_outputs(model.predict(x, batch_size=batch_size, verbose=0)), np.float64)
+
+
+def class_elements(model) -> int:
+    """Elements of the model's first output per sample: where predict's joined outputs carry the class."""
+    return int(np.prod(model.outputs[0].shape[1:]))

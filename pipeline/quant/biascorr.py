@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from pipeline.errors import UnsupportedError
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN
 from pipeline.tflite import flatbuf
 
@@ -85,6 +84,17 @@ def layer_input_means(calibrated: bytes, calibration_x: np.ndarray) -> dict[str,
     return {name: means[index] for name, index in float_inputs.items()}
 
 
+def _bias_quantization(model: schema.ModelT, wop: rewrite.WeightedOp) -> schema.QuantizationParametersT:
+    """The op's bias quantization; for an op without a bias (the converter drops all-zero ones), TFLite's rule for
+    a new one: scale input_scale * weight_scale per output channel, zero point 0."""
+    graph = model.subgraphs[0]
+    if wop.bias_tensor >= 0 and graph.tensors[wop.bias_tensor].quantization is not None:
+        return graph.tensors[wop.bias_tensor].quantization
+    weight_scales = np.asarray(graph.tensors[wop.weight_tensor].quantization.scale, np.float64)
+    scales = np.float64(flatbuf.tensor_scale(model, wop.input_tensor)) * weight_scales  # [1] or [channels]
+    return rewrite.quantization_params(scales.astype(np.float32), 0)
+
+
 def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndarray]) -> tuple[bytes, list[BiasCorrection]]:
     """The quantized model with every int8 conv/FC bias corrected for the mean error its weight rounding causes.
 
@@ -100,15 +110,13 @@ def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndar
         mean_x = means[flatbuf.tensor_name(graph.tensors[wop.output_tensor])]
         delta_w = _dequantized_weights(model, wop) - wop.float_weights.astype(np.float64)
         correction = expected_error(graph.operators[wop.operator_index], wop.builtin_code, delta_w, mean_x)
-        if wop.bias_tensor < 0 or graph.tensors[wop.bias_tensor].quantization is None:
-            raise UnsupportedError(f"operator {wop.operator_index} ({wop.op_name}) has no quantized bias to correct")
-        bias_scales = np.asarray(graph.tensors[wop.bias_tensor].quantization.scale, np.float64)
+        quantization = _bias_quantization(model, wop)
+        bias_scales = np.asarray(quantization.scale, np.float64)
         bias_index = rewrite.ensure_own_bias(model, wop.operator_index, correction.size)
         target = np.round((wop.float_bias.astype(np.float64) - correction) / bias_scales)
         clipped = int(np.sum((target < INT32_MIN) | (target > INT32_MAX)))
         flatbuf.set_tensor_array(model, bias_index, np.clip(target, INT32_MIN, INT32_MAX).astype(np.int32))
-        if bias_index != wop.bias_tensor:
-            graph.tensors[bias_index].quantization = graph.tensors[wop.bias_tensor].quantization
+        graph.tensors[bias_index].quantization = quantization
         if clipped:
             log.warning("operator %d (%s): %d corrected bias(es) saturated to int32", wop.operator_index,
                         wop.op_name, clipped)

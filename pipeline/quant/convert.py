@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from pipeline.errors import UnsupportedError
+from pipeline.tflite import flatbuf
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
     converter._experimental_calibrate_only = True
     try:
         with _quiet_native_logs():
-            return bytes(converter.convert())
+            converted = bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends with long messages
         raise UnsupportedError(f"model {keras_model.name!r}: the TFLite converter rejected it: {_first_line(exc)}") from None
+    return flatbuf.outputs_in_signature_order(converted)  # several outputs: in the Keras model's order
 
 
 def _first_line(exc: Exception) -> str:
@@ -82,9 +84,10 @@ def quantize(calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...] 
     io_type = tf.float32 if float_io else tf.int8
     try:
         with _quiet_native_logs():
-            return bytes(convert.mlir_quantize(
+            quantized = bytes(convert.mlir_quantize(
                 calibrated, disable_per_channel=not per_channel, fully_quantize=not float_io,
                 input_data_type=io_type, output_data_type=io_type,
                 denylisted_nodes=list(float_nodes) or None))
     except Exception as exc:  # the quantizer raises ConverterError and friends with long messages
         raise UnsupportedError(f"the TFLite quantizer rejected the model: {_first_line(exc)}") from None
+    return flatbuf.outputs_in_signature_order(quantized)

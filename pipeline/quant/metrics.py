@@ -66,19 +66,21 @@ def augment(x: np.ndarray, copies: int = AUGMENTED_COPIES, seed: int = AUGMENT_S
 BINARY_THRESHOLD = 0.5  # a one-unit (sigmoid) output predicts class 1 above it
 
 
-def predicted_class(out: np.ndarray) -> np.ndarray:
-    """Class per sample: argmax over the flattened output, or for one unit (a binary classifier) out > 0.5."""
-    flat = np.asarray(out).reshape(len(out), -1)
+def predicted_class(out: np.ndarray, class_elements: int | None = None) -> np.ndarray:
+    """Class per sample: argmax over the flattened output (its first `class_elements` elements: the first of
+    several joined outputs), or for one unit (a binary classifier) out > 0.5."""
+    flat = np.asarray(out).reshape(len(out), -1)[:, :class_elements]
     return (flat[:, 0] > BINARY_THRESHOLD).astype(np.int64) if flat.shape[1] == 1 else flat.argmax(axis=1)
 
 
-def compare(float_out: np.ndarray, int8_out: np.ndarray) -> OutputMetrics:
+def compare(float_out: np.ndarray, int8_out: np.ndarray, class_elements: int | None = None) -> OutputMetrics:
     """Agreement of the predicted class (`predicted_class`), SQNR and absolute errors of int8 (dequantized) vs float."""
     reference = np.asarray(float_out, np.float64)
     approx = np.asarray(int8_out, np.float64)
     if reference.shape != approx.shape:
         raise ValueError(f"float outputs {reference.shape} and int8 outputs {approx.shape} differ in shape")
     error = np.abs(reference - approx)
-    agreement = float(np.mean(predicted_class(reference) == predicted_class(approx))) if len(reference) else 0.0
+    agreement = float(np.mean(predicted_class(reference, class_elements) == predicted_class(approx, class_elements))) \
+        if len(reference) else 0.0
     return OutputMetrics(int(len(reference)), agreement, float(sqnr_db(reference, approx)),
                          float(error.max(initial=0.0)), float(error.mean()) if error.size else 0.0)

@@ -65,7 +65,7 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
     return result
 
 
-def _quantization(scales: np.ndarray, axis: int) -> schema.QuantizationParametersT:
+def quantization_params(scales: np.ndarray, axis: int) -> schema.QuantizationParametersT:
     q = schema.QuantizationParametersT()
     q.scale = np.asarray(scales, np.float32)
     q.zeroPoint = np.zeros(len(scales), np.int64)
@@ -107,10 +107,10 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
         check_exact_per_channel(layer, input_scale, output_scale, wop)
         tensors = quantized.subgraphs[0].tensors
         flatbuf.set_tensor_array(quantized, wop.weight_tensor, layer.weights_q)
-        tensors[wop.weight_tensor].quantization = _quantization(layer.channel_scales, wop.channel_axis)
+        tensors[wop.weight_tensor].quantization = quantization_params(layer.channel_scales, wop.channel_axis)
         bias_index = ensure_own_bias(quantized, wop.operator_index, layer.bias_q.size)
         flatbuf.set_tensor_array(quantized, bias_index, layer.bias_q)
-        tensors[bias_index].quantization = _quantization(
+        tensors[bias_index].quantization = quantization_params(
             (np.float64(input_scale) * layer.channel_scales.astype(np.float64)).astype(np.float32), 0)
         results.append((wop, layer))
         if layer.saturated.any():

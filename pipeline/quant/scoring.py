@@ -27,7 +27,7 @@ class SchemeResult:
 def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> SchemeResult:
     q = runtime.io_quant(model_bytes)
     out = runtime.dequantize_output(runtime.run_litert(model_bytes, runtime.quantize_input(x, q)), q)
-    top1 = float(np.mean(metrics.predicted_class(out) == y)) if y is not None else float("nan")
-    compared = metrics.compare(np.asarray(float_out).reshape(out.shape), out)
+    top1 = float(np.mean(metrics.predicted_class(out, q.class_elements) == y)) if y is not None else float("nan")
+    compared = metrics.compare(np.asarray(float_out).reshape(out.shape), out, q.class_elements)
     return SchemeResult(top1, compared.agreement, compared.sqnr_db, len(model_bytes), compared.max_abs_error,
                         compared.mean_abs_error)

@@ -149,6 +149,30 @@ def write_model(model: schema.ModelT) -> bytes:
         return Path(aligned).read_bytes()
 
 
+_SIGNATURE_OUTPUT = re.compile(r"output_(\d+)")
+
+
+def outputs_in_signature_order(data: bytes) -> bytes:
+    """The model with its subgraph's outputs in its signature's order (`output_0`, `output_1`, ...: the Keras
+    model's outputs in order), which the converter does not keep for several outputs; the same bytes when there is
+    one output, no such signature, or the order already holds."""
+    model = read_model(data)
+    graph = model.subgraphs[0]
+    if graph.outputs is None or len(graph.outputs) < 2 or not model.signatureDefs:
+        return data
+    by_position = {}
+    for tensor_map in model.signatureDefs[0].outputs or []:
+        name = tensor_map.name.decode() if isinstance(tensor_map.name, bytes) else str(tensor_map.name)
+        match = _SIGNATURE_OUTPUT.fullmatch(name)
+        if match:
+            by_position[int(match.group(1))] = int(tensor_map.tensorIndex)
+    order = [by_position[k] for k in sorted(by_position)]
+    if sorted(order) != sorted(int(t) for t in graph.outputs) or order == [int(t) for t in graph.outputs]:
+        return data
+    graph.outputs = np.asarray(order, np.int32)
+    return write_model(model)
+
+
 def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
     """The operator's BuiltinOperator: the larger of the two fields (codes past 127 live only in builtinCode)."""
     code = model.operatorCodes[op.opcodeIndex]

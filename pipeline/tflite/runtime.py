@@ -15,19 +15,64 @@ import numpy as np
 from pipeline.errors import InputError, UnsupportedError
 from pipeline.fixedpoint import round_half_away
 
+from . import flatbuf
+
 log = logging.getLogger(__name__)
 BATCH = 100
 
 
 @dataclass(frozen=True)
+class OutputQuant:
+    """Quantization and shape (without the batch axis) of one model output."""
+
+    scale: float
+    zero_point: int
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass(frozen=True)
 class IoQuant:
-    """Quantization of the model's single input and output tensors."""
+    """Quantization of the model's single input and of its outputs (in the subgraph's output order).
+
+    A model with several outputs gives, per sample, its outputs flattened and joined in that order (`join_outputs`):
+    every runner here and the C reference runner return [N, total elements] for it, [N, *shape] for one output.
+    """
 
     input_scale: float
     input_zero_point: int
     input_shape: tuple[int, ...]
-    output_scale: float
-    output_zero_point: int
+    outputs: tuple[OutputQuant, ...]
+
+    @property
+    def class_elements(self) -> int:
+        """Elements per sample, from the start of the joined outputs, that carry the class: the first output."""
+        return self.outputs[0].size
+
+
+def join_outputs(outputs) -> np.ndarray:
+    """One array per sample from a model's outputs (a list from Keras' predict, or one array): [N, *shape] for one
+    output, [N, total elements] with each output flattened, in order, for several."""
+    if not isinstance(outputs, (list, tuple)):
+        return np.asarray(outputs)
+    if len(outputs) == 1:
+        return np.asarray(outputs[0])
+    return np.concatenate([np.asarray(out).reshape(len(out), -1) for out in outputs], axis=1)
+
+
+def split_outputs(y: np.ndarray, q: IoQuant) -> list[np.ndarray]:
+    """The inverse of join_outputs: each output [N, *shape]."""
+    if len(q.outputs) == 1:
+        return [y]
+    flat, start = y.reshape(len(y), -1), 0
+    parts = []
+    for output in q.outputs:
+        parts.append(flat[:, start:start + output.size].reshape((len(y),) + output.shape))
+        start += output.size
+    return parts
 
 
 def _interpreter(model: bytes, reference: bool = True):
@@ -43,14 +88,17 @@ def _interpreter(model: bytes, reference: bool = True):
 def io_quant(model: bytes) -> IoQuant:
     interpreter = _interpreter(model)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise UnsupportedError(f"model has {len(inputs)} inputs and {len(outputs)} outputs; exactly one of each is supported")
-    i, o = inputs[0], outputs[0]
-    if i["dtype"] != np.int8 or o["dtype"] != np.int8:
-        raise InputError(f"model input/output are {np.dtype(i['dtype']).name}/{np.dtype(o['dtype']).name}; "
-                        "an int8 model (int8 input and output) is required")
+    if len(inputs) != 1:
+        raise UnsupportedError(f"model has {len(inputs)} inputs; one is supported")
+    i = inputs[0]
+    types = {np.dtype(d["dtype"]).name for d in (i, *outputs)}
+    if types != {"int8"}:
+        raise InputError(f"model input/outputs are {np.dtype(i['dtype']).name}/"
+                         f"{', '.join(np.dtype(o['dtype']).name for o in outputs)}; an int8 model (int8 input and "
+                         "outputs) is required")
     return IoQuant(float(i["quantization"][0]), int(i["quantization"][1]), tuple(int(d) for d in i["shape"][1:]),
-                   float(o["quantization"][0]), int(o["quantization"][1]))
+                   tuple(OutputQuant(float(o["quantization"][0]), int(o["quantization"][1]),
+                                     tuple(int(d) for d in o["shape"][1:])) for o in outputs))
 
 
 def quantize_input(x: np.ndarray, q: IoQuant) -> np.ndarray:
@@ -60,16 +108,19 @@ def quantize_input(x: np.ndarray, q: IoQuant) -> np.ndarray:
 
 
 def dequantize_output(y: np.ndarray, q: IoQuant) -> np.ndarray:
-    return (y.astype(np.float32) - q.output_zero_point) * np.float32(q.output_scale)
+    """int8 -> float with each output's scale and zero point (several outputs: joined as join_outputs does)."""
+    parts = [(part.astype(np.float32) - output.zero_point) * np.float32(output.scale)
+             for part, output in zip(split_outputs(y, q), q.outputs)]
+    return join_outputs(parts)
 
 
 def run_litert(model: bytes, x_int8: np.ndarray, reference: bool = True) -> np.ndarray:
     """int8 outputs for a batch of int8 inputs; batches of BATCH when the model allows resizing, else one by one."""
     interpreter = _interpreter(model, reference)
     index = interpreter.get_input_details()[0]["index"]
-    out_index = interpreter.get_output_details()[0]["index"]
+    out_indices = [detail["index"] for detail in interpreter.get_output_details()]
     try:
-        return _run_batched(interpreter, index, out_index, x_int8)
+        return _run_batched(interpreter, index, out_indices, x_int8)
     except (ValueError, RuntimeError) as exc:
         log.debug("batched run failed (%s); running one sample at a time", exc)
     interpreter = _interpreter(model, reference)
@@ -78,11 +129,11 @@ def run_litert(model: bytes, x_int8: np.ndarray, reference: bool = True) -> np.n
     for sample in x_int8:
         interpreter.set_tensor(index, sample[None])
         interpreter.invoke()
-        outputs.append(interpreter.get_tensor(out_index)[0].copy())
+        outputs.append(join_outputs([interpreter.get_tensor(out).copy() for out in out_indices])[0])
     return np.stack(outputs)
 
 
-def _run_batched(interpreter, index: int, out_index: int, x_int8: np.ndarray) -> np.ndarray:
+def _run_batched(interpreter, index: int, out_indices: list[int], x_int8: np.ndarray) -> np.ndarray:
     outputs = []
     for start in range(0, len(x_int8), BATCH):
         batch = x_int8[start:start + BATCH]
@@ -90,9 +141,10 @@ def _run_batched(interpreter, index: int, out_index: int, x_int8: np.ndarray) ->
         interpreter.allocate_tensors()
         interpreter.set_tensor(index, batch)
         interpreter.invoke()
-        outputs.append(interpreter.get_tensor(out_index).copy())
-        if outputs[-1].shape[:1] != (len(batch),):  # a batch-1 model's constant-shape RESHAPE mixed the samples
-            raise ValueError(f"output shape {outputs[-1].shape} for a batch of {len(batch)}")
+        parts = [interpreter.get_tensor(out).copy() for out in out_indices]
+        if any(part.shape[:1] != (len(batch),) for part in parts):  # a batch-1 model's constant RESHAPE mixed samples
+            raise ValueError(f"output shapes {[part.shape for part in parts]} for a batch of {len(batch)}")
+        outputs.append(join_outputs(parts))
     return np.concatenate(outputs)
 
 
@@ -111,7 +163,8 @@ def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.n
         model_path, in_path, out_path = (os.path.join(tmp, n) for n in ("m.tflite", "x.npy", "y.npy"))
         Path(model_path).write_bytes(model)
         np.save(in_path, x_int8)
-        proc = _tflm_subprocess(["run", model_path, in_path, out_path], timeout_s, "finish")
+        output_count = len(flatbuf.read_model(model).subgraphs[0].outputs)
+        proc = _tflm_subprocess(["run", model_path, in_path, out_path, str(output_count)], timeout_s, "finish")
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
             raise UnsupportedError(f"TFLite Micro failed on the model (exit {proc.returncode}): {tail}")
