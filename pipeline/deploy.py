@@ -25,7 +25,7 @@ from pipeline.tflite import flatbuf, metadata, runtime, versions
 
 from . import report
 from .atomic import atomic_write_bytes, signals_deferred
-from .errors import InputError, UnsupportedError, VerificationError
+from .errors import InputError, UnsupportedError, VerificationError, about
 
 log = logging.getLogger(__name__)
 @dataclass(frozen=True)
@@ -241,7 +241,8 @@ def verify_pass(state: DeployState) -> None:
         state.verification.update({"inputs": 0, "mismatched_bytes": 0, "pair": None})
         return
     calibration = runtime.quantize_input(state.calibration_x[:count], runtime.io_quant(state.model))
-    result = gate.run_gate(state.model, gate.probe_inputs(calibration, count), len(calibration), state.source)
+    with about(state.source):  # a runtime's refusal names the user's file
+        result = gate.run_gate(state.model, gate.probe_inputs(calibration, count), len(calibration), state.source)
     state.verification.update(result.to_json())
     state.verification.update({"mismatched_bytes": result.gate.mismatched_bytes, "pair": result.gate.pair})
     if result.stand_in:

@@ -94,3 +94,33 @@ def test_scheme_names():
     for bad in ("bc", "wess+cle", "cle+bc", "per_tensor+bc+bc", "WESS"):
         with pytest.raises(WessError, match="unknown scheme"):
             schemes.parse_scheme(bad)
+
+
+@pytest.mark.parametrize("scheme", ["per_tensor+bc", "per_channel+bc"])
+def test_an_op_without_bias_gets_one(scheme):
+    # A Dense with all-zero biases reaches the int8 model without a bias tensor (the converter drops it): bias
+    # correction adds an int32 bias with TFLite's scale input_scale * weight_scale, and the C runner and TFLite Micro
+    # agree on the corrected model.
+    import keras
+
+    from pipeline import deploy
+    from pipeline.cref import verify
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 2))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(3, 3, activation="relu")(inp))
+    model = keras.Model(inp, keras.layers.Dense(4, use_bias=False, name="head")(x))
+    x_calib = np.random.default_rng(0).normal(size=(16, 6, 6, 2)).astype(np.float32)
+    plain = deploy.run_passes(model, x_calib, deploy.DeployOptions(scheme.removesuffix("+bc"), verify_inputs=0))
+    fc = [op for op in flatbuf.read_model(plain.model).subgraphs[0].operators if len(op.inputs) == 3][-1]
+    assert fc.inputs[2] == -1  # no bias in the uncorrected model
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(scheme, verify_inputs=16))
+    corrected = flatbuf.read_model(state.model)
+    graph = corrected.subgraphs[0]
+    fc = [op for op in graph.operators if len(op.inputs) == 3][-1]
+    weight_scales = np.asarray(graph.tensors[fc.inputs[1]].quantization.scale, np.float64)
+    bias_scales = np.asarray(graph.tensors[fc.inputs[2]].quantization.scale, np.float64)
+    input_scale = np.float64(graph.tensors[fc.inputs[0]].quantization.scale[0])
+    np.testing.assert_array_equal(bias_scales, (input_scale * weight_scales).astype(np.float32))
+    assert np.any(flatbuf.tensor_array(corrected, fc.inputs[2]) != 0)
+    assert verify.verify(state.model, "head", 4).mismatched_bytes["ref_vs_tflm"] == 0

@@ -64,6 +64,8 @@ MODELS = {
                              {"ADD"}),
     "sub": (lambda layers, x: layers.Subtract()([_conv(layers, x), _conv(layers, x)]), INPUT_SHAPE, {"SUB"}),
     "sub_broadcast": (_centred, INPUT_SHAPE, {"SUB"}),
+    "mean_1d": (lambda layers, x: layers.GlobalAveragePooling1D()(layers.Conv1D(4, 3, activation="relu")(x)), (12, 3),
+                {"EXPAND_DIMS", "MEAN"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",

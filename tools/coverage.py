@@ -108,10 +108,61 @@ def _subclassed():
     return keras.Model(inp, net(inp), name="subclassed")
 
 
+def _onet_like():
+    """MTCNN O-Net's shape: conv + PReLU trunk, three heads (face probability, box, landmarks)."""
+    import keras
+
+    inp = keras.Input((24, 24, 3), name="face")
+    x = keras.layers.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(8, 3)(inp))
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(16, 3)(x))
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.PReLU()(keras.layers.Dense(32)(x))
+    return keras.Model(inp, [keras.layers.Dense(2, activation="softmax", name="probability")(x),
+                             keras.layers.Dense(4, name="box")(x), keras.layers.Dense(10, name="landmarks")(x)])
+
+
+def _detector_heads():
+    """A single-input detector: shared ReLU trunk, a class head and a box-regression head."""
+    import keras
+
+    inp = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, [keras.layers.Dense(3, activation="softmax", name="classes")(x),
+                             keras.layers.Dense(4, name="box")(x)])
+
+
+def _global_max_pool():
+    import keras
+
+    inp = keras.Input((16, 16, 1), name="image")
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inp)
+    return keras.Model(inp, keras.layers.Dense(5, name="logits")(keras.layers.GlobalMaxPooling2D()(x)))
+
+
+def _upsampling_nearest():
+    import keras
+
+    inp = keras.Input((8, 8, 1), name="image")
+    x = keras.layers.UpSampling2D()(keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp))
+    return keras.Model(inp, keras.layers.Conv2D(1, 1, name="mask")(x))
+
+
+def _gru_kws():
+    import keras
+
+    inp = keras.Input((10, 8), name="mfcc")
+    x = keras.layers.GRU(8, unroll=True)(inp)
+    return keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="keyword")(x))
+
+
 CORPUS: dict[str, Callable] = {
     "mlp": _mlp, "sigmoid_classifier": _sigmoid_classifier, "conv1d_kws": _conv1d_keyword_spotter,
     "autoencoder": _autoencoder, "unet_ish": _unet_ish, "mobilenet_v3_small": _mobilenet_v3_small,
-    "subclassed": _subclassed,
+    "subclassed": _subclassed, "onet_like": _onet_like, "detector_heads": _detector_heads,
+    "global_max_pool": _global_max_pool, "upsampling_nearest": _upsampling_nearest, "gru_kws": _gru_kws,
 }
 
 

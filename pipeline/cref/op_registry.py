@@ -300,9 +300,12 @@ def _pool_2d(ctx: OpContext) -> OpRecord:
 
 
 def _mean(ctx: OpContext) -> OpRecord:
-    axes = sorted(int(a) % 4 for a in ctx.reader.array(ctx.inputs[1]).ravel())
-    if len(ctx.reader.shape(ctx.inputs[0])) != 4 or axes != [1, 2]:
-        raise UnsupportedError(f"MEAN over axes {axes} is not supported (only H and W of a 4-D input)")
+    rank = len(ctx.reader.shape(ctx.inputs[0]))
+    axes = sorted(int(a) % rank for a in ctx.reader.array(ctx.inputs[1]).ravel()) if rank else []
+    # a 3-D [N, T, C] input over T (GlobalAveragePooling1D) is the blob's [N, 1, T, C] over H and W
+    if (rank, axes) not in ((4, [1, 2]), (3, [1])):
+        raise UnsupportedError(f"MEAN over axes {axes} of a {rank}-D input is not supported (only H and W of a 4-D "
+                               "input, or axis 1 of a 3-D one)")
     return OpRecord(ctx.inputs[:1], kp.mean_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
 
 

@@ -93,9 +93,9 @@ def io_quant(model: bytes) -> IoQuant:
     i = inputs[0]
     types = {np.dtype(d["dtype"]).name for d in (i, *outputs)}
     if types != {"int8"}:
-        raise InputError(f"model input/outputs are {np.dtype(i['dtype']).name}/"
+        raise InputError(f"model input/output are {np.dtype(i['dtype']).name}/"
                          f"{', '.join(np.dtype(o['dtype']).name for o in outputs)}; an int8 model (int8 input and "
-                         "outputs) is required")
+                         "output) is required")
     return IoQuant(float(i["quantization"][0]), int(i["quantization"][1]), tuple(int(d) for d in i["shape"][1:]),
                    tuple(OutputQuant(float(o["quantization"][0]), int(o["quantization"][1]),
                                      tuple(int(d) for d in o["shape"][1:])) for o in outputs))
