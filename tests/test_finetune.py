@@ -66,7 +66,7 @@ def _fake_quant_vs_int8(model, x_calib, x, base):
     state = deploy.run_passes(model, x_calib, deploy.DeployOptions(base))
     q = runtime.io_quant(state.model)
     int8 = runtime.dequantize_output(runtime.run_litert(state.model, runtime.quantize_input(x, q)), q)
-    return np.abs(fq.predict(x, verbose=0) - int8) / q.output_scale  # in output LSBs
+    return np.abs(fq.predict(x, verbose=0) - int8) / q.outputs[0].scale  # in output LSBs
 
 
 # Tolerance: fake quantization rounds float sums where the int8 kernels round fixed-point accumulators through

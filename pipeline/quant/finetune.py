@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.errors import WessError
 from pipeline.keras import bnfold
+from pipeline.keras import graph as keras_graph
 
 from . import wess
 
@@ -119,15 +120,6 @@ class QatGraph:
     probe: object  # folded.input -> every tensor a quantizer follows
 
 
-def _consumers(model) -> dict[int, list]:
-    users: dict[int, list] = {}
-    for layer in model.layers:
-        if layer.__class__.__name__ != "InputLayer":
-            for tensor in bnfold.inbound_tensors(layer):
-                users.setdefault(id(tensor), []).append(layer)
-    return users
-
-
 def _quantized_here(layer, users: list) -> bool:
     """Does the converter give this layer's output its own int8 tensor? Not when a ReLU after it is fused, nor for
     layers whose output keeps the input's grid."""
@@ -149,7 +141,7 @@ def build_qat_graph(folded) -> QatGraph:
     import keras
 
     fake_quant = _fake_quant_layer_class()
-    users = _consumers(folded)
+    users = keras_graph.consumers(folded)
     new_input = keras.Input(shape=folded.inputs[0].shape[1:], name="qat_input")
     quantizers = [(fake_quant(name="fq_input"), folded.inputs[0])]
     tensors = {id(folded.inputs[0]): quantizers[0][0](new_input)}
@@ -157,7 +149,7 @@ def build_qat_graph(folded) -> QatGraph:
         kind = layer.__class__.__name__
         if kind == "InputLayer":
             continue
-        inputs = [tensors[id(t)] for t in bnfold.inbound_tensors(layer)]
+        inputs = [tensors[id(t)] for t in keras_graph.inbound_tensors(layer)]
         out = layer(inputs[0] if len(inputs) == 1 else inputs)
         if _is_softmax(layer):
             quantizer = fake_quant(name=f"fq_{layer.name}")
