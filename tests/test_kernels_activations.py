@@ -1,5 +1,6 @@
-"""C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL:
-hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
+"""C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL, PRELU,
+MAXIMUM, MINIMUM, REDUCE_MAX: hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths.
+Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
 import ctypes
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.cref import kernel_params as kp
+from pipeline.cref import kernel_params_ext as kpe
 from pipeline.cref import library
 
 pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
@@ -174,3 +176,119 @@ def test_mul_input_extent_neither_one_nor_the_outputs_is_bad_shape(reference_lib
                                            pointer(input1), ctypes.byref(library.Dims(1, 1, 1, 4)), pointer(input2),
                                            ctypes.byref(library.Dims(1, 1, 1, 4)), pointer(output))
     assert status == 2  # WESS_ERR_BAD_SHAPE
+
+
+def _pointer(array: np.ndarray):
+    return None if array is None else array.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+
+
+# ---------------------------------------------------------------- PRELU
+
+PRELU = kpe.prelu_params(0.5, 2, 0.25, 0, 0.5, -1)
+
+
+def test_prelu_params_follow_tflite_micro_prepare():
+    # identity 0.5 / 0.5 = 1.0 = 0.5 * 2^1 -> (2^30, right shift -1); alpha 0.5 * 0.25 / 0.5 = 0.25 -> (2^30, 1)
+    assert PRELU == kpe.PreluParams(-2, 0, -1, 2**30, -1, 2**30, 1)
+    # an all-zero alpha has scale 0: multiplier 0, every input below the zero point gives the output zero point
+    assert kpe.prelu_params(0.5, 2, 0.0, 0, 0.5, -1).alpha_multiplier == 0
+
+
+def test_prelu_per_channel_alpha_by_hand():
+    # input [1, 1, 3, 2], scale 0.5, zero point 2; alpha [2] per channel, scale 0.25: reals 1.0, -2.0;
+    # output scale 0.5, zero point -1. At or above the zero point: q - 2 - 1; below: (q - 2) * alpha_q / 4 - 1
+    # pixel 0: 10 -> 7; 0 -> (-2)(-8) / 4 - 1 = 3. pixel 1: -6 -> (-8)(4) / 4 - 1 = -9; 2 -> -1.
+    # pixel 2: 127 -> 124; -128 -> (-130)(-8) / 4 - 1 = 259, clamped to 127
+    output = library.prelu(PRELU, _int8([[[[10, 0], [-6, 2], [127, -128]]]]), _int8([4, -8]))
+    assert output[0, 0].tolist() == [[7, 3], [-9, -1], [124, 127]]
+
+
+@pytest.mark.parametrize("params", [replace(PRELU, input_offset=-128), replace(PRELU, alpha_offset=129),
+                                    replace(PRELU, output_offset=128), replace(PRELU, alpha_right_shift=32),
+                                    replace(PRELU, identity_multiplier=-1)])
+def test_prelu_invalid_parameters_are_bad_arg(params):
+    with pytest.raises(library.KernelError, match="WESS_ERR_BAD_ARG"):
+        library.prelu(params, _int8([[1, 2]]), _int8([1, 2]))
+
+
+def test_prelu_alpha_that_does_not_broadcast_is_bad_shape_and_null_bad_arg(reference_library):
+    c_params = library.PreluParams(*astuple(PRELU))
+    input, alpha, output = _int8([1, 2, 3, 4]), _int8([1, 2, 3]), np.zeros(4, np.int8)
+    dims4, dims3 = ctypes.byref(library.Dims(1, 1, 1, 4)), ctypes.byref(library.Dims(1, 1, 1, 3))
+    run = reference_library.wess_prelu_s8
+    assert run(ctypes.byref(c_params), dims4, _pointer(input), dims3, _pointer(alpha), dims4, _pointer(output)) == 2
+    assert run(ctypes.byref(c_params), dims4, _pointer(input), dims4, None, dims4, _pointer(output)) == 1
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: kpe.prelu_params(0.5, 0, -0.25, 0, 0.5, 0), "alpha scale -0.25"),
+    (lambda: kpe.prelu_params(0.5, 0, 0.25, 0, 0.0, 0), "output scale 0.0"),
+])
+def test_prelu_parameters_outside_the_kernels_range_are_parameter_errors(call, message):
+    with pytest.raises(kp.ParameterError, match=message):
+        call()
+
+
+# ---------------------------------------------------------------- MAXIMUM, MINIMUM
+
+def test_maximum_and_minimum_compare_stored_bytes_broadcasting_by_hand():
+    # input1 [1, 2, 1, 2] against a per-channel input2 [2] = [1, -1] (padded to [1, 1, 1, 2])
+    input1, input2 = _int8([[[[3, -5]], [[7, 0]]]]), _int8([1, -1])
+    assert library.maximum_minimum("MAXIMUM", input1, input2)[0, :, 0].tolist() == [[3, -1], [7, 0]]
+    assert library.maximum_minimum("MINIMUM", input1, input2)[0, :, 0].tolist() == [[1, -5], [1, -1]]
+    same = _int8([[-128, 127, 0]])
+    assert library.maximum_minimum("MAXIMUM", same, _int8([[127, -128, 0]])).tolist() == [[127, 127, 0]]
+
+
+@pytest.mark.parametrize("kernel", ["wess_maximum_s8", "wess_minimum_s8"])
+def test_maximum_minimum_extent_neither_one_nor_the_outputs_is_bad_shape_and_null_bad_arg(reference_library,
+                                                                                         kernel):
+    input1, input2, output = np.zeros(3, np.int8), np.zeros(4, np.int8), np.zeros(4, np.int8)
+    dims4, dims3 = ctypes.byref(library.Dims(1, 1, 1, 4)), ctypes.byref(library.Dims(1, 1, 1, 3))
+    run = getattr(reference_library, kernel)
+    assert run(dims3, _pointer(input1), dims4, _pointer(input2), dims4, _pointer(output)) == 2
+    assert run(dims4, _pointer(input2), dims4, _pointer(input2), dims4, None) == 1
+
+
+# ---------------------------------------------------------------- REDUCE_MAX
+
+def test_reduce_params_resolve_axes_to_nhwc():
+    quant = (0.1, 3)
+    assert kpe.reduce_params(4, [1, 2], quant, quant) == kpe.ReduceParams(0, 1, 1, 0)
+    assert kpe.reduce_params(4, [-2, 1, 1], quant, quant) == kpe.ReduceParams(0, 1, 1, 0)  # negative, repeated
+    assert kpe.reduce_params(2, [-1], quant, quant) == kpe.ReduceParams(0, 0, 0, 1)  # [b, d] is [b, 1, 1, d]
+    assert kpe.reduce_params(3, [0], quant, quant) == kpe.ReduceParams(0, 1, 0, 0)  # [a, b, c] is [1, a, b, c]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: kpe.reduce_params(4, [1], (0.1, 3), (0.2, 3)), "differs from the input's"),
+    (lambda: kpe.reduce_params(4, [4], (0.1, 3), (0.1, 3)), "axis 4 is outside a rank-4 input"),
+    (lambda: kpe.reduce_params(5, [1], (0.1, 3), (0.1, 3)), "rank-5 input"),
+])
+def test_reduce_parameters_tflite_micro_refuses_are_parameter_errors(call, message):
+    with pytest.raises(kp.ParameterError, match=message):
+        call()
+
+
+def test_reduce_max_by_hand():
+    # input [1, 2, 2, 3]: pixels (0,0) [1, -128, 5], (0,1) [4, -7, -9], (1,0) [-3, -100, 2], (1,1) [0, -128, 6]
+    input = _int8([[[[1, -128, 5], [4, -7, -9]], [[-3, -100, 2], [0, -128, 6]]]])
+    over_hw = library.reduce_max(kpe.ReduceParams(0, 1, 1, 0), input)
+    assert over_hw.tolist() == [[[[4, -7, 6]]]]
+    assert library.reduce_max(kpe.ReduceParams(0, 0, 0, 1), input)[0, :, :, 0].tolist() == [[5, 4], [2, 6]]
+    assert library.reduce_max(kpe.ReduceParams(1, 1, 1, 1), input).tolist() == [[[[6]]]]
+    assert library.reduce_max(kpe.ReduceParams(0, 0, 0, 0), input).tolist() == input.tolist()  # nothing reduced
+    assert library.reduce_max(kpe.ReduceParams(0, 1, 1, 0), _int8([[[[-128]]]])).tolist() == [[[[-128]]]]
+
+
+def test_reduce_max_errors(reference_library):
+    input, output = np.zeros(12, np.int8), np.zeros(3, np.int8)
+    dims_in, dims_out = ctypes.byref(library.Dims(1, 2, 2, 3)), ctypes.byref(library.Dims(1, 1, 1, 3))
+    run = reference_library.wess_reduce_max_s8
+    hw = library.ReduceParams(0, 1, 1, 0)
+    assert run(ctypes.byref(hw), dims_in, _pointer(input), dims_out, _pointer(output)) == 0
+    assert run(ctypes.byref(library.ReduceParams(0, 2, 1, 0)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 1  # a flag other than 0 or 1: WESS_ERR_BAD_ARG
+    assert run(ctypes.byref(library.ReduceParams(0, 1, 0, 0)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 2  # keeps W: 6 outputs, not 3: WESS_ERR_BAD_SHAPE
+    assert run(ctypes.byref(hw), dims_in, None, dims_out, _pointer(output)) == 1

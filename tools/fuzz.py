@@ -43,8 +43,8 @@ FAILURE_MARKERS = ("ERROR: libFuzzer", "ERROR: AddressSanitizer", "runtime error
 def tiny_models():
     """Three small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
-    RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE): a few KB each, so the
-    fuzzers run fast on them."""
+    RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
+    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX): a few KB each, so the fuzzers run fast on them."""
     import keras
 
     layers = keras.layers
@@ -61,8 +61,11 @@ def tiny_models():
     first = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_a")
     inp = keras.Input((32, 32, 1))
     x = layers.MaxPooling2D(8)(inp)  # 4x4x1
-    x = layers.Conv2D(3, 2, padding="valid", activation="relu")(x)  # 3x3x3
+    x = layers.Conv2D(3, 2, padding="valid")(x)  # 3x3x3
+    x = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.5), shared_axes=[1, 2])(x)
     x = layers.Subtract()([x, layers.GlobalAveragePooling2D(keepdims=True)(x)])  # SUB broadcasting [1, 1, 1, 3]
+    peak = layers.GlobalMaxPooling2D(keepdims=True)(x)  # REDUCE_MAX
+    x = layers.Maximum()([layers.Minimum()([x, peak]), layers.Conv2D(3, 1)(x)])  # MINIMUM broadcasting [1, 1, 1, 3]
     x = layers.Reshape((27,))(x)
     second = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_b")
     inp = keras.Input((32, 32, 1))

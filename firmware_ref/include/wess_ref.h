@@ -204,6 +204,25 @@ typedef struct {
     int32_t act_max;        /**< [act_min, 127]. */
 } wess_mul_params_t;
 
+/** PRELU parameters (TFLite Micro's CalculatePreluParams: both ratios in double, then QuantizeMultiplier). */
+typedef struct {
+    int32_t input_offset;          /**< -input zero point, [-127, 128]. */
+    int32_t alpha_offset;          /**< -alpha zero point, [-127, 128]. */
+    int32_t output_offset;         /**< Output zero point, [-128, 127]. */
+    int32_t identity_multiplier;   /**< [0, INT32_MAX]: Q31 mantissa of input_scale / output_scale. */
+    int32_t identity_right_shift;  /**< [-30, 31] (negative = left shift). */
+    int32_t alpha_multiplier;      /**< [0, INT32_MAX]: of input_scale * alpha_scale / output_scale. */
+    int32_t alpha_right_shift;     /**< [-30, 31] (negative = left shift). */
+} wess_prelu_params_t;
+
+/** REDUCE_MAX parameters: which NHWC axes of the input are reduced (TFLite's axis operand, resolved). */
+typedef struct {
+    int32_t reduce_n;  /**< 0 (kept) or 1 (reduced). */
+    int32_t reduce_h;  /**< 0 or 1. */
+    int32_t reduce_w;  /**< 0 or 1. */
+    int32_t reduce_c;  /**< 0 or 1. */
+} wess_reduce_params_t;
+
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
 typedef struct {
     int32_t stride_y;    /**< >= 1. */
@@ -357,6 +376,32 @@ wess_status_t wess_mul_s8(const wess_mul_params_t *params,
                           const wess_dims_t *input1_dims, const int8_t *input1,
                           const wess_dims_t *input2_dims, const int8_t *input2,
                           const wess_dims_t *output_dims, int8_t *output);
+
+/** PRELU, int8: output = input rescaled where input >= its zero point, else input * alpha rescaled (TFLite Micro's
+ *  BroadcastPrelu4DSlow). input and alpha [n, h, w, c] (NHWC, any layout read as such) broadcast to output: every
+ *  input extent is 1 or the output's (a per-channel alpha [1, 1, 1, c], a full [1, h, w, c] one). */
+wess_status_t wess_prelu_s8(const wess_prelu_params_t *params,
+                            const wess_dims_t *input_dims, const int8_t *input,
+                            const wess_dims_t *alpha_dims, const int8_t *alpha,
+                            const wess_dims_t *output_dims, int8_t *output);
+
+/** MAXIMUM, int8: the larger stored byte of the two inputs (TFLite compares the raw int8 values; the converter
+ *  gives both inputs the output's quantization). Broadcasting as wess_add_s8. */
+wess_status_t wess_maximum_s8(const wess_dims_t *input1_dims, const int8_t *input1,
+                              const wess_dims_t *input2_dims, const int8_t *input2,
+                              const wess_dims_t *output_dims, int8_t *output);
+
+/** MINIMUM, int8: the smaller stored byte of the two inputs. Otherwise as wess_maximum_s8. */
+wess_status_t wess_minimum_s8(const wess_dims_t *input1_dims, const int8_t *input1,
+                              const wess_dims_t *input2_dims, const int8_t *input2,
+                              const wess_dims_t *output_dims, int8_t *output);
+
+/** REDUCE_MAX, int8, input and output sharing quantization (TFLite Micro requires it): input [n, h, w, c]; the
+ *  output holds the kept axes in order (flat size = product of the kept extents, whatever its dims: keep_dims
+ *  true or false); a reduced axis of extent 1 reduces nothing. */
+wess_status_t wess_reduce_max_s8(const wess_reduce_params_t *params,
+                                 const wess_dims_t *input_dims, const int8_t *input,
+                                 const wess_dims_t *output_dims, int8_t *output);
 
 /** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
 wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,

@@ -61,6 +61,12 @@
        model_check_none, leaky_relu_op_run) \
     OP(MODEL_OP_HARD_SWISH, "HARD_SWISH", 1, 1, TYPES_S8, PARAMS(wess_hard_swish_params_t), NO_REQUANT, \
        model_check_none, hard_swish_op_run) \
+    OP(MODEL_OP_PRELU, "PRELU", 2, 2, TYPES_S8, PARAMS(wess_prelu_params_t), NO_REQUANT, model_check_none, \
+       prelu_op_run) \
+    OP(MODEL_OP_MAXIMUM, "MAXIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, maximum_op_run) \
+    OP(MODEL_OP_MINIMUM, "MINIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, minimum_op_run) \
+    OP(MODEL_OP_REDUCE_MAX, "REDUCE_MAX", 1, 1, TYPES_S8, PARAMS(wess_reduce_params_t), NO_REQUANT, \
+       model_check_none, reduce_max_op_run) \
     OP(MODEL_OP_QUANTIZE_S8, "QUANTIZE_S8", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, \
        model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \

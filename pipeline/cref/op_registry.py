@@ -14,6 +14,7 @@ from pipeline.errors import InputError, UnsupportedError
 from pipeline.tflite import metadata
 
 from . import kernel_params as kp
+from . import kernel_params_ext as kpe
 
 OP = schema.BuiltinOperator
 OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
@@ -290,6 +291,33 @@ def _mul(ctx: OpContext) -> OpRecord:
     return OpRecord((first, second), params)
 
 
+def _prelu(ctx: OpContext) -> OpRecord:
+    """PRELU: input and alpha (a constant, one scale) broadcast to the output as a binary op's inputs."""
+    input, alpha = _broadcast_inputs(ctx)
+    if np.unique(ctx.reader.scales(alpha)).size != 1:
+        raise UnsupportedError("PRELU with a per-channel quantized alpha is not supported (TFLite Micro reads one "
+                               "alpha scale)")
+    params = kpe.prelu_params(*ctx.reader.quant(input), *ctx.reader.quant(alpha), *_output_quant(ctx))
+    return OpRecord((input, alpha), params)
+
+
+def _maximum_minimum(ctx: OpContext) -> OpRecord:
+    """MAXIMUM / MINIMUM: no parameters (TFLite compares the stored bytes), inputs broadcast."""
+    return OpRecord(_broadcast_inputs(ctx))
+
+
+def _reduce_max(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.ReducerOptionsT)
+    input_shape = ctx.reader.shape(ctx.inputs[0])
+    params = kpe.reduce_params(len(input_shape), ctx.reader.array(ctx.inputs[1]).ravel(),
+                               ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx))
+    kept = [extent for extent, reduced in zip(nhwc(input_shape), dataclasses.astuple(params)) if not reduced]
+    if int(np.prod(ctx.reader.shape(ctx.output))) != int(np.prod(kept)):
+        raise InputError(f"REDUCE_MAX output shape {list(ctx.reader.shape(ctx.output))} (keep_dims "
+                         f"{bool(options.keepDims)}) does not hold the kept axes of {list(input_shape)}")
+    return OpRecord(ctx.inputs[:1], params)
+
+
 def _pool_2d(ctx: OpContext) -> OpRecord:
     options = ctx.options(schema.Pool2DOptionsT)
     filter_hw = _positive("filter size", options.filterHeight, options.filterWidth)
@@ -407,6 +435,10 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RELU6, "RELU6", _relu("RELU6"), kp.ReluParams),
     OpSpec(OP.LEAKY_RELU, "LEAKY_RELU", _leaky_relu, kp.LeakyReluParams),
     OpSpec(OP.HARD_SWISH, "HARD_SWISH", _hard_swish, kp.HardSwishParams),
+    OpSpec(OP.PRELU, "PRELU", _prelu, kpe.PreluParams, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.MAXIMUM, "MAXIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.MINIMUM, "MINIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.REDUCE_MAX, "REDUCE_MAX", _reduce_max, kpe.ReduceParams, required_inputs=2, data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
     OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
