@@ -1,5 +1,5 @@
 """C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL, PRELU,
-MAXIMUM, MINIMUM, REDUCE_MAX: hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths.
+MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR: hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths.
 Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
@@ -292,3 +292,51 @@ def test_reduce_max_errors(reference_library):
     assert run(ctypes.byref(library.ReduceParams(0, 1, 0, 0)), dims_in, _pointer(input), dims_out,
                _pointer(output)) == 2  # keeps W: 6 outputs, not 3: WESS_ERR_BAD_SHAPE
     assert run(ctypes.byref(hw), dims_in, None, dims_out, _pointer(output)) == 1
+
+
+# ---------------------------------------------------------------- RESIZE_BILINEAR
+
+@pytest.mark.parametrize("align_corners, half_pixel_centers, row, expected", [
+    # W 2 -> 4, scale_10 (2^11 + 2) / 4 = 512: positions 0, 512, 1024, 1536 (the last clamped to column 1)
+    (False, False, [0, 100], [0, 50, 100, 100]),
+    # half pixel centres: positions -256 (both neighbours column 0), 256, 768, 1280; Q20 sums / 2^20 = -74.25 and
+    # -22.75, rounded half away from zero
+    (False, True, [-100, 3], [-100, -74, -23, 3]),
+    # align corners: scale_10 (1024 + 1) / 3 = 341: positions 0, 341, 682, 1023 -> 33.3, 66.6, 99.9
+    (True, False, [0, 100], [0, 33, 67, 100]),
+])
+def test_resize_bilinear_one_row_by_hand(align_corners, half_pixel_centers, row, expected):
+    params = kpe.resize_params(align_corners, half_pixel_centers)
+    output = library.resize_bilinear(params, _int8(row).reshape(1, 1, 2, 1), (1, 4))
+    assert output.ravel().tolist() == expected
+
+
+def test_resize_bilinear_two_axes_half_pixel_by_hand():
+    # 2x2 -> 3x3 (UpSampling2D's bilinear: half pixel centres): scale_10 (2048 + 1) / 3 = 683, positions -171
+    # (row / column 0 only), 512 (halfway), 1195 (row / column 1 only)
+    output = library.resize_bilinear(kpe.ResizeParams(0, 1), _int8([[0, 40], [80, 120]]).reshape(1, 2, 2, 1), (3, 3))
+    assert output[0, :, :, 0].tolist() == [[0, 20, 40], [40, 60, 80], [80, 100, 120]]
+
+
+def test_resize_bilinear_errors(reference_library):
+    run = reference_library.wess_resize_bilinear_s8
+    input, output = np.zeros(2, np.int8), np.zeros(4000, np.int8)
+
+    def status(params, input_dims, output_dims, input_data=input):
+        return run(ctypes.byref(library.ResizeParams(*params)), ctypes.byref(library.Dims(*input_dims)),
+                   _pointer(input_data), ctypes.byref(library.Dims(*output_dims)), _pointer(output))
+
+    assert status((0, 1), (1, 1, 2, 1), (1, 1, 4, 1)) == 0
+    assert status((1, 1), (1, 1, 2, 1), (1, 1, 4, 1)) == 1  # both options: WESS_ERR_BAD_ARG
+    assert status((2, 0), (1, 1, 2, 1), (1, 1, 4, 1)) == 1
+    assert status((0, 1), (1, 1, 2, 1), (1, 1, 4, 1), None) == 1  # NULL input
+    assert status((0, 1), (1, 1, 1, 2), (1, 1, 2, 1)) == 2  # channels differ: WESS_ERR_BAD_SHAPE
+    assert status((0, 1), (1, 1, 1, 2), (1, 2, 1, 2)) == 0
+    # W 2 -> 4000: scale_10 (2048 + 2000) / 4000 = 1, so the last lower neighbour is 3999 / 1024 = 3, past the
+    # input (TFLite would read there): refused before any read
+    assert status((0, 0), (1, 1, 2, 1), (1, 1, 4000, 1)) == 3  # WESS_ERR_UNSUPPORTED
+
+
+def test_resize_params_refuse_both_options():
+    with pytest.raises(kp.ParameterError, match="both align_corners and half_pixel_centers"):
+        kpe.resize_params(True, True)

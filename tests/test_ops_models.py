@@ -25,7 +25,8 @@ def _conv(layers, x, channels: int = 4):
 def _every_activation(layers, x):
     """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
     concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops); a PReLU branch through MAXIMUM,
-    MINIMUM and GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor)."""
+    MINIMUM, GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor) and, reshaped to 2-D, a bilinear UpSampling2D
+    (RESIZE_BILINEAR) and GlobalMaxPooling2D."""
     import keras
 
     conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
@@ -33,8 +34,10 @@ def _every_activation(layers, x):
     swish = layers.Activation("swish")(mixed)
     mixed = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), swish]))
     prelu = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.6, 0.6), shared_axes=[1])(conv())
-    selected = layers.GlobalMaxPooling1D()(layers.Minimum()([layers.Maximum()([prelu, conv()]), conv()]))
-    return layers.Dense(3)(layers.Concatenate()([layers.Flatten()(mixed), selected]))
+    selected = layers.Minimum()([layers.Maximum()([prelu, conv()]), conv()])
+    grid = layers.UpSampling2D(2, interpolation="bilinear")(layers.Reshape((6, 2, 4))(selected))
+    pooled = [layers.GlobalMaxPooling1D()(selected), layers.GlobalMaxPooling2D()(grid)]
+    return layers.Dense(3)(layers.Concatenate()([layers.Flatten()(mixed), *pooled]))
 
 
 def _squeeze_excite(layers, x):
@@ -91,10 +94,14 @@ MODELS = {
     "global_max_pool_keepdims": (lambda layers, x: layers.GlobalMaxPooling2D(keepdims=True)(_conv(layers, x)),
                                  INPUT_SHAPE, {"REDUCE_MAX"}),
     "selections": (_selections, INPUT_SHAPE, {"PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX"}),
+    "upsample_bilinear": (lambda layers, x: layers.UpSampling2D(2, interpolation="bilinear")(_conv(layers, x)),
+                          INPUT_SHAPE, {"RESIZE_BILINEAR"}),
+    "resize_bilinear": (lambda layers, x: layers.Resizing(4, 9, interpolation="bilinear")(_conv(layers, x)),
+                        INPUT_SHAPE, {"RESIZE_BILINEAR"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
-                          "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX"}),
+                          "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR"}),
 }
 
 # ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md

@@ -223,6 +223,12 @@ typedef struct {
     int32_t reduce_c;  /**< 0 or 1. */
 } wess_reduce_params_t;
 
+/** RESIZE_BILINEAR parameters (TFLite's options; the output size is the output tensor's H and W). */
+typedef struct {
+    int32_t align_corners;       /**< 0 or 1. */
+    int32_t half_pixel_centers;  /**< 0 or 1; not both 1. */
+} wess_resize_params_t;
+
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
 typedef struct {
     int32_t stride_y;    /**< >= 1. */
@@ -402,6 +408,14 @@ wess_status_t wess_minimum_s8(const wess_dims_t *input1_dims, const int8_t *inpu
 wess_status_t wess_reduce_max_s8(const wess_reduce_params_t *params,
                                  const wess_dims_t *input_dims, const int8_t *input,
                                  const wess_dims_t *output_dims, int8_t *output);
+
+/** RESIZE_BILINEAR, int8, input and output sharing quantization (TFLite does not rescale): input
+ *  [n, in_h, in_w, c], output [n, out_h, out_w, c], every H and W in [1, 65536]. Source positions in Q10 as TFLite's
+ *  ResizeBilinearInteger computes them; WESS_ERR_UNSUPPORTED for a geometry whose lower neighbour falls past the
+ *  input (TFLite would read out of bounds: outputs some 2048 times larger than the input). */
+wess_status_t wess_resize_bilinear_s8(const wess_resize_params_t *params,
+                                      const wess_dims_t *input_dims, const int8_t *input,
+                                      const wess_dims_t *output_dims, int8_t *output);
 
 /** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
 wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,

@@ -67,6 +67,8 @@
     OP(MODEL_OP_MINIMUM, "MINIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, minimum_op_run) \
     OP(MODEL_OP_REDUCE_MAX, "REDUCE_MAX", 1, 1, TYPES_S8, PARAMS(wess_reduce_params_t), NO_REQUANT, \
        model_check_none, reduce_max_op_run) \
+    OP(MODEL_OP_RESIZE_BILINEAR, "RESIZE_BILINEAR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), NO_REQUANT, \
+       model_check_none, resize_bilinear_op_run) \
     OP(MODEL_OP_QUANTIZE_S8, "QUANTIZE_S8", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, \
        model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \

@@ -1,4 +1,4 @@
-"""Kernel parameters of PRELU and REDUCE_MAX, computed as TFLite Micro's Prepare does (the other ops: kernel_params)."""
+"""Kernel parameters of PRELU, REDUCE_MAX and RESIZE_BILINEAR, as TFLite Micro's Prepare computes them."""
 from __future__ import annotations
 
 import math
@@ -30,6 +30,14 @@ class ReduceParams:
     reduce_c: int
 
 
+@dataclass(frozen=True)
+class ResizeParams:
+    """RESIZE_BILINEAR (C: wess_resize_params_t): TFLite's options as 0 / 1."""
+
+    align_corners: int
+    half_pixel_centers: int
+
+
 def prelu_params(input_scale: float, input_zero_point: int, alpha_scale: float, alpha_zero_point: int,
                  output_scale: float, output_zero_point: int) -> PreluParams:
     """TFLite Micro's CalculatePreluParams: input_scale / output_scale and input_scale * alpha_scale / output_scale
@@ -59,3 +67,10 @@ def reduce_params(input_rank: int, axes, input_quant: tuple[float, int],
             raise ParameterError(f"REDUCE_MAX axis {int(axis)} is outside a rank-{input_rank} input")
         reduced[positions[int(axis) % input_rank]] = 1
     return ReduceParams(*reduced)
+
+
+def resize_params(align_corners: bool, half_pixel_centers: bool) -> ResizeParams:
+    """RESIZE_BILINEAR's options; TFLite Micro's Prepare refuses both set."""
+    if align_corners and half_pixel_centers:
+        raise ParameterError("RESIZE_BILINEAR with both align_corners and half_pixel_centers (TFLite refuses it)")
+    return ResizeParams(int(bool(align_corners)), int(bool(half_pixel_centers)))

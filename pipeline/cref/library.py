@@ -63,6 +63,7 @@ ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
 LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass_fields__))
 PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
 ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
+ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -111,6 +112,7 @@ def load_library() -> ctypes.CDLL:
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_prelu_s8", "wess_maximum_s8", "wess_minimum_s8", "wess_reduce_max_s8",
+                 "wess_resize_bilinear_s8",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -324,6 +326,14 @@ def reduce_max(params: kpe.ReduceParams, input: np.ndarray) -> np.ndarray:
     """REDUCE_MAX int8 of a 4-D NHWC input over the axes params marks, with keep_dims (reduced axes of extent 1)."""
     output = np.empty([1 if reduced else extent for extent, reduced in zip(input.shape, astuple(params))], np.int8)
     _call("wess_reduce_max_s8", ctypes.byref(ReduceParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def resize_bilinear(params: kpe.ResizeParams, input: np.ndarray, output_hw: tuple[int, int]) -> np.ndarray:
+    """RESIZE_BILINEAR int8 of a 4-D NHWC input to output_hw (H, W)."""
+    output = np.empty((input.shape[0], *output_hw, input.shape[3]), np.int8)
+    _call("wess_resize_bilinear_s8", ctypes.byref(ResizeParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
