@@ -1,5 +1,5 @@
 """C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL, PRELU,
-MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR: hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths.
+MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR: hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths.
 Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
@@ -307,14 +307,15 @@ def test_reduce_max_errors(reference_library):
 ])
 def test_resize_bilinear_one_row_by_hand(align_corners, half_pixel_centers, row, expected):
     params = kpe.resize_params(align_corners, half_pixel_centers)
-    output = library.resize_bilinear(params, _int8(row).reshape(1, 1, 2, 1), (1, 4))
+    output = library.resize("RESIZE_BILINEAR", params, _int8(row).reshape(1, 1, 2, 1), (1, 4))
     assert output.ravel().tolist() == expected
 
 
 def test_resize_bilinear_two_axes_half_pixel_by_hand():
     # 2x2 -> 3x3 (UpSampling2D's bilinear: half pixel centres): scale_10 (2048 + 1) / 3 = 683, positions -171
     # (row / column 0 only), 512 (halfway), 1195 (row / column 1 only)
-    output = library.resize_bilinear(kpe.ResizeParams(0, 1), _int8([[0, 40], [80, 120]]).reshape(1, 2, 2, 1), (3, 3))
+    input = _int8([[0, 40], [80, 120]]).reshape(1, 2, 2, 1)
+    output = library.resize("RESIZE_BILINEAR", kpe.ResizeParams(0, 1), input, (3, 3))
     assert output[0, :, :, 0].tolist() == [[0, 20, 40], [40, 60, 80], [80, 100, 120]]
 
 
@@ -340,3 +341,44 @@ def test_resize_bilinear_errors(reference_library):
 def test_resize_params_refuse_both_options():
     with pytest.raises(kp.ParameterError, match="both align_corners and half_pixel_centers"):
         kpe.resize_params(True, True)
+
+
+# ---------------------------------------------------------------- RESIZE_NEAREST_NEIGHBOR
+
+@pytest.mark.parametrize("align_corners, half_pixel_centers, width, expected", [
+    # W 3 -> 7, scale 3/7: positions x * 3/7 = 0, .43, .86, 1.29, 1.71, 2.14, 2.57, floored
+    (False, False, 7, [10, 10, 10, 20, 20, 30, 30]),
+    # half pixel centres (Keras Resizing): (x + 0.5) * 3/7 = .21, .64, 1.07, 1.5, 1.93, 2.36, 2.79, floored
+    (False, True, 7, [10, 10, 20, 20, 20, 30, 30]),
+    # align corners: x * 2/6 = 0, .33, .67, 1, 1.33, 1.67, 2, rounded
+    (True, False, 7, [10, 10, 20, 20, 20, 30, 30]),
+    # W 3 -> 2 with half pixel centres: (x + 0.5) * 1.5 = 0.75, 2.25
+    (False, True, 2, [10, 30]),
+])
+def test_resize_nearest_neighbor_one_row_by_hand(align_corners, half_pixel_centers, width, expected):
+    params = kpe.resize_params(align_corners, half_pixel_centers, bilinear=False)
+    output = library.resize("RESIZE_NEAREST_NEIGHBOR", params, _int8([10, 20, 30]).reshape(1, 1, 3, 1), (1, width))
+    assert output.ravel().tolist() == expected
+
+
+def test_resize_nearest_neighbor_copies_whole_pixels_by_hand():
+    # [1, 2, 1, 2] -> [1, 4, 2, 2], half pixel centres: rows 0, 0, 1, 1 (positions .25, .75, 1.25, 1.75), each
+    # pixel's two channels copied to both columns
+    input = _int8([[[[1, -2]], [[3, -4]]]])
+    output = library.resize("RESIZE_NEAREST_NEIGHBOR", kpe.ResizeParams(0, 1), input, (4, 2))
+    assert output[0].tolist() == [[[1, -2]] * 2, [[1, -2]] * 2, [[3, -4]] * 2, [[3, -4]] * 2]
+
+
+def test_resize_nearest_neighbor_errors(reference_library):
+    run = reference_library.wess_resize_nearest_neighbor_s8
+    input, output = np.zeros(2, np.int8), np.zeros(70000, np.int8)
+
+    def status(params, input_dims, output_dims, input_data=input):
+        return run(ctypes.byref(library.ResizeParams(*params)), ctypes.byref(library.Dims(*input_dims)),
+                   _pointer(input_data), ctypes.byref(library.Dims(*output_dims)), _pointer(output))
+
+    assert status((1, 1), (1, 1, 2, 1), (1, 1, 4, 1)) == 0  # both options: TFLite's nearest kernel takes them
+    assert status((0, 2), (1, 1, 2, 1), (1, 1, 4, 1)) == 1  # WESS_ERR_BAD_ARG
+    assert status((0, 1), (1, 1, 2, 1), (1, 1, 4, 1), None) == 1
+    assert status((0, 1), (1, 1, 1, 2), (1, 1, 2, 1)) == 2  # channels differ: WESS_ERR_BAD_SHAPE
+    assert status((0, 1), (1, 1, 2, 1), (1, 1, 70000, 1)) == 3  # W over 65536: WESS_ERR_UNSUPPORTED

@@ -26,7 +26,7 @@ def _every_activation(layers, x):
     """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
     concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops); a PReLU branch through MAXIMUM,
     MINIMUM, GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor) and, reshaped to 2-D, a bilinear UpSampling2D
-    (RESIZE_BILINEAR) and GlobalMaxPooling2D."""
+    (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR) and GlobalMaxPooling2D."""
     import keras
 
     conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
@@ -36,6 +36,7 @@ def _every_activation(layers, x):
     prelu = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.6, 0.6), shared_axes=[1])(conv())
     selected = layers.Minimum()([layers.Maximum()([prelu, conv()]), conv()])
     grid = layers.UpSampling2D(2, interpolation="bilinear")(layers.Reshape((6, 2, 4))(selected))
+    grid = layers.Resizing(9, 5, interpolation="nearest")(grid)
     pooled = [layers.GlobalMaxPooling1D()(selected), layers.GlobalMaxPooling2D()(grid)]
     return layers.Dense(3)(layers.Concatenate()([layers.Flatten()(mixed), *pooled]))
 
@@ -98,10 +99,13 @@ MODELS = {
                           INPUT_SHAPE, {"RESIZE_BILINEAR"}),
     "resize_bilinear": (lambda layers, x: layers.Resizing(4, 9, interpolation="bilinear")(_conv(layers, x)),
                         INPUT_SHAPE, {"RESIZE_BILINEAR"}),
+    "resize_nearest": (lambda layers, x: layers.Resizing(4, 9, interpolation="nearest")(_conv(layers, x)),
+                       INPUT_SHAPE, {"RESIZE_NEAREST_NEIGHBOR"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
-                          "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR"}),
+                          "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
+                          "RESIZE_NEAREST_NEIGHBOR"}),
 }
 
 # ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md

@@ -44,7 +44,8 @@ def tiny_models():
     """Three small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
     RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
-    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR): a few KB each, so the fuzzers run fast on them."""
+    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR): a few KB each, so the fuzzers
+    run fast on them."""
     import keras
 
     layers = keras.layers
@@ -67,7 +68,8 @@ def tiny_models():
     peak = layers.GlobalMaxPooling2D(keepdims=True)(x)  # REDUCE_MAX
     x = layers.Maximum()([layers.Minimum()([x, peak]), layers.Conv2D(3, 1)(x)])  # MINIMUM broadcasting [1, 1, 1, 3]
     x = layers.UpSampling2D(2, interpolation="bilinear")(x)  # RESIZE_BILINEAR, 6x6x3
-    x = layers.Reshape((108,))(x)
+    x = layers.Resizing(4, 5, interpolation="nearest")(x)  # RESIZE_NEAREST_NEIGHBOR, 4x5x3
+    x = layers.Reshape((60,))(x)
     second = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_b")
     inp = keras.Input((32, 32, 1))
     sequence = layers.Reshape((16, 1))(layers.MaxPooling2D(8)(inp))  # Conv1D below: EXPAND_DIMS

@@ -223,10 +223,11 @@ typedef struct {
     int32_t reduce_c;  /**< 0 or 1. */
 } wess_reduce_params_t;
 
-/** RESIZE_BILINEAR parameters (TFLite's options; the output size is the output tensor's H and W). */
+/** RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR parameters (TFLite's options; the output size is the output
+ *  tensor's H and W). */
 typedef struct {
     int32_t align_corners;       /**< 0 or 1. */
-    int32_t half_pixel_centers;  /**< 0 or 1; not both 1. */
+    int32_t half_pixel_centers;  /**< 0 or 1; RESIZE_BILINEAR: not both 1. */
 } wess_resize_params_t;
 
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
@@ -416,6 +417,14 @@ wess_status_t wess_reduce_max_s8(const wess_reduce_params_t *params,
 wess_status_t wess_resize_bilinear_s8(const wess_resize_params_t *params,
                                       const wess_dims_t *input_dims, const int8_t *input,
                                       const wess_dims_t *output_dims, int8_t *output);
+
+/** RESIZE_NEAREST_NEIGHBOR, int8 (a copy: the output keeps the input's quantization): input [n, in_h, in_w, c],
+ *  output [n, out_h, out_w, c], every H and W in [1, 65536]. Source pixel per axis as TFLite's GetNearestNeighbor,
+ *  in float32: floor((index + 0.5 if half_pixel_centers) * in / out) (align_corners: (in - 1) / (out - 1), rounded
+ *  half away from zero), clamped to the input. */
+wess_status_t wess_resize_nearest_neighbor_s8(const wess_resize_params_t *params,
+                                              const wess_dims_t *input_dims, const int8_t *input,
+                                              const wess_dims_t *output_dims, int8_t *output);
 
 /** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
 wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,

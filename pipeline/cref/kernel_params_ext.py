@@ -1,4 +1,4 @@
-"""Kernel parameters of PRELU, REDUCE_MAX and RESIZE_BILINEAR, as TFLite Micro's Prepare computes them."""
+"""Kernel parameters of PRELU, REDUCE_MAX and the RESIZE ops, as TFLite Micro's Prepare computes them."""
 from __future__ import annotations
 
 import math
@@ -32,7 +32,7 @@ class ReduceParams:
 
 @dataclass(frozen=True)
 class ResizeParams:
-    """RESIZE_BILINEAR (C: wess_resize_params_t): TFLite's options as 0 / 1."""
+    """RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR (C: wess_resize_params_t): TFLite's options as 0 / 1."""
 
     align_corners: int
     half_pixel_centers: int
@@ -69,8 +69,8 @@ def reduce_params(input_rank: int, axes, input_quant: tuple[float, int],
     return ReduceParams(*reduced)
 
 
-def resize_params(align_corners: bool, half_pixel_centers: bool) -> ResizeParams:
-    """RESIZE_BILINEAR's options; TFLite Micro's Prepare refuses both set."""
-    if align_corners and half_pixel_centers:
+def resize_params(align_corners: bool, half_pixel_centers: bool, bilinear: bool = True) -> ResizeParams:
+    """RESIZE_BILINEAR's or RESIZE_NEAREST_NEIGHBOR's options; TFLite Micro's bilinear Prepare refuses both set."""
+    if bilinear and align_corners and half_pixel_centers:
         raise ParameterError("RESIZE_BILINEAR with both align_corners and half_pixel_centers (TFLite refuses it)")
     return ResizeParams(int(bool(align_corners)), int(bool(half_pixel_centers)))

@@ -112,7 +112,7 @@ def load_library() -> ctypes.CDLL:
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_prelu_s8", "wess_maximum_s8", "wess_minimum_s8", "wess_reduce_max_s8",
-                 "wess_resize_bilinear_s8",
+                 "wess_resize_bilinear_s8", "wess_resize_nearest_neighbor_s8",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -330,10 +330,12 @@ def reduce_max(params: kpe.ReduceParams, input: np.ndarray) -> np.ndarray:
     return output
 
 
-def resize_bilinear(params: kpe.ResizeParams, input: np.ndarray, output_hw: tuple[int, int]) -> np.ndarray:
-    """RESIZE_BILINEAR int8 of a 4-D NHWC input to output_hw (H, W)."""
+def resize(op: str, params: kpe.ResizeParams, input: np.ndarray, output_hw: tuple[int, int]) -> np.ndarray:
+    """RESIZE_BILINEAR or RESIZE_NEAREST_NEIGHBOR (op) int8 of a 4-D NHWC input to output_hw (H, W)."""
+    kernel = {"RESIZE_BILINEAR": "wess_resize_bilinear_s8",
+              "RESIZE_NEAREST_NEIGHBOR": "wess_resize_nearest_neighbor_s8"}[op]
     output = np.empty((input.shape[0], *output_hw, input.shape[3]), np.int8)
-    _call("wess_resize_bilinear_s8", ctypes.byref(ResizeParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+    _call(kernel, ctypes.byref(ResizeParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 

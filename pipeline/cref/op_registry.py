@@ -318,15 +318,17 @@ def _reduce_max(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs[:1], params)
 
 
-def _resize_bilinear(ctx: OpContext) -> OpRecord:
-    """RESIZE_BILINEAR of a 4-D input to the constant size operand, which must be the output's H and W."""
-    options = ctx.options(schema.ResizeBilinearOptionsT)
-    input_shape, output_shape = ctx.shape4(ctx.inputs[0]), ctx.shape4(ctx.output)
-    size = [int(extent) for extent in ctx.reader.array(ctx.inputs[1]).ravel()]
-    if size != list(output_shape[1:3]) or (input_shape[0], input_shape[3]) != (output_shape[0], output_shape[3]):
-        raise InputError(f"RESIZE_BILINEAR of {list(input_shape)} to size {size} has output shape "
-                         f"{list(output_shape)}")
-    return OpRecord(ctx.inputs[:1], kpe.resize_params(options.alignCorners, options.halfPixelCenters))
+def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
+    """RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR of a 4-D input to the constant size operand, which must be the
+    output's H and W."""
+    def build(ctx: OpContext) -> OpRecord:
+        options = ctx.options(options_type)
+        input_shape, output_shape = ctx.shape4(ctx.inputs[0]), ctx.shape4(ctx.output)
+        size = [int(extent) for extent in ctx.reader.array(ctx.inputs[1]).ravel()]
+        if size != list(output_shape[1:3]) or (input_shape[0], input_shape[3]) != (output_shape[0], output_shape[3]):
+            raise InputError(f"resize of {list(input_shape)} to size {size} has output shape {list(output_shape)}")
+        return OpRecord(ctx.inputs[:1], kpe.resize_params(options.alignCorners, options.halfPixelCenters, bilinear))
+    return build
 
 
 def _pool_2d(ctx: OpContext) -> OpRecord:
@@ -450,7 +452,10 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.MAXIMUM, "MAXIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MINIMUM, "MINIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.REDUCE_MAX, "REDUCE_MAX", _reduce_max, kpe.ReduceParams, required_inputs=2, data_inputs=1),
-    OpSpec(OP.RESIZE_BILINEAR, "RESIZE_BILINEAR", _resize_bilinear, kpe.ResizeParams, required_inputs=2,
+    OpSpec(OP.RESIZE_BILINEAR, "RESIZE_BILINEAR", _resize(schema.ResizeBilinearOptionsT, bilinear=True),
+           kpe.ResizeParams, required_inputs=2, data_inputs=1),
+    OpSpec(OP.RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR",
+           _resize(schema.ResizeNearestNeighborOptionsT, bilinear=False), kpe.ResizeParams, required_inputs=2,
            data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
