@@ -1,6 +1,6 @@
 """C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL, PRELU,
-MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR: hand-computed tensors, the parameters TFLite Micro's Prepare computes, error paths.
-Whole models: tests/test_ops_models.py."""
+MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR: hand-computed tensors, the parameters TFLite
+Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
 import ctypes
