@@ -1,6 +1,6 @@
 """C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL, PRELU,
-MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR: hand-computed tensors, the parameters TFLite
-Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
+MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE: hand-computed tensors, the parameters
+TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
 import ctypes
@@ -382,3 +382,65 @@ def test_resize_nearest_neighbor_errors(reference_library):
     assert status((0, 1), (1, 1, 2, 1), (1, 1, 4, 1), None) == 1
     assert status((0, 1), (1, 1, 1, 2), (1, 1, 2, 1)) == 2  # channels differ: WESS_ERR_BAD_SHAPE
     assert status((0, 1), (1, 1, 2, 1), (1, 1, 70000, 1)) == 3  # W over 65536: WESS_ERR_UNSUPPORTED
+
+
+# ---------------------------------------------------------------- STRIDED_SLICE, SLICE
+
+@pytest.mark.parametrize("arguments, expected", [
+    ((6, 1, 5, 1, False, False, False), (1, 1, 4)),  # [1:5]
+    ((6, 0, 0, 2, True, True, False), (0, 2, 3)),  # [::2]: 0, 2, 4
+    ((6, -1, -7, -2, False, False, False), (5, -2, 3)),  # [-1:-7:-2]: end -1 after wrapping and clamping: 5, 3, 1
+    ((6, 0, 0, -1, True, True, False), (5, -1, 6)),  # [::-1]
+    ((6, -4, 0, 1, False, False, True), (2, 1, 1)),  # [-4] (shrunk): one element
+    ((6, 9, 12, 1, False, False, False), (6, 1, 0)),  # past the end: clamped, empty
+])
+def test_strided_slice_axis_resolves_as_tflite_micro(arguments, expected):
+    assert kpe.strided_slice_axis(*arguments) == kpe.AxisSlice(*expected)
+
+
+def test_strided_slice_axes_and_slice_axes_to_kernel_params():
+    # x[:, 2, ::-2] of [1, 6, 6, 4]: axis 1 shrunk, axis 2 backwards from 5, axes 0 and 3 whole (begin / end masks)
+    axes, kept = kpe.strided_slice_axes((1, 6, 6, 4), (0, 2, 0, 0), (0, 3, 0, 0), (1, 1, -2, 1), 0b1101, 0b1101, 0b10)
+    assert kept == [1, 3, 4]
+    assert kpe.slice_params(axes) == kpe.SliceParams(0, 2, 5, 0, 1, 1, -2, 1, 1, 1, 3, 4)
+    # SLICE of [6, 4] (rank 2: [b, 1, 1, d]) from (1, 2), sizes (-1, 2): rows 1..5, columns 2..3
+    assert kpe.slice_params(kpe.slice_axes((6, 4), (1, 2), (-1, 2))) == kpe.SliceParams(1, 0, 0, 2, 1, 1, 1, 1,
+                                                                                        5, 1, 1, 2)
+    with pytest.raises(kp.ParameterError, match="leaves the input"):
+        kpe.slice_axes((6, 4), (5, 0), (3, -1))
+    with pytest.raises(kp.ParameterError, match="no elements"):
+        kpe.slice_params([kpe.strided_slice_axis(6, 9, 12, 1, False, False, False)])
+    with pytest.raises(kp.ParameterError, match="stride 0"):
+        kpe.strided_slice_axis(6, 0, 6, 0, False, False, False)
+
+
+def test_strided_slice_kernel_by_hand():
+    # input [1, 2, 3, 4] holding its own flat index h * 12 + w * 4 + c: row 1, columns 2 then 1, channels 3 then 1
+    input = np.arange(24, dtype=np.int8).reshape(1, 2, 3, 4)
+    params = kpe.SliceParams(0, 1, 2, 3, 1, 1, -1, -2, 1, 1, 2, 2)
+    assert library.strided_slice(params, input).ravel().tolist() == [23, 21, 19, 17]
+    whole_rows = kpe.SliceParams(0, 0, 1, 0, 1, 1, 1, 1, 1, 2, 2, 4)  # columns 1..2, every channel (the memcpy path)
+    assert library.strided_slice(whole_rows, input).ravel().tolist() == [*range(4, 12), *range(16, 24)]
+
+
+SLICE = kpe.SliceParams(0, 1, 2, 3, 1, 1, -1, -2, 1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("params", [replace(SLICE, count_w=0), replace(SLICE, stride_h=0),
+                                    replace(SLICE, start_c=4), replace(SLICE, start_w=-1),
+                                    replace(SLICE, count_c=3),  # 3, 1, -1: past the start of the axis
+                                    replace(SLICE, stride_w=2**31 - 1)])  # 2 + (2^31 - 1): no int32 wrap
+def test_strided_slice_indices_outside_the_input_are_bad_arg(params):
+    input = np.zeros((1, 2, 3, 4), np.int8)
+    with pytest.raises(library.KernelError, match="WESS_ERR_BAD_ARG"):
+        library.strided_slice(params, input)
+
+
+def test_strided_slice_output_size_and_null(reference_library):
+    input, output = np.zeros(24, np.int8), np.zeros(8, np.int8)
+    run = reference_library.wess_strided_slice_s8
+    dims_in = ctypes.byref(library.Dims(1, 2, 3, 4))
+    c_params = ctypes.byref(library.SliceParams(*astuple(SLICE)))
+    assert run(c_params, dims_in, _pointer(input), ctypes.byref(library.Dims(1, 1, 1, 4)), _pointer(output)) == 0
+    assert run(c_params, dims_in, _pointer(input), ctypes.byref(library.Dims(1, 1, 1, 5)), _pointer(output)) == 2
+    assert run(c_params, dims_in, None, ctypes.byref(library.Dims(1, 1, 1, 4)), _pointer(output)) == 1

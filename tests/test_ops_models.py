@@ -26,7 +26,8 @@ def _every_activation(layers, x):
     """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
     concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops); a PReLU branch through MAXIMUM,
     MINIMUM, GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor) and, reshaped to 2-D, a bilinear UpSampling2D
-    (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR) and GlobalMaxPooling2D."""
+    (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR), Cropping2D and slices (STRIDED_SLICE, SLICE) and
+    GlobalMaxPooling2D."""
     import keras
 
     conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
@@ -36,8 +37,8 @@ def _every_activation(layers, x):
     prelu = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.6, 0.6), shared_axes=[1])(conv())
     selected = layers.Minimum()([layers.Maximum()([prelu, conv()]), conv()])
     grid = layers.UpSampling2D(2, interpolation="bilinear")(layers.Reshape((6, 2, 4))(selected))
-    grid = layers.Resizing(9, 5, interpolation="nearest")(grid)
-    pooled = [layers.GlobalMaxPooling1D()(selected), layers.GlobalMaxPooling2D()(grid)]
+    grid = layers.Cropping2D(((1, 1), (0, 1)))(layers.Resizing(9, 5, interpolation="nearest")(grid))  # 7x4x4
+    pooled = [layers.GlobalMaxPooling1D()(selected[:, ::-2]), layers.GlobalMaxPooling2D()(_slice(grid))]
     return layers.Dense(3)(layers.Concatenate()([layers.Flatten()(mixed), *pooled]))
 
 
@@ -68,6 +69,13 @@ def _selections(layers, x):
     (REDUCE_MAX over H and W) and a MAXIMUM with a per-channel constant."""
     x = layers.Minimum()([layers.Maximum()([_prelu(layers, x, [1, 2]), _conv(layers, x)]), _conv(layers, x)])
     return layers.Maximum()([layers.GlobalMaxPooling2D()(x), CHANNEL_SCALES[None]])
+
+
+def _slice(x):
+    """keras.ops.slice (SLICE) of rows 1..4, columns 2..4 (of 4 or more) and channels 1..2."""
+    import keras
+
+    return keras.ops.slice(x, (0, 1, 2, 1), (1, 4, 2, 2))
 
 
 # name: (graph from the Keras input, input shape, ops the deployed model must hold)
@@ -101,11 +109,17 @@ MODELS = {
                         INPUT_SHAPE, {"RESIZE_BILINEAR"}),
     "resize_nearest": (lambda layers, x: layers.Resizing(4, 9, interpolation="nearest")(_conv(layers, x)),
                        INPUT_SHAPE, {"RESIZE_NEAREST_NEIGHBOR"}),
+    "cropping": (lambda layers, x: layers.Cropping2D(((1, 2), (0, 1)))(_conv(layers, x)), INPUT_SHAPE,
+                 {"STRIDED_SLICE"}),
+    "strided_slice": (lambda layers, x: _conv(layers, x)[:, 1:5, ::2, 1:3], INPUT_SHAPE, {"STRIDED_SLICE"}),
+    "strided_slice_shrink_reverse": (lambda layers, x: _conv(layers, x)[:, 2, ::-2], INPUT_SHAPE,
+                                     {"STRIDED_SLICE"}),
+    "slice": (lambda layers, x: _slice(_conv(layers, x)), INPUT_SHAPE, {"SLICE"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
                           "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
-                          "RESIZE_NEAREST_NEIGHBOR"}),
+                          "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SLICE"}),
 }
 
 # ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md

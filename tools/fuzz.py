@@ -44,8 +44,8 @@ def tiny_models():
     """Three small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
     RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
-    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR): a few KB each, so the fuzzers
-    run fast on them."""
+    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE): a few KB
+    each, so the fuzzers run fast on them."""
     import keras
 
     layers = keras.layers
@@ -57,7 +57,8 @@ def tiny_models():
     y = layers.DepthwiseConv2D(3, padding="same")(x)
     x = layers.Add()([x, layers.ReLU(6.0)(layers.BatchNormalization()(y))])
     x = layers.Concatenate()([x, layers.DepthwiseConv2D(1, depth_multiplier=2)(x)])  # 4x4x12
-    x = layers.MaxPooling2D(2)(layers.ZeroPadding2D(1)(x))  # 3x3x12
+    x = layers.Cropping2D(((0, 1), (1, 0)))(layers.ZeroPadding2D(1)(x))  # STRIDED_SLICE, 5x5x12
+    x = keras.ops.slice(layers.MaxPooling2D(2)(x), (0, 0, 0, 2), (1, 2, 2, 8))  # SLICE, 2x2x8
     x = layers.GlobalAveragePooling2D()(x)
     first = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_a")
     inp = keras.Input((32, 32, 1))

@@ -230,6 +230,23 @@ typedef struct {
     int32_t half_pixel_centers;  /**< 0 or 1; RESIZE_BILINEAR: not both 1. */
 } wess_resize_params_t;
 
+/** STRIDED_SLICE and SLICE parameters: per NHWC axis, the first input index, the step and the element count
+ *  (TFLite's begin / end / strides or begin / size, masks resolved). */
+typedef struct {
+    int32_t start_n;   /**< [0, n - 1]; likewise start_h, start_w, start_c for their axes. */
+    int32_t start_h;
+    int32_t start_w;
+    int32_t start_c;
+    int32_t stride_n;  /**< Non-zero (negative: backwards); likewise for the other axes. */
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t stride_c;
+    int32_t count_n;   /**< >= 1, with start + (count - 1) * stride inside the axis; likewise for the others. */
+    int32_t count_h;
+    int32_t count_w;
+    int32_t count_c;
+} wess_slice_params_t;
+
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
 typedef struct {
     int32_t stride_y;    /**< >= 1. */
@@ -425,6 +442,13 @@ wess_status_t wess_resize_bilinear_s8(const wess_resize_params_t *params,
 wess_status_t wess_resize_nearest_neighbor_s8(const wess_resize_params_t *params,
                                               const wess_dims_t *input_dims, const int8_t *input,
                                               const wess_dims_t *output_dims, int8_t *output);
+
+/** STRIDED_SLICE / SLICE, int8 (a copy: the output keeps the input's quantization): input [n, h, w, c]; the output
+ *  holds, in row-major order, the elements at start + k * stride, k < count, of every axis (flat size = product of
+ *  the counts, whatever its dims: shrunk axes or not). WESS_ERR_BAD_ARG if an index would fall outside the input. */
+wess_status_t wess_strided_slice_s8(const wess_slice_params_t *params,
+                                    const wess_dims_t *input_dims, const int8_t *input,
+                                    const wess_dims_t *output_dims, int8_t *output);
 
 /** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
 wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,

@@ -1,4 +1,4 @@
-"""Kernel parameters of PRELU, REDUCE_MAX and the RESIZE ops, as TFLite Micro's Prepare computes them."""
+"""Kernel parameters of PRELU, REDUCE_MAX, the RESIZE and SLICE ops, as TFLite Micro's Prepare computes them."""
 from __future__ import annotations
 
 import math
@@ -74,3 +74,93 @@ def resize_params(align_corners: bool, half_pixel_centers: bool, bilinear: bool 
     if bilinear and align_corners and half_pixel_centers:
         raise ParameterError("RESIZE_BILINEAR with both align_corners and half_pixel_centers (TFLite refuses it)")
     return ResizeParams(int(bool(align_corners)), int(bool(half_pixel_centers)))
+
+
+@dataclass(frozen=True)
+class SliceParams:
+    """STRIDED_SLICE and SLICE (C: wess_slice_params_t): per NHWC axis the first index, the step and the count."""
+
+    start_n: int
+    start_h: int
+    start_w: int
+    start_c: int
+    stride_n: int
+    stride_h: int
+    stride_w: int
+    stride_c: int
+    count_n: int
+    count_h: int
+    count_w: int
+    count_c: int
+
+
+@dataclass(frozen=True)
+class AxisSlice:
+    """One input axis of a slice: the first index, the step and how many elements."""
+
+    start: int
+    stride: int
+    count: int
+
+
+def _nhwc_positions(rank: int) -> tuple[int, ...]:
+    """The blob's NHWC axis of each axis of a rank-1..4 tensor (rank 2 [b, d] is [b, 1, 1, d])."""
+    if not 1 <= rank <= 4:
+        raise ParameterError(f"a rank-{rank} tensor (the kernels take rank 1 to 4)")
+    return (0, 3) if rank == 2 else tuple(range(4 - rank, 4))
+
+
+def slice_params(axes: list[AxisSlice]) -> SliceParams:
+    """The kernel's parameters from one AxisSlice per input axis; the axes the blob pads are taken whole."""
+    whole = AxisSlice(0, 1, 1)
+    nhwc = [whole] * 4
+    for position, axis in zip(_nhwc_positions(len(axes)), axes):
+        if axis.count < 1:
+            raise ParameterError("a slice with no elements along an axis")
+        nhwc[position] = axis
+    return SliceParams(*(axis.start for axis in nhwc), *(axis.stride for axis in nhwc), *(axis.count for axis in nhwc))
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return high if value > high else (low if value < low else value)
+
+
+def strided_slice_axis(extent: int, begin: int, end: int, stride: int, begin_masked: bool, end_masked: bool,
+                       shrink: bool) -> AxisSlice:
+    """TFLite's StridedSliceStartForAxis and StridedSliceEndForAxis (the forms TFLite Micro's kernel runs): negative
+    indices count from the end, clamped to [0, extent] (stride > 0) or [-1, extent - 1], then the masks; a shrunk
+    axis takes one element. The count is how many times TFLite's loop runs."""
+    if stride == 0:
+        raise ParameterError("STRIDED_SLICE stride 0")
+    low, high = (0, extent) if stride > 0 else (-1, extent - 1)
+    start = _clamp(begin + extent if begin < 0 else begin, low, high)
+    if begin_masked:
+        start = 0 if stride > 0 else extent - 1
+    if shrink:
+        stop = start if start >= extent else start + 1
+    else:
+        stop = _clamp(end + extent if end < 0 else end, low, high)
+        if end_masked:
+            stop = extent if stride > 0 else -1
+    count = max(0, -(-(stop - start) // stride))  # ceil((stop - start) / stride)
+    return AxisSlice(start, stride, count)
+
+
+def strided_slice_axes(extents, begins, ends, strides, begin_mask: int, end_mask: int,
+                       shrink_axis_mask: int) -> tuple[list[AxisSlice], list[int]]:
+    """STRIDED_SLICE's AxisSlice per input axis, and the counts of the axes it does not shrink (its output shape)."""
+    bit = lambda mask, axis: bool(mask >> axis & 1)
+    axes = [strided_slice_axis(extent, begins[i], ends[i], strides[i], bit(begin_mask, i), bit(end_mask, i),
+                               bit(shrink_axis_mask, i)) for i, extent in enumerate(extents)]
+    return axes, [axis.count for i, axis in enumerate(axes) if not bit(shrink_axis_mask, i)]
+
+
+def slice_axes(extents, begins, sizes) -> list[AxisSlice]:
+    """SLICE's AxisSlice per input axis, as TFLite's reference Slice: from begin, size elements (-1: to the end)."""
+    axes = []
+    for extent, begin, size in zip(extents, begins, sizes):
+        count = extent - begin if size == -1 else size
+        if not 0 <= begin < extent or not 1 <= count <= extent - begin:
+            raise ParameterError(f"SLICE from {list(begins)} of size {list(sizes)} leaves the input {list(extents)}")
+        axes.append(AxisSlice(begin, 1, count))
+    return axes

@@ -64,6 +64,7 @@ LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass
 PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
 ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
+SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -112,7 +113,7 @@ def load_library() -> ctypes.CDLL:
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_prelu_s8", "wess_maximum_s8", "wess_minimum_s8", "wess_reduce_max_s8",
-                 "wess_resize_bilinear_s8", "wess_resize_nearest_neighbor_s8",
+                 "wess_resize_bilinear_s8", "wess_resize_nearest_neighbor_s8", "wess_strided_slice_s8",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -336,6 +337,14 @@ def resize(op: str, params: kpe.ResizeParams, input: np.ndarray, output_hw: tupl
               "RESIZE_NEAREST_NEIGHBOR": "wess_resize_nearest_neighbor_s8"}[op]
     output = np.empty((input.shape[0], *output_hw, input.shape[3]), np.int8)
     _call(kernel, ctypes.byref(ResizeParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def strided_slice(params: kpe.SliceParams, input: np.ndarray) -> np.ndarray:
+    """STRIDED_SLICE / SLICE int8 of a 4-D NHWC input: the output's shape is the params' counts."""
+    output = np.empty((params.count_n, params.count_h, params.count_w, params.count_c), np.int8)
+    _call("wess_strided_slice_s8", ctypes.byref(SliceParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 

@@ -331,6 +331,38 @@ def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
     return build
 
 
+def _index_vectors(ctx: OpContext, count: int) -> list[list[int]]:
+    """The constant index operands 1..count of a slice, one entry per input axis each."""
+    rank = len(ctx.reader.shape(ctx.inputs[0]))
+    vectors = [[int(value) for value in ctx.reader.array(ctx.inputs[i]).ravel()] for i in range(1, count + 1)]
+    if any(len(vector) != rank for vector in vectors):
+        raise InputError(f"index operands {vectors} do not have one entry per axis of a rank-{rank} input")
+    return vectors
+
+
+def _slice_record(ctx: OpContext, axes: list, kept: list[int]) -> OpRecord:
+    """The record of a slice whose per-axis counts are `axes`; `kept`: the counts the output shape must list."""
+    if list(ctx.reader.shape(ctx.output)) != kept:
+        raise InputError(f"output shape {list(ctx.reader.shape(ctx.output))} is not the slice's {kept}")
+    return OpRecord(ctx.inputs[:1], kpe.slice_params(axes))
+
+
+def _strided_slice(ctx: OpContext) -> OpRecord:
+    """STRIDED_SLICE resolved as TFLite Micro's kernel does; it ignores the ellipsis and new-axis masks and the
+    offset flag, so a model using them is refused rather than run differently."""
+    options = ctx.options(schema.StridedSliceOptionsT)
+    if options.ellipsisMask or options.newAxisMask or options.offset:
+        raise UnsupportedError("STRIDED_SLICE with an ellipsis or new-axis mask or offset is not supported")
+    masks = (options.beginMask, options.endMask, options.shrinkAxisMask)
+    axes, kept = kpe.strided_slice_axes(ctx.reader.shape(ctx.inputs[0]), *_index_vectors(ctx, 3), *masks)
+    return _slice_record(ctx, axes, kept)
+
+
+def _slice(ctx: OpContext) -> OpRecord:
+    axes = kpe.slice_axes(ctx.reader.shape(ctx.inputs[0]), *_index_vectors(ctx, 2))
+    return _slice_record(ctx, axes, [axis.count for axis in axes])
+
+
 def _pool_2d(ctx: OpContext) -> OpRecord:
     options = ctx.options(schema.Pool2DOptionsT)
     filter_hw = _positive("filter size", options.filterHeight, options.filterWidth)
@@ -457,6 +489,8 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR",
            _resize(schema.ResizeNearestNeighborOptionsT, bilinear=False), kpe.ResizeParams, required_inputs=2,
            data_inputs=1),
+    OpSpec(OP.STRIDED_SLICE, "STRIDED_SLICE", _strided_slice, kpe.SliceParams, required_inputs=4, data_inputs=1),
+    OpSpec(OP.SLICE, "SLICE", _slice, kpe.SliceParams, required_inputs=3, data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
     OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
