@@ -1,6 +1,6 @@
 """C reference elementwise kernels (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, int8 QUANTIZE), MUL, PRELU,
-MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE: hand-computed tensors, the parameters
-TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
+MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE, TRANSPOSE_CONV: hand-computed tensors, the
+parameters TFLite Micro's Prepare computes, error paths. Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
 import ctypes
@@ -444,3 +444,46 @@ def test_strided_slice_output_size_and_null(reference_library):
     assert run(c_params, dims_in, _pointer(input), ctypes.byref(library.Dims(1, 1, 1, 4)), _pointer(output)) == 0
     assert run(c_params, dims_in, _pointer(input), ctypes.byref(library.Dims(1, 1, 1, 5)), _pointer(output)) == 2
     assert run(c_params, dims_in, None, ctypes.byref(library.Dims(1, 1, 1, 4)), _pointer(output)) == 1
+
+
+# ---------------------------------------------------------------- TRANSPOSE_CONV
+
+UNIT_REQUANT = kp.per_channel_requant(1.0, [0.5], 0.5)  # multiplier 1.0: the output is the accumulator plus bias
+
+
+def test_transpose_conv_stride_2_stamps_the_filter_by_hand():
+    # input [1, 2, 2, 1], zero point 1: centred [[2, 0], [-1, 4]]; filter [1, 2, 2, 1] [[1, 2], [3, -1]]; stride 2,
+    # VALID (output 4x4, pad 0): each input pixel stamps filter * value into its own 2x2 block; bias 10
+    params = kpe.transpose_conv_params((4, 4), (2, 2), (2, 2), "VALID", 1, 0.5, 0, "NONE")
+    assert (params.pad_top, params.pad_left) == (0, 0)
+    input = _int8([[3, 1], [0, 5]]).reshape(1, 2, 2, 1)
+    filter = _int8([[1, 2], [3, -1]]).reshape(1, 2, 2, 1)
+    output = library.transpose_conv(params, UNIT_REQUANT, input, filter, np.array([10], np.int32), (1, 4, 4, 1))
+    assert output[0, :, :, 0].tolist() == [[12, 14, 10, 10], [16, 8, 10, 10], [9, 8, 14, 18], [7, 11, 22, 6]]
+
+
+def test_transpose_conv_overlapping_taps_sum_by_hand():
+    # input [1, 1, 2, 1] centred [2, -1]; filter 1x2 [1, 3]; stride 1, SAME: total padding 1, pad_left 0:
+    # output 0 = 2 * 1; output 1 = 2 * 3 + (-1) * 1 (both input pixels reach it); the last tap of pixel 1 falls outside
+    params = kpe.transpose_conv_params((1, 2), (1, 2), (1, 1), "SAME", 1, 0.5, 0, "NONE")
+    output = library.transpose_conv(params, UNIT_REQUANT, _int8([3, 0]).reshape(1, 1, 2, 1),
+                                    _int8([1, 3]).reshape(1, 1, 2, 1), None, (1, 1, 2, 1))
+    assert output.ravel().tolist() == [2, 5]
+
+
+TRANSPOSE = kpe.transpose_conv_params((4, 4), (2, 2), (2, 2), "VALID", 1, 0.5, 0, "NONE")
+
+
+@pytest.mark.parametrize("params, input_shape, filter_shape, output_shape, requant, status", [
+    (replace(TRANSPOSE, stride_y=0), (1, 2, 2, 1), (1, 2, 2, 1), (1, 4, 4, 1), UNIT_REQUANT, "BAD_ARG"),
+    (replace(TRANSPOSE, pad_left=2), (1, 2, 2, 1), (1, 2, 2, 1), (1, 4, 4, 1), UNIT_REQUANT, "BAD_ARG"),
+    (replace(TRANSPOSE, act_min=1, act_max=0), (1, 2, 2, 1), (1, 2, 2, 1), (1, 4, 4, 1), UNIT_REQUANT, "BAD_ARG"),
+    (TRANSPOSE, (1, 2, 2, 2), (1, 2, 2, 1), (1, 4, 4, 1), UNIT_REQUANT, "BAD_SHAPE"),  # input channels != filter's
+    (TRANSPOSE, (1, 2, 2, 1), (1, 2, 2, 1), (1, 4, 4, 2), UNIT_REQUANT, "BAD_SHAPE"),  # output channels != filters
+    (TRANSPOSE, (2, 2, 2, 1), (1, 2, 2, 1), (2, 4, 4, 1), UNIT_REQUANT, "UNSUPPORTED"),  # batch 2
+    (TRANSPOSE, (1, 2, 2, 1), (1, 2, 2, 1), (1, 4, 4, 1), kp.per_channel_requant(1.0, [0.5] * 3, 0.5), "BAD_ARG"),
+])
+def test_transpose_conv_errors(params, input_shape, filter_shape, output_shape, requant, status):
+    with pytest.raises(library.KernelError, match=f"WESS_ERR_{status}"):
+        library.transpose_conv(params, requant, np.zeros(input_shape, np.int8), np.zeros(filter_shape, np.int8),
+                               None, output_shape)

@@ -26,8 +26,8 @@ def _every_activation(layers, x):
     """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
     concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops); a PReLU branch through MAXIMUM,
     MINIMUM, GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor) and, reshaped to 2-D, a bilinear UpSampling2D
-    (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR), Cropping2D and slices (STRIDED_SLICE, SLICE) and
-    GlobalMaxPooling2D."""
+    (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR), Cropping2D and slices (STRIDED_SLICE, SLICE),
+    Conv1DTranspose (TRANSPOSE_CONV) and GlobalMaxPooling2D."""
     import keras
 
     conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
@@ -38,7 +38,8 @@ def _every_activation(layers, x):
     selected = layers.Minimum()([layers.Maximum()([prelu, conv()]), conv()])
     grid = layers.UpSampling2D(2, interpolation="bilinear")(layers.Reshape((6, 2, 4))(selected))
     grid = layers.Cropping2D(((1, 1), (0, 1)))(layers.Resizing(9, 5, interpolation="nearest")(grid))  # 7x4x4
-    pooled = [layers.GlobalMaxPooling1D()(selected[:, ::-2]), layers.GlobalMaxPooling2D()(_slice(grid))]
+    upsampled = layers.Conv1DTranspose(4, 3, strides=2, padding="same")(selected)  # TRANSPOSE_CONV, 24x4
+    pooled = [layers.GlobalMaxPooling1D()(upsampled[:, ::-2]), layers.GlobalMaxPooling2D()(_slice(grid))]
     return layers.Dense(3)(layers.Concatenate()([layers.Flatten()(mixed), *pooled]))
 
 
@@ -115,11 +116,17 @@ MODELS = {
     "strided_slice_shrink_reverse": (lambda layers, x: _conv(layers, x)[:, 2, ::-2], INPUT_SHAPE,
                                      {"STRIDED_SLICE"}),
     "slice": (lambda layers, x: _slice(_conv(layers, x)), INPUT_SHAPE, {"SLICE"}),
+    "transpose_conv": (lambda layers, x: layers.Conv2DTranspose(3, 3, strides=2, padding="same")(_conv(layers, x)),
+                       INPUT_SHAPE, {"TRANSPOSE_CONV"}),
+    "transpose_conv_valid_relu": (lambda layers, x: layers.Conv2DTranspose(2, (2, 3), strides=(1, 2),
+                                                                          activation="relu")(_conv(layers, x)),
+                                  INPUT_SHAPE, {"TRANSPOSE_CONV"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
                           "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
-                          "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SLICE"}),
+                          "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SLICE",
+                          "TRANSPOSE_CONV"}),
 }
 
 # ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md

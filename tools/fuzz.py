@@ -44,8 +44,8 @@ def tiny_models():
     """Three small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
     RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
-    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE): a few KB
-    each, so the fuzzers run fast on them."""
+    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE,
+    TRANSPOSE_CONV): a few KB each, so the fuzzers run fast on them."""
     import keras
 
     layers = keras.layers
@@ -77,6 +77,7 @@ def tiny_models():
     conv = lambda activation=None: layers.Conv1D(2, 3, padding="same", activation=activation)(sequence)
     x = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh"), conv("hard_swish")]))  # int8 QUANTIZE before the concat
     x = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), layers.Activation("swish")(x)]))
+    x = layers.Conv1DTranspose(2, 3, strides=2, padding="same")(x)  # TRANSPOSE_CONV, 32x2
     third = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_c")
     return [first, second, third]
 

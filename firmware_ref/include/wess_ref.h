@@ -247,6 +247,19 @@ typedef struct {
     int32_t count_c;
 } wess_slice_params_t;
 
+/** TRANSPOSE_CONV parameters (TFLite Micro's Prepare: padding as ComputePaddingHeightWidth gives it for the
+ *  output size, filter and stride). */
+typedef struct {
+    int32_t input_offset;   /**< -input zero point, [-127, 128]. */
+    int32_t output_offset;  /**< Output zero point, [-128, 127]. */
+    int32_t stride_y;       /**< >= 1. */
+    int32_t stride_x;       /**< >= 1. */
+    int32_t pad_top;        /**< [0, kh - 1]. */
+    int32_t pad_left;       /**< [0, kw - 1]. */
+    int32_t act_min;        /**< [-128, act_max]. */
+    int32_t act_max;        /**< [act_min, 127]. */
+} wess_transpose_conv_params_t;
+
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
 typedef struct {
     int32_t stride_y;    /**< >= 1. */
@@ -313,6 +326,17 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
                                       const wess_dims_t *input_dims, const int8_t *input,
                                       const wess_dims_t *filter_dims, const int8_t *filter,
                                       const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
+
+/**
+ * TRANSPOSE_CONV, int8. input [1, in_h, in_w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch] (symmetric); bias
+ * [out_ch] int32 or NULL; output [1, out_h, out_w, out_ch]; kh * kw * in_ch <= 65536. Input pixel (y, x) times tap
+ * (ky, kx) adds to output (y * stride_y - pad_top + ky, x * stride_x - pad_left + kx) when that lies in the output
+ * (TFLite's scatter, computed per output), then per-channel requantization as wess_conv_2d_s8.
+ */
+wess_status_t wess_transpose_conv_s8(const wess_transpose_conv_params_t *params, const wess_requant_t *requant,
+                                     const wess_dims_t *input_dims, const int8_t *input,
+                                     const wess_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                                     const wess_dims_t *output_dims, int8_t *output);
 
 /**
  * CONV_2D, float32, as TFLite's reference_ops::Conv: for each output pixel and channel, total = 0; for filter_y,

@@ -33,6 +33,8 @@
        model_check_weighted, conv_2d_op_run) \
     OP(MODEL_OP_DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_depthwise_params_t), \
        REQUANT, model_check_weighted, depthwise_conv_2d_op_run) \
+    OP(MODEL_OP_TRANSPOSE_CONV, "TRANSPOSE_CONV", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_transpose_conv_params_t), \
+       REQUANT, model_check_weighted, transpose_conv_op_run) \
     OP(MODEL_OP_DEQUANTIZE, "DEQUANTIZE", 1, 1, TYPES_S8_TO_F32, PARAMS(wess_dequantize_params_t), NO_REQUANT, \
        model_check_none, dequantize_op_run) \
     OP(MODEL_OP_FULLY_CONNECTED, "FULLY_CONNECTED", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_fc_params_t), REQUANT, \

@@ -1,10 +1,11 @@
-"""Kernel parameters of PRELU, REDUCE_MAX, the RESIZE and SLICE ops, as TFLite Micro's Prepare computes them."""
+"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE and TRANSPOSE_CONV as TFLite Micro's Prepare has them."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from .kernel_params import ParameterError, divisor_scale, f32, multiplier_and_right_shift
+from .kernel_params import (ParameterError, activation_range, compute_padding, divisor_scale, f32,
+                            multiplier_and_right_shift)
 
 
 @dataclass(frozen=True)
@@ -164,3 +165,27 @@ def slice_axes(extents, begins, sizes) -> list[AxisSlice]:
             raise ParameterError(f"SLICE from {list(begins)} of size {list(sizes)} leaves the input {list(extents)}")
         axes.append(AxisSlice(begin, 1, count))
     return axes
+
+
+@dataclass(frozen=True)
+class TransposeConvParams:
+    """TRANSPOSE_CONV (C: wess_transpose_conv_params_t); the requantization as CONV_2D's."""
+
+    input_offset: int
+    output_offset: int
+    stride_y: int
+    stride_x: int
+    pad_top: int
+    pad_left: int
+    act_min: int
+    act_max: int
+
+
+def transpose_conv_params(output_hw, filter_hw, stride_hw, padding: str, input_zero_point: int, output_scale: float,
+                          output_zero_point: int, activation: str | int) -> TransposeConvParams:
+    """TFLite Micro's TRANSPOSE_CONV Prepare: the padding ComputePaddingHeightWidth gives for the *output* size (the
+    convolution this op transposes maps the output back onto the input), dilation 1."""
+    pads = [compute_padding(size, kernel, stride, 1, padding)[1]
+            for size, kernel, stride in zip(output_hw, filter_hw, stride_hw)]
+    return TransposeConvParams(-input_zero_point, output_zero_point, stride_hw[0], stride_hw[1], pads[0], pads[1],
+                               *activation_range(activation, output_scale, output_zero_point))

@@ -65,6 +65,7 @@ PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
 ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
+TransposeConvParams = _struct("TransposeConvParams", list(kpe.TransposeConvParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -114,6 +115,7 @@ def load_library() -> ctypes.CDLL:
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_prelu_s8", "wess_maximum_s8", "wess_minimum_s8", "wess_reduce_max_s8",
                  "wess_resize_bilinear_s8", "wess_resize_nearest_neighbor_s8", "wess_strided_slice_s8",
+                 "wess_transpose_conv_s8",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -167,6 +169,17 @@ def conv_2d(params: kp.ConvParams, requant: kp.Requant, input: np.ndarray, filte
           ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(filter.shape)),
           _pointer(filter, np.int8), _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
           _pointer(output, np.int8))
+    return output
+
+
+def transpose_conv(params: kpe.TransposeConvParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
+                   bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """TRANSPOSE_CONV: input [1, H, W, I] int8, filter [O, KH, KW, I] int8, bias [O] int32 or None."""
+    output = np.empty(output_shape, dtype=np.int8)
+    _call("wess_transpose_conv_s8", ctypes.byref(TransposeConvParams(*astuple(params))),
+          ctypes.byref(_requant(requant)), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(filter.shape)), _pointer(filter, np.int8), _pointer(bias, np.int32),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pipeline.tflite import metadata
 
 from . import kernel_params as kp
 from . import kernel_params_ext as kpe
+from .param_words import nhwc, param_layout
 
 OP = schema.BuiltinOperator
 OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
@@ -92,57 +92,13 @@ class OpSpec:
     input_types: tuple[int | None, int | None, int | None] = (TYPE_INT8,) * 3  # inputs 0, 1 and 2 on
     output_type: int | None = TYPE_INT8
     optional_input: int = -1  # the input that may be -1 (absent)
-    data_inputs: int | None = None  # TFLite inputs whose values the kernel reads (None: all)
+    data_inputs: int | tuple[int, ...] | None = None  # TFLite inputs whose values the kernel reads: the first n,
+    # these positions, or None: all
     aliases_input: bool = False  # the output is the input's bytes (the memory plan shares their buffer)
 
     @property
     def param_word_count(self) -> int:
         return len(param_layout(self.params_type)) if self.params_type is not None else 0
-
-
-# ---------------------------------------------------------------- parameter words
-
-_type_hints = functools.cache(typing.get_type_hints)
-
-
-@functools.cache
-def param_layout(params_type: type) -> tuple[tuple[str, str], ...]:
-    """(field path, 'int32_t' or 'float') of every parameter word of a params dataclass, in the order the C struct
-    declares its fields (nested structs flattened in place: 'conv.stride_y')."""
-    layout = []
-    for field in dataclasses.fields(params_type):
-        field_type = _type_hints(params_type)[field.name]
-        if dataclasses.is_dataclass(field_type):
-            layout.extend((f"{field.name}.{path}", c_type) for path, c_type in param_layout(field_type))
-        else:
-            layout.append((field.name, "float" if field_type is float else "int32_t"))
-    return tuple(layout)
-
-
-def float_bits(value: float) -> int:
-    """A float32's bit pattern as an int32 parameter word."""
-    return int(np.float32(value).view(np.int32))
-
-
-def param_words(params) -> tuple[int, ...]:
-    """The words of a params dataclass in param_layout's order: int32 fields as themselves, float fields as their
-    float32 bit pattern."""
-    words: list[int] = []
-    for field in dataclasses.fields(params):
-        value = getattr(params, field.name)
-        if dataclasses.is_dataclass(value):
-            words.extend(param_words(value))
-        else:
-            words.append(float_bits(value) if _type_hints(type(params))[field.name] is float else int(value))
-    return tuple(words)
-
-
-def nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """The blob's NHWC dims of a shape of rank <= 4: rank 2 [b, d] -> [b, 1, 1, d]; other ranks padded with leading
-    ones."""
-    if len(shape) == 2:
-        return (shape[0], 1, 1, shape[1])
-    return tuple((1,) * (4 - len(shape)) + tuple(shape))
 
 
 # ---------------------------------------------------------------- shared pieces of the build functions
@@ -230,6 +186,23 @@ def _depthwise_conv_2d(ctx: OpContext) -> OpRecord:
     params = kp.depthwise_params(*window, _depth_multiplier(ctx), ctx.reader.quant(ctx.inputs[0])[1], output_scale,
                                  output_zero_point, _activation(options))
     return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
+
+
+def _transpose_conv(ctx: OpContext) -> OpRecord:
+    """TRANSPOSE_CONV: TFLite's operands (output shape, filter, input, bias) reordered as the weighted ops' (input,
+    filter, bias), the output-shape operand unread (Keras' dynamic batch computes it with SHAPE / PACK, left out
+    as dead); per-channel requantization (the WESS rewrite does not touch it)."""
+    options = ctx.options(schema.TransposeConvOptionsT)
+    filter, input = ctx.inputs[1:3]
+    bias = ctx.inputs[3] if len(ctx.inputs) > 3 else -1
+    out_shape, filter_shape = ctx.shape4(ctx.output), ctx.shape4(filter)  # the static output shape, as RESHAPE's
+    if ctx.wess_layer is not None:
+        raise InputError("WESS metadata names a TRANSPOSE_CONV")
+    stride_hw = _positive("strides", options.strideH, options.strideW)
+    params = kpe.transpose_conv_params(out_shape[1:3], filter_shape[1:3], stride_hw, _padding(options),
+                                       ctx.reader.quant(input)[1], *_output_quant(ctx), _activation(options))
+    requant = kp.per_channel_requant(ctx.reader.quant(input)[0], ctx.reader.scales(filter), _output_quant(ctx)[0])
+    return OpRecord((input, filter, bias), params, requant)
 
 
 def _fully_connected(ctx: OpContext) -> OpRecord:
@@ -463,6 +436,8 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.CONCATENATION, "CONCATENATION", _concatenation, input_count=(1, 16)),
     OpSpec(OP.CONV_2D, "CONV_2D", _conv_2d, kp.ConvParams, **_WEIGHTED_S8),
     OpSpec(OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D", _depthwise_conv_2d, kp.DepthwiseParams, **_WEIGHTED_S8),
+    OpSpec(OP.TRANSPOSE_CONV, "TRANSPOSE_CONV", _transpose_conv, kpe.TransposeConvParams,
+           **{**_WEIGHTED_S8, "required_inputs": 3, "data_inputs": (1, 2, 3)}),
     OpSpec(OP.DEQUANTIZE, "DEQUANTIZE", _dequantize, kp.DequantizeParams, output_type=TYPE_FLOAT32),
     OpSpec(OP.FULLY_CONNECTED, "FULLY_CONNECTED", _fully_connected, kp.FullyConnectedParams, **_WEIGHTED_S8),
     OpSpec(OP.MAX_POOL_2D, "MAX_POOL_2D", _pool_2d, kp.PoolParams),
@@ -499,9 +474,13 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(F32 | OP.FULLY_CONNECTED, "FULLY_CONNECTED_F32", _fully_connected_f32, kp.FullyConnectedF32Params,
            **_WEIGHTED_F32),
 )}
-WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant)  # CONV_2D, DEPTHWISE_CONV_2D, FC
+WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant)  # conv, depthwise, FC, transpose conv
 
 
 def data_inputs(spec: OpSpec | None, inputs: list[int]) -> list[int]:
     """The TFLite inputs whose values an op reads (an op the registry lacks: all)."""
-    return inputs if spec is None or spec.data_inputs is None else inputs[:spec.data_inputs]
+    if spec is None or spec.data_inputs is None:
+        return inputs
+    if isinstance(spec.data_inputs, tuple):
+        return [inputs[position] for position in spec.data_inputs if position < len(inputs)]
+    return inputs[:spec.data_inputs]
