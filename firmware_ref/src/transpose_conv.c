@@ -34,11 +34,11 @@ static wess_status_t transpose_conv_check(const wess_transpose_conv_params_t *pa
  * none does (not a multiple of the stride, or outside the input). */
 static int32_t transpose_source(int32_t out, int32_t pad, int32_t tap, int32_t stride, int32_t input_size)
 {
-    const int32_t shifted = out + pad - tap;  /* out < 2^31 - pad: out, pad and tap are within their extents */
+    const int64_t shifted = (int64_t)out + pad - tap;  /* in int64: out + pad may pass INT32_MAX */
     if (shifted < 0 || shifted % stride != 0 || shifted / stride >= input_size) {
         return -1;
     }
-    return shifted / stride;
+    return (int32_t)(shifted / stride);
 }
 
 wess_status_t wess_transpose_conv_s8(const wess_transpose_conv_params_t *params, const wess_requant_t *requant,
