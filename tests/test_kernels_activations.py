@@ -263,6 +263,7 @@ def test_reduce_params_resolve_axes_to_nhwc():
 @pytest.mark.parametrize("call, message", [
     (lambda: kpe.reduce_params(4, [1], (0.1, 3), (0.2, 3)), "differs from the input's"),
     (lambda: kpe.reduce_params(4, [4], (0.1, 3), (0.1, 3)), "axis 4 is outside a rank-4 input"),
+    (lambda: kpe.reduced_nhwc_axes(3, [-4]), "axis -4 is outside a rank-3 input"),
     (lambda: kpe.reduce_params(5, [1], (0.1, 3), (0.1, 3)), "rank-5 input"),
 ])
 def test_reduce_parameters_tflite_micro_refuses_are_parameter_errors(call, message):

@@ -121,6 +121,8 @@ MODELS = {
     "transpose_conv_valid_relu": (lambda layers, x: layers.Conv2DTranspose(2, (2, 3), strides=(1, 2),
                                                                           activation="relu")(_conv(layers, x)),
                                   INPUT_SHAPE, {"TRANSPOSE_CONV"}),
+    "global_average_pool_1d": (lambda layers, x: layers.GlobalAveragePooling1D()(layers.Conv1D(4, 3)(x)), (12, 3),
+                               {"MEAN"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",

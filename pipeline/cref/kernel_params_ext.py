@@ -52,22 +52,27 @@ def prelu_params(input_scale: float, input_zero_point: int, alpha_scale: float, 
     return PreluParams(-input_zero_point, -alpha_zero_point, output_zero_point, *identity, *alpha)
 
 
-def reduce_params(input_rank: int, axes, input_quant: tuple[float, int],
-                  output_quant: tuple[float, int]) -> ReduceParams:
-    """REDUCE_MAX over `axes` of an input of rank 1 to 4 (negative axes count from the end, repeats allowed), as
-    the blob's NHWC axes (rank 2 [b, d] is [b, 1, 1, d], lower ranks padded with leading ones). TFLite Micro's int8
-    kernel requires the output to keep the input's scale and zero point."""
+def reduced_nhwc_axes(input_rank: int, axes) -> tuple[int, int, int, int]:
+    """1 for each of the blob's NHWC axes that `axes` of an input of rank 1 to 4 reduce (negative axes count from
+    the end, repeats allowed; rank 2 [b, d] is [b, 1, 1, d], lower ranks are padded with leading ones), else 0."""
     if not 1 <= input_rank <= 4:
-        raise ParameterError(f"REDUCE_MAX of a rank-{input_rank} input (the kernel takes rank 1 to 4)")
-    if (f32(input_quant[0]), input_quant[1]) != (f32(output_quant[0]), output_quant[1]):
-        raise ParameterError(f"REDUCE_MAX output quantization {output_quant} differs from the input's {input_quant}")
+        raise ParameterError(f"a reduction of a rank-{input_rank} input (the kernels take rank 1 to 4)")
     positions = (0, 3) if input_rank == 2 else tuple(range(4 - input_rank, 4))
     reduced = [0, 0, 0, 0]
     for axis in axes:
         if not -input_rank <= int(axis) < input_rank:
-            raise ParameterError(f"REDUCE_MAX axis {int(axis)} is outside a rank-{input_rank} input")
+            raise ParameterError(f"reduction axis {int(axis)} is outside a rank-{input_rank} input")
         reduced[positions[int(axis) % input_rank]] = 1
-    return ReduceParams(*reduced)
+    return tuple(reduced)
+
+
+def reduce_params(input_rank: int, axes, input_quant: tuple[float, int],
+                  output_quant: tuple[float, int]) -> ReduceParams:
+    """REDUCE_MAX over `axes` (reduced_nhwc_axes). TFLite Micro's int8 kernel requires the output to keep the
+    input's scale and zero point."""
+    if (f32(input_quant[0]), input_quant[1]) != (f32(output_quant[0]), output_quant[1]):
+        raise ParameterError(f"REDUCE_MAX output quantization {output_quant} differs from the input's {input_quant}")
+    return ReduceParams(*reduced_nhwc_axes(input_rank, axes))
 
 
 def resize_params(align_corners: bool, half_pixel_centers: bool, bilinear: bool = True) -> ResizeParams:

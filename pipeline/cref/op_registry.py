@@ -346,9 +346,15 @@ def _pool_2d(ctx: OpContext) -> OpRecord:
 
 
 def _mean(ctx: OpContext) -> OpRecord:
-    axes = sorted(int(a) % 4 for a in ctx.reader.array(ctx.inputs[1]).ravel())
-    if len(ctx.reader.shape(ctx.inputs[0])) != 4 or axes != [1, 2]:
-        raise UnsupportedError(f"MEAN over axes {axes} is not supported (only H and W of a 4-D input)")
+    """MEAN whose reduced axes, as the blob's NHWC axes, are H and W up to axes of extent 1 (GlobalAveragePooling2D,
+    and GlobalAveragePooling1D: [1, T, C] is [1, 1, T, C]); TFLite Micro's int8 MEAN is one arithmetic for all axes."""
+    input_shape = ctx.reader.shape(ctx.inputs[0])
+    axes = [int(axis) for axis in ctx.reader.array(ctx.inputs[1]).ravel()]
+    reduced = kpe.reduced_nhwc_axes(len(input_shape), axes)
+    if any(bool(flag) != (position in (1, 2)) for position, (flag, extent) in
+           enumerate(zip(reduced, nhwc(input_shape))) if extent > 1):
+        raise UnsupportedError(f"MEAN over axes {axes} of {list(input_shape)} is not supported (only the spatial "
+                               "axes: H and W of a 4-D input, the steps of a 3-D one)")
     return OpRecord(ctx.inputs[:1], kp.mean_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
 
 
