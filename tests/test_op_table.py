@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cref import compact, library, op_registry, verify
+from pipeline.cref import compact, library, op_registry, param_words, verify
 from pipeline.errors import InputError, UnsupportedError, WessError
 
 pytestmark = pytest.mark.usefixtures("reference_library")
@@ -72,8 +72,8 @@ def test_each_params_dataclass_is_laid_out_as_its_c_struct():
         if row.params_struct is None:
             assert spec.params_type is None, spec.name
             continue
-        assert list(op_registry.param_layout(spec.params_type)) == c_layout(structs, row.params_struct.decode())
-    assert list(op_registry.param_layout(op_registry.RequantWords)) == c_layout(structs, "model_requant_words_t")
+        assert list(param_words.param_layout(spec.params_type)) == c_layout(structs, row.params_struct.decode())
+    assert list(param_words.param_layout(op_registry.RequantWords)) == c_layout(structs, "model_requant_words_t")
 
 
 def test_header_parser_sees_a_nested_struct():
@@ -85,7 +85,7 @@ def test_header_parser_sees_a_nested_struct():
 
 def test_param_words_pack_floats_as_their_bits():
     params = op_registry.kp.QuantizeParams(0.5, -3)
-    assert op_registry.param_words(params) == (0x3F000000, -3)
+    assert param_words.param_words(params) == (0x3F000000, -3)
 
 
 def test_status_names_are_the_headers_enum():

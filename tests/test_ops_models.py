@@ -24,12 +24,23 @@ def _conv(layers, x, channels: int = 4):
 
 def _every_activation(layers, x):
     """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
-    concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops)."""
+    concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops); a PReLU branch through MAXIMUM,
+    MINIMUM, GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor) and, reshaped to 2-D, a bilinear UpSampling2D
+    (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR), Cropping2D and slices (STRIDED_SLICE, SLICE),
+    Conv1DTranspose (TRANSPOSE_CONV) and GlobalMaxPooling2D."""
+    import keras
+
     conv = lambda activation=None: layers.Conv1D(4, 3, padding="same", activation=activation)(x)
     mixed = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh"), conv("hard_swish")]))
     swish = layers.Activation("swish")(mixed)
     mixed = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), swish]))
-    return layers.Dense(3)(layers.Flatten()(mixed))
+    prelu = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.6, 0.6), shared_axes=[1])(conv())
+    selected = layers.Minimum()([layers.Maximum()([prelu, conv()]), conv()])
+    grid = layers.UpSampling2D(2, interpolation="bilinear")(layers.Reshape((6, 2, 4))(selected))
+    grid = layers.Cropping2D(((1, 1), (0, 1)))(layers.Resizing(9, 5, interpolation="nearest")(grid))  # 7x4x4
+    upsampled = layers.Conv1DTranspose(4, 3, strides=2, padding="same")(selected)  # TRANSPOSE_CONV, 24x4
+    pooled = [layers.GlobalMaxPooling1D()(upsampled[:, ::-2]), layers.GlobalMaxPooling2D()(_slice(grid))]
+    return layers.Dense(3)(layers.Concatenate()([layers.Flatten()(mixed), *pooled]))
 
 
 def _squeeze_excite(layers, x):
@@ -44,6 +55,28 @@ def _centred(layers, x):
     """Each channel minus its spatial mean: SUB of [1, 1, 1, C] broadcast over [1, H, W, C]."""
     x = layers.ReLU()(_conv(layers, x))
     return layers.Subtract()([x, layers.GlobalAveragePooling2D(keepdims=True)(x)])
+
+
+def _prelu(layers, x, shared_axes=None):
+    """PReLU with a random per-channel ([1, 1, C]) or full ([H, W, C]) alpha of both signs (Keras starts it at 0)."""
+    import keras
+
+    alpha = keras.initializers.RandomUniform(-0.6, 0.6)
+    return layers.PReLU(alpha_initializer=alpha, shared_axes=shared_axes)(_conv(layers, x))
+
+
+def _selections(layers, x):
+    """MTCNN-style PReLU, an element-wise MAXIMUM and MINIMUM of conv branches, then GlobalMaxPooling2D
+    (REDUCE_MAX over H and W) and a MAXIMUM with a per-channel constant."""
+    x = layers.Minimum()([layers.Maximum()([_prelu(layers, x, [1, 2]), _conv(layers, x)]), _conv(layers, x)])
+    return layers.Maximum()([layers.GlobalMaxPooling2D()(x), CHANNEL_SCALES[None]])
+
+
+def _slice(x):
+    """keras.ops.slice (SLICE) of rows 1..4, columns 2..4 (of 4 or more) and channels 1..2."""
+    import keras
+
+    return keras.ops.slice(x, (0, 1, 2, 1), (1, 4, 2, 2))
 
 
 # name: (graph from the Keras input, input shape, ops the deployed model must hold)
@@ -64,12 +97,38 @@ MODELS = {
                              {"ADD"}),
     "sub": (lambda layers, x: layers.Subtract()([_conv(layers, x), _conv(layers, x)]), INPUT_SHAPE, {"SUB"}),
     "sub_broadcast": (_centred, INPUT_SHAPE, {"SUB"}),
-    "mean_1d": (lambda layers, x: layers.GlobalAveragePooling1D()(layers.Conv1D(4, 3, activation="relu")(x)), (12, 3),
-                {"EXPAND_DIMS", "MEAN"}),
+    "prelu_per_channel": (lambda layers, x: _prelu(layers, x, [1, 2]), INPUT_SHAPE, {"PRELU"}),
+    "prelu_full_alpha": (_prelu, INPUT_SHAPE, {"PRELU"}),
+    "global_max_pool": (lambda layers, x: layers.GlobalMaxPooling2D()(_conv(layers, x)), INPUT_SHAPE,
+                        {"REDUCE_MAX"}),
+    "global_max_pool_keepdims": (lambda layers, x: layers.GlobalMaxPooling2D(keepdims=True)(_conv(layers, x)),
+                                 INPUT_SHAPE, {"REDUCE_MAX"}),
+    "selections": (_selections, INPUT_SHAPE, {"PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX"}),
+    "upsample_bilinear": (lambda layers, x: layers.UpSampling2D(2, interpolation="bilinear")(_conv(layers, x)),
+                          INPUT_SHAPE, {"RESIZE_BILINEAR"}),
+    "resize_bilinear": (lambda layers, x: layers.Resizing(4, 9, interpolation="bilinear")(_conv(layers, x)),
+                        INPUT_SHAPE, {"RESIZE_BILINEAR"}),
+    "resize_nearest": (lambda layers, x: layers.Resizing(4, 9, interpolation="nearest")(_conv(layers, x)),
+                       INPUT_SHAPE, {"RESIZE_NEAREST_NEIGHBOR"}),
+    "cropping": (lambda layers, x: layers.Cropping2D(((1, 2), (0, 1)))(_conv(layers, x)), INPUT_SHAPE,
+                 {"STRIDED_SLICE"}),
+    "strided_slice": (lambda layers, x: _conv(layers, x)[:, 1:5, ::2, 1:3], INPUT_SHAPE, {"STRIDED_SLICE"}),
+    "strided_slice_shrink_reverse": (lambda layers, x: _conv(layers, x)[:, 2, ::-2], INPUT_SHAPE,
+                                     {"STRIDED_SLICE"}),
+    "slice": (lambda layers, x: _slice(_conv(layers, x)), INPUT_SHAPE, {"SLICE"}),
+    "transpose_conv": (lambda layers, x: layers.Conv2DTranspose(3, 3, strides=2, padding="same")(_conv(layers, x)),
+                       INPUT_SHAPE, {"TRANSPOSE_CONV"}),
+    "transpose_conv_valid_relu": (lambda layers, x: layers.Conv2DTranspose(2, (2, 3), strides=(1, 2),
+                                                                          activation="relu")(_conv(layers, x)),
+                                  INPUT_SHAPE, {"TRANSPOSE_CONV"}),
+    "global_average_pool_1d": (lambda layers, x: layers.GlobalAveragePooling1D()(layers.Conv1D(4, 3)(x)), (12, 3),
+                               {"MEAN"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
-                          "QUANTIZE_S8"}),
+                          "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
+                          "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SLICE",
+                          "TRANSPOSE_CONV"}),
 }
 
 # ops whose LiteRT reference kernel is not TFLite Micro's arithmetic: (pair, why), documented in docs/operators.md

@@ -43,8 +43,9 @@ FAILURE_MARKERS = ("ERROR: libFuzzer", "ERROR: AddressSanitizer", "runtime error
 def tiny_models():
     """Three small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
-    RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE): a few KB each, so the
-    fuzzers run fast on them."""
+    RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
+    PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE,
+    TRANSPOSE_CONV): a few KB each, so the fuzzers run fast on them."""
     import keras
 
     layers = keras.layers
@@ -56,20 +57,27 @@ def tiny_models():
     y = layers.DepthwiseConv2D(3, padding="same")(x)
     x = layers.Add()([x, layers.ReLU(6.0)(layers.BatchNormalization()(y))])
     x = layers.Concatenate()([x, layers.DepthwiseConv2D(1, depth_multiplier=2)(x)])  # 4x4x12
-    x = layers.MaxPooling2D(2)(layers.ZeroPadding2D(1)(x))  # 3x3x12
+    x = layers.Cropping2D(((0, 1), (1, 0)))(layers.ZeroPadding2D(1)(x))  # STRIDED_SLICE, 5x5x12
+    x = keras.ops.slice(layers.MaxPooling2D(2)(x), (0, 0, 0, 2), (1, 2, 2, 8))  # SLICE, 2x2x8
     x = layers.GlobalAveragePooling2D()(x)
     first = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_a")
     inp = keras.Input((32, 32, 1))
     x = layers.MaxPooling2D(8)(inp)  # 4x4x1
-    x = layers.Conv2D(3, 2, padding="valid", activation="relu")(x)  # 3x3x3
+    x = layers.Conv2D(3, 2, padding="valid")(x)  # 3x3x3
+    x = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.5), shared_axes=[1, 2])(x)
     x = layers.Subtract()([x, layers.GlobalAveragePooling2D(keepdims=True)(x)])  # SUB broadcasting [1, 1, 1, 3]
-    x = layers.Reshape((27,))(x)
+    peak = layers.GlobalMaxPooling2D(keepdims=True)(x)  # REDUCE_MAX
+    x = layers.Maximum()([layers.Minimum()([x, peak]), layers.Conv2D(3, 1)(x)])  # MINIMUM broadcasting [1, 1, 1, 3]
+    x = layers.UpSampling2D(2, interpolation="bilinear")(x)  # RESIZE_BILINEAR, 6x6x3
+    x = layers.Resizing(4, 5, interpolation="nearest")(x)  # RESIZE_NEAREST_NEIGHBOR, 4x5x3
+    x = layers.Reshape((60,))(x)
     second = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_b")
     inp = keras.Input((32, 32, 1))
     sequence = layers.Reshape((16, 1))(layers.MaxPooling2D(8)(inp))  # Conv1D below: EXPAND_DIMS
     conv = lambda activation=None: layers.Conv1D(2, 3, padding="same", activation=activation)(sequence)
     x = layers.ReLU()(layers.Concatenate()([conv("sigmoid"), conv("tanh"), conv("hard_swish")]))  # int8 QUANTIZE before the concat
     x = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), layers.Activation("swish")(x)]))
+    x = layers.Conv1DTranspose(2, 3, strides=2, padding="same")(x)  # TRANSPOSE_CONV, 32x2
     third = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_c")
     return [first, second, third]
 

@@ -204,6 +204,62 @@ typedef struct {
     int32_t act_max;        /**< [act_min, 127]. */
 } wess_mul_params_t;
 
+/** PRELU parameters (TFLite Micro's CalculatePreluParams: both ratios in double, then QuantizeMultiplier). */
+typedef struct {
+    int32_t input_offset;          /**< -input zero point, [-127, 128]. */
+    int32_t alpha_offset;          /**< -alpha zero point, [-127, 128]. */
+    int32_t output_offset;         /**< Output zero point, [-128, 127]. */
+    int32_t identity_multiplier;   /**< [0, INT32_MAX]: Q31 mantissa of input_scale / output_scale. */
+    int32_t identity_right_shift;  /**< [-30, 31] (negative = left shift). */
+    int32_t alpha_multiplier;      /**< [0, INT32_MAX]: of input_scale * alpha_scale / output_scale. */
+    int32_t alpha_right_shift;     /**< [-30, 31] (negative = left shift). */
+} wess_prelu_params_t;
+
+/** REDUCE_MAX parameters: which NHWC axes of the input are reduced (TFLite's axis operand, resolved). */
+typedef struct {
+    int32_t reduce_n;  /**< 0 (kept) or 1 (reduced). */
+    int32_t reduce_h;  /**< 0 or 1. */
+    int32_t reduce_w;  /**< 0 or 1. */
+    int32_t reduce_c;  /**< 0 or 1. */
+} wess_reduce_params_t;
+
+/** RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR parameters (TFLite's options; the output size is the output
+ *  tensor's H and W). */
+typedef struct {
+    int32_t align_corners;       /**< 0 or 1. */
+    int32_t half_pixel_centers;  /**< 0 or 1; RESIZE_BILINEAR: not both 1. */
+} wess_resize_params_t;
+
+/** STRIDED_SLICE and SLICE parameters: per NHWC axis, the first input index, the step and the element count
+ *  (TFLite's begin / end / strides or begin / size, masks resolved). */
+typedef struct {
+    int32_t start_n;   /**< [0, n - 1]; likewise start_h, start_w, start_c for their axes. */
+    int32_t start_h;
+    int32_t start_w;
+    int32_t start_c;
+    int32_t stride_n;  /**< Non-zero (negative: backwards); likewise for the other axes. */
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t stride_c;
+    int32_t count_n;   /**< >= 1, with start + (count - 1) * stride inside the axis; likewise for the others. */
+    int32_t count_h;
+    int32_t count_w;
+    int32_t count_c;
+} wess_slice_params_t;
+
+/** TRANSPOSE_CONV parameters (TFLite Micro's Prepare: padding as ComputePaddingHeightWidth gives it for the
+ *  output size, filter and stride). */
+typedef struct {
+    int32_t input_offset;   /**< -input zero point, [-127, 128]. */
+    int32_t output_offset;  /**< Output zero point, [-128, 127]. */
+    int32_t stride_y;       /**< >= 1. */
+    int32_t stride_x;       /**< >= 1. */
+    int32_t pad_top;        /**< [0, kh - 1]. */
+    int32_t pad_left;       /**< [0, kw - 1]. */
+    int32_t act_min;        /**< [-128, act_max]. */
+    int32_t act_max;        /**< [act_min, 127]. */
+} wess_transpose_conv_params_t;
+
 /** CONV_2D float32 parameters (no quantization). Geometry fields as in wess_conv_params_t. */
 typedef struct {
     int32_t stride_y;    /**< >= 1. */
@@ -270,6 +326,17 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
                                       const wess_dims_t *input_dims, const int8_t *input,
                                       const wess_dims_t *filter_dims, const int8_t *filter,
                                       const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
+
+/**
+ * TRANSPOSE_CONV, int8. input [1, in_h, in_w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch] (symmetric); bias
+ * [out_ch] int32 or NULL; output [1, out_h, out_w, out_ch]; kh * kw * in_ch <= 65536. Input pixel (y, x) times tap
+ * (ky, kx) adds to output (y * stride_y - pad_top + ky, x * stride_x - pad_left + kx) when that lies in the output
+ * (TFLite's scatter, computed per output), then per-channel requantization as wess_conv_2d_s8.
+ */
+wess_status_t wess_transpose_conv_s8(const wess_transpose_conv_params_t *params, const wess_requant_t *requant,
+                                     const wess_dims_t *input_dims, const int8_t *input,
+                                     const wess_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                                     const wess_dims_t *output_dims, int8_t *output);
 
 /**
  * CONV_2D, float32, as TFLite's reference_ops::Conv: for each output pixel and channel, total = 0; for filter_y,
@@ -357,6 +424,55 @@ wess_status_t wess_mul_s8(const wess_mul_params_t *params,
                           const wess_dims_t *input1_dims, const int8_t *input1,
                           const wess_dims_t *input2_dims, const int8_t *input2,
                           const wess_dims_t *output_dims, int8_t *output);
+
+/** PRELU, int8: output = input rescaled where input >= its zero point, else input * alpha rescaled (TFLite Micro's
+ *  BroadcastPrelu4DSlow). input and alpha [n, h, w, c] (NHWC, any layout read as such) broadcast to output: every
+ *  input extent is 1 or the output's (a per-channel alpha [1, 1, 1, c], a full [1, h, w, c] one). */
+wess_status_t wess_prelu_s8(const wess_prelu_params_t *params,
+                            const wess_dims_t *input_dims, const int8_t *input,
+                            const wess_dims_t *alpha_dims, const int8_t *alpha,
+                            const wess_dims_t *output_dims, int8_t *output);
+
+/** MAXIMUM, int8: the larger stored byte of the two inputs (TFLite compares the raw int8 values; the converter
+ *  gives both inputs the output's quantization). Broadcasting as wess_add_s8. */
+wess_status_t wess_maximum_s8(const wess_dims_t *input1_dims, const int8_t *input1,
+                              const wess_dims_t *input2_dims, const int8_t *input2,
+                              const wess_dims_t *output_dims, int8_t *output);
+
+/** MINIMUM, int8: the smaller stored byte of the two inputs. Otherwise as wess_maximum_s8. */
+wess_status_t wess_minimum_s8(const wess_dims_t *input1_dims, const int8_t *input1,
+                              const wess_dims_t *input2_dims, const int8_t *input2,
+                              const wess_dims_t *output_dims, int8_t *output);
+
+/** REDUCE_MAX, int8, input and output sharing quantization (TFLite Micro requires it): input [n, h, w, c]; the
+ *  output holds the kept axes in order (flat size = product of the kept extents, whatever its dims: keep_dims
+ *  true or false); a reduced axis of extent 1 reduces nothing. */
+wess_status_t wess_reduce_max_s8(const wess_reduce_params_t *params,
+                                 const wess_dims_t *input_dims, const int8_t *input,
+                                 const wess_dims_t *output_dims, int8_t *output);
+
+/** RESIZE_BILINEAR, int8, input and output sharing quantization (TFLite does not rescale): input
+ *  [n, in_h, in_w, c], output [n, out_h, out_w, c], every H and W in [1, 65536]. Source positions in Q10 as TFLite's
+ *  ResizeBilinearInteger computes them; WESS_ERR_UNSUPPORTED for a geometry whose lower neighbour falls past the
+ *  input (TFLite would read out of bounds: outputs some 2048 times larger than the input). */
+wess_status_t wess_resize_bilinear_s8(const wess_resize_params_t *params,
+                                      const wess_dims_t *input_dims, const int8_t *input,
+                                      const wess_dims_t *output_dims, int8_t *output);
+
+/** RESIZE_NEAREST_NEIGHBOR, int8 (a copy: the output keeps the input's quantization): input [n, in_h, in_w, c],
+ *  output [n, out_h, out_w, c], every H and W in [1, 65536]. Source pixel per axis as TFLite's GetNearestNeighbor,
+ *  in float32: floor((index + 0.5 if half_pixel_centers) * in / out) (align_corners: (in - 1) / (out - 1), rounded
+ *  half away from zero), clamped to the input. */
+wess_status_t wess_resize_nearest_neighbor_s8(const wess_resize_params_t *params,
+                                              const wess_dims_t *input_dims, const int8_t *input,
+                                              const wess_dims_t *output_dims, int8_t *output);
+
+/** STRIDED_SLICE / SLICE, int8 (a copy: the output keeps the input's quantization): input [n, h, w, c]; the output
+ *  holds, in row-major order, the elements at start + k * stride, k < count, of every axis (flat size = product of
+ *  the counts, whatever its dims: shrunk axes or not). WESS_ERR_BAD_ARG if an index would fall outside the input. */
+wess_status_t wess_strided_slice_s8(const wess_slice_params_t *params,
+                                    const wess_dims_t *input_dims, const int8_t *input,
+                                    const wess_dims_t *output_dims, int8_t *output);
 
 /** HARD_SWISH, int8 -> int8, any layout: input and output dims equal. */
 wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,

@@ -33,6 +33,8 @@
        model_check_weighted, conv_2d_op_run) \
     OP(MODEL_OP_DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_depthwise_params_t), \
        REQUANT, model_check_weighted, depthwise_conv_2d_op_run) \
+    OP(MODEL_OP_TRANSPOSE_CONV, "TRANSPOSE_CONV", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_transpose_conv_params_t), \
+       REQUANT, model_check_weighted, transpose_conv_op_run) \
     OP(MODEL_OP_DEQUANTIZE, "DEQUANTIZE", 1, 1, TYPES_S8_TO_F32, PARAMS(wess_dequantize_params_t), NO_REQUANT, \
        model_check_none, dequantize_op_run) \
     OP(MODEL_OP_FULLY_CONNECTED, "FULLY_CONNECTED", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_fc_params_t), REQUANT, \
@@ -61,6 +63,20 @@
        model_check_none, leaky_relu_op_run) \
     OP(MODEL_OP_HARD_SWISH, "HARD_SWISH", 1, 1, TYPES_S8, PARAMS(wess_hard_swish_params_t), NO_REQUANT, \
        model_check_none, hard_swish_op_run) \
+    OP(MODEL_OP_PRELU, "PRELU", 2, 2, TYPES_S8, PARAMS(wess_prelu_params_t), NO_REQUANT, model_check_none, \
+       prelu_op_run) \
+    OP(MODEL_OP_MAXIMUM, "MAXIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, maximum_op_run) \
+    OP(MODEL_OP_MINIMUM, "MINIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, minimum_op_run) \
+    OP(MODEL_OP_REDUCE_MAX, "REDUCE_MAX", 1, 1, TYPES_S8, PARAMS(wess_reduce_params_t), NO_REQUANT, \
+       model_check_none, reduce_max_op_run) \
+    OP(MODEL_OP_RESIZE_BILINEAR, "RESIZE_BILINEAR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), NO_REQUANT, \
+       model_check_none, resize_bilinear_op_run) \
+    OP(MODEL_OP_RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), \
+       NO_REQUANT, model_check_none, resize_nearest_neighbor_op_run) \
+    OP(MODEL_OP_STRIDED_SLICE, "STRIDED_SLICE", 1, 1, TYPES_S8, PARAMS(wess_slice_params_t), NO_REQUANT, \
+       model_check_none, strided_slice_op_run) \
+    OP(MODEL_OP_SLICE, "SLICE", 1, 1, TYPES_S8, PARAMS(wess_slice_params_t), NO_REQUANT, model_check_none, \
+       strided_slice_op_run) \
     OP(MODEL_OP_QUANTIZE_S8, "QUANTIZE_S8", 1, 1, TYPES_S8, PARAMS(wess_relu_params_t), NO_REQUANT, \
        model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \

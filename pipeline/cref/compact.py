@@ -13,6 +13,7 @@ from pipeline.tflite import flatbuf, metadata
 from . import kernel_params as kp
 from . import memplan
 from . import op_registry as registry
+from . import param_words
 from .op_registry import (  # noqa: F401 (OP: API)
     OP,
     OP_FLOAT32,
@@ -118,7 +119,7 @@ def _dims(shape: tuple[int, ...], where: str) -> tuple[int, int, int, int]:
         raise InputError(f"{where}: shape {shape} has an empty or dynamic dimension")
     if int(np.prod(shape, dtype=object)) > 2**31 - 1:
         raise UnsupportedError(f"{where}: shape {shape} has more than 2^31 - 1 elements")
-    return registry.nhwc(shape)
+    return param_words.nhwc(shape)
 
 
 class _Reader:
@@ -250,11 +251,11 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
         if layer is not None and not spec.requant:
             raise InputError("WESS metadata names this float operator")
         record = spec.build(registry.OpContext(reader, op, layer))
-        words = registry.param_words(record.params) if record.params is not None else ()
+        words = param_words.param_words(record.params) if record.params is not None else ()
         requant = None
         if record.requant is not None:
             requant = _requant_words(record.requant, constants)
-            words += registry.param_words(requant)
+            words += param_words.param_words(requant)
     return CompactOp(index, spec.code, name, record.inputs, (int(op.outputs[0]),), words, requant)
 
 

@@ -150,7 +150,7 @@ class DequantizeParams:
     input_zero_point: int
 
 
-def _f32(value: float) -> float:
+def f32(value: float) -> float:
     """A tensor scale as TFLite holds it: float32, widened to double for products."""
     return float(np.float32(value))
 
@@ -210,14 +210,14 @@ def compute_padding(input_size: int, filter_size: int, stride: int, dilation: in
     return output_size, total_padding // 2
 
 
-def _divisor_scale(scale: float, what: str) -> float:
+def divisor_scale(scale: float, what: str) -> float:
     """A scale the parameters are divided by, as float32: it must be positive and finite."""
-    if not 0.0 < _f32(scale) < math.inf:
+    if not 0.0 < f32(scale) < math.inf:
         raise ParameterError(f"{what} scale {scale!r} is not a positive finite number")
-    return _f32(scale)
+    return f32(scale)
 
 
-def _multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
+def multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
     """quantize_multiplier as (Q31 mantissa, right shift), checked against the kernels' right-shift range."""
     if not 0.0 <= real_multiplier < math.inf:
         raise ParameterError(f"multiplier {real_multiplier!r} is not a finite number >= 0")
@@ -229,8 +229,8 @@ def _multiplier_and_right_shift(real_multiplier: float) -> tuple[int, int]:
 
 def per_channel_requant(input_scale: float, weight_scales, output_scale: float) -> Requant:
     """TFLite's PopulateConvolutionQuantizationParams: M_c = s_in * s_w[c] / s_out, one multiplier per scale."""
-    output_scale = _divisor_scale(output_scale, "output")
-    pairs = [_multiplier_and_right_shift(_f32(input_scale) * _f32(scale) / output_scale)
+    output_scale = divisor_scale(output_scale, "output")
+    pairs = [multiplier_and_right_shift(f32(input_scale) * f32(scale) / output_scale)
              for scale in np.atleast_1d(weight_scales)]
     return Requant(np.array([q for q, _ in pairs], dtype=np.int32), np.array([r for _, r in pairs], dtype=np.int32))
 
@@ -246,8 +246,8 @@ def pack_channel_shift4(channel_shifts) -> np.ndarray:
 
 def wess_requant(input_scale: float, layer_weight_scale: float, output_scale: float, channel_shifts) -> Requant:
     """One layer multiplier M = s_in * s / s_out plus per-channel shifts k_c (channel scale s * 2**-k_c)."""
-    q_fixed, right_shift = _multiplier_and_right_shift(
-        _f32(input_scale) * _f32(layer_weight_scale) / _divisor_scale(output_scale, "output"))
+    q_fixed, right_shift = multiplier_and_right_shift(
+        f32(input_scale) * f32(layer_weight_scale) / divisor_scale(output_scale, "output"))
     return Requant(np.array([q_fixed], dtype=np.int32), np.array([right_shift], dtype=np.int32),
                    pack_channel_shift4(channel_shifts))
 
@@ -297,10 +297,10 @@ def _smaller_than_one(real_multiplier: float) -> tuple[int, int]:
 def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
                output_scale: float, output_zero_point: int, activation: str | int) -> AddParams:
     """TFLite's int8 ADD Prepare: inputs rescaled to twice the larger input scale, left shift 20."""
-    twice_max_input_scale = 2.0 * max(_divisor_scale(input1_scale, "input1"), _divisor_scale(input2_scale, "input2"))
-    input1 = _smaller_than_one(_f32(input1_scale) / twice_max_input_scale)
-    input2 = _smaller_than_one(_f32(input2_scale) / twice_max_input_scale)
-    output = _smaller_than_one(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * _divisor_scale(output_scale, "output")))
+    twice_max_input_scale = 2.0 * max(divisor_scale(input1_scale, "input1"), divisor_scale(input2_scale, "input2"))
+    input1 = _smaller_than_one(f32(input1_scale) / twice_max_input_scale)
+    input2 = _smaller_than_one(f32(input2_scale) / twice_max_input_scale)
+    output = _smaller_than_one(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * divisor_scale(output_scale, "output")))
     act_min, act_max = activation_range(activation, output_scale, output_zero_point)
     return AddParams(-input1_zero_point, -input2_zero_point, output_zero_point, ADD_LEFT_SHIFT,
                      *input1, *input2, *output, act_min, act_max)
@@ -317,7 +317,7 @@ def pool_params(input_hw, filter_hw, stride_hw, padding: str, output_scale: floa
 
 def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int) -> MeanParams:
     """MEAN over H and W: QuantizeMultiplier(s_in / s_out); the kernel folds in 1 / (H * W) as TFLite Micro does."""
-    q_fixed, right_shift = _multiplier_and_right_shift(_f32(input_scale) / _divisor_scale(output_scale, "output"))
+    q_fixed, right_shift = multiplier_and_right_shift(f32(input_scale) / divisor_scale(output_scale, "output"))
     return MeanParams(-input_zero_point, output_zero_point, q_fixed, right_shift)
 
 
@@ -330,7 +330,7 @@ def pad_params(paddings_hw, output_zero_point: int) -> PadParams:
 def concatenation_params(input_quantizations, output_quantization) -> ConcatParams:
     """CONCATENATION: TFLite requires every int8 input's (scale, zero point) to equal the output's."""
     for index, quantization in enumerate(input_quantizations):
-        if (_f32(quantization[0]), quantization[1]) != (_f32(output_quantization[0]), output_quantization[1]):
+        if (f32(quantization[0]), quantization[1]) != (f32(output_quantization[0]), output_quantization[1]):
             raise ParameterError(f"concatenation input {index} quantization {quantization} differs from the output's")
     return ConcatParams(len(input_quantizations))
 
@@ -338,7 +338,7 @@ def concatenation_params(input_quantizations, output_quantization) -> ConcatPara
 def softmax_params(input_scale: float, beta: float = 1.0) -> SoftmaxParams:
     """TFLite's PreprocessSoftmaxScaling and CalculateInputRadius (5 integer bits, double rounding)."""
     max_real_multiplier = float((1 << 31) - 1)
-    real_multiplier = min(_f32(beta) * _f32(input_scale) * float(1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)),
+    real_multiplier = min(f32(beta) * f32(input_scale) * float(1 << (31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS)),
                           max_real_multiplier)
     if not real_multiplier > 1.0:
         raise ParameterError(f"softmax beta * input_scale * 2**26 = {real_multiplier!r} must exceed 1")
@@ -350,12 +350,12 @@ def softmax_params(input_scale: float, beta: float = 1.0) -> SoftmaxParams:
 
 def quantize_params(output_scale: float, output_zero_point: int) -> QuantizeParams:
     """QUANTIZE float32 -> int8."""
-    return QuantizeParams(_f32(output_scale), output_zero_point)
+    return QuantizeParams(f32(output_scale), output_zero_point)
 
 
 def dequantize_params(input_scale: float, input_zero_point: int) -> DequantizeParams:
     """DEQUANTIZE int8 -> float32."""
-    return DequantizeParams(_f32(input_scale), input_zero_point)
+    return DequantizeParams(f32(input_scale), input_zero_point)
 
 
 # ---------------------------------------------------------------- elementwise activations (TFLite Micro's Prepare)
@@ -413,16 +413,16 @@ class MulParams:
 def mul_params(input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
                output_scale: float, output_zero_point: int, activation: str | int) -> MulParams:
     """TFLite Micro's CalculateOpDataMul: input1_scale * input2_scale / output_scale in double."""
-    real_multiplier = _f32(input1_scale) * _f32(input2_scale) / _divisor_scale(output_scale, "output")
+    real_multiplier = f32(input1_scale) * f32(input2_scale) / divisor_scale(output_scale, "output")
     return MulParams(-input1_zero_point, -input2_zero_point, output_zero_point,
-                     *_multiplier_and_right_shift(real_multiplier),
+                     *multiplier_and_right_shift(real_multiplier),
                      *activation_range(activation, output_scale, output_zero_point))
 
 
 def sigmoid_params(input_scale: float, input_zero_point: int) -> SigmoidParams:
     """TFLite Micro's CalculateArithmeticOpDataLogistic / TANH Prepare: frexp of input_scale * 2^27 (rounded without
     QuantizeMultiplier's carry fix), and CalculateInputRadius(4, left_shift, 31)."""
-    real_multiplier = _divisor_scale(input_scale, "input") * float(1 << (31 - SIGMOID_INPUT_INTEGER_BITS))
+    real_multiplier = divisor_scale(input_scale, "input") * float(1 << (31 - SIGMOID_INPUT_INTEGER_BITS))
     mantissa, left_shift = math.frexp(real_multiplier)
     multiplier = _round_half_away(mantissa * float(1 << 31))
     if multiplier >= 1 << 31 or not 0 <= left_shift <= 30:
@@ -439,24 +439,24 @@ def relu_params(input_scale: float, input_zero_point: int, output_scale: float, 
     Relu6Prepare: a clamp between the input's quantized 0 and 6 that keeps the input's bytes, whatever the output's
     quantization (LiteRT's reference rescales instead: docs/operators.md)."""
     if activation == "RELU6":
-        identity = _multiplier_and_right_shift(1.0)
+        identity = multiplier_and_right_shift(1.0)
         return ReluParams(input_zero_point, input_zero_point, *identity,
                           *activation_range("RELU6", input_scale, input_zero_point))
-    real_multiplier = _f32(input_scale) / _divisor_scale(output_scale, "output")
-    return ReluParams(input_zero_point, output_zero_point, *_multiplier_and_right_shift(real_multiplier),
+    real_multiplier = f32(input_scale) / divisor_scale(output_scale, "output")
+    return ReluParams(input_zero_point, output_zero_point, *multiplier_and_right_shift(real_multiplier),
                       *activation_range(activation, output_scale, output_zero_point))
 
 
 def leaky_relu_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
                       alpha: float) -> LeakyReluParams:
     """TFLite Micro's CalculateOpDataLeakyRelu: both ratios formed in float32, then QuantizeMultiplier."""
-    output_scale = _divisor_scale(output_scale, "output")
-    if not _f32(alpha) >= 0.0:
+    output_scale = divisor_scale(output_scale, "output")
+    if not f32(alpha) >= 0.0:
         raise ParameterError(f"LEAKY_RELU alpha {alpha!r} is not >= 0")
-    identity = float(np.float32(_f32(input_scale)) / np.float32(output_scale))
-    alpha_ratio = float(np.float32(np.float32(_f32(input_scale)) * np.float32(alpha)) / np.float32(output_scale))
-    return LeakyReluParams(input_zero_point, output_zero_point, *_multiplier_and_right_shift(identity),
-                           *_multiplier_and_right_shift(alpha_ratio))
+    identity = float(np.float32(f32(input_scale)) / np.float32(output_scale))
+    alpha_ratio = float(np.float32(np.float32(f32(input_scale)) * np.float32(alpha)) / np.float32(output_scale))
+    return LeakyReluParams(input_zero_point, output_zero_point, *multiplier_and_right_shift(identity),
+                           *multiplier_and_right_shift(alpha_ratio))
 
 
 @dataclass(frozen=True)
@@ -482,8 +482,8 @@ def _int16_multiplier(real_multiplier: float) -> tuple[int, int]:
 def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
                       output_zero_point: int) -> HardSwishParams:
     """TFLite Micro's HardSwishPrepare: the hires input scale input_scale / 128 and both ratios in float32."""
-    output_scale = _divisor_scale(output_scale, "output")
-    hires_input_scale = np.float32(1.0 / 128.0) * np.float32(_divisor_scale(input_scale, "input"))
+    output_scale = divisor_scale(output_scale, "output")
+    hires_input_scale = np.float32(1.0 / 128.0) * np.float32(divisor_scale(input_scale, "input"))
     reluish = _int16_multiplier(float(hires_input_scale / np.float32(3.0 / 32768.0)))
     output = _int16_multiplier(float(hires_input_scale / np.float32(output_scale)))
     if not -15 <= reluish[1] <= 30 or not -15 <= output[1] <= 0:

@@ -13,6 +13,7 @@ from pipeline import resources
 from pipeline.errors import InputError, WessError
 
 from . import kernel_params as kp
+from . import kernel_params_ext as kpe
 
 STATUS_NAMES = {0: "WESS_OK", 1: "WESS_ERR_BAD_ARG", 2: "WESS_ERR_BAD_SHAPE", 3: "WESS_ERR_UNSUPPORTED",
                 4: "WESS_ERR_TRUNCATED", 5: "WESS_ERR_BAD_MAGIC", 6: "WESS_ERR_BAD_VERSION", 7: "WESS_ERR_BAD_OFFSET",
@@ -60,6 +61,11 @@ MulParams = _struct("MulParams", list(kp.MulParams.__dataclass_fields__))
 SigmoidParams = _struct("SigmoidParams", list(kp.SigmoidParams.__dataclass_fields__))
 ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
 LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass_fields__))
+PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
+ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
+ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
+SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
+TransposeConvParams = _struct("TransposeConvParams", list(kpe.TransposeConvParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -107,6 +113,9 @@ def load_library() -> ctypes.CDLL:
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
+                 "wess_prelu_s8", "wess_maximum_s8", "wess_minimum_s8", "wess_reduce_max_s8",
+                 "wess_resize_bilinear_s8", "wess_resize_nearest_neighbor_s8", "wess_strided_slice_s8",
+                 "wess_transpose_conv_s8",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library
@@ -160,6 +169,17 @@ def conv_2d(params: kp.ConvParams, requant: kp.Requant, input: np.ndarray, filte
           ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(_dims(filter.shape)),
           _pointer(filter, np.int8), _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
           _pointer(output, np.int8))
+    return output
+
+
+def transpose_conv(params: kpe.TransposeConvParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
+                   bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """TRANSPOSE_CONV: input [1, H, W, I] int8, filter [O, KH, KW, I] int8, bias [O] int32 or None."""
+    output = np.empty(output_shape, dtype=np.int8)
+    _call("wess_transpose_conv_s8", ctypes.byref(TransposeConvParams(*astuple(params))),
+          ctypes.byref(_requant(requant)), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(filter.shape)), _pointer(filter, np.int8), _pointer(bias, np.int32),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 
@@ -295,6 +315,50 @@ def mul(params: kp.MulParams, input1: np.ndarray, input2: np.ndarray) -> np.ndar
     _call("wess_mul_s8", ctypes.byref(MulParams(*astuple(params))), ctypes.byref(_dims(input1.shape)),
           _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)), _pointer(input2, np.int8),
           ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def prelu(params: kpe.PreluParams, input: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """PRELU int8, input and alpha broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    output = np.empty(np.broadcast_shapes(input.shape, alpha.shape), dtype=np.int8)
+    _call("wess_prelu_s8", ctypes.byref(PreluParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(alpha.shape)), _pointer(alpha, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def maximum_minimum(op: str, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """MAXIMUM or MINIMUM (op) int8, the inputs broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    kernel = {"MAXIMUM": "wess_maximum_s8", "MINIMUM": "wess_minimum_s8"}[op]
+    output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
+    _call(kernel, ctypes.byref(_dims(input1.shape)), _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)),
+          _pointer(input2, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def reduce_max(params: kpe.ReduceParams, input: np.ndarray) -> np.ndarray:
+    """REDUCE_MAX int8 of a 4-D NHWC input over the axes params marks, with keep_dims (reduced axes of extent 1)."""
+    output = np.empty([1 if reduced else extent for extent, reduced in zip(input.shape, astuple(params))], np.int8)
+    _call("wess_reduce_max_s8", ctypes.byref(ReduceParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def resize(op: str, params: kpe.ResizeParams, input: np.ndarray, output_hw: tuple[int, int]) -> np.ndarray:
+    """RESIZE_BILINEAR or RESIZE_NEAREST_NEIGHBOR (op) int8 of a 4-D NHWC input to output_hw (H, W)."""
+    kernel = {"RESIZE_BILINEAR": "wess_resize_bilinear_s8",
+              "RESIZE_NEAREST_NEIGHBOR": "wess_resize_nearest_neighbor_s8"}[op]
+    output = np.empty((input.shape[0], *output_hw, input.shape[3]), np.int8)
+    _call(kernel, ctypes.byref(ResizeParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def strided_slice(params: kpe.SliceParams, input: np.ndarray) -> np.ndarray:
+    """STRIDED_SLICE / SLICE int8 of a 4-D NHWC input: the output's shape is the params' counts."""
+    output = np.empty((params.count_n, params.count_h, params.count_w, params.count_c), np.int8)
+    _call("wess_strided_slice_s8", ctypes.byref(SliceParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from pipeline.errors import InputError, UnsupportedError
 from pipeline.tflite import metadata
 
 from . import kernel_params as kp
+from . import kernel_params_ext as kpe
+from .param_words import nhwc, param_layout
 
 OP = schema.BuiltinOperator
 OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
@@ -91,57 +92,13 @@ class OpSpec:
     input_types: tuple[int | None, int | None, int | None] = (TYPE_INT8,) * 3  # inputs 0, 1 and 2 on
     output_type: int | None = TYPE_INT8
     optional_input: int = -1  # the input that may be -1 (absent)
-    data_inputs: int | None = None  # TFLite inputs whose values the kernel reads (None: all)
+    data_inputs: int | tuple[int, ...] | None = None  # TFLite inputs whose values the kernel reads: the first n,
+    # these positions, or None: all
     aliases_input: bool = False  # the output is the input's bytes (the memory plan shares their buffer)
 
     @property
     def param_word_count(self) -> int:
         return len(param_layout(self.params_type)) if self.params_type is not None else 0
-
-
-# ---------------------------------------------------------------- parameter words
-
-_type_hints = functools.cache(typing.get_type_hints)
-
-
-@functools.cache
-def param_layout(params_type: type) -> tuple[tuple[str, str], ...]:
-    """(field path, 'int32_t' or 'float') of every parameter word of a params dataclass, in the order the C struct
-    declares its fields (nested structs flattened in place: 'conv.stride_y')."""
-    layout = []
-    for field in dataclasses.fields(params_type):
-        field_type = _type_hints(params_type)[field.name]
-        if dataclasses.is_dataclass(field_type):
-            layout.extend((f"{field.name}.{path}", c_type) for path, c_type in param_layout(field_type))
-        else:
-            layout.append((field.name, "float" if field_type is float else "int32_t"))
-    return tuple(layout)
-
-
-def float_bits(value: float) -> int:
-    """A float32's bit pattern as an int32 parameter word."""
-    return int(np.float32(value).view(np.int32))
-
-
-def param_words(params) -> tuple[int, ...]:
-    """The words of a params dataclass in param_layout's order: int32 fields as themselves, float fields as their
-    float32 bit pattern."""
-    words: list[int] = []
-    for field in dataclasses.fields(params):
-        value = getattr(params, field.name)
-        if dataclasses.is_dataclass(value):
-            words.extend(param_words(value))
-        else:
-            words.append(float_bits(value) if _type_hints(type(params))[field.name] is float else int(value))
-    return tuple(words)
-
-
-def nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """The blob's NHWC dims of a shape of rank <= 4: rank 2 [b, d] -> [b, 1, 1, d]; other ranks padded with leading
-    ones."""
-    if len(shape) == 2:
-        return (shape[0], 1, 1, shape[1])
-    return tuple((1,) * (4 - len(shape)) + tuple(shape))
 
 
 # ---------------------------------------------------------------- shared pieces of the build functions
@@ -231,6 +188,23 @@ def _depthwise_conv_2d(ctx: OpContext) -> OpRecord:
     return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
 
 
+def _transpose_conv(ctx: OpContext) -> OpRecord:
+    """TRANSPOSE_CONV: TFLite's operands (output shape, filter, input, bias) reordered as the weighted ops' (input,
+    filter, bias), the output-shape operand unread (Keras' dynamic batch computes it with SHAPE / PACK, left out
+    as dead); per-channel requantization (the WESS rewrite does not touch it)."""
+    options = ctx.options(schema.TransposeConvOptionsT)
+    filter, input = ctx.inputs[1:3]
+    bias = ctx.inputs[3] if len(ctx.inputs) > 3 else -1
+    out_shape, filter_shape = ctx.shape4(ctx.output), ctx.shape4(filter)  # the static output shape, as RESHAPE's
+    if ctx.wess_layer is not None:
+        raise InputError("WESS metadata names a TRANSPOSE_CONV")
+    stride_hw = _positive("strides", options.strideH, options.strideW)
+    params = kpe.transpose_conv_params(out_shape[1:3], filter_shape[1:3], stride_hw, _padding(options),
+                                       ctx.reader.quant(input)[1], *_output_quant(ctx), _activation(options))
+    requant = kp.per_channel_requant(ctx.reader.quant(input)[0], ctx.reader.scales(filter), _output_quant(ctx)[0])
+    return OpRecord((input, filter, bias), params, requant)
+
+
 def _fully_connected(ctx: OpContext) -> OpRecord:
     activation = _fc_activation(ctx)
     params = kp.fully_connected_params(ctx.reader.quant(ctx.inputs[0])[1], *_output_quant(ctx), activation)
@@ -290,6 +264,78 @@ def _mul(ctx: OpContext) -> OpRecord:
     return OpRecord((first, second), params)
 
 
+def _prelu(ctx: OpContext) -> OpRecord:
+    """PRELU: input and alpha (a constant, one scale) broadcast to the output as a binary op's inputs."""
+    input, alpha = _broadcast_inputs(ctx)
+    if np.unique(ctx.reader.scales(alpha)).size != 1:
+        raise UnsupportedError("PRELU with a per-channel quantized alpha is not supported (TFLite Micro reads one "
+                               "alpha scale)")
+    params = kpe.prelu_params(*ctx.reader.quant(input), *ctx.reader.quant(alpha), *_output_quant(ctx))
+    return OpRecord((input, alpha), params)
+
+
+def _maximum_minimum(ctx: OpContext) -> OpRecord:
+    """MAXIMUM / MINIMUM: no parameters (TFLite compares the stored bytes), inputs broadcast."""
+    return OpRecord(_broadcast_inputs(ctx))
+
+
+def _reduce_max(ctx: OpContext) -> OpRecord:
+    options = ctx.options(schema.ReducerOptionsT)
+    input_shape = ctx.reader.shape(ctx.inputs[0])
+    params = kpe.reduce_params(len(input_shape), ctx.reader.array(ctx.inputs[1]).ravel(),
+                               ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx))
+    kept = [extent for extent, reduced in zip(nhwc(input_shape), dataclasses.astuple(params)) if not reduced]
+    if int(np.prod(ctx.reader.shape(ctx.output))) != int(np.prod(kept)):
+        raise InputError(f"REDUCE_MAX output shape {list(ctx.reader.shape(ctx.output))} (keep_dims "
+                         f"{bool(options.keepDims)}) does not hold the kept axes of {list(input_shape)}")
+    return OpRecord(ctx.inputs[:1], params)
+
+
+def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
+    """RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR of a 4-D input to the constant size operand, which must be the
+    output's H and W."""
+    def build(ctx: OpContext) -> OpRecord:
+        options = ctx.options(options_type)
+        input_shape, output_shape = ctx.shape4(ctx.inputs[0]), ctx.shape4(ctx.output)
+        size = [int(extent) for extent in ctx.reader.array(ctx.inputs[1]).ravel()]
+        if size != list(output_shape[1:3]) or (input_shape[0], input_shape[3]) != (output_shape[0], output_shape[3]):
+            raise InputError(f"resize of {list(input_shape)} to size {size} has output shape {list(output_shape)}")
+        return OpRecord(ctx.inputs[:1], kpe.resize_params(options.alignCorners, options.halfPixelCenters, bilinear))
+    return build
+
+
+def _index_vectors(ctx: OpContext, count: int) -> list[list[int]]:
+    """The constant index operands 1..count of a slice, one entry per input axis each."""
+    rank = len(ctx.reader.shape(ctx.inputs[0]))
+    vectors = [[int(value) for value in ctx.reader.array(ctx.inputs[i]).ravel()] for i in range(1, count + 1)]
+    if any(len(vector) != rank for vector in vectors):
+        raise InputError(f"index operands {vectors} do not have one entry per axis of a rank-{rank} input")
+    return vectors
+
+
+def _slice_record(ctx: OpContext, axes: list, kept: list[int]) -> OpRecord:
+    """The record of a slice whose per-axis counts are `axes`; `kept`: the counts the output shape must list."""
+    if list(ctx.reader.shape(ctx.output)) != kept:
+        raise InputError(f"output shape {list(ctx.reader.shape(ctx.output))} is not the slice's {kept}")
+    return OpRecord(ctx.inputs[:1], kpe.slice_params(axes))
+
+
+def _strided_slice(ctx: OpContext) -> OpRecord:
+    """STRIDED_SLICE resolved as TFLite Micro's kernel does; it ignores the ellipsis and new-axis masks and the
+    offset flag, so a model using them is refused rather than run differently."""
+    options = ctx.options(schema.StridedSliceOptionsT)
+    if options.ellipsisMask or options.newAxisMask or options.offset:
+        raise UnsupportedError("STRIDED_SLICE with an ellipsis or new-axis mask or offset is not supported")
+    masks = (options.beginMask, options.endMask, options.shrinkAxisMask)
+    axes, kept = kpe.strided_slice_axes(ctx.reader.shape(ctx.inputs[0]), *_index_vectors(ctx, 3), *masks)
+    return _slice_record(ctx, axes, kept)
+
+
+def _slice(ctx: OpContext) -> OpRecord:
+    axes = kpe.slice_axes(ctx.reader.shape(ctx.inputs[0]), *_index_vectors(ctx, 2))
+    return _slice_record(ctx, axes, [axis.count for axis in axes])
+
+
 def _pool_2d(ctx: OpContext) -> OpRecord:
     options = ctx.options(schema.Pool2DOptionsT)
     filter_hw = _positive("filter size", options.filterHeight, options.filterWidth)
@@ -300,12 +346,15 @@ def _pool_2d(ctx: OpContext) -> OpRecord:
 
 
 def _mean(ctx: OpContext) -> OpRecord:
-    rank = len(ctx.reader.shape(ctx.inputs[0]))
-    axes = sorted(int(a) % rank for a in ctx.reader.array(ctx.inputs[1]).ravel()) if rank else []
-    # a 3-D [N, T, C] input over T (GlobalAveragePooling1D) is the blob's [N, 1, T, C] over H and W
-    if (rank, axes) not in ((4, [1, 2]), (3, [1])):
-        raise UnsupportedError(f"MEAN over axes {axes} of a {rank}-D input is not supported (only H and W of a 4-D "
-                               "input, or axis 1 of a 3-D one)")
+    """MEAN whose reduced axes, as the blob's NHWC axes, are H and W up to axes of extent 1 (GlobalAveragePooling2D,
+    and GlobalAveragePooling1D: [1, T, C] is [1, 1, T, C]); TFLite Micro's int8 MEAN is one arithmetic for all axes."""
+    input_shape = ctx.reader.shape(ctx.inputs[0])
+    axes = [int(axis) for axis in ctx.reader.array(ctx.inputs[1]).ravel()]
+    reduced = kpe.reduced_nhwc_axes(len(input_shape), axes)
+    if any(bool(flag) != (position in (1, 2)) for position, (flag, extent) in
+           enumerate(zip(reduced, nhwc(input_shape))) if extent > 1):
+        raise UnsupportedError(f"MEAN over axes {axes} of {list(input_shape)} is not supported (only the spatial "
+                               "axes: H and W of a 4-D input, the steps of a 3-D one)")
     return OpRecord(ctx.inputs[:1], kp.mean_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
 
 
@@ -393,6 +442,8 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.CONCATENATION, "CONCATENATION", _concatenation, input_count=(1, 16)),
     OpSpec(OP.CONV_2D, "CONV_2D", _conv_2d, kp.ConvParams, **_WEIGHTED_S8),
     OpSpec(OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D", _depthwise_conv_2d, kp.DepthwiseParams, **_WEIGHTED_S8),
+    OpSpec(OP.TRANSPOSE_CONV, "TRANSPOSE_CONV", _transpose_conv, kpe.TransposeConvParams,
+           **{**_WEIGHTED_S8, "required_inputs": 3, "data_inputs": (1, 2, 3)}),
     OpSpec(OP.DEQUANTIZE, "DEQUANTIZE", _dequantize, kp.DequantizeParams, output_type=TYPE_FLOAT32),
     OpSpec(OP.FULLY_CONNECTED, "FULLY_CONNECTED", _fully_connected, kp.FullyConnectedParams, **_WEIGHTED_S8),
     OpSpec(OP.MAX_POOL_2D, "MAX_POOL_2D", _pool_2d, kp.PoolParams),
@@ -410,6 +461,17 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RELU6, "RELU6", _relu("RELU6"), kp.ReluParams),
     OpSpec(OP.LEAKY_RELU, "LEAKY_RELU", _leaky_relu, kp.LeakyReluParams),
     OpSpec(OP.HARD_SWISH, "HARD_SWISH", _hard_swish, kp.HardSwishParams),
+    OpSpec(OP.PRELU, "PRELU", _prelu, kpe.PreluParams, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.MAXIMUM, "MAXIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.MINIMUM, "MINIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.REDUCE_MAX, "REDUCE_MAX", _reduce_max, kpe.ReduceParams, required_inputs=2, data_inputs=1),
+    OpSpec(OP.RESIZE_BILINEAR, "RESIZE_BILINEAR", _resize(schema.ResizeBilinearOptionsT, bilinear=True),
+           kpe.ResizeParams, required_inputs=2, data_inputs=1),
+    OpSpec(OP.RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR",
+           _resize(schema.ResizeNearestNeighborOptionsT, bilinear=False), kpe.ResizeParams, required_inputs=2,
+           data_inputs=1),
+    OpSpec(OP.STRIDED_SLICE, "STRIDED_SLICE", _strided_slice, kpe.SliceParams, required_inputs=4, data_inputs=1),
+    OpSpec(OP.SLICE, "SLICE", _slice, kpe.SliceParams, required_inputs=3, data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
     OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
@@ -418,9 +480,13 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(F32 | OP.FULLY_CONNECTED, "FULLY_CONNECTED_F32", _fully_connected_f32, kp.FullyConnectedF32Params,
            **_WEIGHTED_F32),
 )}
-WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant)  # CONV_2D, DEPTHWISE_CONV_2D, FC
+WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant)  # conv, depthwise, FC, transpose conv
 
 
 def data_inputs(spec: OpSpec | None, inputs: list[int]) -> list[int]:
     """The TFLite inputs whose values an op reads (an op the registry lacks: all)."""
-    return inputs if spec is None or spec.data_inputs is None else inputs[:spec.data_inputs]
+    if spec is None or spec.data_inputs is None:
+        return inputs
+    if isinstance(spec.data_inputs, tuple):
+        return [inputs[position] for position in spec.data_inputs if position < len(inputs)]
+    return inputs[:spec.data_inputs]

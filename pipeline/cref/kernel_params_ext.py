@@ -1,0 +1,196 @@
+"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE and TRANSPOSE_CONV as TFLite Micro's Prepare has them."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .kernel_params import (ParameterError, activation_range, compute_padding, divisor_scale, f32,
+                            multiplier_and_right_shift)
+
+
+@dataclass(frozen=True)
+class PreluParams:
+    """PRELU (C: wess_prelu_params_t)."""
+
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    identity_multiplier: int
+    identity_right_shift: int
+    alpha_multiplier: int
+    alpha_right_shift: int
+
+
+@dataclass(frozen=True)
+class ReduceParams:
+    """REDUCE_MAX (C: wess_reduce_params_t): 1 for each reduced NHWC axis, else 0."""
+
+    reduce_n: int
+    reduce_h: int
+    reduce_w: int
+    reduce_c: int
+
+
+@dataclass(frozen=True)
+class ResizeParams:
+    """RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR (C: wess_resize_params_t): TFLite's options as 0 / 1."""
+
+    align_corners: int
+    half_pixel_centers: int
+
+
+def prelu_params(input_scale: float, input_zero_point: int, alpha_scale: float, alpha_zero_point: int,
+                 output_scale: float, output_zero_point: int) -> PreluParams:
+    """TFLite Micro's CalculatePreluParams: input_scale / output_scale and input_scale * alpha_scale / output_scale
+    in double, each through QuantizeMultiplier. An all-zero alpha has scale 0 (multiplier 0: every negative input
+    gives the output zero point)."""
+    output_scale = divisor_scale(output_scale, "output")
+    if not 0.0 <= f32(alpha_scale) < math.inf:
+        raise ParameterError(f"alpha scale {alpha_scale!r} is not a finite number >= 0")
+    identity = multiplier_and_right_shift(f32(input_scale) / output_scale)
+    alpha = multiplier_and_right_shift(f32(input_scale) * f32(alpha_scale) / output_scale)
+    return PreluParams(-input_zero_point, -alpha_zero_point, output_zero_point, *identity, *alpha)
+
+
+def reduced_nhwc_axes(input_rank: int, axes) -> tuple[int, int, int, int]:
+    """1 for each of the blob's NHWC axes that `axes` of an input of rank 1 to 4 reduce (negative axes count from
+    the end, repeats allowed; rank 2 [b, d] is [b, 1, 1, d], lower ranks are padded with leading ones), else 0."""
+    if not 1 <= input_rank <= 4:
+        raise ParameterError(f"a reduction of a rank-{input_rank} input (the kernels take rank 1 to 4)")
+    positions = (0, 3) if input_rank == 2 else tuple(range(4 - input_rank, 4))
+    reduced = [0, 0, 0, 0]
+    for axis in axes:
+        if not -input_rank <= int(axis) < input_rank:
+            raise ParameterError(f"reduction axis {int(axis)} is outside a rank-{input_rank} input")
+        reduced[positions[int(axis) % input_rank]] = 1
+    return tuple(reduced)
+
+
+def reduce_params(input_rank: int, axes, input_quant: tuple[float, int],
+                  output_quant: tuple[float, int]) -> ReduceParams:
+    """REDUCE_MAX over `axes` (reduced_nhwc_axes). TFLite Micro's int8 kernel requires the output to keep the
+    input's scale and zero point."""
+    if (f32(input_quant[0]), input_quant[1]) != (f32(output_quant[0]), output_quant[1]):
+        raise ParameterError(f"REDUCE_MAX output quantization {output_quant} differs from the input's {input_quant}")
+    return ReduceParams(*reduced_nhwc_axes(input_rank, axes))
+
+
+def resize_params(align_corners: bool, half_pixel_centers: bool, bilinear: bool = True) -> ResizeParams:
+    """RESIZE_BILINEAR's or RESIZE_NEAREST_NEIGHBOR's options; TFLite Micro's bilinear Prepare refuses both set."""
+    if bilinear and align_corners and half_pixel_centers:
+        raise ParameterError("RESIZE_BILINEAR with both align_corners and half_pixel_centers (TFLite refuses it)")
+    return ResizeParams(int(bool(align_corners)), int(bool(half_pixel_centers)))
+
+
+@dataclass(frozen=True)
+class SliceParams:
+    """STRIDED_SLICE and SLICE (C: wess_slice_params_t): per NHWC axis the first index, the step and the count."""
+
+    start_n: int
+    start_h: int
+    start_w: int
+    start_c: int
+    stride_n: int
+    stride_h: int
+    stride_w: int
+    stride_c: int
+    count_n: int
+    count_h: int
+    count_w: int
+    count_c: int
+
+
+@dataclass(frozen=True)
+class AxisSlice:
+    """One input axis of a slice: the first index, the step and how many elements."""
+
+    start: int
+    stride: int
+    count: int
+
+
+def _nhwc_positions(rank: int) -> tuple[int, ...]:
+    """The blob's NHWC axis of each axis of a rank-1..4 tensor (rank 2 [b, d] is [b, 1, 1, d])."""
+    if not 1 <= rank <= 4:
+        raise ParameterError(f"a rank-{rank} tensor (the kernels take rank 1 to 4)")
+    return (0, 3) if rank == 2 else tuple(range(4 - rank, 4))
+
+
+def slice_params(axes: list[AxisSlice]) -> SliceParams:
+    """The kernel's parameters from one AxisSlice per input axis; the axes the blob pads are taken whole."""
+    whole = AxisSlice(0, 1, 1)
+    nhwc = [whole] * 4
+    for position, axis in zip(_nhwc_positions(len(axes)), axes):
+        if axis.count < 1:
+            raise ParameterError("a slice with no elements along an axis")
+        nhwc[position] = axis
+    return SliceParams(*(axis.start for axis in nhwc), *(axis.stride for axis in nhwc), *(axis.count for axis in nhwc))
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return high if value > high else (low if value < low else value)
+
+
+def strided_slice_axis(extent: int, begin: int, end: int, stride: int, begin_masked: bool, end_masked: bool,
+                       shrink: bool) -> AxisSlice:
+    """TFLite's StridedSliceStartForAxis and StridedSliceEndForAxis (the forms TFLite Micro's kernel runs): negative
+    indices count from the end, clamped to [0, extent] (stride > 0) or [-1, extent - 1], then the masks; a shrunk
+    axis takes one element. The count is how many times TFLite's loop runs."""
+    if stride == 0:
+        raise ParameterError("STRIDED_SLICE stride 0")
+    low, high = (0, extent) if stride > 0 else (-1, extent - 1)
+    start = _clamp(begin + extent if begin < 0 else begin, low, high)
+    if begin_masked:
+        start = 0 if stride > 0 else extent - 1
+    if shrink:
+        stop = start if start >= extent else start + 1
+    else:
+        stop = _clamp(end + extent if end < 0 else end, low, high)
+        if end_masked:
+            stop = extent if stride > 0 else -1
+    count = max(0, -(-(stop - start) // stride))  # ceil((stop - start) / stride)
+    return AxisSlice(start, stride, count)
+
+
+def strided_slice_axes(extents, begins, ends, strides, begin_mask: int, end_mask: int,
+                       shrink_axis_mask: int) -> tuple[list[AxisSlice], list[int]]:
+    """STRIDED_SLICE's AxisSlice per input axis, and the counts of the axes it does not shrink (its output shape)."""
+    bit = lambda mask, axis: bool(mask >> axis & 1)
+    axes = [strided_slice_axis(extent, begins[i], ends[i], strides[i], bit(begin_mask, i), bit(end_mask, i),
+                               bit(shrink_axis_mask, i)) for i, extent in enumerate(extents)]
+    return axes, [axis.count for i, axis in enumerate(axes) if not bit(shrink_axis_mask, i)]
+
+
+def slice_axes(extents, begins, sizes) -> list[AxisSlice]:
+    """SLICE's AxisSlice per input axis, as TFLite's reference Slice: from begin, size elements (-1: to the end)."""
+    axes = []
+    for extent, begin, size in zip(extents, begins, sizes):
+        count = extent - begin if size == -1 else size
+        if not 0 <= begin < extent or not 1 <= count <= extent - begin:
+            raise ParameterError(f"SLICE from {list(begins)} of size {list(sizes)} leaves the input {list(extents)}")
+        axes.append(AxisSlice(begin, 1, count))
+    return axes
+
+
+@dataclass(frozen=True)
+class TransposeConvParams:
+    """TRANSPOSE_CONV (C: wess_transpose_conv_params_t); the requantization as CONV_2D's."""
+
+    input_offset: int
+    output_offset: int
+    stride_y: int
+    stride_x: int
+    pad_top: int
+    pad_left: int
+    act_min: int
+    act_max: int
+
+
+def transpose_conv_params(output_hw, filter_hw, stride_hw, padding: str, input_zero_point: int, output_scale: float,
+                          output_zero_point: int, activation: str | int) -> TransposeConvParams:
+    """TFLite Micro's TRANSPOSE_CONV Prepare: the padding ComputePaddingHeightWidth gives for the *output* size (the
+    convolution this op transposes maps the output back onto the input), dilation 1."""
+    pads = [compute_padding(size, kernel, stride, 1, padding)[1]
+            for size, kernel, stride in zip(output_hw, filter_hw, stride_hw)]
+    return TransposeConvParams(-input_zero_point, output_zero_point, stride_hw[0], stride_hw[1], pads[0], pads[1],
+                               *activation_range(activation, output_scale, output_zero_point))
