@@ -323,7 +323,9 @@ def test_zoo_verifies_byte_exact_on_all_backends(zoo_model, stress_model, splits
     model = deploy.run_passes(keras_model, splits.x_calib, deploy.DeployOptions(scheme=scheme)).model
     result = verify.verify(model, f"{name}{'_stress' if stress else ''}_{scheme}", 400)
     print(json.dumps(result.to_json()))
-    assert result.mismatched_bytes == {pair: 0 for pair in verify.PAIRS}
+    assert result.mismatched_bytes["ref_vs_tflm"] == 0
+    # LiteRT's reference FULLY_CONNECTED can be 1 LSB off both (docs/operators.md): then LiteRT is the odd one out
+    assert result.mismatched_bytes["ref_vs_litert"] == result.mismatched_bytes["litert_vs_tflm"]
 
 
 def test_resnet8_flatten_runs_byte_exact(zoo_model, splits):
