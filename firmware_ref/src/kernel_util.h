@@ -303,4 +303,16 @@ static inline wess_status_t pool_check(const wess_pool_params_t *params, const w
     return WESS_OK;
 }
 
+/* out[i] = the signed 4-bit value (-8..7) at element first + i of a packed stream (element 2j in the low nibble of
+ * byte j, 2j + 1 in the high nibble), i < count; reads bytes first / 2 .. (first + count - 1) / 2 only. */
+static inline void unpack_s4(const uint8_t *packed, int32_t first, int32_t count, int8_t *out)
+{
+    for (int32_t i = 0; i < count; ++i) {
+        const int32_t element = first + i;
+        const uint8_t byte = packed[element >> 1];
+        const int32_t nibble = (element & 1) ? byte >> 4 : byte & 0x0F;
+        out[i] = (int8_t)(nibble >= 8 ? nibble - 16 : nibble);
+    }
+}
+
 #endif /* WESS_KERNEL_UTIL_H */

@@ -1,0 +1,200 @@
+"""4-bit weights (W4A8): the schemes' grids, the metadata's bit width, packing, the 4-bit C kernels and blobs."""
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pipeline.cref import compact, library
+from pipeline.cref import kernel_params as kp
+from pipeline.errors import InputError
+from pipeline.quant import schemes, wess
+from pipeline.tflite import flatbuf, metadata, runtime
+
+pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
+
+PLAIN_CONV = kp.ConvParams(input_offset=7, output_offset=-3, stride_y=1, stride_x=1, dilation_y=1, dilation_x=1,
+                           pad_top=1, pad_left=1, act_min=-128, act_max=127)
+
+
+def _requant(rng, channels: int, wess_shifts: bool) -> kp.Requant:
+    """A WESS-style requantization (one multiplier, 4-bit shifts) or a per-channel one, seeded."""
+    if wess_shifts:
+        return kp.Requant(np.array([1 << 30], np.int32), np.array([4], np.int32),
+                          kp.pack_channel_shift4(rng.integers(0, 6, channels)))
+    return kp.Requant(rng.integers(1 << 30, (1 << 31) - 1, channels).astype(np.int32),
+                      rng.integers(2, 8, channels).astype(np.int32))
+
+
+def _four_bit(rng, shape) -> np.ndarray:
+    values = rng.integers(-7, 8, shape).astype(np.int8)
+    values.reshape(shape[0], -1)[0] = 0  # an all-zero output channel (conv / FC layout)
+    return values
+
+
+# ---------------------------------------------------------------- packing
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 8, 1001])
+def test_pack_int4_round_trips_every_value_and_odd_counts(count):
+    values = np.resize(np.arange(-8, 8, dtype=np.int8), count)
+    packed = compact.pack_int4(values)
+    assert len(packed) == (count + 1) // 2
+    assert compact.unpack_int4(packed, count).tolist() == values.tolist()
+    if count % 2:  # the last byte's high nibble is padding, 0
+        assert packed[-1] >> 4 == 0
+
+
+def test_pack_int4_layout_by_hand():
+    # element 0 in the low nibble: [1, -1, -8, 7] -> 0xF1, 0x78
+    assert compact.pack_int4(np.array([1, -1, -8, 7])) == bytes([0xF1, 0x78])
+    with pytest.raises(ValueError, match="-8..7"):
+        compact.pack_int4(np.array([8]))
+
+
+# ---------------------------------------------------------------- kernels: packed == unpacked, bit for bit
+
+
+@pytest.mark.parametrize("kernel,in_ch,out_ch", [
+    ((3, 3), 3, 70),    # odd row length 27 (rows start mid-byte), 64 + 6 channels
+    ((1, 1), 37, 9),    # pointwise, odd row
+    ((3, 3), 50, 11),   # 450-weight rows: 4 rows per unpack, not a whole channel block
+    ((5, 5), 81, 2),    # 2025-weight rows: one row per unpack (the buffer holds 2048)
+])
+def test_conv_2d_s4_equals_the_int8_kernel(kernel, in_ch, out_ch):
+    rng = np.random.default_rng(in_ch)
+    input = rng.integers(-128, 128, (1, 6, 5, in_ch)).astype(np.int8)
+    filter = _four_bit(rng, (out_ch, *kernel, in_ch))
+    bias = rng.integers(-5000, 5000, out_ch).astype(np.int32)
+    params = replace(PLAIN_CONV, pad_top=kernel[0] // 2, pad_left=kernel[1] // 2)
+    for wess_shifts in (True, False):
+        requant = _requant(rng, out_ch, wess_shifts)
+        expected = library.conv_2d(params, requant, input, filter, bias, (1, 6, 5, out_ch))
+        packed = np.frombuffer(compact.pack_int4(filter), np.uint8)
+        assert np.array_equal(library.conv_2d_s4(params, requant, input, packed, filter.shape, bias,
+                                                 (1, 6, 5, out_ch)), expected)
+
+
+@pytest.mark.parametrize("channels,multiplier", [(70, 1), (9, 2), (5, 1)])
+def test_depthwise_conv_2d_s4_equals_the_int8_kernel(channels, multiplier):
+    rng = np.random.default_rng(channels)
+    out_ch = channels * multiplier
+    input = rng.integers(-128, 128, (1, 5, 6, channels)).astype(np.int8)
+    filter = rng.integers(-7, 8, (1, 3, 3, out_ch)).astype(np.int8)
+    filter[..., 1] = 0  # an all-zero channel
+    bias = rng.integers(-5000, 5000, out_ch).astype(np.int32)
+    params = kp.DepthwiseParams(PLAIN_CONV, multiplier)
+    requant = _requant(rng, out_ch, True)
+    expected = library.depthwise_conv_2d(params, requant, input, filter, bias, (1, 5, 6, out_ch))
+    packed = np.frombuffer(compact.pack_int4(filter), np.uint8)  # 9 * out_ch: odd when out_ch is
+    assert np.array_equal(library.depthwise_conv_2d_s4(params, requant, input, packed, filter.shape, bias,
+                                                       (1, 5, 6, out_ch)), expected)
+
+
+@pytest.mark.parametrize("in_depth,out_depth", [(33, 70), (2048, 3), (1, 1)])
+def test_fully_connected_s4_equals_the_int8_kernel(in_depth, out_depth):
+    rng = np.random.default_rng(in_depth)
+    input = rng.integers(-128, 128, (3, in_depth)).astype(np.int8)
+    filter = _four_bit(rng, (out_depth, in_depth))
+    bias = rng.integers(-5000, 5000, out_depth).astype(np.int32)
+    params = kp.FullyConnectedParams(input_offset=-5, output_offset=2, act_min=-128, act_max=127)
+    requant = _requant(rng, out_depth, False)
+    expected = library.fully_connected(params, requant, input, filter, bias)
+    packed = np.frombuffer(compact.pack_int4(filter), np.uint8)
+    assert np.array_equal(library.fully_connected_s4(params, requant, input, packed, filter.shape, bias), expected)
+
+
+def test_s4_kernels_refuse_rows_longer_than_their_buffer():
+    params = kp.FullyConnectedParams(input_offset=0, output_offset=0, act_min=-128, act_max=127)
+    input = np.zeros((1, 2049), np.int8)
+    packed = np.zeros(1025, np.uint8)
+    requant = kp.Requant(np.array([1 << 30], np.int32), np.array([0], np.int32))
+    with pytest.raises(library.KernelError, match="WESS_ERR_UNSUPPORTED"):
+        library.fully_connected_s4(params, requant, input, packed, (1, 2049), None)
+
+
+# ---------------------------------------------------------------- schemes and metadata
+
+
+def test_grid_and_wess_weights_stay_on_the_4_bit_grid():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(6, 3, 3, 4)).astype(np.float32) * np.array([1, 1e-3, 0, 5, 0.3, 2e-5],
+                                                                          np.float32)[:, None, None, None]
+    for per_channel in (False, True):
+        scales = wess.grid_scales(weights, 0, per_channel, 7)
+        q = wess.quantize_per_channel(weights, 0, scales, 7)
+        assert np.abs(q).max() == 7 and not q[2].any()  # the all-zero channel quantizes to zeros
+    for rule in wess.SHIFT_RULES:
+        layer = wess.quantize_layer(weights, np.zeros(6, np.float32), 0, 0.05, 0.1, rule, weight_bits=4)
+        assert np.abs(layer.weights_q).max() <= 7 and layer.weight_bits == 4
+        assert layer.channel_right_shift[2] == 0 and not layer.weights_q[2].any()
+
+
+def test_relative_rule_never_clips_and_beats_the_floor_rule_on_its_objective():
+    rng = np.random.default_rng(1)
+    weights = rng.normal(size=(16, 1, 1, 8)) * np.exp2(rng.uniform(-6, 0, 16))[:, None, None, None]
+    scale, shifts = wess.relative_scale_and_shifts(weights, 0, q_max=7)
+    channel_scales = metadata.wess_scales(scale, shifts).astype(np.float64)
+    # no weight beyond the grid's end before rounding: |W| / s_c <= 7 (float32 scale rounding: 1e-6 relative)
+    assert (np.abs(weights).max(axis=(1, 2, 3)) / channel_scales <= 7 * (1 + 1e-6)).all()
+    floor_scale = wess.floor_scale(float(np.abs(weights).max()), 7)
+    floor_error = wess.relative_error(weights, 0, floor_scale, wess.floor_shifts(wess.channel_ranges(weights, 0)), 7)
+    assert wess.relative_error(weights, 0, scale, shifts, 7) <= floor_error
+
+
+def test_a_4_bit_shift_that_would_overflow_the_bias_is_capped():
+    # channel 1 is 2^-10 of channel 0, so it wants k = 10; its bias at that scale would need more than int32
+    weights = np.array([[1.0, -0.5], [2.0 ** -10, 0.0]], np.float32)
+    bias = np.array([0.0, 3e5], np.float32)
+    layer = wess.quantize_layer(weights, bias, 0, input_scale=1e-3, output_scale=1.0, rule="floor", weight_bits=4)
+    assert layer.capped.tolist() == [False, True] and layer.channel_right_shift[1] < 10
+    assert abs(int(layer.bias_q[1])) <= 2**31 - 1
+
+
+def _layer(bits: int) -> metadata.LayerShifts:
+    return metadata.LayerShifts(3, 5, 3, 0.5, 1 << 30, 4, np.array([0, 15, 3], np.uint8), bits)
+
+
+def test_metadata_records_the_weight_bit_width_and_keeps_8_bit_files_at_version_1():
+    eight, four = metadata.encode([_layer(8)]), metadata.encode([_layer(8), _layer(4)])
+    assert struct.unpack_from("<H", eight, 4)[0] == 1 and struct.unpack_from("<H", four, 4)[0] == 2
+    assert [layer.weight_bits for layer in metadata.decode(four)] == [8, 4]
+    assert metadata.decode(eight)[0].weight_bits == 8
+    bad = bytearray(four)
+    struct.pack_into("<H", bad, metadata.HEADER.size + 22, 5)  # the first record's bit width
+    with pytest.raises(InputError, match="weight bit width 5"):
+        metadata.decode(bytes(bad))
+
+
+@pytest.fixture(scope="module")
+def ds_cnn_ranged(zoo_model, splits):
+    from pipeline import deploy
+
+    return deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib[:100], deploy.DeployOptions("wess"),
+                             passes=deploy.CONVERSION_PASSES)
+
+
+def test_four_bit_schemes_run_bit_exact_in_the_c_runner_and_tflite_micro(ds_cnn_ranged, splits):
+    x = runtime.quantize_input(splits.x_test[:40], runtime.io_quant(ds_cnn_ranged.model))
+    for base in ("per_channel4", "wess4"):
+        model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, base, "relative")
+        parsed = flatbuf.read_model(model)
+        graph = parsed.subgraphs[0]
+        weights = [flatbuf.tensor_array(parsed, op.inputs[1]) for op in graph.operators
+                   if flatbuf.builtin_code(parsed, op) in flatbuf.WEIGHTED_OPS]
+        assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == 7
+        if base == "wess4":
+            layers = metadata.read_shifts(parsed, "wess4 model")
+            assert {layer.weight_bits for layer in layers} == {4}
+        packed, unpacked = compact.compile_model(model), compact.compile_model(model, pack_int4=False)
+        assert {op.op_code & ~compact.OP_INT4_FILTER for op in packed.ops if op.op_code & compact.OP_INT4_FILTER} \
+            == {3, 4, 9}  # every conv, depthwise and FC of ds_cnn runs packed
+        filter_bytes = sum(-(-int(np.prod(w.shape)) // 2) for w in weights)
+        int8_bytes = sum(int(np.prod(w.shape)) for w in weights)
+        # the blob shrinks by the packed weights, give or take the 16-byte alignment of each constant chunk
+        assert abs((len(unpacked.blob) - len(packed.blob)) - (int8_bytes - filter_bytes)) <= 16 * len(weights)
+        from pipeline.cref import backends
+
+        assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))
