@@ -198,3 +198,38 @@ def test_four_bit_schemes_run_bit_exact_in_the_c_runner_and_tflite_micro(ds_cnn_
         from pipeline.cref import backends
 
         assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))
+
+
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])  # portable + DSP-less, Helium
+def test_wess4_firmware_in_qemu_matches_host_and_takes_less_flash(ds_cnn_ranged, target, tmp_path):
+    import shutil
+
+    from pipeline.firmware import build as firmware
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
+    model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess4", "relative")
+    four = firmware.build_firmware(model, "wess4.tflite", firmware.FirmwareOptions(target, tmp_path / "4", run=True,
+                                                                                   inputs=2))
+    eight = firmware.build_firmware(ds_cnn_ranged.model, "wess.tflite",
+                                    firmware.FirmwareOptions(target, tmp_path / "8", run=False, inputs=2))
+    assert four["matches_host"] is True and four["mismatched_inputs"] == 0
+    # ds_cnn's 21,888 weights: 10,944 bytes fewer (each constant chunk stays 16-byte aligned)
+    saved = eight["memory"]["flash_model_bytes"] - four["memory"]["flash_model_bytes"]
+    assert 21888 // 2 - 16 * 10 <= saved <= 21888 // 2 + 16 * 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ds_cnn", "mobilenet_v1", "resnet8", "mobilenet_v2"])
+@pytest.mark.parametrize("base", ["per_tensor4", "per_channel4", "wess4"])
+def test_every_zoo_model_4_bit_c_runner_equals_tflite_micro_on_1000_inputs(name, base, zoo_model, splits):
+    from pipeline import deploy
+    from pipeline.cref import verify
+
+    state = deploy.run_passes(zoo_model(name), splits.x_calib, deploy.DeployOptions("wess"),
+                              passes=deploy.CONVERSION_PASSES)
+    model, _ = schemes.build_scheme(state.ranged, state.calibrated, base, "relative")
+    compiled = compact.compile_model(model)
+    assert any(op.op_code & compact.OP_INT4_FILTER for op in compiled.ops)
+    result = verify.verify(model, name, 1000)
+    assert result.inputs >= 1000 and result.mismatched_bytes["ref_vs_tflm"] == 0
