@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.cref import compact
-from pipeline.errors import InputError
+from pipeline.errors import InputError, UnsupportedError
 from pipeline.quant import schemes, wess
 from pipeline.tflite import flatbuf, metadata, runtime
 
@@ -143,3 +143,34 @@ def test_eval_schemes_option_names_an_unknown_scheme():
         cli._eval_schemes("wess4,wess5")
     with pytest.raises(InputError, match="no scheme named"):
         cli._eval_schemes(" , ")
+
+
+def _as_int4_tensors(model: bytes, op_names: set[str]) -> bytes:
+    """The model with the filters of the named ops stored as TFLite INT4 tensors (packed as compact.pack_int4)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    parsed = flatbuf.read_model(model)
+    graph = parsed.subgraphs[0]
+    for op in graph.operators:
+        if flatbuf.opcode_name(parsed, op) in op_names:
+            tensor = graph.tensors[op.inputs[1]]
+            parsed.buffers[tensor.buffer].data = np.frombuffer(
+                compact.pack_int4(flatbuf.tensor_array(parsed, op.inputs[1])), np.uint8)
+            tensor.type = schema.TensorType.INT4
+    return flatbuf.write_model(parsed)
+
+
+def test_what_the_pinned_runtimes_do_with_tflite_int4_weight_tensors(ds_cnn_ranged, splits):
+    """Why the 4-bit schemes store int8 tensors: LiteRT runs INT4 filters of CONV_2D, DEPTHWISE_CONV_2D and
+    FULLY_CONNECTED (same bytes as the int8 tensors holding the same values), TFLite Micro runs them for CONV_2D
+    and DEPTHWISE_CONV_2D but refuses an INT4 FULLY_CONNECTED filter with int8 input (fully_connected_common.cc).
+    A newer runtime that changes this fails here."""
+    model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "per_channel4")
+    x = runtime.quantize_input(splits.x_test[:8], runtime.io_quant(model))
+    expected = runtime.run_litert(model, x)
+    every = _as_int4_tensors(model, {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
+    assert np.array_equal(runtime.run_litert(every, x), expected)
+    convolutions = _as_int4_tensors(model, {"CONV_2D", "DEPTHWISE_CONV_2D"})
+    assert np.array_equal(runtime.run_tflm(convolutions, x), runtime.run_tflm(model, x))
+    with pytest.raises(UnsupportedError, match="TFLite Micro failed"):
+        runtime.run_tflm(_as_int4_tensors(model, {"FULLY_CONNECTED"}), x)
