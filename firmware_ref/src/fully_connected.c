@@ -87,9 +87,11 @@ wess_status_t wess_fully_connected_s4(const wess_fc_params_t *params, const wess
     if (in_depth > WESS_S4_UNPACK_BYTES) {
         return WESS_ERR_UNSUPPORTED;
     }
-    /* as many whole filter rows as the unpack buffer holds, at most one channel block */
-    const int32_t rows = WESS_S4_UNPACK_BYTES / in_depth < WESS_CHANNEL_BLOCK ? WESS_S4_UNPACK_BYTES / in_depth
-                                                                              : WESS_CHANNEL_BLOCK;
+    /* as many whole filter rows as the unpack buffer holds, at most one channel block, a multiple of the 4 rows
+     * dot_rows4 takes at once when it holds 4 or more */
+    const int32_t whole_rows = WESS_S4_UNPACK_BYTES / in_depth;
+    const int32_t fit = whole_rows < WESS_CHANNEL_BLOCK ? whole_rows : WESS_CHANNEL_BLOCK;
+    const int32_t rows = fit >= WESS_DOT_ROWS ? fit - fit % WESS_DOT_ROWS : fit;
     int8_t unpacked[WESS_S4_UNPACK_BYTES];
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
     for (int32_t first_out_c = 0; first_out_c < out_depth; first_out_c += rows) {
