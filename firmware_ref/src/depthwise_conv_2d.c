@@ -57,7 +57,8 @@ static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_p
 /* Helium, depth multiplier 1: acc[i] = sum over the taps inside the input of filter[tap * channels + i] *
  * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP, where channels = input_dims->c is the
  * stride between pixels, filter_stride the stride between taps, and input / filter point at the group's first
- * channel of pixel (0, 0) / tap (0, 0). Each tap's eight products are exact in int16 lanes (|w * (x + input_offset)| <= 128 * 255 = 32640)
+ * channel of pixel (0, 0) / tap (0, 0). Each tap's eight products are exact in int16 lanes
+ * (|w * (x + input_offset)| <= 128 * 255 = 32640)
  * and are widened into two int32 sums (even and odd channels) that stay in registers across the taps; bounds of
  * the sums as in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
 static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_t *input_dims, const int8_t *input,

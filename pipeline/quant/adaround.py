@@ -190,7 +190,8 @@ def _initial_v(fraction: np.ndarray) -> np.ndarray:
 def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarray, stats: LayerGram,
                    iterations: int = ITERATIONS, q_max: int = 127) -> tuple[np.ndarray, float, float]:
     """Integer weights on the grid `scales` (broadcastable to weights, [G, R, K] layout): each floor(W / s) or one
-    above, clipped to [-q_max, q_max] (127 for 8-bit, 7 for 4-bit weights), chosen by Adam on the output error + the annealed rounding regulariser.
+    above, clipped to [-q_max, q_max] (127 for 8-bit, 7 for 4-bit weights), chosen by Adam on the output error +
+    the annealed rounding regulariser.
 
     Returns (weights_q, its output error, nearest_q's output error); nearest_q itself when learning did not do
     better on the same data, so the result is never worse than the scheme's own rounding on it.

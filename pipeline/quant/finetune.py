@@ -3,7 +3,8 @@
 The model is BN-folded first (pipeline/bnfold.py), as deploy folds it, and weights reading input channels that
 are zero on all training data are zeroed (zero_dead_inputs). Its conv/dense kernels live in float
 "shadow" variables; every step the layers compute with the shadows rounded onto the scheme's grid (per-tensor
-R/q, per-channel r_c/q with q = 127, or 7 for the 4-bit bases, or WESS's layer scale s with 4-bit shifts k_c from pipeline/wess.py), the gradient
+R/q, per-channel r_c/q with q = 127, or 7 for the 4-bit bases, or WESS's layer scale s with 4-bit shifts k_c from
+pipeline/wess.py), the gradient
 with respect to the rounded kernel updates the shadow (straight-through estimator, zero where the kernel clips).
 Activations are fake-quantized per tensor with ranges calibrated (max) on the calibration data, as the converter
 calibrates them; fused activations (conv -> ReLU) are quantized once, after the ReLU. Grids and ranges are

@@ -171,6 +171,7 @@ def _check_weight_range(model: schema.ModelT, layer: LayerShifts, where: str) ->
                          f"{flatbuf.TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, not INT8")
     weights = flatbuf.tensor_array(model, layer.weight_tensor)
     q_max = Q_MAX[layer.weight_bits]
-    if weights.size and int(np.abs(weights.astype(np.int32)).max()) > q_max:
-        raise InputError(f"{where}: weight tensor {layer.weight_tensor} holds {int(np.abs(weights.astype(np.int32)).max())},"
-                         f" outside the {layer.weight_bits}-bit grid -{q_max}..{q_max}")
+    if weights.size and int(np.abs(weights.astype(np.int32)).max()) > q_max:  # int32: |-128| fits
+        largest = int(np.abs(weights.astype(np.int32)).max())
+        raise InputError(f"{where}: weight tensor {layer.weight_tensor} holds {largest}, outside the "
+                         f"{layer.weight_bits}-bit grid -{q_max}..{q_max}")
