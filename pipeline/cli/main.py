@@ -249,7 +249,7 @@ def cmd_inspect(args) -> dict:
                      "name": flatbuf.tensor_name(graph.tensors[layer.weight_tensor]),
                      "output_channels": int(layer.channel_right_shift.size), "layer_scale": layer.layer_scale,
                      "multiplier": layer.multiplier, "right_shift": layer.right_shift,
-                     "shifts": layer.channel_right_shift.tolist(),
+                     "weight_bits": layer.weight_bits, "shifts": layer.channel_right_shift.tolist(),
                      "max_shift": int(layer.channel_right_shift.max(initial=0)),
                      "disparity_bound": float(2.0 ** int(layer.channel_right_shift.max(initial=0)))})
     payload = flatbuf.get_metadata(model, metadata.METADATA_NAME)
