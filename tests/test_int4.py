@@ -174,3 +174,18 @@ def test_what_the_pinned_runtimes_do_with_tflite_int4_weight_tensors(ds_cnn_rang
     assert np.array_equal(runtime.run_tflm(convolutions, x), runtime.run_tflm(model, x))
     with pytest.raises(UnsupportedError, match="TFLite Micro failed"):
         runtime.run_tflm(_as_int4_tensors(model, {"FULLY_CONNECTED"}), x)
+
+
+def test_a_filter_whose_rows_exceed_the_unpack_buffer_keeps_the_int8_kernel(ds_cnn_ranged, splits, monkeypatch):
+    """With a 100-weight buffer ds_cnn's 3x3x64 depthwise filters (576 weights per 64-channel block) stay int8, the
+    rest run packed, and the mixed blob still gives TFLite Micro's bytes."""
+    from pipeline.cref import backends, op_registry
+
+    model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess4", "relative")
+    monkeypatch.setattr(op_registry, "S4_UNPACK_BYTES", 100)
+    compiled = compact.compile_model(model)
+    codes = {op.op_name: op.op_code for op in compiled.ops}
+    assert codes["DEPTHWISE_CONV_2D"] == 4 and codes["FULLY_CONNECTED"] == compact.OP_INT4_FILTER | 9
+    assert {compiled.tensors[op.inputs[1]].type_code for op in compiled.ops if op.op_code == 4} == {compact.TYPE_INT8}
+    x = runtime.quantize_input(splits.x_test[:10], runtime.io_quant(model))
+    assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))  # run_ref compiles as above
