@@ -145,7 +145,7 @@ def adaround_pass(state: DeployState) -> None:
     """Learned rounding of the int8 weights on the scheme's grid when the scheme asks for it (`...+ar`)."""
     if state.scheme.adaround:
         state.models[state.options.scheme], state.roundings = adaround.round_model(
-            state.model, state.calibrated, state.calibration_x)
+            state.model, state.calibrated, state.calibration_x, weight_bits=state.scheme.weight_bits)
 
 
 def bias_correction_pass(state: DeployState) -> None:
@@ -161,7 +161,8 @@ def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
     model = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
                                  float_nodes)[0]
     if state.scheme.adaround:
-        model = adaround.round_model(model, state.calibrated, state.calibration_x)[0]
+        model = adaround.round_model(model, state.calibrated, state.calibration_x,
+                                     weight_bits=state.scheme.weight_bits)[0]
     if state.scheme.bias_correction:
         model = biascorr.correct_biases(model, state.calibrated, state.layer_means)[0]
     return model
@@ -197,7 +198,7 @@ def partial_pass(state: DeployState) -> None:
 def check_pass(state: DeployState) -> None:
     """Graph health: the output loads in LiteRT with int8 input/output, and WESS metadata reads back consistent."""
     runtime.io_quant(state.model)
-    if state.scheme.base == "wess":
+    if state.scheme.wess:
         metadata.read_shifts(flatbuf.read_model(state.model), "deployed model")
 
 

@@ -60,7 +60,8 @@ def _scheme_model(name: str, states: dict, built: dict, means: dict, calibration
         built[key] = schemes.build_scheme(state.ranged, state.calibrated, parsed.base, shift_rule)[0]
     model_bytes = built[key]
     if parsed.adaround:
-        model_bytes = adaround.round_model(model_bytes, state.calibrated, calibration_x)[0]
+        model_bytes = adaround.round_model(model_bytes, state.calibrated, calibration_x,
+                                           weight_bits=parsed.weight_bits)[0]
     if parsed.bias_correction:
         if id(state) not in means:
             means[id(state)] = biascorr.layer_input_means(state.calibrated, calibration_x)
@@ -71,8 +72,9 @@ def _scheme_model(name: str, states: dict, built: dict, means: dict, calibration
 def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarray, test_y: np.ndarray | None,
              options: deploy.DeployOptions, stress: bool = False, progress: bool = False,
              with_sensitivity: bool = False, target: str = "host", augment_copies: int = metrics.AUGMENTED_COPIES,
-             with_adaround: bool = False) -> EvalResult:
-    """Convert with every scheme of schemes.SCHEMES (and schemes.ADAROUND_SCHEMES with `with_adaround`) and score
+             with_adaround: bool = False, scheme_names: tuple[str, ...] | None = None) -> EvalResult:
+    """Convert with every scheme of schemes.SCHEMES (and schemes.ADAROUND_SCHEMES with `with_adaround`), or exactly
+    `scheme_names` when given (e.g. the 4-bit schemes.FOUR_BIT_SCHEMES), and score
     each against float on the test split and on it grown by `augment_copies` seeded augmentations (metrics.augment).
 
     One calibration serves every scheme without CLE and a second one (of the equalized model) every `cle+` scheme;
@@ -96,7 +98,7 @@ def evaluate(name: str, keras_model, calibration_x: np.ndarray, test_x: np.ndarr
     aug_x = metrics.augment(test_x, augment_copies) if augment_copies else None
     aug_float_out = modelio.predict(keras_model, aug_x) if aug_x is not None else None
     scored, built, means, costs = {}, {}, {}, {}
-    names = schemes.SCHEMES + (schemes.ADAROUND_SCHEMES if with_adaround else ())
+    names = scheme_names or schemes.SCHEMES + (schemes.ADAROUND_SCHEMES if with_adaround else ())
     for name_ in tqdm(names, desc="evaluating", disable=not progress, leave=False):
         model_bytes = _scheme_model(name_, states, built, means, calibration_x, options.shift_rule)
         result = scoring.score(model_bytes, test_x, test_y, float_out)

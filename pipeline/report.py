@@ -226,18 +226,19 @@ def write(out_dir, report: dict, wess_layers: list) -> None:
 
 
 def weight_sqnr(wess_layers: list) -> list[dict]:
-    """Per conv/FC layer: op, channels, disparity and the weight SQNR (dB) of per-tensor, per-channel and WESS."""
+    """Per conv/FC layer: op, channels, disparity and the weight SQNR (dB) of per-tensor, per-channel and WESS, all
+    on the layer's weight grid (8 or 4 bits)."""
     rows = []
     for wop, layer in wess_layers:
-        w, axis = wop.float_weights, wop.channel_axis
+        w, axis, q_max = wop.float_weights, wop.channel_axis, wess.Q_MAX[layer.weight_bits]
         ranges = wess.channel_ranges(w, axis)
         layer_range = float(ranges.max()) or 1.0
-        per_tensor = wess.fake_quantize(w, axis, np.full(ranges.shape, layer_range / 127.0))
-        per_channel = wess.fake_quantize(w, axis, np.where(ranges > 0, ranges, 1.0) / 127.0)
-        wess_deq = wess.fake_quantize(w, axis, layer.channel_scales)
+        per_tensor = wess.fake_quantize(w, axis, np.full(ranges.shape, layer_range / q_max), q_max)
+        per_channel = wess.fake_quantize(w, axis, np.where(ranges > 0, ranges, 1.0) / q_max, q_max)
+        wess_deq = wess.fake_quantize(w, axis, layer.channel_scales, q_max)
         rows.append({
             "operator": wop.operator_index, "op": wop.op_name, "output_channels": int(ranges.size),
-            "disparity": wess.disparity(w, axis),
+            "disparity": wess.disparity(w, axis), "weight_bits": layer.weight_bits,
             "weight_sqnr_db": {"per_tensor": wess.sqnr_db(w, per_tensor), "per_channel": wess.sqnr_db(w, per_channel),
                                "wess": wess.sqnr_db(w, wess_deq)},
             "shift_histogram": np.bincount(layer.channel_right_shift, minlength=16).tolist(),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pipeline import deploy
-from pipeline.quant import adaround, rewrite, schemes
+from pipeline.quant import adaround, rewrite, schemes, wess
 from pipeline.tflite import flatbuf, metadata, runtime
 
 BUILTIN = flatbuf.BUILTIN
@@ -108,11 +108,14 @@ def tiny_model():
     return model, x_calib
 
 
-@pytest.mark.parametrize("base", schemes.BASE_SCHEMES)
+@pytest.mark.parametrize("base", ("per_tensor", "per_channel", "wess", "wess4"))  # every 8-bit grid, one 4-bit
 def test_deployed_ar_model_is_on_the_grid_with_unchanged_scales(tiny_model, base):
     model, x_calib = tiny_model
-    plain = deploy.run_passes(model, x_calib, deploy.DeployOptions(base))
-    learned = deploy.run_passes(model, x_calib, deploy.DeployOptions(f"{base}+ar"))
+    # 4 bits: no runtime gate, LiteRT's reference FULLY_CONNECTED (single rounding) differs from TFLite Micro's
+    # (double rounding) on some inputs (README, "4-bit weights"); this test is about the weights
+    gate = {"verify_inputs": 0} if schemes.weight_bits(base) == 4 else {}
+    plain = deploy.run_passes(model, x_calib, deploy.DeployOptions(base, **gate))
+    learned = deploy.run_passes(model, x_calib, deploy.DeployOptions(f"{base}+ar", **gate))
     m_plain, m_ar = flatbuf.read_model(plain.model), flatbuf.read_model(learned.model)
     ops = rewrite.weighted_ops(m_ar, flatbuf.read_model(learned.calibrated))
     assert len(learned.roundings) == len(ops) == 3
@@ -123,12 +126,13 @@ def test_deployed_ar_model_is_on_the_grid_with_unchanged_scales(tiny_model, base
         q = flatbuf.tensor_array(m_ar, wop.weight_tensor).astype(np.float64)
         scales = adaround._broadcast_scales(adaround.channel_scales(m_ar, wop), q.shape, wop.channel_axis)
         floor = np.floor(wop.float_weights.astype(np.float64) / scales)
-        assert np.all((q == floor) | (q == floor + 1) | (np.abs(q) == 127))
+        q_max = wess.Q_MAX[schemes.weight_bits(base)]  # 127, or 7 on the 4-bit grid
+        assert np.all((q == floor) | (q == floor + 1) | (np.abs(q) == q_max))
         moved += int(np.sum(q != flatbuf.tensor_array(m_plain, wop.weight_tensor)))
     assert moved > 0
     for r in learned.roundings:
         assert r.learned_error <= r.nearest_error
-    if base == "wess":  # metadata consistent and multipliers still (M0, n + k_c)
+    if schemes.parse_scheme(base).wess:  # metadata consistent and multipliers still (M0, n + k_c)
         shifts_ar, shifts_plain = metadata.read_shifts(m_ar, "ar"), metadata.read_shifts(m_plain, "plain")
         assert [repr(s) for s in shifts_ar] == [repr(s) for s in shifts_plain]
         for wop, layer in plain.wess_layers:

@@ -41,7 +41,8 @@ def test_nibbles():
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: b"XESS" + d[4:], "bad magic"),
-    (lambda d: d[:4] + struct.pack("<H", 2) + d[6:], "version 2 is newer"),
+    (lambda d: d[:4] + struct.pack("<H", 3) + d[6:], "version 3 is newer"),
+    (lambda d: d[:4] + struct.pack("<H", 2) + d[6:], "weight bit width 0, not one of 4, 8"),  # v2 names the bits
     (lambda d: d[:10], "shorter than the 12-byte header"),
     (lambda d: d[:30], "runs past the end"),
     (lambda d: d + b"\0\0\0\0", "trailing bytes"),

@@ -327,6 +327,40 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
                                       const wess_dims_t *filter_dims, const int8_t *filter,
                                       const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
 
+/** Packed 4-bit weights (W4A8): two signed 4-bit values (-8..7) per byte, element 2i in the low nibble of byte i
+ * and element 2i + 1 in the high nibble (TFLite's INT4 packing); an odd count leaves the last high nibble 0. The
+ * _s4 kernels unpack a block of filter rows at a time into a stack buffer of this many bytes. */
+#define WESS_S4_UNPACK_BYTES 2048
+
+/**
+ * CONV_2D with packed 4-bit weights: as wess_conv_2d_s8 (same bytes for the same weight values), filter_packed
+ * holding the OHWI filter's out_ch * kh * kw * in_ch values packed (WESS_S4_UNPACK_BYTES). kh * kw * in_ch <=
+ * WESS_S4_UNPACK_BYTES, else WESS_ERR_UNSUPPORTED.
+ */
+wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requant_t *requant,
+                              const wess_dims_t *input_dims, const int8_t *input,
+                              const wess_dims_t *filter_dims, const uint8_t *filter_packed, const int32_t *bias,
+                              const wess_dims_t *output_dims, int8_t *output);
+
+/**
+ * DEPTHWISE_CONV_2D with packed 4-bit weights: as wess_depthwise_conv_2d_s8, filter_packed holding the
+ * [1, kh, kw, out_ch] filter's values packed. kh * kw * min(out_ch, 64) <= WESS_S4_UNPACK_BYTES, else
+ * WESS_ERR_UNSUPPORTED.
+ */
+wess_status_t wess_depthwise_conv_2d_s4(const wess_depthwise_params_t *params, const wess_requant_t *requant,
+                                        const wess_dims_t *input_dims, const int8_t *input,
+                                        const wess_dims_t *filter_dims, const uint8_t *filter_packed,
+                                        const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
+
+/**
+ * FULLY_CONNECTED with packed 4-bit weights: as wess_fully_connected_s8, filter_packed holding the
+ * [out_depth, in_depth] filter's values packed. in_depth <= WESS_S4_UNPACK_BYTES, else WESS_ERR_UNSUPPORTED.
+ */
+wess_status_t wess_fully_connected_s4(const wess_fc_params_t *params, const wess_requant_t *requant,
+                                      const wess_dims_t *input_dims, const int8_t *input,
+                                      const wess_dims_t *filter_dims, const uint8_t *filter_packed,
+                                      const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
+
 /**
  * TRANSPOSE_CONV, int8. input [1, in_h, in_w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch] (symmetric); bias
  * [out_ch] int32 or NULL; output [1, out_h, out_w, out_ch]; kh * kw * in_ch <= 65536. Input pixel (y, x) times tap

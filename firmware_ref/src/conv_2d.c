@@ -86,58 +86,107 @@ static int32_t conv_direct_acc(const wess_conv_params_t *params, const wess_dims
     return acc;
 }
 
-wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requant_t *requant,
-                              const wess_dims_t *input_dims, const int8_t *input,
-                              const wess_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
-                              const wess_dims_t *output_dims, int8_t *output)
+/* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
+ * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. */
+static void conv_2d_block(const wess_conv_params_t *params, const channel_requant_t *channels,
+                          const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
+                          const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
+                          const wess_dims_t *output_dims, int8_t *output)
 {
-    if (params == NULL || input == NULL || filter == NULL || output == NULL) {
-        return WESS_ERR_BAD_ARG;
-    }
-    wess_status_t status = conv_2d_check(params, input_dims, filter_dims, output_dims);
-    if (status != WESS_OK) {
-        return status;
-    }
-    status = requant_check(requant, output_dims->c);
-    if (status != WESS_OK) {
-        return status;
-    }
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
     /* a 1x1 filter (no padding, as checked) reads one input pixel: contiguous, no gather */
     const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
     const int use_patch = !pointwise && patch_length <= CONV_PATCH_MAX;
     int8_t patch[CONV_PATCH_MAX];
-    channel_requant_t channels[WESS_CHANNEL_BLOCK];
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
+    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+        const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
+        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+            const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
+            /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
+            if (pointwise) {
+                dot_rows(block_filter, input + (in_y_origin * input_dims->w + in_x_origin) * input_dims->c,
+                         params->input_offset, patch_length, block_size, acc);
+            } else if (use_patch) {
+                conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
+                dot_rows(block_filter, patch, params->input_offset, patch_length, block_size, acc);
+            } else {
+                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                    acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
+                                                   block_filter + block_c * patch_length, in_y_origin, in_x_origin);
+                }
+            }
+            int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
+            requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                             output_block);
+        }
+    }
+}
+
+/* The checks both weight formats share: arguments, shapes, requantization tables. */
+static wess_status_t conv_2d_prepare(const wess_conv_params_t *params, const wess_requant_t *requant,
+                                     const wess_dims_t *input_dims, const void *input, const wess_dims_t *filter_dims,
+                                     const void *filter, const wess_dims_t *output_dims, const void *output)
+{
+    if (params == NULL || input == NULL || filter == NULL || output == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    const wess_status_t status = conv_2d_check(params, input_dims, filter_dims, output_dims);
+    return status != WESS_OK ? status : requant_check(requant, output_dims->c);
+}
+
+wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requant_t *requant,
+                              const wess_dims_t *input_dims, const int8_t *input,
+                              const wess_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                              const wess_dims_t *output_dims, int8_t *output)
+{
+    const wess_status_t status = conv_2d_prepare(params, requant, input_dims, input, filter_dims, filter,
+                                                 output_dims, output);
+    if (status != WESS_OK) {
+        return status;
+    }
+    const int32_t output_c = output_dims->c;
+    const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;
+    channel_requant_t channels[WESS_CHANNEL_BLOCK];
     for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
         const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        const int8_t *block_filter = filter + first_out_c * patch_length;
-        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
-            const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
-            for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
-                const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
-                /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
-                if (pointwise) {
-                    dot_rows(block_filter, input + (in_y_origin * input_dims->w + in_x_origin) * input_dims->c,
-                             params->input_offset, patch_length, block_size, acc);
-                } else if (use_patch) {
-                    conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-                    dot_rows(block_filter, patch, params->input_offset, patch_length, block_size, acc);
-                } else {
-                    for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                        acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
-                                                       block_filter + block_c * patch_length, in_y_origin,
-                                                       in_x_origin);
-                    }
-                }
-                int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
-                requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
-                                 output_block);
-            }
-        }
+        conv_2d_block(params, channels, input_dims, input, filter_dims, filter + first_out_c * patch_length,
+                      first_out_c, block_size, output_dims, output);
+    }
+    return WESS_OK;
+}
+
+wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requant_t *requant,
+                              const wess_dims_t *input_dims, const int8_t *input,
+                              const wess_dims_t *filter_dims, const uint8_t *filter_packed, const int32_t *bias,
+                              const wess_dims_t *output_dims, int8_t *output)
+{
+    const wess_status_t status = conv_2d_prepare(params, requant, input_dims, input, filter_dims, filter_packed,
+                                                 output_dims, output);
+    if (status != WESS_OK) {
+        return status;
+    }
+    const int32_t output_c = output_dims->c;
+    const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;
+    if (patch_length > WESS_S4_UNPACK_BYTES) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    /* as many whole filter rows as the unpack buffer holds, at most one channel block, a multiple of the 4 rows
+     * dot_rows4 takes at once when it holds 4 or more */
+    const int32_t whole_rows = WESS_S4_UNPACK_BYTES / patch_length;
+    const int32_t fit = whole_rows < WESS_CHANNEL_BLOCK ? whole_rows : WESS_CHANNEL_BLOCK;
+    const int32_t rows = fit >= WESS_DOT_ROWS ? fit - fit % WESS_DOT_ROWS : fit;
+    int8_t unpacked[WESS_S4_UNPACK_BYTES];
+    channel_requant_t channels[WESS_CHANNEL_BLOCK];
+    for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += rows) {
+        const int32_t block_size = output_c - first_out_c < rows ? output_c - first_out_c : rows;
+        channel_requant_block(requant, bias, first_out_c, block_size, channels);
+        unpack_s4(filter_packed, first_out_c * patch_length, block_size * patch_length, unpacked);
+        conv_2d_block(params, channels, input_dims, input, filter_dims, unpacked, first_out_c, block_size,
+                      output_dims, output);
     }
     return WESS_OK;
 }
@@ -154,4 +203,16 @@ wess_status_t conv_2d_op_run(const model_run_t *model, const model_op_t *op)
     return wess_conv_2d_s8(&params, &requant, &input.record.dims, (const int8_t *)input.data, &filter.record.dims,
                            (const int8_t *)filter.data, (const int32_t *)bias.data, &output.record.dims,
                            (int8_t *)output.data);
+}
+
+/* CONV_2D with packed 4-bit weights (op code MODEL_OP_INT4_FILTER | CONV_2D): as conv_2d_op_run. */
+wess_status_t conv_2d_s4_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), filter = model_op_tensor(model, op, 1);
+    const bound_tensor_t bias = model_op_tensor(model, op, 2), output = model_op_tensor(model, op, 3);
+    wess_conv_params_t params;
+    model_op_params(op, &params, sizeof params);
+    const wess_requant_t requant = model_op_requant(model, op);
+    return wess_conv_2d_s4(&params, &requant, &input.record.dims, (const int8_t *)input.data, &filter.record.dims,
+                           filter.data, (const int32_t *)bias.data, &output.record.dims, (int8_t *)output.data);
 }

@@ -56,13 +56,14 @@ static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_p
 
 /* Helium, depth multiplier 1: acc[i] = sum over the taps inside the input of filter[tap * channels + i] *
  * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP, where channels = input_dims->c is the
- * stride between pixels and between taps, and input / filter point at the group's first channel of pixel (0, 0) /
- * tap (0, 0). Each tap's eight products are exact in int16 lanes (|w * (x + input_offset)| <= 128 * 255 = 32640)
+ * stride between pixels, filter_stride the stride between taps, and input / filter point at the group's first
+ * channel of pixel (0, 0) / tap (0, 0). Each tap's eight products are exact in int16 lanes
+ * (|w * (x + input_offset)| <= 128 * 255 = 32640)
  * and are widened into two int32 sums (even and odd channels) that stay in registers across the taps; bounds of
  * the sums as in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
 static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_t *input_dims, const int8_t *input,
-                                const wess_dims_t *filter_dims, const int8_t *filter, int32_t in_y_origin,
-                                int32_t in_x_origin, int32_t count, int32_t *acc)
+                                const wess_dims_t *filter_dims, const int8_t *filter, int32_t filter_stride,
+                                int32_t in_y_origin, int32_t in_x_origin, int32_t count, int32_t *acc)
 {
     const int32_t channels = input_dims->c;
     const int16_t input_offset = (int16_t)conv->input_offset;  /* [-127, 128] */
@@ -79,7 +80,7 @@ static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_
                 continue;
             }
             const int8_t *x = input + (in_y * input_dims->w + in_x) * channels;
-            const int8_t *w = filter + (filter_y * filter_dims->w + filter_x) * channels;
+            const int8_t *w = filter + (filter_y * filter_dims->w + filter_x) * filter_stride;
             const int16x8_t product = vmulq_s16(vaddq_n_s16(vldrbq_z_s16(x, lanes), input_offset),
                                                 vldrbq_z_s16(w, lanes));
             sum_even = vaddq_s32(sum_even, vmovlbq_s16(product));
@@ -94,24 +95,24 @@ static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_
 
 /* acc[i] = the accumulator of output channel first_out_c + i at the output pixel whose window starts at
  * (in_y_origin, in_x_origin), i < block_size: the sum over the taps inside the input (padded taps contribute zero,
- * input == -input_offset there). */
+ * input == -input_offset there). block_filter[tap * filter_stride + i] is channel first_out_c + i's weight at tap
+ * (filter_y * kw + filter_x). */
 static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wess_dims_t *input_dims,
-                                const int8_t *input, const wess_dims_t *filter_dims, const int8_t *filter,
-                                int32_t first_out_c, int32_t block_size, int32_t in_y_origin, int32_t in_x_origin,
-                                int32_t *acc)
+                                const int8_t *input, const wess_dims_t *filter_dims, const int8_t *block_filter,
+                                int32_t filter_stride, int32_t first_out_c, int32_t block_size, int32_t in_y_origin,
+                                int32_t in_x_origin, int32_t *acc)
 {
     const wess_conv_params_t *conv = &params->conv;
 #if defined(WESS_DOT_ROWS_MVE)
     if (params->depth_multiplier == 1) {
         for (int32_t group = 0; group < block_size; group += DEPTHWISE_GROUP) {
             const int32_t count = block_size - group < DEPTHWISE_GROUP ? block_size - group : DEPTHWISE_GROUP;
-            depthwise_group_acc(conv, input_dims, input + first_out_c + group, filter_dims,
-                                filter + first_out_c + group, in_y_origin, in_x_origin, count, acc + group);
+            depthwise_group_acc(conv, input_dims, input + first_out_c + group, filter_dims, block_filter + group,
+                                filter_stride, in_y_origin, in_x_origin, count, acc + group);
         }
         return;
     }
 #endif
-    const int32_t output_c = filter_dims->c;
     for (int32_t block_c = 0; block_c < block_size; ++block_c) {
         acc[block_c] = 0;
     }
@@ -125,9 +126,46 @@ static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wes
             if (in_x < 0 || in_x >= input_dims->w) {
                 continue;
             }
-            depthwise_accumulate_tap(filter + (filter_y * filter_dims->w + filter_x) * output_c + first_out_c,
+            depthwise_accumulate_tap(block_filter + (filter_y * filter_dims->w + filter_x) * filter_stride,
                                      input + (in_y * input_dims->w + in_x) * input_dims->c, conv->input_offset,
                                      params->depth_multiplier, first_out_c, block_size, acc);
+        }
+    }
+}
+
+/* The checks both weight formats share: arguments, shapes, requantization tables. */
+static wess_status_t depthwise_prepare(const wess_depthwise_params_t *params, const wess_requant_t *requant,
+                                       const wess_dims_t *input_dims, const void *input,
+                                       const wess_dims_t *filter_dims, const void *filter,
+                                       const wess_dims_t *output_dims, const void *output)
+{
+    if (params == NULL || input == NULL || filter == NULL || output == NULL) {
+        return WESS_ERR_BAD_ARG;
+    }
+    const wess_status_t status = depthwise_check(params, input_dims, filter_dims, output_dims);
+    return status != WESS_OK ? status : requant_check(requant, output_dims->c);
+}
+
+/* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
+ * pixel; block_filter and filter_stride as for depthwise_pixel_acc. */
+static void depthwise_block(const wess_depthwise_params_t *params, const channel_requant_t *channels,
+                            const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
+                            const int8_t *block_filter, int32_t filter_stride, int32_t first_out_c,
+                            int32_t block_size, const wess_dims_t *output_dims, int8_t *output)
+{
+    const wess_conv_params_t *conv = &params->conv;
+    /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
+     * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
+    int32_t acc[WESS_CHANNEL_BLOCK];
+    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+        const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
+        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+            const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
+            depthwise_pixel_acc(params, input_dims, input, filter_dims, block_filter, filter_stride, first_out_c,
+                                block_size, in_y_origin, in_x_origin, acc);
+            int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_dims->c + first_out_c;
+            requantize_block(channels, acc, block_size, conv->output_offset, conv->act_min, conv->act_max,
+                             output_block);
         }
     }
 }
@@ -137,38 +175,49 @@ wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, c
                                         const wess_dims_t *filter_dims, const int8_t *filter,
                                         const int32_t *bias, const wess_dims_t *output_dims, int8_t *output)
 {
-    if (params == NULL || input == NULL || filter == NULL || output == NULL) {
-        return WESS_ERR_BAD_ARG;
-    }
-    wess_status_t status = depthwise_check(params, input_dims, filter_dims, output_dims);
+    const wess_status_t status = depthwise_prepare(params, requant, input_dims, input, filter_dims, filter,
+                                                   output_dims, output);
     if (status != WESS_OK) {
         return status;
     }
-    status = requant_check(requant, output_dims->c);
-    if (status != WESS_OK) {
-        return status;
-    }
-    const wess_conv_params_t *conv = &params->conv;
     const int32_t output_c = output_dims->c;
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
-    /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
-     * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
-    int32_t acc[WESS_CHANNEL_BLOCK];
     for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
         const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
-            const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
-            for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
-                const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
-                depthwise_pixel_acc(params, input_dims, input, filter_dims, filter, first_out_c, block_size,
-                                    in_y_origin, in_x_origin, acc);
-                int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
-                requantize_block(channels, acc, block_size, conv->output_offset, conv->act_min, conv->act_max,
-                                 output_block);
-            }
+        depthwise_block(params, channels, input_dims, input, filter_dims, filter + first_out_c, output_c,
+                        first_out_c, block_size, output_dims, output);
+    }
+    return WESS_OK;
+}
+
+wess_status_t wess_depthwise_conv_2d_s4(const wess_depthwise_params_t *params, const wess_requant_t *requant,
+                                        const wess_dims_t *input_dims, const int8_t *input,
+                                        const wess_dims_t *filter_dims, const uint8_t *filter_packed,
+                                        const int32_t *bias, const wess_dims_t *output_dims, int8_t *output)
+{
+    const wess_status_t status = depthwise_prepare(params, requant, input_dims, input, filter_dims, filter_packed,
+                                                   output_dims, output);
+    if (status != WESS_OK) {
+        return status;
+    }
+    const int32_t output_c = output_dims->c, taps = filter_dims->h * filter_dims->w;
+    const int32_t rows = output_c < WESS_CHANNEL_BLOCK ? output_c : WESS_CHANNEL_BLOCK;
+    if ((int64_t)taps * rows > WESS_S4_UNPACK_BYTES) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    int8_t unpacked[WESS_S4_UNPACK_BYTES];  /* [tap][block channel], block_size channels per tap */
+    channel_requant_t channels[WESS_CHANNEL_BLOCK];
+    for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
+        const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
+                                                                                : WESS_CHANNEL_BLOCK;
+        channel_requant_block(requant, bias, first_out_c, block_size, channels);
+        for (int32_t tap = 0; tap < taps; ++tap) {
+            unpack_s4(filter_packed, tap * output_c + first_out_c, block_size, unpacked + tap * block_size);
         }
+        depthwise_block(params, channels, input_dims, input, filter_dims, unpacked, block_size, first_out_c,
+                        block_size, output_dims, output);
     }
     return WESS_OK;
 }
@@ -184,5 +233,19 @@ wess_status_t depthwise_conv_2d_op_run(const model_run_t *model, const model_op_
     const wess_requant_t requant = model_op_requant(model, op);
     return wess_depthwise_conv_2d_s8(&params, &requant, &input.record.dims, (const int8_t *)input.data,
                                      &filter.record.dims, (const int8_t *)filter.data, (const int32_t *)bias.data,
+                                     &output.record.dims, (int8_t *)output.data);
+}
+
+/* DEPTHWISE_CONV_2D with packed 4-bit weights (op code MODEL_OP_INT4_FILTER | DEPTHWISE_CONV_2D): as
+ * depthwise_conv_2d_op_run. */
+wess_status_t depthwise_conv_2d_s4_op_run(const model_run_t *model, const model_op_t *op)
+{
+    const bound_tensor_t input = model_op_tensor(model, op, 0), filter = model_op_tensor(model, op, 1);
+    const bound_tensor_t bias = model_op_tensor(model, op, 2), output = model_op_tensor(model, op, 3);
+    wess_depthwise_params_t params;
+    model_op_params(op, &params, sizeof params);
+    const wess_requant_t requant = model_op_requant(model, op);
+    return wess_depthwise_conv_2d_s4(&params, &requant, &input.record.dims, (const int8_t *)input.data,
+                                     &filter.record.dims, filter.data, (const int32_t *)bias.data,
                                      &output.record.dims, (int8_t *)output.data);
 }

@@ -55,6 +55,14 @@ enum {
 /* Op code bit of the int8-input kernel of an op whose plain row takes float: QUANTIZE int8 -> int8 requantizes. */
 #define MODEL_OP_INT8_INPUT 0x4000u
 enum { MODEL_OP_QUANTIZE_S8 = MODEL_OP_INT8_INPUT | MODEL_OP_QUANTIZE };
+/* Op code bit of the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED (W4A8): the
+ * filter is a MODEL_TYPE_INT4 tensor. */
+#define MODEL_OP_INT4_FILTER 0x2000u
+enum {
+    MODEL_OP_CONV_2D_S4 = MODEL_OP_INT4_FILTER | MODEL_OP_CONV_2D,
+    MODEL_OP_DEPTHWISE_CONV_2D_S4 = MODEL_OP_INT4_FILTER | MODEL_OP_DEPTHWISE_CONV_2D,
+    MODEL_OP_FULLY_CONNECTED_S4 = MODEL_OP_INT4_FILTER | MODEL_OP_FULLY_CONNECTED
+};
 
 enum {
     MODEL_OP_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_CONV_2D,
@@ -62,7 +70,9 @@ enum {
     MODEL_OP_FULLY_CONNECTED_F32 = MODEL_OP_FLOAT32 | MODEL_OP_FULLY_CONNECTED
 };
 
-enum { MODEL_TYPE_INT8 = 0, MODEL_TYPE_INT32 = 1, MODEL_TYPE_FLOAT32 = 2 };
+/* MODEL_TYPE_INT4: constant weights only, two signed 4-bit values per byte (WESS_S4_UNPACK_BYTES in wess_ref.h),
+ * data_bytes = (elements + 1) / 2. */
+enum { MODEL_TYPE_INT8 = 0, MODEL_TYPE_INT32 = 1, MODEL_TYPE_FLOAT32 = 2, MODEL_TYPE_INT4 = 3 };
 enum { MODEL_STORAGE_NONE = 0, MODEL_STORAGE_ARENA = 1, MODEL_STORAGE_CONSTANT = 2 };
 
 /* The header fields, after the magic/version/size checks of model_read_header. */

@@ -7,9 +7,16 @@ static int range_inside(uint64_t start, uint64_t bytes, uint64_t limit)
     return start <= limit && bytes <= limit - start;
 }
 
+/* Bytes of an element (1 for packed int4: its data offset needs no alignment). */
 static uint32_t element_bytes(uint8_t type)
 {
-    return type == MODEL_TYPE_INT8 ? 1u : 4u;
+    return type == MODEL_TYPE_INT8 || type == MODEL_TYPE_INT4 ? 1u : 4u;
+}
+
+/* Bytes of `elements` values of a type: packed int4 holds two per byte. */
+static uint64_t data_bytes(uint8_t type, int64_t elements)
+{
+    return type == MODEL_TYPE_INT4 ? ((uint64_t)elements + 1u) / 2u : (uint64_t)elements * element_bytes(type);
 }
 
 static wess_status_t fail(wess_model_info_t *info, wess_status_t status, int32_t op, int32_t tensor)
@@ -22,14 +29,15 @@ static wess_status_t fail(wess_model_info_t *info, wess_status_t status, int32_t
 /* A tensor record: known type and storage; for stored tensors, valid dims, matching size, data inside its section. */
 static int tensor_valid(const model_header_t *header, const model_tensor_t *tensor)
 {
-    if (tensor->type > MODEL_TYPE_FLOAT32 || tensor->storage > MODEL_STORAGE_CONSTANT) {
-        return 0;
+    if (tensor->type > MODEL_TYPE_INT4 || tensor->storage > MODEL_STORAGE_CONSTANT ||
+        (tensor->type == MODEL_TYPE_INT4 && tensor->storage == MODEL_STORAGE_ARENA)) {
+        return 0;  /* packed int4 is for constant weights only */
     }
     if (tensor->storage == MODEL_STORAGE_NONE) {
         return 1;
     }
     if (!dims_valid(&tensor->dims) ||
-        (uint64_t)flat_size(&tensor->dims) * element_bytes(tensor->type) != tensor->data_bytes ||
+        data_bytes(tensor->type, flat_size(&tensor->dims)) != tensor->data_bytes ||
         tensor->data_offset % element_bytes(tensor->type) != 0) {
         return 0;
     }
@@ -175,9 +183,10 @@ wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t a
         model_tensor_t tensor;
         model_read_tensor(blob, &header, index, &tensor);
         if (!tensor_valid(&header, &tensor)) {
-            const int offset_bad = tensor.type <= MODEL_TYPE_FLOAT32 && tensor.storage != MODEL_STORAGE_NONE &&
+            const int offset_bad = tensor.type <= MODEL_TYPE_INT4 && tensor.storage != MODEL_STORAGE_NONE &&
+                                   !(tensor.type == MODEL_TYPE_INT4 && tensor.storage == MODEL_STORAGE_ARENA) &&
                                    dims_valid(&tensor.dims) &&
-                                   (uint64_t)flat_size(&tensor.dims) * element_bytes(tensor.type) == tensor.data_bytes;
+                                   data_bytes(tensor.type, flat_size(&tensor.dims)) == tensor.data_bytes;
             return fail(info, offset_bad ? WESS_ERR_BAD_OFFSET : WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
         }
     }

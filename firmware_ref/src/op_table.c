@@ -5,6 +5,7 @@
 /* Tensor types of inputs 0, 1 and 2 on, of the output, and the input that may be absent (-1: none). */
 #define TYPES_S8 {MODEL_TYPE_INT8, MODEL_TYPE_INT8, MODEL_TYPE_INT8}, MODEL_TYPE_INT8, -1
 #define TYPES_WEIGHTED_S8 {MODEL_TYPE_INT8, MODEL_TYPE_INT8, MODEL_TYPE_INT32}, MODEL_TYPE_INT8, 2
+#define TYPES_WEIGHTED_S4 {MODEL_TYPE_INT8, MODEL_TYPE_INT4, MODEL_TYPE_INT32}, MODEL_TYPE_INT8, 2
 #define TYPES_WEIGHTED_F32 {MODEL_TYPE_FLOAT32, MODEL_TYPE_FLOAT32, MODEL_TYPE_FLOAT32}, MODEL_TYPE_FLOAT32, 2
 #define TYPES_F32_TO_S8 {MODEL_TYPE_FLOAT32, MODEL_TYPE_FLOAT32, MODEL_TYPE_FLOAT32}, MODEL_TYPE_INT8, -1
 #define TYPES_S8_TO_F32 {MODEL_TYPE_INT8, MODEL_TYPE_INT8, MODEL_TYPE_INT8}, MODEL_TYPE_FLOAT32, -1
@@ -81,6 +82,12 @@
        model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \
        model_check_none, quantize_op_run) \
+    OP(MODEL_OP_CONV_2D_S4, "CONV_2D_S4", 3, 3, TYPES_WEIGHTED_S4, PARAMS(wess_conv_params_t), REQUANT, \
+       model_check_weighted, conv_2d_s4_op_run) \
+    OP(MODEL_OP_DEPTHWISE_CONV_2D_S4, "DEPTHWISE_CONV_2D_S4", 3, 3, TYPES_WEIGHTED_S4, \
+       PARAMS(wess_depthwise_params_t), REQUANT, model_check_weighted, depthwise_conv_2d_s4_op_run) \
+    OP(MODEL_OP_FULLY_CONNECTED_S4, "FULLY_CONNECTED_S4", 3, 3, TYPES_WEIGHTED_S4, PARAMS(wess_fc_params_t), \
+       REQUANT, fully_connected_op_check, fully_connected_s4_op_run) \
     OP(MODEL_OP_CONV_2D_F32, "CONV_2D_F32", 3, 3, TYPES_WEIGHTED_F32, PARAMS(wess_conv_f32_params_t), NO_REQUANT, \
        model_check_weighted, F32_RUN(conv_2d_f32_op_run)) \
     OP(MODEL_OP_DEPTHWISE_CONV_2D_F32, "DEPTHWISE_CONV_2D_F32", 3, 3, TYPES_WEIGHTED_F32, \

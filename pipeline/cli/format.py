@@ -75,8 +75,9 @@ def _inspect(result: dict) -> str:
              "shift histogram (k = 0..15): " + " ".join(map(str, result["shift_histogram"])),
              "made with: " + (", ".join(f"{k} {v}" for k, v in result["versions"].items())
                               if result["versions"] else f"unknown (no {'wess.versions'!r} metadata)")]
-    lines += [f"  op {r['operator']:>3} {r['op']:<18} {r['output_channels']:>4} ch  multiplier {r['multiplier']} "
-              f"right shift {r['right_shift']}  max k {r['max_shift']}" for r in result["layers"]]
+    lines += [f"  op {r['operator']:>3} {r['op']:<18} {r['output_channels']:>4} ch  {r['weight_bits']}-bit weights  "
+              f"multiplier {r['multiplier']} right shift {r['right_shift']}  max k {r['max_shift']}"
+              for r in result["layers"]]
     return "\n".join(lines)
 
 

@@ -117,11 +117,26 @@ def cmd_eval(args) -> dict:
     result = evaluate.evaluate(inputs.name, inputs.model, inputs.calibration_x, inputs.test_x, inputs.test_y,
                                DeployOptions(args.scheme, args.calibrator, args.shift_rule), bool(args.stress),
                                progress=not args.json, with_sensitivity=args.sensitivity, target=args.target,
-                               augment_copies=args.augment, with_adaround=args.adaround).to_json()
+                               augment_copies=args.augment, with_adaround=args.adaround,
+                               scheme_names=_eval_schemes(args.schemes)).to_json()
     result["versions"] = versions.tool_versions()
     if out_dir is not None:
         report.write_eval(out_dir, result)
     return result
+
+
+def _eval_schemes(text: str | None) -> tuple[str, ...] | None:
+    """`--schemes A,B,...` checked (InputError naming an unknown one), or None for the default set."""
+    from pipeline.quant import schemes
+
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise InputError("--schemes: no scheme named; e.g. --schemes per_channel4,wess4")
+    for name in names:
+        schemes.parse_scheme(name)
+    return names
 
 
 def cmd_run(args) -> dict:
@@ -242,7 +257,7 @@ def cmd_inspect(args) -> dict:
                      "name": flatbuf.tensor_name(graph.tensors[layer.weight_tensor]),
                      "output_channels": int(layer.channel_right_shift.size), "layer_scale": layer.layer_scale,
                      "multiplier": layer.multiplier, "right_shift": layer.right_shift,
-                     "shifts": layer.channel_right_shift.tolist(),
+                     "weight_bits": layer.weight_bits, "shifts": layer.channel_right_shift.tolist(),
                      "max_shift": int(layer.channel_right_shift.max(initial=0)),
                      "disparity_bound": float(2.0 ** int(layer.channel_right_shift.max(initial=0)))})
     payload = flatbuf.get_metadata(model, metadata.METADATA_NAME)
@@ -351,6 +366,9 @@ def _add_eval(sub) -> None:
                         f"(shift, noise, contrast; 0: the test split alone; default {AUGMENTED_COPIES})")
     p.add_argument("--adaround", action="store_true",
                    help="also measure the learned-rounding schemes (per_tensor+ar, per_channel+ar, wess+ar)")
+    p.add_argument("--schemes", metavar="A,B,...",
+                   help="measure exactly these schemes instead of the default set, e.g. the 4-bit ones "
+                        "per_tensor4,per_channel4,wess4 (with +ar, +bc)")
     p.add_argument("--out", help="also write eval.json, eval.md (and sensitivity.png) into this directory")
     p.add_argument("--force", action="store_true", help="replace existing outputs in --out")
 

@@ -17,7 +17,9 @@ from . import param_words
 from .op_registry import (  # noqa: F401 (OP: API)
     OP,
     OP_FLOAT32,
+    OP_INT4_FILTER,
     TYPE_FLOAT32,
+    TYPE_INT4,
     TYPE_INT8,
     TYPE_INT32,
     WEIGHTED_OPS,
@@ -36,7 +38,8 @@ FLAG_WESS = 1
 TYPE_CODES = {schema.TensorType.INT8: TYPE_INT8, schema.TensorType.INT32: TYPE_INT32,
               schema.TensorType.FLOAT32: TYPE_FLOAT32}
 ELEMENT_BYTES = {TYPE_INT8: 1, TYPE_INT32: 4, TYPE_FLOAT32: 4}
-NUMPY_TYPES = {TYPE_INT8: np.int8, TYPE_INT32: np.int32, TYPE_FLOAT32: np.float32}
+NUMPY_TYPES = {TYPE_INT8: np.int8, TYPE_INT32: np.int32, TYPE_FLOAT32: np.float32, TYPE_INT4: np.int8}
+INT4_MIN, INT4_MAX = -8, 7
 STORAGE_NONE, STORAGE_ARENA, STORAGE_CONSTANT = 0, 1, 2
 NO_OFFSET = -1  # an absent optional constant (bias, WESS shifts)
 
@@ -153,6 +156,38 @@ class _Reader:
         return flatbuf.tensor_array(self.model, index)
 
 
+def pack_int4(values: np.ndarray) -> bytes:
+    """Signed 4-bit values (-8..7) two per byte, element 2i in the low nibble of byte i (TFLite's INT4 packing); an odd
+    count leaves the last high nibble 0."""
+    values = np.asarray(values).reshape(-1).astype(np.int16)
+    if values.size and (values.min() < INT4_MIN or values.max() > INT4_MAX):
+        raise ValueError(f"values outside {INT4_MIN}..{INT4_MAX} cannot be packed into 4 bits")
+    nibbles = np.zeros(2 * ((values.size + 1) // 2), np.uint8)
+    nibbles[:values.size] = (values & 0x0F).astype(np.uint8)
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def unpack_int4(data: bytes, count: int) -> np.ndarray:
+    """pack_int4's inverse: `count` int8 values."""
+    raw = np.frombuffer(data, np.uint8)
+    nibbles = np.empty(raw.size * 2, np.int16)
+    nibbles[0::2], nibbles[1::2] = raw & 0x0F, raw >> 4
+    return np.where(nibbles >= 8, nibbles - 16, nibbles)[:count].astype(np.int8)
+
+
+def _packable(reader: _Reader, op: schema.OperatorT, code: int, filter_users: dict[int, int]) -> bool:
+    """A weighted int8 op whose constant filter holds only 4-bit values (-8..7, e.g. a 4-bit scheme's -7..7), is read
+    by this op alone, and whose unpacked rows fit the 4-bit kernel's buffer: its weights can be stored packed."""
+    weights = int(op.inputs[1])
+    tensor = reader.graph.tensors[weights]
+    if tensor.type != schema.TensorType.INT8 or not reader.is_constant(weights) or filter_users.get(weights, 0) != 1:
+        return False
+    if registry.unpack_rows(code, reader.shape(weights)) > registry.S4_UNPACK_BYTES:
+        return False
+    values = reader.array(weights)
+    return bool(values.size) and int(values.min()) >= INT4_MIN and int(values.max()) <= INT4_MAX
+
+
 def _requant_words(requant: kp.Requant, constants: _Constants) -> registry.RequantWords:
     """The requantization tables added to the constant section, and the words that point to them."""
     multiplier_offset = constants.add(np.asarray(requant.multiplier, "<i4").tobytes())
@@ -244,9 +279,12 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
 
 
 def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, layer: metadata.LayerShifts | None,
-                constants: _Constants) -> CompactOp:
-    """One op record, its parameters computed as TFLite's Prepare does (errors name the operator)."""
+                constants: _Constants, packed_filters: set[int]) -> CompactOp:
+    """One op record, its parameters computed as TFLite's Prepare does (errors name the operator); a weighted op
+    whose filter is in packed_filters gets the packed 4-bit weight kernel."""
     spec = _op_spec(reader, op, f"operator {index}", name)
+    if spec.code in WEIGHTED_OPS and int(op.inputs[1]) in packed_filters:
+        spec = registry.SPECS[spec.code | OP_INT4_FILTER]
     with about(f"operator {index} ({name})"):
         if layer is not None and not spec.requant:
             raise InputError("WESS metadata names this float operator")
@@ -259,8 +297,11 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
     return CompactOp(index, spec.code, name, record.inputs, (int(op.outputs[0]),), words, requant)
 
 
-def compile_model(data: bytes, source: str = "model") -> CompactModel:
-    """Read a one-subgraph int8 .tflite (and its WESS metadata, if any) and lay it out as a blob."""
+def compile_model(data: bytes, source: str = "model", pack_int4: bool = True) -> CompactModel:
+    """Read a one-subgraph int8 .tflite (and its WESS metadata, if any) and lay it out as a blob.
+
+    With pack_int4, every int8 conv/FC filter whose values all lie in -8..7 (the 4-bit schemes') is stored two
+    weights per byte and run by the 4-bit kernel (same bytes out; a lossless choice made from the values)."""
     model = flatbuf.read_model(data, source)
     if len(model.subgraphs) != 1:
         raise UnsupportedError(f"{source}: {len(model.subgraphs)} subgraphs; exactly one is supported")
@@ -276,13 +317,31 @@ def compile_model(data: bytes, source: str = "model") -> CompactModel:
     shifts = {layer.operator_index: layer for layer in metadata.read_shifts(model, source)} if has_wess else {}
     constants = _Constants()
     live = live_operators(model)
+    packed = _packed_filters(reader, live) if pack_int4 else set()
     with about(source):
-        ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants)
+        ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants, packed)
                for index, op in enumerate(graph.operators) if index in live]
     return _layout(reader, ops, constants, int(graph.inputs[0]), output_tensors, has_wess, source)
 
 
-def _check_tensor_types(reader: _Reader, op: CompactOp, source: str) -> None:
+def _packed_filters(reader: _Reader, live: set[int]) -> set[int]:
+    """The filter tensors of the live int8 conv/FC ops that _packable accepts."""
+    ops = [(index, op) for index, op in enumerate(reader.graph.operators) if index in live]
+    users: dict[int, int] = {}
+    for _, op in ops:
+        for tensor in op.inputs:
+            users[int(tensor)] = users.get(int(tensor), 0) + 1
+    return {int(op.inputs[1]) for _, op in ops
+            if (OP_INT4_FILTER | flatbuf.builtin_code(reader.model, op)) in registry.SPECS and len(op.inputs) > 1
+            and _packable(reader, op, flatbuf.builtin_code(reader.model, op), users)}
+
+
+def _tensor_type(reader: _Reader, tensor: int, packed: set[int]) -> int | None:
+    """The blob type of a tensor: TYPE_INT4 for a packed filter, else its TFLite type's (None: no blob type)."""
+    return TYPE_INT4 if tensor in packed else TYPE_CODES.get(reader.graph.tensors[tensor].type)
+
+
+def _check_tensor_types(reader: _Reader, op: CompactOp, source: str, packed: set[int]) -> None:
     """Every tensor of the op of a blob type, the one its kernel takes (TYPE_ANY: RESHAPE, whose C check compares
     input and output)."""
     spec = registry.SPECS[op.op_code]
@@ -291,7 +350,7 @@ def _check_tensor_types(reader: _Reader, op: CompactOp, source: str) -> None:
         expected = spec.output_type if is_output else spec.input_types[min(position, 2)]
         if tensor < 0:
             continue
-        tensor_type = TYPE_CODES.get(reader.graph.tensors[tensor].type)
+        tensor_type = _tensor_type(reader, tensor, packed)
         if tensor_type is None or (expected is not registry.TYPE_ANY and tensor_type != expected):
             raise InputError(f"{source}: operator {op.operator_index} ({op.op_name}): tensor {tensor} has type "
                              f"{flatbuf.TENSOR_TYPE_NAMES.get(reader.graph.tensors[tensor].type)}, not the type the "
@@ -305,11 +364,12 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     constant_tensors = {t for t in used if reader.is_constant(t)}
     if constant_tensors & {input_tensor, *output_tensors}:
         raise InputError(f"{source}: the model input or an output is a constant")
+    packed = {op.inputs[1] for op in ops if op.op_code & OP_INT4_FILTER}
     for op in ops:
-        _check_tensor_types(reader, op, source)
+        _check_tensor_types(reader, op, source, packed)
         if op.outputs[0] in constant_tensors:
             raise InputError(f"{source}: operator {op.operator_index} writes constant tensor {op.outputs[0]}")
-    sizes = {t: int(np.prod(reader.shape(t), dtype=np.int64)) * ELEMENT_BYTES[TYPE_CODES[reader.graph.tensors[t].type]]
+    sizes = {t: _data_bytes(int(np.prod(reader.shape(t), dtype=np.int64)), _tensor_type(reader, t, packed))
              for t in used}
     buffers = [memplan.Buffer(b.tensors, max(sizes[t] for t in b.tensors), b.first_op, b.last_op)
                for b in _lifetimes(ops, constant_tensors, input_tensor, output_tensors)]
@@ -322,8 +382,10 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
             tensors.append(CompactTensor(index, name, (1,), (1, 1, 1, 1), TYPE_INT8, STORAGE_NONE, 0, 0.0, 0, 0))
             continue
         shape = reader.shape(index)
-        type_code = TYPE_CODES[tensor.type]
-        if index in constant_tensors:
+        type_code = _tensor_type(reader, index, packed)
+        if index in packed:
+            storage, offset = STORAGE_CONSTANT, constants.add(pack_int4(reader.array(index)))
+        elif index in constant_tensors:
             storage, offset = STORAGE_CONSTANT, constants.add(reader.array(index).astype(
                 np.dtype(NUMPY_TYPES[type_code]).newbyteorder("<")).tobytes())
         else:
@@ -336,6 +398,10 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     except struct.error as exc:  # a zero point, size or parameter word outside its int32/uint32 field
         raise InputError(f"{source}: a value does not fit its field of the compact blob: {exc}") from None
     return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensor, output_tensors, has_wess)
+
+
+def _data_bytes(elements: int, type_code: int) -> int:
+    return (elements + 1) // 2 if type_code == TYPE_INT4 else elements * ELEMENT_BYTES[type_code]
 
 
 def _serialize(tensors: list[CompactTensor], ops: list[CompactOp], constants: _Constants, input_tensor: int,

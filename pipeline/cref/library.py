@@ -108,7 +108,8 @@ def load_library() -> ctypes.CDLL:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {resources.library_hint()}")
     library = ctypes.CDLL(str(path))
-    for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_f32",
+    for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_s4",
+                 "wess_depthwise_conv_2d_s4", "wess_fully_connected_s4", "wess_conv_2d_f32",
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",
                  "wess_concatenation_s8", "wess_softmax_s8", "wess_mul_s8", "wess_logistic_s8", "wess_hard_swish_s8", "wess_tanh_s8",
@@ -203,6 +204,49 @@ def fully_connected(params: kp.FullyConnectedParams, requant: kp.Requant, input:
           ctypes.byref(_requant(requant)), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
           ctypes.byref(_dims(filter.shape)), _pointer(filter, np.int8), _pointer(bias, np.int32),
           ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def _packed_filter(filter_packed: np.ndarray, filter_shape) -> tuple[Dims, object]:
+    """dims of the unpacked filter and a pointer to its packed bytes ((count + 1) // 2 uint8, checked)."""
+    count = int(np.prod(filter_shape))
+    if filter_packed.size != (count + 1) // 2:
+        raise ValueError(f"{filter_packed.size} packed bytes for {count} 4-bit weights; expected {(count + 1) // 2}")
+    return _dims(filter_shape), _pointer(filter_packed, np.uint8)
+
+
+def conv_2d_s4(params: kp.ConvParams, requant: kp.Requant, input: np.ndarray, filter_packed: np.ndarray,
+               filter_shape, bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """CONV_2D with packed 4-bit weights: filter_packed uint8 (compact.pack_int4 of the [O, KH, KW, I] values)."""
+    output = np.empty(output_shape, dtype=np.int8)
+    filter_dims, filter_pointer = _packed_filter(filter_packed, filter_shape)
+    _call("wess_conv_2d_s4", ctypes.byref(ConvParams(*astuple(params))), ctypes.byref(_requant(requant)),
+          ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(filter_dims), filter_pointer,
+          _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def depthwise_conv_2d_s4(params: kp.DepthwiseParams, requant: kp.Requant, input: np.ndarray,
+                         filter_packed: np.ndarray, filter_shape, bias: np.ndarray | None, output_shape) -> np.ndarray:
+    """DEPTHWISE_CONV_2D with packed 4-bit weights (the [1, KH, KW, O] values packed)."""
+    output = np.empty(output_shape, dtype=np.int8)
+    filter_dims, filter_pointer = _packed_filter(filter_packed, filter_shape)
+    structure = DepthwiseParams(ConvParams(*astuple(params.conv)), params.depth_multiplier)
+    _call("wess_depthwise_conv_2d_s4", ctypes.byref(structure), ctypes.byref(_requant(requant)),
+          ctypes.byref(_dims(input.shape)), _pointer(input, np.int8), ctypes.byref(filter_dims), filter_pointer,
+          _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def fully_connected_s4(params: kp.FullyConnectedParams, requant: kp.Requant, input: np.ndarray,
+                       filter_packed: np.ndarray, filter_shape, bias: np.ndarray | None) -> np.ndarray:
+    """FULLY_CONNECTED with packed 4-bit weights (the [O, I] values packed) -> [B, O]."""
+    output = np.empty((input.shape[0], int(filter_shape[0])), dtype=np.int8)
+    filter_dims, filter_pointer = _packed_filter(filter_packed, filter_shape)
+    _call("wess_fully_connected_s4", ctypes.byref(FullyConnectedParams(*astuple(params))),
+          ctypes.byref(_requant(requant)), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(filter_dims), filter_pointer, _pointer(bias, np.int32), ctypes.byref(_dims(output.shape)),
+          _pointer(output, np.int8))
     return output
 
 

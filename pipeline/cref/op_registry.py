@@ -19,7 +19,9 @@ from .param_words import nhwc, param_layout
 OP = schema.BuiltinOperator
 OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
 OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plain row takes float (QUANTIZE)
-TYPE_INT8, TYPE_INT32, TYPE_FLOAT32 = 0, 1, 2  # tensor types of the compact blob (MODEL_TYPE_* in C)
+OP_INT4_FILTER = 0x2000  # op code bit: the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+TYPE_INT8, TYPE_INT32, TYPE_FLOAT32, TYPE_INT4 = 0, 1, 2, 3  # tensor types of the compact blob (MODEL_TYPE_* in C)
+S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the int4 kernels unpack at most this many weights at once
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
 PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
 
@@ -432,6 +434,7 @@ def _leaky_relu(ctx: OpContext) -> OpRecord:
 
 _WEIGHTED = {"input_count": (3, 3), "required_inputs": 2, "optional_input": 2}
 _WEIGHTED_S8 = {**_WEIGHTED, "requant": True, "input_types": (TYPE_INT8, TYPE_INT8, TYPE_INT32)}
+_WEIGHTED_S4 = {**_WEIGHTED_S8, "input_types": (TYPE_INT8, TYPE_INT4, TYPE_INT32)}
 _WEIGHTED_F32 = {**_WEIGHTED, "input_types": (TYPE_FLOAT32,) * 3, "output_type": TYPE_FLOAT32}
 _RELABEL = {"input_types": (TYPE_ANY,) * 3, "output_type": TYPE_ANY, "data_inputs": 1, "aliases_input": True}
 F32 = OP_FLOAT32
@@ -474,13 +477,29 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.SLICE, "SLICE", _slice, kpe.SliceParams, required_inputs=3, data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", _quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
+    OpSpec(OP_INT4_FILTER | OP.CONV_2D, "CONV_2D_S4", _conv_2d, kp.ConvParams, **_WEIGHTED_S4),
+    OpSpec(OP_INT4_FILTER | OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D_S4", _depthwise_conv_2d, kp.DepthwiseParams,
+           **_WEIGHTED_S4),
+    OpSpec(OP_INT4_FILTER | OP.FULLY_CONNECTED, "FULLY_CONNECTED_S4", _fully_connected, kp.FullyConnectedParams,
+           **_WEIGHTED_S4),
     OpSpec(F32 | OP.CONV_2D, "CONV_2D_F32", _conv_2d_f32, kp.ConvF32Params, **_WEIGHTED_F32),
     OpSpec(F32 | OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D_F32", _depthwise_conv_2d_f32, kp.DepthwiseF32Params,
            **_WEIGHTED_F32),
     OpSpec(F32 | OP.FULLY_CONNECTED, "FULLY_CONNECTED_F32", _fully_connected_f32, kp.FullyConnectedF32Params,
            **_WEIGHTED_F32),
 )}
-WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant)  # conv, depthwise, FC, transpose conv
+# CONV_2D, DEPTHWISE_CONV_2D, FC, TRANSPOSE_CONV (int8 filters); the packed 4-bit weight rows are INT4_FILTER_OPS
+WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant and not code & OP_INT4_FILTER)
+INT4_FILTER_OPS = tuple(code for code in SPECS if code & OP_INT4_FILTER)
+
+
+def unpack_rows(code: int, filter_shape: tuple[int, ...]) -> int:
+    """Weights the 4-bit kernel of a weighted op (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) unpacks at once, as
+    the C kernels compute it: a conv's or FC's filter row (everything but the output channel), a depthwise's taps
+    times up to 64 channels (WESS_CHANNEL_BLOCK)."""
+    if code == OP.DEPTHWISE_CONV_2D:
+        return int(np.prod(filter_shape[1:3])) * min(int(filter_shape[3]), 64)
+    return int(np.prod(filter_shape[1:]))
 
 
 def data_inputs(spec: OpSpec | None, inputs: list[int]) -> list[int]:

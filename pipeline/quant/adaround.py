@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.tflite import flatbuf, runtime
 
-from . import biascorr, rewrite
+from . import biascorr, rewrite, wess
 from .calibration import CALIBRATION_BATCH
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ BETA_START, BETA_END = 20.0, 2.0  # annealed over the steps after the warm-up
 ZETA, GAMMA = 1.1, -0.1  # the rectified sigmoid's stretch
 ROWS_PER_BATCH = 4096  # output positions sampled per calibration batch (seeded), bounding the Gram's cost
 SEED = 0
-Q_MIN, Q_MAX = -127, 127
 
 
 @dataclass(frozen=True)
@@ -189,9 +188,10 @@ def _initial_v(fraction: np.ndarray) -> np.ndarray:
 
 
 def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarray, stats: LayerGram,
-                   iterations: int = ITERATIONS) -> tuple[np.ndarray, float, float]:
+                   iterations: int = ITERATIONS, q_max: int = 127) -> tuple[np.ndarray, float, float]:
     """Integer weights on the grid `scales` (broadcastable to weights, [G, R, K] layout): each floor(W / s) or one
-    above, clipped to [-127, 127], chosen by Adam on the output error + the annealed rounding regulariser.
+    above, clipped to [-q_max, q_max] (127 for 8-bit, 7 for 4-bit weights), chosen by Adam on the output error +
+    the annealed rounding regulariser.
 
     Returns (weights_q, its output error, nearest_q's output error); nearest_q itself when learning did not do
     better on the same data, so the result is never worse than the scheme's own rounding on it.
@@ -208,8 +208,8 @@ def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarra
     for step in range(iterations):
         h, dh_dv = _rectified_sigmoid(v)
         soft = base + h
-        inside = (soft >= Q_MIN) & (soft <= Q_MAX)
-        grad_a = 2.0 * (np.matmul(np.clip(soft, Q_MIN, Q_MAX) * scales, qq) - target) / norm
+        inside = (soft >= -q_max) & (soft <= q_max)
+        grad_a = 2.0 * (np.matmul(np.clip(soft, -q_max, q_max) * scales, qq) - target) / norm
         grad_h = grad_a * scales * inside
         if step >= warmup:
             beta = BETA_START + (BETA_END - BETA_START) * (step - warmup) / max(iterations - warmup - 1, 1)
@@ -219,7 +219,7 @@ def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarra
         moment1 = 0.9 * moment1 + 0.1 * grad
         moment2 = 0.999 * moment2 + 0.001 * grad ** 2
         v -= LEARNING_RATE * (moment1 / (1 - 0.9 ** (step + 1))) / (np.sqrt(moment2 / (1 - 0.999 ** (step + 1))) + 1e-8)
-    learned = np.clip(base + (_rectified_sigmoid(v)[0] >= 0.5), Q_MIN, Q_MAX)
+    learned = np.clip(base + (_rectified_sigmoid(v)[0] >= 0.5), -q_max, q_max)
     learned_error = output_error(learned * scales, weights, stats)
     if learned_error > nearest_error:
         return np.asarray(nearest_q, np.float64), nearest_error, nearest_error
@@ -229,9 +229,10 @@ def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarra
 # ---- the model ----------------------------------------------------------------------------------------------------
 
 def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, iterations: int = ITERATIONS,
-                progress: bool = False) -> tuple[bytes, list[RoundingResult]]:
-    """The int8 model with every int8 conv/FC's weights re-rounded by learn_rounding, layer by layer in operator
-    order (each layer's X_q comes from the model with the earlier layers already re-rounded)."""
+                progress: bool = False, weight_bits: int = 8) -> tuple[bytes, list[RoundingResult]]:
+    """The int8 model with every int8 conv/FC's weights re-rounded by learn_rounding onto the weight_bits grid,
+    layer by layer in operator order (each layer's X_q comes from the model with the earlier layers already
+    re-rounded)."""
     from tqdm import tqdm
 
     model = flatbuf.read_model(quantized)
@@ -250,7 +251,8 @@ def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, 
                            input_channels)
         nearest = to_groups(flatbuf.tensor_array(model, wop.weight_tensor).astype(np.float64), code, input_channels)
         learned, learned_error, nearest_error = learn_rounding(
-            to_groups(wop.float_weights, code, input_channels), scales, nearest, stats, iterations)
+            to_groups(wop.float_weights, code, input_channels), scales, nearest, stats, iterations,
+            wess.Q_MAX[weight_bits])
         flatbuf.set_tensor_array(model, wop.weight_tensor, from_groups(learned, shape, code).astype(np.int8))
         results.append(RoundingResult(wop.operator_index, wop.op_name, nearest_error, learned_error,
                                       int(np.sum(learned != nearest)), learned_error == nearest_error))

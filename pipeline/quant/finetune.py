@@ -3,7 +3,8 @@
 The model is BN-folded first (pipeline/bnfold.py), as deploy folds it, and weights reading input channels that
 are zero on all training data are zeroed (zero_dead_inputs). Its conv/dense kernels live in float
 "shadow" variables; every step the layers compute with the shadows rounded onto the scheme's grid (per-tensor
-R/127, per-channel r_c/127, or WESS's layer scale s with 4-bit shifts k_c from pipeline/wess.py), the gradient
+R/q, per-channel r_c/q with q = 127, or 7 for the 4-bit bases, or WESS's layer scale s with 4-bit shifts k_c from
+pipeline/wess.py), the gradient
 with respect to the rounded kernel updates the shadow (straight-through estimator, zero where the kernel clips).
 Activations are fake-quantized per tensor with ranges calibrated (max) on the calibration data, as the converter
 calibrates them; fused activations (conv -> ReLU) are quantized once, after the ReLU. Grids and ranges are
@@ -30,7 +31,7 @@ WEIGHTED = ("Conv2D", "DepthwiseConv2D", "Dense")
 FUSED_ACTIVATIONS = ("ReLU",)  # a ReLU/ReLU6 layer right after a conv/dense/add is fused by the converter
 SAME_GRID = ("Dropout", "Flatten", "Reshape", "MaxPooling2D", "ZeroPadding2D")  # outputs keep the input's grid
 SOFTMAX_RANGE = (0.0, 255.0 / 256.0)  # TFLite's fixed softmax output quantization: scale 1/256, zero point -128
-BASES = ("per_tensor", "per_channel", "wess")
+BASES = ("per_tensor", "per_channel", "wess", "per_tensor4", "per_channel4", "wess4")  # 8- and 4-bit weight grids
 
 
 @dataclass(frozen=True)
@@ -62,32 +63,38 @@ def kernel_channels(kind: str, kernel: np.ndarray) -> np.ndarray:
     return kernel.reshape(-1, kernel.shape[-1])
 
 
+def q_max(base: str) -> int:
+    """The largest weight magnitude of a base's grid: 127, or 7 for the 4-bit bases."""
+    return wess.Q_MAX[4 if base.endswith("4") else 8]
+
+
 def grid_scales(kind: str, kernel: np.ndarray, base: str, shift_rule: str = "mse") -> np.ndarray:
     """The weight scale of every output channel [C] (float32) as deploy's scheme chooses it from these weights."""
-    w = kernel_channels(kind, np.asarray(kernel, np.float32))
-    ranges = wess.channel_ranges(w, 1)
-    if base == "per_tensor":
-        return np.full(ranges.shape, np.float32(ranges.max() / 127.0) if ranges.max() > 0 else np.float32(1.0))
-    if base == "per_channel":
-        return np.where(ranges > 0, ranges / 127.0, 1.0).astype(np.float32)
-    if base != "wess":
+    if base not in BASES:
         raise WessError(f"unknown scheme {base!r} for finetune; choose one of {', '.join(BASES)}")
+    w = kernel_channels(kind, np.asarray(kernel, np.float32))
+    levels = q_max(base)
+    if base.removesuffix("4") in ("per_tensor", "per_channel"):
+        return wess.grid_scales(w, 1, base.startswith("per_channel"), levels)
     if shift_rule == "floor":
-        layer_range = float(ranges.max())
-        return wess.wess_scales(layer_range / 127.0 if layer_range > 0 else 1.0, wess.floor_shifts(ranges))
-    scale, shifts = wess.mse_scale_and_shifts(w, 1)
+        return wess.wess_scales(wess.floor_scale(float(wess.channel_ranges(w, 1).max()), levels),
+                                wess.floor_shifts(wess.channel_ranges(w, 1)))
+    if shift_rule == "relative":
+        return wess.wess_scales(*wess.relative_scale_and_shifts(w, 1, q_max=levels))
+    scale, shifts = wess.mse_scale_and_shifts(w, 1, q_max=levels)
     return wess.wess_scales(scale, shifts)
 
 
-def _fake_quantize(kernel, scales):
-    """TF: the kernel rounded half away from zero onto scales (per output channel), clipped to [-127, 127]."""
+def _fake_quantize(kernel, scales, levels: int = 127):
+    """TF: the kernel rounded half away from zero onto scales (per output channel), clipped to [-levels, levels]
+    (127, or 7 for 4-bit weights)."""
     import tensorflow as tf
 
     shape = tf.shape(kernel)
     columns = tf.reshape(kernel, (-1, tf.size(scales)))
     scaled = columns / scales
-    q = tf.clip_by_value(tf.sign(scaled) * tf.floor(tf.abs(scaled) + 0.5), -127.0, 127.0)
-    inside = tf.cast(tf.abs(scaled) <= 127.5, kernel.dtype)
+    q = tf.clip_by_value(tf.sign(scaled) * tf.floor(tf.abs(scaled) + 0.5), -float(levels), float(levels))
+    inside = tf.cast(tf.abs(scaled) <= levels + 0.5, kernel.dtype)
     return tf.reshape(q * scales, shape), tf.reshape(inside, shape)
 
 
@@ -206,7 +213,7 @@ class _Shadows:
                                       self.options.shift_rule))
         calibrate(self.graph, calibration_x)
         for layer, shadow, scales in zip(self.graph.weighted, self.kernels, self.scales):
-            layer.kernel.assign(_fake_quantize(shadow, scales)[0])
+            layer.kernel.assign(_fake_quantize(shadow, scales, q_max(self.options.base))[0])
 
     def step_function(self, loss_fn, optimizer):
         import tensorflow as tf
@@ -219,10 +226,11 @@ class _Shadows:
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, self.graph.model(x, training=True))
             grads = tape.gradient(loss, kernels + biases)
-            masked = [g * _fake_quantize(s, sc)[1] for g, s, sc in zip(grads, self.kernels, self.scales)]
+            levels = q_max(self.options.base)
+            masked = [g * _fake_quantize(s, sc, levels)[1] for g, s, sc in zip(grads, self.kernels, self.scales)]
             optimizer.apply_gradients(zip(masked + grads[len(kernels):], self.kernels + biases))
             for kernel, shadow, scales in zip(kernels, self.kernels, self.scales):
-                kernel.assign(_fake_quantize(shadow, scales)[0])
+                kernel.assign(_fake_quantize(shadow, scales, levels)[0])
             return loss
 
         return step

@@ -94,14 +94,15 @@ def ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
     return inputs[2]
 
 
-def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse") -> list[tuple[WeightedOp, wess.WessLayer]]:
+def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse",
+               weight_bits: int = 8) -> list[tuple[WeightedOp, wess.WessLayer]]:
     """Rewrite every conv/FC op's weights, bias and scales in place; return what each layer became."""
     results = []
     for wop in ops:
         input_scale, output_scale = flatbuf.tensor_scale(quantized, wop.input_tensor), flatbuf.tensor_scale(quantized, wop.output_tensor)
         try:
             layer = wess.quantize_layer(wop.float_weights, wop.float_bias, wop.channel_axis, input_scale,
-                                        output_scale, rule)
+                                        output_scale, rule, weight_bits)
         except UnsupportedError as exc:  # a bias int32 cannot hold
             raise UnsupportedError(f"operator {wop.operator_index} ({wop.op_name}): {exc}") from None
         check_exact_per_channel(layer, input_scale, output_scale, wop)
@@ -119,6 +120,28 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
     return results
 
 
+def apply_grid(quantized: schema.ModelT, ops: list[WeightedOp], per_channel: bool, weight_bits: int) -> None:
+    """Rewrite every conv/FC op onto a plain symmetric grid of weight_bits (per-tensor R / q_max, or per-channel
+    r_c / q_max): weights, bias and scales in place. A per-tensor layer keeps one scale on its weight and bias."""
+    q_max = wess.Q_MAX[weight_bits]
+    for wop in ops:
+        input_scale = flatbuf.tensor_scale(quantized, wop.input_tensor)
+        scales = wess.grid_scales(wop.float_weights, wop.channel_axis, per_channel, q_max)
+        try:
+            bias_q = wess.quantize_bias(wop.float_bias, input_scale, scales)
+        except UnsupportedError as exc:
+            raise UnsupportedError(f"operator {wop.operator_index} ({wop.op_name}): {exc}") from None
+        stored = scales if per_channel else scales[:1]
+        tensors = quantized.subgraphs[0].tensors
+        flatbuf.set_tensor_array(quantized, wop.weight_tensor,
+                                 wess.quantize_per_channel(wop.float_weights, wop.channel_axis, scales, q_max))
+        tensors[wop.weight_tensor].quantization = _quantization(stored, wop.channel_axis if per_channel else 0)
+        bias_index = ensure_own_bias(quantized, wop.operator_index, bias_q.size)
+        flatbuf.set_tensor_array(quantized, bias_index, bias_q)
+        tensors[bias_index].quantization = _quantization(
+            (np.float64(np.float32(input_scale)) * stored.astype(np.float64)).astype(np.float32), 0)
+
+
 def check_exact_per_channel(layer: wess.WessLayer, input_scale: float, output_scale: float, wop: WeightedOp) -> None:
     """TFLite's per-channel multipliers for scales s * 2**-k_c must equal (M0, n + k_c) exactly."""
     for c, k in enumerate(layer.channel_right_shift):
@@ -131,5 +154,5 @@ def check_exact_per_channel(layer: wess.WessLayer, input_scale: float, output_sc
 
 def layer_records(results: list[tuple[WeightedOp, wess.WessLayer]]) -> list[metadata.LayerShifts]:
     return [metadata.LayerShifts(wop.operator_index, wop.weight_tensor, wop.builtin_code, float(layer.layer_scale),
-                                 layer.multiplier, layer.right_shift, layer.channel_right_shift)
+                                 layer.multiplier, layer.right_shift, layer.channel_right_shift, layer.weight_bits)
             for wop, layer in results]

@@ -1,4 +1,4 @@
-"""Quantization schemes: their names (`[cle+]BASE[+bc]`) and how one int8 model is built for a base scheme."""
+"""Quantization schemes: their names (`[cle+]BASE[+ar][+bc]`) and how one int8 model is built for a base scheme."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +8,10 @@ from pipeline.tflite import flatbuf, metadata
 
 from . import convert, rewrite
 
-BASE_SCHEMES = ("per_tensor", "per_channel", "wess")
+BASE_SCHEMES = ("per_tensor", "per_channel", "wess", "per_tensor4", "per_channel4", "wess4")
+# 4-bit weights (-7..7, stored in int8 tensors; the compact blob packs them two per byte), int8 activations (W4A8):
+# opt-in in `wess eval --schemes`, so the default evaluation costs what it did.
+FOUR_BIT_SCHEMES = ("per_tensor4", "per_channel4", "wess4", "per_tensor4+bc", "per_channel4+bc", "wess4+bc")
 # Every scheme `wess eval` measures: a base scheme, optionally after CLE ("cle+") and/or with bias correction ("+bc").
 SCHEMES = ("per_tensor", "per_channel", "wess", "per_tensor+bc", "per_channel+bc", "wess+bc",
            "cle", "cle+per_tensor+bc", "cle+wess", "cle+wess+bc")
@@ -26,6 +29,20 @@ class Scheme:
     base: str  # one of BASE_SCHEMES
     bias_correction: bool
     adaround: bool = False
+
+    @property
+    def weight_bits(self) -> int:
+        return weight_bits(self.base)
+
+    @property
+    def wess(self) -> bool:
+        """WESS shifts and metadata (`wess`, `wess4`)."""
+        return self.base.startswith("wess")
+
+
+def weight_bits(base_scheme: str) -> int:
+    """8, or 4 for the base schemes named with a trailing 4."""
+    return 4 if base_scheme.endswith("4") else 8
 
 
 def parse_scheme(name: str) -> Scheme:
@@ -60,6 +77,8 @@ def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule:
     """
     if base_scheme not in BASE_SCHEMES:
         raise InputError(f"unknown base scheme {base_scheme!r}; choose one of {', '.join(BASE_SCHEMES)}")
+    if weight_bits(base_scheme) == 4 and base_scheme != "wess4":
+        return _plain_four_bit(ranged, calibrated, base_scheme == "per_channel4", float_nodes, float_io), []
     if base_scheme == "per_channel":
         return convert.quantize(ranged, True, float_nodes, float_io), []
     per_tensor = convert.quantize(ranged, False, float_nodes, float_io)
@@ -69,6 +88,16 @@ def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule:
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
     if not ops:
         raise UnsupportedError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer: nothing for WESS to do")
-    results = rewrite.apply_wess(model, ops, shift_rule)
+    results = rewrite.apply_wess(model, ops, shift_rule, weight_bits(base_scheme))
     flatbuf.set_metadata(model, metadata.METADATA_NAME, metadata.encode(rewrite.layer_records(results)))
     return flatbuf.write_model(model), results
+
+
+def _plain_four_bit(ranged: bytes, calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...],
+                    float_io: bool) -> bytes:
+    """per_tensor4 / per_channel4: the converter's int8 model with every int8 conv/FC re-quantized onto the 4-bit
+    grid (R / 7 per layer, or r_c / 7 per channel) from the calibrated model's float weights."""
+    model = flatbuf.read_model(convert.quantize(ranged, per_channel, float_nodes, float_io))
+    ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
+    rewrite.apply_grid(model, ops, per_channel, 4)
+    return flatbuf.write_model(model)

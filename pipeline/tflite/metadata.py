@@ -14,9 +14,12 @@ from . import flatbuf
 
 METADATA_NAME = "wess.shifts"
 MAGIC = b"WESS"
-VERSION = 1
+VERSION = 2  # 2: the layer record's last field is the weight bit width (version 1: reserved, 0; 8-bit weights)
 HEADER = struct.Struct("<4sHHI")  # magic, version, header bytes, layer count
-LAYER = struct.Struct("<IIIfiBbH")  # operator, weight tensor, channels, layer scale, multiplier, op code, right shift, reserved
+LAYER = struct.Struct("<IIIfiBbH")  # operator, weight tensor, channels, layer scale, multiplier, op code, right shift,
+# weight bits (version 1: reserved)
+WEIGHT_BITS = (4, 8)
+Q_MAX = {8: 127, 4: 7}  # the symmetric weight grid -q_max..q_max of each bit width
 MIN_TOTAL_SHIFT, MAX_TOTAL_SHIFT = -30, 31  # a channel's n + k_c (docs/metadata.md; wess_ref.h)
 
 
@@ -36,6 +39,7 @@ class LayerShifts:
     multiplier: int  # Q31 mantissa M0 of s_in * s / s_out
     right_shift: int  # n (negative: left shift); channel c shifts right by n + k_c
     channel_right_shift: np.ndarray  # uint8 k_c in 0..15
+    weight_bits: int = 8  # 8: weights in -127..127; 4: weights in -7..7 (still stored as int8 in the .tflite)
 
     def channel_scales(self) -> np.ndarray:
         """The per-channel scales s * 2**-k_c (float32, exact) that the weight tensor must carry."""
@@ -64,13 +68,20 @@ def _padded(n: int) -> int:
 
 
 def encode(layers: list[LayerShifts]) -> bytes:
-    """Serialize: header, then per layer a fixed record followed by its packed shifts padded to 4 bytes."""
-    parts = [HEADER.pack(MAGIC, VERSION, HEADER.size, len(layers))]
+    """Serialize: header, then per layer a fixed record followed by its packed shifts padded to 4 bytes.
+
+    A model whose layers are all 8-bit is written as version 1 (byte for byte what earlier releases wrote, so they
+    still read it); any 4-bit layer makes it version 2, which records every layer's weight bit width.
+    """
+    version = 1 if all(layer.weight_bits == 8 for layer in layers) else VERSION
+    parts = [HEADER.pack(MAGIC, version, HEADER.size, len(layers))]
     for layer in layers:
+        if layer.weight_bits not in WEIGHT_BITS:
+            raise ValueError(f"weight bit width {layer.weight_bits} is not one of {WEIGHT_BITS}")
         shifts = pack_nibbles(layer.channel_right_shift)
         parts.append(LAYER.pack(layer.operator_index, layer.weight_tensor, layer.channel_right_shift.size,
                                 np.float32(layer.layer_scale), layer.multiplier, layer.builtin_code,
-                                layer.right_shift, 0))
+                                layer.right_shift, 0 if version == 1 else layer.weight_bits))
         parts.append(shifts + b"\0" * (_padded(len(shifts)) - len(shifts)))
     return b"".join(parts)
 
@@ -91,8 +102,12 @@ def decode(data: bytes, source: str = METADATA_NAME) -> list[LayerShifts]:
     for i in range(count):
         if offset + LAYER.size > len(data):
             raise InputError(f"{source}: layer record {i} of {count} runs past the end ({len(data)} bytes)")
-        op, tensor, channels, scale, multiplier, code, right_shift, _ = LAYER.unpack_from(data, offset)
+        op, tensor, channels, scale, multiplier, code, right_shift, bits_field = LAYER.unpack_from(data, offset)
         offset += LAYER.size
+        weight_bits = 8 if version == 1 else bits_field
+        if weight_bits not in WEIGHT_BITS:
+            raise InputError(f"{source}: layer record {i} (operator {op}) has weight bit width {bits_field}, not one of "
+                            f"{', '.join(map(str, WEIGHT_BITS))}")
         packed = (channels + 1) // 2
         if offset + packed > len(data):
             raise InputError(f"{source}: layer record {i} (operator {op}) declares {channels} channels, "
@@ -107,7 +122,7 @@ def decode(data: bytes, source: str = METADATA_NAME) -> list[LayerShifts]:
             raise InputError(f"{source}: layer record {i} (operator {op}) channel {c}: right shift n + k_c = "
                             f"{right_shift} + {int(shifts[c])} lies outside {MIN_TOTAL_SHIFT}..{MAX_TOTAL_SHIFT}")
         offset += _padded(packed)
-        layers.append(LayerShifts(op, tensor, code, float(scale), multiplier, right_shift, shifts))
+        layers.append(LayerShifts(op, tensor, code, float(scale), multiplier, right_shift, shifts, weight_bits))
     if offset != len(data):
         raise InputError(f"{source}: {len(data) - offset} trailing bytes after {count} layer records")
     return layers
@@ -138,6 +153,7 @@ def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
         if scales.shape != expected.shape or not np.array_equal(scales, expected):
             raise InputError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
                             f"({scales.size} scales, {expected.size} shifts)")
+        _check_weight_range(model, layer, where)
         input_scale, output_scale = flatbuf.tensor_scale(model, op.inputs[0]), flatbuf.tensor_scale(model, op.outputs[0])
         mantissa, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(np.float32(layer.layer_scale))
                                                        / np.float64(output_scale)))
@@ -145,3 +161,17 @@ def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
             raise InputError(f"{where}: multiplier ({layer.multiplier}, right shift {layer.right_shift}) disagrees "
                             f"with the tensors' scales ({mantissa}, {-exponent})")
     return layers
+
+
+def _check_weight_range(model: schema.ModelT, layer: LayerShifts, where: str) -> None:
+    """The weight tensor is int8 and its values lie on the layer's grid -q_max..q_max."""
+    tensor = model.subgraphs[0].tensors[layer.weight_tensor]
+    if tensor.type != schema.TensorType.INT8:
+        raise InputError(f"{where}: weight tensor {layer.weight_tensor} is "
+                         f"{flatbuf.TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, not INT8")
+    weights = flatbuf.tensor_array(model, layer.weight_tensor)
+    q_max = Q_MAX[layer.weight_bits]
+    if weights.size and int(np.abs(weights.astype(np.int32)).max()) > q_max:  # int32: |-128| fits
+        largest = int(np.abs(weights.astype(np.int32)).max())
+        raise InputError(f"{where}: weight tensor {layer.weight_tensor} holds {largest}, outside the "
+                         f"{layer.weight_bits}-bit grid -{q_max}..{q_max}")

@@ -1,0 +1,191 @@
+"""4-bit weights (W4A8): the schemes' grids, the metadata's bit width, whole 4-bit models in the C runner, TFLite
+Micro and firmware (the packing and kernels: test_int4_kernels.py)."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from pipeline.cref import compact
+from pipeline.errors import InputError, UnsupportedError
+from pipeline.quant import schemes, wess
+from pipeline.tflite import flatbuf, metadata, runtime
+
+pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
+
+
+# ---------------------------------------------------------------- schemes and metadata
+
+
+def test_grid_and_wess_weights_stay_on_the_4_bit_grid():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(6, 3, 3, 4)).astype(np.float32) * np.array([1, 1e-3, 0, 5, 0.3, 2e-5],
+                                                                          np.float32)[:, None, None, None]
+    for per_channel in (False, True):
+        scales = wess.grid_scales(weights, 0, per_channel, 7)
+        q = wess.quantize_per_channel(weights, 0, scales, 7)
+        assert np.abs(q).max() == 7 and not q[2].any()  # the all-zero channel quantizes to zeros
+    for rule in wess.SHIFT_RULES:
+        layer = wess.quantize_layer(weights, np.zeros(6, np.float32), 0, 0.05, 0.1, rule, weight_bits=4)
+        assert np.abs(layer.weights_q).max() <= 7 and layer.weight_bits == 4
+        assert layer.channel_right_shift[2] == 0 and not layer.weights_q[2].any()
+
+
+def test_relative_rule_never_clips_and_beats_the_floor_rule_on_its_objective():
+    rng = np.random.default_rng(1)
+    weights = rng.normal(size=(16, 1, 1, 8)) * np.exp2(rng.uniform(-6, 0, 16))[:, None, None, None]
+    scale, shifts = wess.relative_scale_and_shifts(weights, 0, q_max=7)
+    channel_scales = metadata.wess_scales(scale, shifts).astype(np.float64)
+    # no weight beyond the grid's end before rounding: |W| / s_c <= 7 (float32 scale rounding: 1e-6 relative)
+    assert (np.abs(weights).max(axis=(1, 2, 3)) / channel_scales <= 7 * (1 + 1e-6)).all()
+    floor_scale = wess.floor_scale(float(np.abs(weights).max()), 7)
+    floor_error = wess.relative_error(weights, 0, floor_scale, wess.floor_shifts(wess.channel_ranges(weights, 0)), 7)
+    assert wess.relative_error(weights, 0, scale, shifts, 7) <= floor_error
+
+
+def test_a_4_bit_shift_that_would_overflow_the_bias_is_capped():
+    # channel 1 is 2^-10 of channel 0, so it wants k = 10; its bias at that scale would need more than int32
+    weights = np.array([[1.0, -0.5], [2.0 ** -10, 0.0]], np.float32)
+    bias = np.array([0.0, 3e5], np.float32)
+    layer = wess.quantize_layer(weights, bias, 0, input_scale=1e-3, output_scale=1.0, rule="floor", weight_bits=4)
+    assert layer.capped.tolist() == [False, True] and layer.channel_right_shift[1] < 10
+    assert abs(int(layer.bias_q[1])) <= 2**31 - 1
+
+
+def _layer(bits: int) -> metadata.LayerShifts:
+    return metadata.LayerShifts(3, 5, 3, 0.5, 1 << 30, 4, np.array([0, 15, 3], np.uint8), bits)
+
+
+def test_metadata_records_the_weight_bit_width_and_keeps_8_bit_files_at_version_1():
+    eight, four = metadata.encode([_layer(8)]), metadata.encode([_layer(8), _layer(4)])
+    assert struct.unpack_from("<H", eight, 4)[0] == 1 and struct.unpack_from("<H", four, 4)[0] == 2
+    assert [layer.weight_bits for layer in metadata.decode(four)] == [8, 4]
+    assert metadata.decode(eight)[0].weight_bits == 8
+    bad = bytearray(four)
+    struct.pack_into("<H", bad, metadata.HEADER.size + 22, 5)  # the first record's bit width
+    with pytest.raises(InputError, match="weight bit width 5"):
+        metadata.decode(bytes(bad))
+
+
+@pytest.fixture(scope="module")
+def ds_cnn_ranged(zoo_model, splits):
+    from pipeline import deploy
+
+    return deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib[:100], deploy.DeployOptions("wess"),
+                             passes=deploy.CONVERSION_PASSES)
+
+
+def test_four_bit_schemes_run_bit_exact_in_the_c_runner_and_tflite_micro(ds_cnn_ranged, splits):
+    x = runtime.quantize_input(splits.x_test[:40], runtime.io_quant(ds_cnn_ranged.model))
+    for base in ("per_channel4", "wess4"):
+        model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, base, "relative")
+        parsed = flatbuf.read_model(model)
+        graph = parsed.subgraphs[0]
+        weights = [flatbuf.tensor_array(parsed, op.inputs[1]) for op in graph.operators
+                   if flatbuf.builtin_code(parsed, op) in flatbuf.WEIGHTED_OPS]
+        assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == 7
+        if base == "wess4":
+            layers = metadata.read_shifts(parsed, "wess4 model")
+            assert {layer.weight_bits for layer in layers} == {4}
+        packed, unpacked = compact.compile_model(model), compact.compile_model(model, pack_int4=False)
+        assert {op.op_code & ~compact.OP_INT4_FILTER for op in packed.ops if op.op_code & compact.OP_INT4_FILTER} \
+            == {3, 4, 9}  # every conv, depthwise and FC of ds_cnn runs packed
+        filter_bytes = sum(-(-int(np.prod(w.shape)) // 2) for w in weights)
+        int8_bytes = sum(int(np.prod(w.shape)) for w in weights)
+        # the blob shrinks by the packed weights, give or take the 16-byte alignment of each constant chunk
+        assert abs((len(unpacked.blob) - len(packed.blob)) - (int8_bytes - filter_bytes)) <= 16 * len(weights)
+        from pipeline.cref import backends
+
+        assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))
+
+
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])  # portable + DSP-less, Helium
+def test_wess4_firmware_in_qemu_matches_host_and_takes_less_flash(ds_cnn_ranged, target, tmp_path):
+    import shutil
+
+    from pipeline.firmware import build as firmware
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
+    model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess4", "relative")
+    four = firmware.build_firmware(model, "wess4.tflite", firmware.FirmwareOptions(target, tmp_path / "4", run=True,
+                                                                                   inputs=2))
+    assert four["matches_host"] is True and four["mismatched_inputs"] == 0
+    assert four["memory"]["flash_model_bytes"] >= four["blob_bytes"]
+    # ds_cnn's 21,888 weights: 10,944 bytes fewer than the 8-bit WESS blob (each constant chunk stays 16-byte aligned)
+    saved = len(compact.compile_model(ds_cnn_ranged.model).blob) - four["blob_bytes"]
+    assert 21888 // 2 - 16 * 10 <= saved <= 21888 // 2 + 16 * 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ds_cnn", "mobilenet_v1", "resnet8", "mobilenet_v2"])
+@pytest.mark.parametrize("base", ["per_tensor4", "per_channel4", "wess4"])
+def test_every_zoo_model_4_bit_c_runner_equals_tflite_micro_on_1000_inputs(name, base, zoo_model, splits):
+    from pipeline import deploy
+    from pipeline.cref import verify
+
+    state = deploy.run_passes(zoo_model(name), splits.x_calib, deploy.DeployOptions("wess"),
+                              passes=deploy.CONVERSION_PASSES)
+    model, _ = schemes.build_scheme(state.ranged, state.calibrated, base, "relative")
+    compiled = compact.compile_model(model)
+    assert any(op.op_code & compact.OP_INT4_FILTER for op in compiled.ops)
+    result = verify.verify(model, name, 1000)
+    assert result.inputs >= 1000 and result.mismatched_bytes["ref_vs_tflm"] == 0
+
+
+def test_eval_schemes_option_names_an_unknown_scheme():
+    from pipeline.cli import main as cli
+
+    assert cli._eval_schemes("per_channel4, wess4+bc") == ("per_channel4", "wess4+bc")
+    assert cli._eval_schemes(None) is None
+    with pytest.raises(InputError, match="unknown scheme 'wess5'"):
+        cli._eval_schemes("wess4,wess5")
+    with pytest.raises(InputError, match="no scheme named"):
+        cli._eval_schemes(" , ")
+
+
+def _as_int4_tensors(model: bytes, op_names: set[str]) -> bytes:
+    """The model with the filters of the named ops stored as TFLite INT4 tensors (packed as compact.pack_int4)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    parsed = flatbuf.read_model(model)
+    graph = parsed.subgraphs[0]
+    for op in graph.operators:
+        if flatbuf.opcode_name(parsed, op) in op_names:
+            tensor = graph.tensors[op.inputs[1]]
+            parsed.buffers[tensor.buffer].data = np.frombuffer(
+                compact.pack_int4(flatbuf.tensor_array(parsed, op.inputs[1])), np.uint8)
+            tensor.type = schema.TensorType.INT4
+    return flatbuf.write_model(parsed)
+
+
+def test_what_the_pinned_runtimes_do_with_tflite_int4_weight_tensors(ds_cnn_ranged, splits):
+    """Why the 4-bit schemes store int8 tensors: LiteRT runs INT4 filters of CONV_2D, DEPTHWISE_CONV_2D and
+    FULLY_CONNECTED (same bytes as the int8 tensors holding the same values), TFLite Micro runs them for CONV_2D
+    and DEPTHWISE_CONV_2D but refuses an INT4 FULLY_CONNECTED filter with int8 input (fully_connected_common.cc).
+    A newer runtime that changes this fails here."""
+    model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "per_channel4")
+    x = runtime.quantize_input(splits.x_test[:8], runtime.io_quant(model))
+    expected = runtime.run_litert(model, x)
+    every = _as_int4_tensors(model, {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
+    assert np.array_equal(runtime.run_litert(every, x), expected)
+    convolutions = _as_int4_tensors(model, {"CONV_2D", "DEPTHWISE_CONV_2D"})
+    assert np.array_equal(runtime.run_tflm(convolutions, x), runtime.run_tflm(model, x))
+    with pytest.raises(UnsupportedError, match="TFLite Micro failed"):
+        runtime.run_tflm(_as_int4_tensors(model, {"FULLY_CONNECTED"}), x)
+
+
+def test_a_filter_whose_rows_exceed_the_unpack_buffer_keeps_the_int8_kernel(ds_cnn_ranged, splits, monkeypatch):
+    """With a 100-weight buffer ds_cnn's 3x3x64 depthwise filters (576 weights per 64-channel block) stay int8, the
+    rest run packed, and the mixed blob still gives TFLite Micro's bytes."""
+    from pipeline.cref import backends, op_registry
+
+    model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess4", "relative")
+    monkeypatch.setattr(op_registry, "S4_UNPACK_BYTES", 100)
+    compiled = compact.compile_model(model)
+    codes = {op.op_name: op.op_code for op in compiled.ops}
+    assert codes["DEPTHWISE_CONV_2D"] == 4 and codes["FULLY_CONNECTED"] == compact.OP_INT4_FILTER | 9
+    assert {compiled.tensors[op.inputs[1]].type_code for op in compiled.ops if op.op_code == 4} == {compact.TYPE_INT8}
+    x = runtime.quantize_input(splits.x_test[:10], runtime.io_quant(model))
+    assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))  # run_ref compiles as above
