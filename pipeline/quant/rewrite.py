@@ -135,10 +135,10 @@ def apply_grid(quantized: schema.ModelT, ops: list[WeightedOp], per_channel: boo
         tensors = quantized.subgraphs[0].tensors
         flatbuf.set_tensor_array(quantized, wop.weight_tensor,
                                  wess.quantize_per_channel(wop.float_weights, wop.channel_axis, scales, q_max))
-        tensors[wop.weight_tensor].quantization = _quantization(stored, wop.channel_axis if per_channel else 0)
+        tensors[wop.weight_tensor].quantization = quantization_params(stored, wop.channel_axis if per_channel else 0)
         bias_index = ensure_own_bias(quantized, wop.operator_index, bias_q.size)
         flatbuf.set_tensor_array(quantized, bias_index, bias_q)
-        tensors[bias_index].quantization = _quantization(
+        tensors[bias_index].quantization = quantization_params(
             (np.float64(np.float32(input_scale)) * stored.astype(np.float64)).astype(np.float32), 0)
 
 
