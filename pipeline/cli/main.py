@@ -1,4 +1,4 @@
-"""The `wess` command line: deploy, eval, run, verify, inspect, zoo and firmware."""
+"""The `wess` command line: deploy, eval, finetune, run, verify, inspect, zoo, firmware and sweep."""
 from __future__ import annotations
 
 import argparse
@@ -388,6 +388,7 @@ def _add_firmware_and_zoo(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.cli.finetune import add_finetune_parser
+    from pipeline.cli.sweep import add_sweep_parser
 
     parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
     parser.add_argument("--debug", action="store_true",
@@ -399,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_finetune_parser(sub, _model_args)
     _add_model_file_commands(sub)
     _add_firmware_and_zoo(sub)
+    add_sweep_parser(sub)
     return parser
 
 
@@ -408,8 +410,14 @@ def cmd_finetune(args) -> dict:
     return run(args, _load_inputs)
 
 
+def cmd_sweep(args) -> dict:
+    from pipeline.cli.sweep import cmd_sweep as run
+
+    return run(args)
+
+
 COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify,
-            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware}
+            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware, "sweep": cmd_sweep}
 
 
 @contextlib.contextmanager
