@@ -449,7 +449,9 @@ def _isolated_streams(debug: bool):
 
 
 def _interrupted(command: str, signum: int, err) -> int:
-    print(f"wess {command}: interrupted by {signal.Signals(signum).name}; no output was written or replaced", file=err)
+    kept = ("the cells finished so far are stored; rerun the same command to resume" if command == "sweep"
+            else "no output was written or replaced")
+    print(f"wess {command}: interrupted by {signal.Signals(signum).name}; {kept}", file=err)
     return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
 
 

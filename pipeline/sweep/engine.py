@@ -137,10 +137,11 @@ def _start_ray(ray, options: EngineOptions) -> bool:
 
 
 def _on_ray(prepared: Prepared, pending: list[Job], out_dir: Path, options: EngineOptions, on_start,
-            on_finish) -> int:
+            on_finish, round_trips: dict[str, float]) -> int:
     """Each worker is an actor holding one TensorFlow process for many cells; the data and model files are put in
     the object store once. A worker that dies is restarted and its cell retried (Ray's actor restarts); the cell is
-    stored under its key when its result arrives, so a retried cell is never stored twice. Returns the workers."""
+    stored under its key when its result arrives, so a retried cell is never stored twice. round_trips gets each
+    cell's seconds from submission to its result on this driver. Returns the workers."""
     ray = import_ray()
     started = _start_ray(ray, options)
     try:
@@ -161,15 +162,17 @@ def _on_ray(prepared: Prepared, pending: list[Job], out_dir: Path, options: Engi
                 on_start(job, pids[index])
             ref = actors[index].run.remote(job, model_refs[job.cell.model],
                                            data_refs[prepared.data[job.cell.model].digest])
-            running[ref] = index
+            running[ref] = (index, time.perf_counter())
 
         for index in range(count):
             if queue:
                 submit(index)
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
-            index = running.pop(done[0])
-            _finished(ray.get(done[0]), out_dir, on_finish)
+            index, submitted = running.pop(done[0])
+            record = ray.get(done[0])
+            round_trips[record.key] = time.perf_counter() - submitted
+            _finished(record, out_dir, on_finish)
             if queue:
                 submit(index)
         return count
@@ -178,8 +181,10 @@ def _on_ray(prepared: Prepared, pending: list[Job], out_dir: Path, options: Engi
             ray.shutdown()
 
 
-def _timings(records: list[CellRecord], computed: set[str], engine: str, workers: int, wall: float) -> dict:
-    """timings.json: per cell seconds and worker; per worker the peak resident memory it reported."""
+def _timings(records: list[CellRecord], computed: set[str], engine: str, workers: int, wall: float,
+             round_trips: dict[str, float]) -> dict:
+    """timings.json: per cell seconds and worker (on Ray also the round trip from submission to result, whose excess
+    over the seconds is Ray's per-cell overhead); per worker the peak resident memory it reported."""
     peaks: dict[str, int] = {}
     for record in records:
         if record.key in computed:
@@ -187,7 +192,8 @@ def _timings(records: list[CellRecord], computed: set[str], engine: str, workers
     return {"engine": engine, "workers": workers, "wall_seconds": wall, "computed": len(computed),
             "reused": len(records) - len(computed), "worker_peak_rss_bytes": peaks,
             "cells": [{"key": r.key, **r.cell.__dict__, "seconds": r.run.seconds, "worker": r.run.worker,
-                       "computed_now": r.key in computed} for r in records]}
+                       "computed_now": r.key in computed, "round_trip_seconds": round_trips.get(r.key)}
+                      for r in records]}
 
 
 def run_sweep(spec: SweepSpec, out_dir: Path | str, options: EngineOptions = EngineOptions(),
@@ -213,11 +219,13 @@ def run_sweep(spec: SweepSpec, out_dir: Path | str, options: EngineOptions = Eng
             on_finish(record)
 
     workers, engine = (0, "ray") if options.on_ray else (1, "sequential")
+    round_trips: dict[str, float] = {}
     if pending and options.on_ray:
-        workers = _on_ray(prepared, pending, out_dir, options, on_start, keep)
+        workers = _on_ray(prepared, pending, out_dir, options, on_start, keep, round_trips)
     elif pending:
         _sequential(prepared, pending, out_dir, on_start, keep)
     ordered = [records[job.key] for job in prepared.jobs]
     wall = time.perf_counter() - start
-    rows = table.write(out_dir, spec, ordered, _timings(ordered, {j.key for j in pending}, engine, workers, wall))
+    rows = table.write(out_dir, spec, ordered, _timings(ordered, {j.key for j in pending}, engine, workers, wall,
+                                                            round_trips))
     return SweepOutcome(len(ordered), len(pending), len(ordered) - len(pending), engine, workers, wall, rows)

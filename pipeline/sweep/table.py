@@ -36,15 +36,21 @@ def cost(row: dict) -> int:
     return row["flash_bytes"] if row["flash_bytes"] is not None else row["model_bytes"]
 
 
+def on_front(rows: list[dict], cost_of) -> list[bool]:
+    """For each row: no other row beats it (cost <= and top-1 >=, one strictly; equal points are all on the front)."""
+    return [not any(cost_of(r) <= cost_of(row) and r["top1"] >= row["top1"]
+                    and (cost_of(r) < cost_of(row) or r["top1"] > row["top1"]) for r in rows) for row in rows]
+
+
 def mark_pareto(rows: list[dict]) -> None:
-    """`pareto` True for each row no other row of the same model and target beats: cost <= and top-1 >=, one
-    strictly (equal points are all on the front)."""
+    """`pareto`: on the front of the rows (without error) of the same model and target, by `cost`."""
+    groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        if row["error"] is not None:
-            continue
-        rivals = [r for r in rows if r["error"] is None and (r["model"], r["target"]) == (row["model"], row["target"])]
-        row["pareto"] = not any(cost(r) <= cost(row) and r["top1"] >= row["top1"]
-                                and (cost(r) < cost(row) or r["top1"] > row["top1"]) for r in rivals)
+        if row["error"] is None:
+            groups.setdefault((row["model"], row["target"]), []).append(row)
+    for members in groups.values():
+        for row, flag in zip(members, on_front(members, cost)):
+            row["pareto"] = flag
 
 
 def table_rows(spec: SweepSpec, records: list[CellRecord]) -> list[dict]:
@@ -90,7 +96,8 @@ def markdown(rows: list[dict], plots: list[str]) -> str:
 
 
 def plot_png(rows: list[dict], x_key, x_label: str) -> bytes | None:
-    """Top-1 against a cost, one colour per model and target, its Pareto front as a step line."""
+    """Top-1 against a cost, one panel per model and target, each cell labelled, the Pareto front by that cost as a
+    step line."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         if row["error"] is None and x_key(row) is not None:
@@ -98,18 +105,21 @@ def plot_png(rows: list[dict], x_key, x_label: str) -> bytes | None:
     if not groups:
         return None
     plt = report.pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for index, ((model, target), members) in enumerate(groups.items()):
-        colour = f"C{index % 10}"
-        ax.scatter([x_key(r) for r in members], [100 * r["top1"] for r in members], color=colour, s=24,
-                   label=f"{model} @ {target}")
-        front = sorted((x_key(r), 100 * r["top1"]) for r in members if r["pareto"])
-        if front:
-            ax.step([p[0] for p in front], [p[1] for p in front], where="post", color=colour, lw=1)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title("accuracy vs cost; lines: Pareto front per model")
-    ax.legend(fontsize=7, loc="lower right")
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
+    for ax, ((model, target), members) in zip(axes[0], groups.items()):
+        ax.scatter([x_key(r) for r in members], [100 * r["top1"] for r in members], color="#4477aa", s=24)
+        for index, r in enumerate(members):  # labels staggered upwards: cells of equal top-1 often sit close
+            ax.annotate(f"{r['scheme']}/{r['calibrator']}", (x_key(r), 100 * r["top1"]), fontsize=6,
+                        xytext=(3, 3 + 7 * (index % 4)), textcoords="offset points")
+        front = sorted((x_key(r), 100 * r["top1"]) for r, flag in zip(members, on_front(members, x_key)) if flag)
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="#cc3311", lw=1,
+                label="Pareto front")
+        ax.margins(x=0.25, y=0.3)
+        ax.set_title(f"{model} @ {target}", fontsize=9)
+        ax.set_xlabel(x_label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="lower right")
+    axes[0][0].set_ylabel("top-1 (%)")
     return report.png_bytes(fig)
 
 

@@ -1,7 +1,10 @@
-"""`wess sweep` on a multi-node Ray cluster on this machine (loopback), with a worker killed mid-cell (slow tier)."""
+"""`wess sweep` (slow tier): a multi-node Ray cluster on this machine with a worker killed mid-cell; a sweep process
+killed half way and rerun."""
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -14,7 +17,9 @@ KILL_AFTER_S = 1.5  # a fresh worker's first cell (model load, deploy passes, TF
 
 @pytest.fixture
 def cluster():
-    """A head node with no CPUs (only the cluster's services) and two one-CPU worker nodes, all on 127.0.0.1."""
+    """A head node with no CPUs (only the cluster's services) and two one-CPU worker nodes, all on this machine (on
+    its own address: Ray 2.40's ray.init(address=...) rewrites 127.0.0.1 to the node's address, so a loopback-only
+    cluster cannot be joined)."""
     from ray.cluster_utils import Cluster
 
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
@@ -57,3 +62,25 @@ def test_multi_node_with_a_killed_worker_equals_sequential(cluster, tiny_model, 
         assert (out / name).read_bytes() == (tmp_path / "sequential" / name).read_bytes(), name
     timings = json.loads((out / "timings.json").read_text())
     assert len(timings["worker_peak_rss_bytes"]) >= 2
+
+
+def test_sweep_killed_half_way_resumes_without_recomputing(tiny_model, tmp_path):
+    """SIGKILL the CLI once its first cell is stored; the rerun computes only the cells that were not stored."""
+    model, calib, test = tiny_model
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "pipeline.cli", "sweep", "--models", str(model), "--data", str(calib),
+            "--test-data", str(test), "--schemes", "per_tensor", "per_channel", "wess", "--verify-inputs", "8",
+            "--workers", "1", "--out", str(out), "--progress"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    first = proc.stderr.readline()
+    proc.kill()
+    proc.wait()
+    assert first.startswith("wess sweep: cell "), first
+    stored = sorted(p.name for p in (out / "cells").iterdir())
+    assert 1 <= len(stored) < 3 and not (out / "sweep.csv").exists()
+    before = {name: (out / "cells" / name).stat().st_mtime_ns for name in stored}
+    rerun = subprocess.run([*argv[:-1], "--json"], capture_output=True, text=True, check=True)
+    result = json.loads(rerun.stdout)
+    assert (result["computed"], result["reused"]) == (3 - len(stored), len(stored))
+    assert {name: (out / "cells" / name).stat().st_mtime_ns for name in stored} == before
+    assert len(list((out / "cells").iterdir())) == 3
