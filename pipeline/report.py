@@ -21,7 +21,7 @@ from .jsonfmt import dumps
 log = logging.getLogger(__name__)
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,12 +30,12 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
     """The figure as PNG bytes (no timestamped Software tag: the same report gives the same bytes)."""
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -43,7 +43,7 @@ def ranges_plot_png(wess_layers: list) -> bytes | None:
     """Per-channel weight ranges before and after the shifts for the layer with the widest spread."""
     if not wess_layers:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     wop, layer = max(wess_layers, key=lambda pair: wess.disparity(pair[0].float_weights, pair[0].channel_axis))
     before = wess.channel_ranges(wop.float_weights, wop.channel_axis)
     after = before * np.exp2(layer.channel_right_shift.astype(np.float64))
@@ -57,13 +57,13 @@ def ranges_plot_png(wess_layers: list) -> bytes | None:
         ax.set_title(f"operator {wop.operator_index} {wop.op_name}: {title}")
     axes[0].set_ylabel("max |W_c|")
     axes[0].legend(loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def sqnr_plot_png(layers: list[dict]) -> bytes | None:
     if not layers:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 3.5))
     x = np.arange(len(layers))
     for offset, scheme in zip((-0.27, 0.0, 0.27), ("per_tensor", "per_channel", "wess")):
@@ -73,14 +73,14 @@ def sqnr_plot_png(layers: list[dict]) -> bytes | None:
     ax.set_xlabel("operator index")
     ax.set_ylabel("weight SQNR (dB)")
     ax.legend()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def sensitivity_plot_png(sweep: dict | None) -> bytes | None:
     """Top-1 and output SQNR of each one-layer-int8 model, most sensitive layer first."""
     if not sweep or not sweep["layers"]:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     rows = sweep["layers"]
     fig, (ax_top, ax_sqnr) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
     x = np.arange(len(rows))
@@ -96,7 +96,7 @@ def sensitivity_plot_png(sweep: dict | None) -> bytes | None:
     ax_sqnr.set_ylabel("output SQNR (dB)")
     ax_sqnr.set_xticks(x, [f"{r['index']}" for r in rows], fontsize=7)
     ax_sqnr.set_xlabel("operator index of the float model, most sensitive first")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def sensitivity_markdown(sweep: dict, limit: int = 10) -> list[str]:

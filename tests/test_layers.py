@@ -15,7 +15,7 @@ LAYERS = (
     ("pipeline.quant",),
     ("pipeline.cref",),
     ("pipeline.firmware",),
-    ("pipeline.deploy", "pipeline.evaluate", "pipeline.report"),
+    ("pipeline.deploy", "pipeline.evaluate", "pipeline.report", "pipeline.sweep"),
     ("pipeline.cli",),
 )
 

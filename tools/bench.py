@@ -8,6 +8,10 @@ adaround: wall time of `wess deploy --scheme wess+ar` (learned rounding, adaroun
 against `wess deploy --scheme wess`, one run each, as a ratio (the issue's budget: <= 10x).
 calibration: time and peak-memory growth of calibration at 3 sample counts (each in a fresh process): time should
 grow linearly with the samples (seconds per 1,000 samples constant), the memory above the loaded data flat.
+sweep: `wess sweep` of zoo models x schemes x calibrators with 2 Ray workers against the same cells as separate
+`wess deploy` processes run one after another (a shell loop) and against `wess sweep --workers 1`, each command a
+fresh process; also Ray's per-cell overhead (the round trip from submission to result on the driver over the
+seconds inside the worker, summed) and the share of the workers' wall time outside cells (start-up included).
 inference: per-inference time of the C reference runner vs the TFLite Micro Python interpreter vs LiteRT's
 default (XNNPACK) kernels on the same WESS model and inputs, one thread each, best of REPEATS.
 """
@@ -169,6 +173,45 @@ def calibration_scaling(name: str, sizes: tuple[int, ...] = (1000, 5000, 20000))
               f"{error:.2f} s", flush=True)
 
 
+SWEEP_SCHEMES = ("per_tensor", "per_channel", "wess", "wess+bc")
+SWEEP_CALIBRATORS = ("max", "entropy")
+
+
+def _timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def sweep_cost(names: list[str], schemes: tuple[str, ...], calibrators: tuple[str, ...]) -> None:
+    import tempfile
+
+    wess = [sys.executable, "-m", "pipeline.cli"]
+    cells = [(m, s, c) for m in names for s in schemes for c in calibrators]
+    grid = ["--models", *(f"zoo:{m}" for m in names), "--schemes", *schemes, "--calibrators", *calibrators]
+    print(f"\nsweep: {len(names)} models x {len(schemes)} schemes x {len(calibrators)} calibrators = {len(cells)} "
+          "cells, one fresh run each")
+    with tempfile.TemporaryDirectory(prefix="wess-bench-sweep-") as tmp:
+        ray_s = _timed([*wess, "sweep", *grid, "--workers", "2", "--out", f"{tmp}/ray"])
+        sequential_s = _timed([*wess, "sweep", *grid, "--workers", "1", "--out", f"{tmp}/sequential"])
+        separate_s = sum(_timed([*wess, "deploy", f"zoo:{m}", "--scheme", s, "--calibrator", c, "--out",
+                                 f"{tmp}/deploy/{i}"]) for i, (m, s, c) in enumerate(cells))
+        same = all(Path(f"{tmp}/ray/{n}").read_bytes() == Path(f"{tmp}/sequential/{n}").read_bytes()
+                   for n in ("sweep.csv", "sweep.json", "sweep.md"))
+        timings = json.loads(Path(f"{tmp}/ray/timings.json").read_text())
+    in_cells = sum(cell["seconds"] for cell in timings["cells"])
+    outside = 1 - in_cells / (timings["workers"] * timings["wall_seconds"])
+    per_cell = sum(cell["round_trip_seconds"] for cell in timings["cells"]) / in_cells - 1
+    print(f"{'2 Ray workers s':>16} {'--workers 1 s':>14} {'separate deploys s':>19} {'separate/Ray':>13} "
+          f"{'sequential/Ray':>15} {'per-cell Ray overhead':>22} {'worker time outside cells':>26} "
+          f"{'tables identical':>17}")
+    print(f"{ray_s:>16.1f} {sequential_s:>14.1f} {separate_s:>19.1f} {separate_s / ray_s:>13.2f} "
+          f"{sequential_s / ray_s:>15.2f} {100 * per_cell:>21.1f}% {100 * outside:>25.1f}% {str(same):>17}",
+          flush=True)
+    print("peak RSS per Ray worker (MB): " + ", ".join(f"{v / 1e6:.0f}" for v in
+                                                       timings["worker_peak_rss_bytes"].values()), flush=True)
+
+
 def model_macs(model_bytes: bytes) -> int:
     """Multiply-accumulates of the conv / depthwise / fully connected layers of one inference."""
     from pipeline.tflite import flatbuf
@@ -239,7 +282,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(zoo.ZOO))
     parser.add_argument("--inputs", type=int, default=100, help="inputs per inference benchmark")
-    parser.add_argument("--only", choices=["deploy", "sensitivity", "adaround", "calibration", "inference"],
+    parser.add_argument("--sweep-schemes", nargs="+", default=list(SWEEP_SCHEMES), help="schemes of the sweep bench")
+    parser.add_argument("--sweep-calibrators", nargs="+", default=list(SWEEP_CALIBRATORS),
+                        help="calibrators of the sweep bench")
+    parser.add_argument("--only", choices=["deploy", "sensitivity", "adaround", "calibration", "sweep", "inference"],
                         help="run one benchmark")
     parser.add_argument("--calibration-child", nargs=3, metavar=("SAMPLES", "CALIBRATOR", "MODEL"),
                         help=argparse.SUPPRESS)
@@ -251,6 +297,7 @@ def main() -> None:
     benchmarks = {"deploy": lambda: deploy_cost(args.names), "sensitivity": lambda: sensitivity_cost(args.names),
                   "adaround": lambda: adaround_cost(args.names),
                   "calibration": lambda: calibration_scaling(zoo.DEFAULT_MODEL),
+                  "sweep": lambda: sweep_cost(args.names, tuple(args.sweep_schemes), tuple(args.sweep_calibrators)),
                   "inference": lambda: inference_speed(args.names, args.inputs)}
     for key, run in benchmarks.items():
         if args.only in (None, key):

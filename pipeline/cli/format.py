@@ -127,5 +127,22 @@ def _target_line(target: dict | None) -> str:
             f"{target['encoded_weight_bytes']:,} bytes; wrote model_vela.tflite")
 
 
+def _sweep(result: dict) -> str:
+    lines = [f"{result['cells']} cells ({result['computed']} computed on {result['engine']} with "
+             f"{result['workers']} worker(s), {result['reused']} reused) in {result['wall_seconds']:.1f} s; wrote "
+             f"{', '.join(result['outputs'])} in {result['out']}",
+             f"  {'model':<22} {'target':<10} {'scheme':<18} {'calibrator':<16} {'top-1':>7} {'SQNR dB':>8} "
+             f"{'cost bytes':>11}  Pareto"]
+    for row in result["rows"]:
+        head = f"  {row['model']:<22} {row['target']:<10} {row['scheme']:<18} {row['calibrator']:<16}"
+        if row["error"] is not None:
+            lines.append(f"{head} error: {row['error']}")
+            continue
+        cost = row["flash_bytes"] if row["flash_bytes"] is not None else row["model_bytes"]
+        lines.append(f"{head} {100 * row['top1']:6.2f}% {row['sqnr_db']:8.2f} {cost:>11,}  "
+                     f"{'yes' if row['pareto'] else ''}")
+    return "\n".join(lines)
+
+
 SUMMARIES = {"zoo": _zoo, "deploy": _deploy, "finetune": _finetune, "eval": _eval, "inspect": _inspect,
-             "verify": _verify, "firmware": _firmware, "run": _run}  # command -> its summary of the result
+             "verify": _verify, "firmware": _firmware, "run": _run, "sweep": _sweep}  # command -> its summary of the result

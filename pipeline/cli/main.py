@@ -1,4 +1,4 @@
-"""The `wess` command line: deploy, eval, run, verify, inspect, zoo and firmware."""
+"""The `wess` command line: deploy, eval, finetune, run, verify, inspect, zoo, firmware and sweep."""
 from __future__ import annotations
 
 import argparse
@@ -420,6 +420,7 @@ def _add_firmware_and_zoo(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.cli.finetune import add_finetune_parser
+    from pipeline.cli.sweep import add_sweep_parser
 
     parser = Parser(prog="wess", description="Keras -> int8 TFLite with WESS for integer NPUs.")
     parser.add_argument("--debug", action="store_true",
@@ -431,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_finetune_parser(sub, _model_args)
     _add_model_file_commands(sub)
     _add_firmware_and_zoo(sub)
+    add_sweep_parser(sub)
     return parser
 
 
@@ -440,8 +442,14 @@ def cmd_finetune(args) -> dict:
     return run(args, _load_inputs)
 
 
+def cmd_sweep(args) -> dict:
+    from pipeline.cli.sweep import cmd_sweep as run
+
+    return run(args)
+
+
 COMMANDS = {"deploy": cmd_deploy, "eval": cmd_eval, "finetune": cmd_finetune, "run": cmd_run, "verify": cmd_verify,
-            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware}
+            "inspect": cmd_inspect, "zoo": cmd_zoo, "firmware": cmd_firmware, "sweep": cmd_sweep}
 
 
 @contextlib.contextmanager
@@ -473,7 +481,9 @@ def _isolated_streams(debug: bool):
 
 
 def _interrupted(command: str, signum: int, err) -> int:
-    print(f"wess {command}: interrupted by {signal.Signals(signum).name}; no output was written or replaced", file=err)
+    kept = ("the cells finished so far are stored; rerun the same command to resume" if command == "sweep"
+            else "no output was written or replaced")
+    print(f"wess {command}: interrupted by {signal.Signals(signum).name}; {kept}", file=err)
     return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
 
 
