@@ -197,7 +197,8 @@ def partial_pass(state: DeployState) -> None:
 
 def check_pass(state: DeployState) -> None:
     """Graph health: the output loads in LiteRT with int8 input/output, and WESS metadata reads back consistent."""
-    runtime.io_quant(state.model)
+    with about(state.source):  # e.g. an op version the pinned LiteRT lacks (UpSampling2D's TILE v3): name the file
+        runtime.io_quant(state.model)
     if state.scheme.wess:
         metadata.read_shifts(flatbuf.read_model(state.model), "deployed model")
 
