@@ -144,6 +144,7 @@ def test_saved_model_directory(tmp_path, capfd, splits, zoo_model):
     assert data["accuracy"]["wess"] >= data["accuracy"]["float"] - 0.01
 
 
+@pytest.mark.slow  # 65 s: a sensitivity sweep over every layer; tests/test_sensitivity.py covers the sweep itself
 def test_eval_sensitivity_writes_json_markdown_and_plot(capfd, tmp_path):
     code, out, err = wess(capfd, "eval", "zoo:ds_cnn", "--sensitivity", "--augment", "0", "--out", tmp_path, "--json")
     assert code == 0, err

@@ -37,6 +37,7 @@ def test_stress_variant_leaves_the_zoo_model_alone(ds_cnn_stress, zoo_model):
     assert all(np.array_equal(a, b) for a, b in zip(on_disk, in_memory)), "the zoo model was modified"
 
 
+@pytest.mark.slow  # 60 s: the stress figures run with the zoo matrix in make test-all
 def test_ds_cnn_stress_figures(ds_cnn_stress, splits):
     result = run_eval("ds_cnn_stress", ds_cnn_stress, splits, True)
     check_stress(result, ds_cnn_stress)
