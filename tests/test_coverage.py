@@ -1,5 +1,6 @@
 """The coverage corpus (tools/coverage.py) through deploy -> verify -> firmware on cortex-m55 (slow: make test-all)."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ def _coverage():
     path = Path(__file__).resolve().parent.parent / "tools" / "coverage.py"
     spec = importlib.util.spec_from_file_location("coverage_tool", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -23,8 +25,29 @@ def test_every_corpus_model_gets_a_row_and_refusals_are_one_line():
     print("\n" + coverage.table(list(rows.values())))
     assert set(rows) == set(coverage.CORPUS)
     for name in ("mlp", "sigmoid_classifier", "conv1d_kws", "autoencoder", "unet_ish", "subclassed", "onet_like",
-                 "detector_heads", "global_max_pool"):
+                 "detector_heads", "global_max_pool", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"):
         assert (rows[name].result, rows[name].mismatched_bytes) == ("firmware ok", 0), rows[name]
         assert rows[name].instructions > 0
     for row in rows.values():
         assert row.result == "firmware ok" or (" refused: " in row.result and "\n" not in row.result), row
+
+
+def test_mtcnn_onet_deploys_from_a_keras_file_with_custom_objects(tmp_path, capfd):
+    """The user's path for a package's subclassed model: save it, deploy the file naming the module that defines it."""
+    import json
+
+    import numpy as np
+
+    from pipeline.cli import main as cli
+
+    coverage = _coverage()
+    net = coverage.CORPUS["mtcnn_onet"]().layers[-1]  # the subclassed ONet inside the functional wrapper
+    net.save(tmp_path / "onet.keras")
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).uniform(-1, 1, (32, 48, 48, 3)).astype(np.float32))
+    code = cli.main(["deploy", str(tmp_path / "onet.keras"), "--custom-objects", "mtcnn.network.onet", "--data",
+                     str(tmp_path / "calib.npz"), "--out", str(tmp_path / "out"), "--json"])
+    out = capfd.readouterr().out
+    assert code == 0, out
+    verification = json.loads(out)["verification"]
+    assert verification["pair"] == "ref vs tflm" and verification["mismatched_bytes"] == 0
+    assert verification["firmware_unsupported"] == []

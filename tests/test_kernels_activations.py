@@ -295,6 +295,44 @@ def test_reduce_max_errors(reference_library):
     assert run(ctypes.byref(hw), dims_in, None, dims_out, _pointer(output)) == 1
 
 
+# ---------------------------------------------------------------- TRANSPOSE
+
+def test_transpose_by_hand():
+    # input [1, 2, 3, 1]: rows [1, 2, 3] and [4, 5, 6]; swapping H and W (Keras Permute((2, 1, 3))) gives [1, 3, 2, 1]
+    input = _int8([[[[1], [2], [3]], [[4], [5], [6]]]])
+    swapped = library.transpose(kpe.TransposeParams(0, 2, 1, 3), input)
+    assert swapped[0, :, :, 0].tolist() == [[1, 4], [2, 5], [3, 6]]
+    # channels first: [1, 2, 3, 1] -> [1, 1, 2, 3]
+    assert library.transpose(kpe.TransposeParams(0, 3, 1, 2), input)[0, 0].tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert library.transpose(kpe.TransposeParams(0, 1, 2, 3), input).tolist() == input.tolist()  # identity
+
+
+def test_transpose_params_map_tflite_perm_onto_nhwc():
+    same = (0.5, 3)
+    assert kpe.transpose_params([0, 2, 1, 3], same, same) == kpe.TransposeParams(0, 2, 1, 3)
+    assert kpe.transpose_params([0, 2, 1], same, same) == kpe.TransposeParams(0, 1, 3, 2)  # [1, T, C] -> [1, C, T]
+    assert kpe.transpose_params([1, 0], same, same) == kpe.TransposeParams(3, 1, 2, 0)  # [b, d] is [b, 1, 1, d]
+    with pytest.raises(kp.ParameterError, match="not a permutation"):
+        kpe.transpose_params([0, 0, 1], same, same)
+    with pytest.raises(kp.ParameterError, match="quantization"):
+        kpe.transpose_params([0, 2, 1], same, (0.25, 3))
+
+
+def test_transpose_errors(reference_library):
+    input, output = np.zeros(6, np.int8), np.zeros(6, np.int8)
+    dims_in, dims_out = ctypes.byref(library.Dims(1, 2, 3, 1)), ctypes.byref(library.Dims(1, 3, 2, 1))
+    run = reference_library.wess_transpose_s8
+    swap = library.TransposeParams(0, 2, 1, 3)
+    assert run(ctypes.byref(swap), dims_in, _pointer(input), dims_out, _pointer(output)) == 0
+    assert run(ctypes.byref(library.TransposeParams(0, 2, 2, 3)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 1  # not a permutation: WESS_ERR_BAD_ARG
+    assert run(ctypes.byref(library.TransposeParams(0, 2, 1, 4)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 1  # axis 4: WESS_ERR_BAD_ARG
+    assert run(ctypes.byref(library.TransposeParams(0, 1, 2, 3)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 2  # output dims not the input's permuted: WESS_ERR_BAD_SHAPE
+    assert run(ctypes.byref(swap), dims_in, None, dims_out, _pointer(output)) == 1
+
+
 # ---------------------------------------------------------------- RESIZE_BILINEAR
 
 @pytest.mark.parametrize("align_corners, half_pixel_centers, row, expected", [

@@ -158,11 +158,29 @@ def _gru_kws():
     return keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="keyword")(x))
 
 
+def _mtcnn(network: str, size: int) -> Callable:
+    """One of MTCNN's networks from the `mtcnn` package (subclassed Keras models with PReLU and two or three
+    outputs, the package's own pretrained weights), wrapped as a one-input functional model."""
+    def build():
+        import importlib
+
+        import keras
+        from mtcnn.utils.tensorflow import load_weights
+
+        net = getattr(importlib.import_module(f"mtcnn.network.{network}"), network[0].upper() + "Net")()
+        net.build((None, size, size, 3))
+        net.set_weights(load_weights(f"{network}.lz4"))
+        inp = keras.Input((size, size, 3), name="face")
+        return keras.Model(inp, list(net(inp)), name=f"mtcnn_{network}")
+    return build
+
+
 CORPUS: dict[str, Callable] = {
     "mlp": _mlp, "sigmoid_classifier": _sigmoid_classifier, "conv1d_kws": _conv1d_keyword_spotter,
     "autoencoder": _autoencoder, "unet_ish": _unet_ish, "mobilenet_v3_small": _mobilenet_v3_small,
     "subclassed": _subclassed, "onet_like": _onet_like, "detector_heads": _detector_heads,
     "global_max_pool": _global_max_pool, "upsampling_nearest": _upsampling_nearest, "gru_kws": _gru_kws,
+    "mtcnn_pnet": _mtcnn("pnet", 24), "mtcnn_rnet": _mtcnn("rnet", 24), "mtcnn_onet": _mtcnn("onet", 48),
 }
 
 

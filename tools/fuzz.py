@@ -70,6 +70,7 @@ def tiny_models():
     x = layers.Maximum()([layers.Minimum()([x, peak]), layers.Conv2D(3, 1)(x)])  # MINIMUM broadcasting [1, 1, 1, 3]
     x = layers.UpSampling2D(2, interpolation="bilinear")(x)  # RESIZE_BILINEAR, 6x6x3
     x = layers.Resizing(4, 5, interpolation="nearest")(x)  # RESIZE_NEAREST_NEIGHBOR, 4x5x3
+    x = layers.Permute((2, 1, 3))(x)  # TRANSPOSE, 5x4x3
     x = layers.Reshape((60,))(x)
     second = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_b")
     inp = keras.Input((32, 32, 1))

@@ -215,6 +215,15 @@ typedef struct {
     int32_t alpha_right_shift;     /**< [-30, 31] (negative = left shift). */
 } wess_prelu_params_t;
 
+/** TRANSPOSE parameters: output axis j of the blob's NHWC dims reads input axis perm_j (TFLite's perm operand
+ *  mapped onto the NHWC dims; a permutation of 0..3). */
+typedef struct {
+    int32_t perm_n;  /**< [0, 3]: the input axis the output's N runs along. */
+    int32_t perm_h;  /**< [0, 3]. */
+    int32_t perm_w;  /**< [0, 3]. */
+    int32_t perm_c;  /**< [0, 3]; the four form a permutation. */
+} wess_transpose_params_t;
+
 /** REDUCE_MAX parameters: which NHWC axes of the input are reduced (TFLite's axis operand, resolved). */
 typedef struct {
     int32_t reduce_n;  /**< 0 (kept) or 1 (reduced). */
@@ -477,6 +486,12 @@ wess_status_t wess_maximum_s8(const wess_dims_t *input1_dims, const int8_t *inpu
 wess_status_t wess_minimum_s8(const wess_dims_t *input1_dims, const int8_t *input1,
                               const wess_dims_t *input2_dims, const int8_t *input2,
                               const wess_dims_t *output_dims, int8_t *output);
+
+/** TRANSPOSE, int8: output[i_n, i_h, i_w, i_c] = input at the coordinates that put i_j on input axis perm_j;
+ *  input [n, h, w, c], output dims the input's permuted (else WESS_ERR_BAD_SHAPE); bytes copied unchanged. */
+wess_status_t wess_transpose_s8(const wess_transpose_params_t *params,
+                                const wess_dims_t *input_dims, const int8_t *input,
+                                const wess_dims_t *output_dims, int8_t *output);
 
 /** REDUCE_MAX, int8, input and output sharing quantization (TFLite Micro requires it): input [n, h, w, c]; the
  *  output holds the kept axes in order (flat size = product of the kept extents, whatever its dims: keep_dims

@@ -32,6 +32,16 @@ class ReduceParams:
 
 
 @dataclass(frozen=True)
+class TransposeParams:
+    """TRANSPOSE (C: wess_transpose_params_t): the input NHWC axis each output NHWC axis runs along."""
+
+    perm_n: int
+    perm_h: int
+    perm_w: int
+    perm_c: int
+
+
+@dataclass(frozen=True)
 class ResizeParams:
     """RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR (C: wess_resize_params_t): TFLite's options as 0 / 1."""
 
@@ -55,15 +65,37 @@ def prelu_params(input_scale: float, input_zero_point: int, alpha_scale: float, 
 def reduced_nhwc_axes(input_rank: int, axes) -> tuple[int, int, int, int]:
     """1 for each of the blob's NHWC axes that `axes` of an input of rank 1 to 4 reduce (negative axes count from
     the end, repeats allowed; rank 2 [b, d] is [b, 1, 1, d], lower ranks are padded with leading ones), else 0."""
-    if not 1 <= input_rank <= 4:
-        raise ParameterError(f"a reduction of a rank-{input_rank} input (the kernels take rank 1 to 4)")
-    positions = (0, 3) if input_rank == 2 else tuple(range(4 - input_rank, 4))
+    positions = _nhwc_positions(input_rank)
     reduced = [0, 0, 0, 0]
     for axis in axes:
         if not -input_rank <= int(axis) < input_rank:
             raise ParameterError(f"reduction axis {int(axis)} is outside a rank-{input_rank} input")
         reduced[positions[int(axis) % input_rank]] = 1
     return tuple(reduced)
+
+
+def _nhwc_positions(rank: int) -> tuple[int, ...]:
+    """Where each axis of a rank-1..4 tensor sits in the blob's NHWC dims (rank 2 [b, d] is [b, 1, 1, d])."""
+    if not 1 <= rank <= 4:
+        raise ParameterError(f"a rank-{rank} input (the kernels take rank 1 to 4)")
+    return (0, 3) if rank == 2 else tuple(range(4 - rank, 4))
+
+
+def transpose_params(perm, input_quant: tuple[float, int], output_quant: tuple[float, int]) -> TransposeParams:
+    """TRANSPOSE by TFLite's perm operand, onto the NHWC dims: output axis i of the TFLite shape reads input axis
+    perm[i]; the padded axes (extent 1) take the unused input positions in order. The bytes are copied, so the
+    output must keep the input's quantization (the converter gives it the same)."""
+    perm = [int(axis) for axis in perm]
+    if sorted(perm) != list(range(len(perm))):
+        raise ParameterError(f"TRANSPOSE perm {perm} is not a permutation of 0..{len(perm) - 1}")
+    if (f32(input_quant[0]), input_quant[1]) != (f32(output_quant[0]), output_quant[1]):
+        raise ParameterError(f"TRANSPOSE output quantization {output_quant} differs from the input's {input_quant}")
+    positions = _nhwc_positions(len(perm))
+    nhwc_perm = [-1] * 4
+    for axis, source in enumerate(perm):
+        nhwc_perm[positions[axis]] = positions[source]
+    spare = iter(position for position in range(4) if position not in nhwc_perm)
+    return TransposeParams(*(axis if axis >= 0 else next(spare) for axis in nhwc_perm))
 
 
 def reduce_params(input_rank: int, axes, input_quant: tuple[float, int],
@@ -112,7 +144,7 @@ class AxisSlice:
 def _nhwc_positions(rank: int) -> tuple[int, ...]:
     """The blob's NHWC axis of each axis of a rank-1..4 tensor (rank 2 [b, d] is [b, 1, 1, d])."""
     if not 1 <= rank <= 4:
-        raise ParameterError(f"a rank-{rank} tensor (the kernels take rank 1 to 4)")
+        raise ParameterError(f"a rank-{rank} input (the kernels take rank 1 to 4)")
     return (0, 3) if rank == 2 else tuple(range(4 - rank, 4))
 
 

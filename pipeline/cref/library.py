@@ -63,6 +63,7 @@ ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
 LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass_fields__))
 PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
 ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
+TransposeParams = _struct("TransposeParams", list(kpe.TransposeParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
 TransposeConvParams = _struct("TransposeConvParams", list(kpe.TransposeConvParams.__dataclass_fields__))
@@ -377,6 +378,15 @@ def maximum_minimum(op: str, input1: np.ndarray, input2: np.ndarray) -> np.ndarr
     output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
     _call(kernel, ctypes.byref(_dims(input1.shape)), _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)),
           _pointer(input2, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def transpose(params: kpe.TransposeParams, input: np.ndarray) -> np.ndarray:
+    """TRANSPOSE int8 of a 4-D NHWC input: output axis j runs along input axis params' perm_j."""
+    perm = astuple(params)
+    output = np.empty([input.shape[axis] for axis in perm], np.int8)
+    _call("wess_transpose_s8", ctypes.byref(TransposeParams(*perm)), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 

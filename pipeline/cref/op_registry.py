@@ -293,6 +293,14 @@ def _reduce_max(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs[:1], params)
 
 
+def _transpose(ctx: OpContext) -> OpRecord:
+    perm = ctx.reader.array(ctx.inputs[1]).ravel()
+    if len(perm) != len(ctx.reader.shape(ctx.inputs[0])):
+        raise InputError(f"TRANSPOSE perm {perm.tolist()} does not match the input's rank "
+                         f"{len(ctx.reader.shape(ctx.inputs[0]))}")
+    return OpRecord(ctx.inputs[:1], kpe.transpose_params(perm, ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx)))
+
+
 def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
     """RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR of a 4-D input to the constant size operand, which must be the
     output's H and W."""
@@ -467,6 +475,7 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.PRELU, "PRELU", _prelu, kpe.PreluParams, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MAXIMUM, "MAXIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MINIMUM, "MINIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.TRANSPOSE, "TRANSPOSE", _transpose, kpe.TransposeParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.REDUCE_MAX, "REDUCE_MAX", _reduce_max, kpe.ReduceParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.RESIZE_BILINEAR, "RESIZE_BILINEAR", _resize(schema.ResizeBilinearOptionsT, bilinear=True),
            kpe.ResizeParams, required_inputs=2, data_inputs=1),
