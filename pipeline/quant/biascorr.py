@@ -90,9 +90,8 @@ def _bias_quantization(model: schema.ModelT, wop: rewrite.WeightedOp) -> schema.
     graph = model.subgraphs[0]
     if wop.bias_tensor >= 0 and graph.tensors[wop.bias_tensor].quantization is not None:
         return graph.tensors[wop.bias_tensor].quantization
-    weight_scales = np.asarray(graph.tensors[wop.weight_tensor].quantization.scale, np.float64)
-    scales = np.float64(flatbuf.tensor_scale(model, wop.input_tensor)) * weight_scales  # [1] or [channels]
-    return rewrite.quantization_params(scales.astype(np.float32), 0)
+    return rewrite.bias_quantization_params(flatbuf.tensor_scale(model, wop.input_tensor),
+                                            graph.tensors[wop.weight_tensor].quantization.scale)
 
 
 def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndarray]) -> tuple[bytes, list[BiasCorrection]]:

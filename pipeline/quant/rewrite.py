@@ -73,6 +73,13 @@ def quantization_params(scales: np.ndarray, axis: int) -> schema.QuantizationPar
     return q
 
 
+def bias_quantization_params(input_scale: float, weight_scales: np.ndarray) -> schema.QuantizationParametersT:
+    """TFLite's bias quantization for a conv/FC: scale input_scale * weight_scale ([1] or per output channel, both
+    float32, multiplied in float64), zero point 0."""
+    scales = np.float64(np.float32(input_scale)) * np.asarray(weight_scales, np.float32).astype(np.float64)
+    return quantization_params(scales.astype(np.float32), 0)
+
+
 def ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
     """The op's bias tensor index, creating a fresh int32 tensor when the op has none or shares one."""
     graph = model.subgraphs[0]
@@ -111,8 +118,7 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
         tensors[wop.weight_tensor].quantization = quantization_params(layer.channel_scales, wop.channel_axis)
         bias_index = ensure_own_bias(quantized, wop.operator_index, layer.bias_q.size)
         flatbuf.set_tensor_array(quantized, bias_index, layer.bias_q)
-        tensors[bias_index].quantization = quantization_params(
-            (np.float64(input_scale) * layer.channel_scales.astype(np.float64)).astype(np.float32), 0)
+        tensors[bias_index].quantization = bias_quantization_params(input_scale, layer.channel_scales)
         results.append((wop, layer))
         if layer.saturated.any():
             log.warning("operator %d (%s): %d channel(s) need a shift above 15 (R / r_c >= 2^16); shifts saturate",
@@ -138,8 +144,7 @@ def apply_grid(quantized: schema.ModelT, ops: list[WeightedOp], per_channel: boo
         tensors[wop.weight_tensor].quantization = quantization_params(stored, wop.channel_axis if per_channel else 0)
         bias_index = ensure_own_bias(quantized, wop.operator_index, bias_q.size)
         flatbuf.set_tensor_array(quantized, bias_index, bias_q)
-        tensors[bias_index].quantization = quantization_params(
-            (np.float64(np.float32(input_scale)) * stored.astype(np.float64)).astype(np.float32), 0)
+        tensors[bias_index].quantization = bias_quantization_params(input_scale, stored)
 
 
 def check_exact_per_channel(layer: wess.WessLayer, input_scale: float, output_scale: float, wop: WeightedOp) -> None:
