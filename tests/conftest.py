@@ -40,10 +40,11 @@ def ds_cnn_stress(zoo_model, splits):
 
 @pytest.fixture(scope="session")
 def deployed(zoo_model, splits):
-    """mobilenet_v1 through every pass with the default options (scheme wess, calibrator max)."""
+    """mobilenet_v1 through every pass with the default options (scheme wess, calibrator max), the gate on 16 inputs
+    (its default 100 is tested on smaller models; the sanitized run pays for every C-runner input here)."""
     from pipeline import deploy
 
-    return deploy.run_passes(zoo_model("mobilenet_v1"), splits.x_calib, deploy.DeployOptions())
+    return deploy.run_passes(zoo_model("mobilenet_v1"), splits.x_calib, deploy.DeployOptions(verify_inputs=16))
 
 
 @pytest.fixture(scope="session")

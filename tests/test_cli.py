@@ -84,7 +84,8 @@ def test_run_float_input_file(deployed_dir, capfd, tmp_path, splits):
 
 
 def test_eval_json_keys(capfd):
-    code, out, _ = wess(capfd, "eval", "zoo:resnet8", "--augment", "0", "--json")
+    code, out, _ = wess(capfd, "eval", "zoo:resnet8", "--augment", "0", "--schemes", "per_tensor,per_channel,wess",
+                        "--json")
     assert code == 0
     data = json.loads(out)
     for key in ("float", "per_tensor", "per_channel", "wess"):
@@ -96,7 +97,8 @@ def test_eval_json_keys(capfd):
 def test_inspect_plain_model_is_rejected(deployed_dir, capfd, tmp_path, splits):
 
     plain = tmp_path / "plain.tflite"
-    code = cli.main(["deploy", "zoo:mobilenet_v1", "--scheme", "per_channel", "--out", str(tmp_path)])
+    code = cli.main(["deploy", "zoo:ds_cnn", "--scheme", "per_channel", "--out", str(tmp_path), "--verify-inputs",
+                     "0"])
     capfd.readouterr()
     assert code == 0
     (tmp_path / "model.tflite").rename(plain)

@@ -150,7 +150,7 @@ def test_every_zoo_model_on_m3_and_m55(name, target, zoo_model, splits, referenc
     assert result["matches_host"] is True and result["inputs"] == 10
 
 
-@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])  # soft float, hard float
+@pytest.mark.parametrize("target", ["cortex-m3", pytest.param("cortex-m55", marks=pytest.mark.slow)])  # soft, hard float
 def test_mixed_model_firmware_matches_host_reference(mixed, deployed, reference_library, target):
     """A mixed model (conftest.py: four float32 conv / FC operators) in QEMU, byte for byte the host reference;
     firmware.measure gives the cost against the all-int8 model."""

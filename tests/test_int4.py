@@ -100,7 +100,7 @@ def test_four_bit_schemes_run_bit_exact_in_the_c_runner_and_tflite_micro(ds_cnn_
         assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))
 
 
-@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])  # portable + DSP-less, Helium
+@pytest.mark.parametrize("target", [pytest.param("cortex-m3", marks=pytest.mark.slow), "cortex-m55"])  # portable, Helium
 def test_wess4_firmware_in_qemu_matches_host_and_takes_less_flash(ds_cnn_ranged, target, tmp_path):
     import shutil
 

@@ -170,7 +170,7 @@ def test_op_model_runs_byte_exact_with_tflite_micro(name):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
-@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])
+@pytest.mark.parametrize("target", [pytest.param("cortex-m3", marks=pytest.mark.slow), "cortex-m55"])
 def test_every_activation_runs_in_the_firmware_as_on_the_host(target):
     from pipeline.firmware import build as firmware
 

@@ -84,7 +84,8 @@ def test_force_replaces_outputs(user_files, tmp_path, capfd):
 
 # ---------------------------------------------------------------- interrupted runs
 
-@pytest.mark.parametrize("signum,step", [(signal.SIGINT, "calibrate_pass"), (signal.SIGTERM, "quantize_pass")])
+@pytest.mark.parametrize("signum,step", [(signal.SIGINT, "calibrate_pass"),
+                                         pytest.param(signal.SIGTERM, "quantize_pass", marks=pytest.mark.slow)])
 def test_interrupted_deploy_leaves_earlier_outputs(signum, step, tmp_path):
     """The signal arrives once --progress says the pass started; earlier outputs stay byte for byte, no temp file."""
     out = tmp_path / "out"
@@ -122,7 +123,8 @@ def test_every_command_leaves_its_inputs_untouched(user_files, capfd, tmp_path):
     commands = [
         ["deploy", user_files / "user.keras", "--data", user_files / "calib.npz", "--out", tmp_path / "d",
          "--verify-inputs", "5"],
-        ["eval", user_files / "user.keras", "--data", user_files / "calib.npz", "--test-data", user_files / "test.npz"],
+        ["eval", user_files / "user.keras", "--data", user_files / "calib.npz", "--test-data", user_files / "test.npz",
+         "--schemes", "wess", "--augment", "0"],
         ["run", model, "--input", user_files / "x.npy", "--backend", "ref", "--output", tmp_path / "y.npy"],
         ["inspect", model],
         ["verify", model, "--inputs", 2, "--random-inputs", 1],

@@ -84,7 +84,8 @@ def test_wess_accuracy_close_to_float(deployed, splits):
 
 def test_fixed_and_tied_output_quantization(zoo_model, splits):
     """SOFTMAX output is (1/256, -128); RESHAPE / MAX_POOL keep their input's parameters (resnet8, entropy)."""
-    state = deploy.run_passes(zoo_model("resnet8"), splits.x_calib, deploy.DeployOptions(calibrator="entropy"))
+    state = deploy.run_passes(zoo_model("resnet8"), splits.x_calib, deploy.DeployOptions(calibrator="entropy"),
+                              passes=deploy.CONVERSION_PASSES)
     model = flatbuf.read_model(state.model)
     graph = model.subgraphs[0]
     seen = set()
@@ -157,7 +158,8 @@ def test_not_a_model(data, message):
 def test_calibrator_auto_keeps_the_best(zoo_model, splits):
     from pipeline.quant.calibrators import CALIBRATOR_NAMES
 
-    state = deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib, deploy.DeployOptions(calibrator="auto"))
+    state = deploy.run_passes(zoo_model("ds_cnn"), splits.x_calib[:100], deploy.DeployOptions(calibrator="auto"),
+                              passes=deploy.CONVERSION_PASSES)
     assert set(state.calibrator_scores) == set(CALIBRATOR_NAMES)
     assert state.calibrator_scores[state.calibrator] == max(state.calibrator_scores.values())
     # ties go to the first in CALIBRATOR_NAMES order

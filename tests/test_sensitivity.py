@@ -43,6 +43,8 @@ def test_sweep_ranks_every_layer(stress_calibrated, splits):
     assert result.layers[-1].top1 >= result.float_top1 - 0.01
 
 
+@pytest.mark.slow  # a stress-variant sweep plus one deploy per layer left in float; the selection logic is tested
+# below on a fixed model, and partial_pass's refusals in the fast tier
 def test_partial_quantization_meets_the_target(ds_cnn_stress, splits, reference_library):
     state = deploy.run_passes(ds_cnn_stress, splits.x_calib, deploy.DeployOptions("per_tensor", target_drop=2.0),
                               splits.y_calib)

@@ -148,6 +148,7 @@ def test_resume_after_losing_a_cell_recomputes_only_it(sequential, tmp_path):
     assert (tmp_path / "sweep.csv").read_bytes() == (out / "sweep.csv").read_bytes()
 
 
+@pytest.mark.slow  # starting a local Ray cluster costs most of a minute; the sequential engine stays in the fast tier
 def test_local_ray_two_workers_gives_the_same_table(sequential, tmp_path):
     parsed, out, _ = sequential
     outcome = engine.run_sweep(parsed, tmp_path, engine.EngineOptions(workers=2))

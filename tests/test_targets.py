@@ -105,7 +105,8 @@ def test_eval_on_ethos_shows_every_scheme(tmp_path, tiny_model):
     model, calib, test = tiny_model
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", str(model), "--data", str(calib),
-                           "--test-data", str(test), "--target", "ethos-u85-256", "--out", str(tmp_path), "--json"],
+                           "--test-data", str(test), "--target", "ethos-u85-256", "--out", str(tmp_path), "--json",
+                           "--schemes", "per_tensor,per_channel,wess", "--augment", "0"],
                           capture_output=True, text=True, env=env, timeout=1800)
     assert (proc.returncode, proc.stderr) == (0, "")
     result = json.loads(proc.stdout)
