@@ -243,8 +243,16 @@ def verify_pass(state: DeployState) -> None:
         state.verification.update({"inputs": 0, "mismatched_bytes": 0, "pair": None})
         return
     calibration = runtime.quantize_input(state.calibration_x[:count], runtime.io_quant(state.model))
-    with about(state.source):  # a runtime's refusal names the user's file
-        result = gate.run_gate(state.model, gate.probe_inputs(calibration, count), len(calibration), state.source)
+    with about(state.source):  # a runtime's refusal names the user's file (and the Keras layer where it can)
+        try:
+            result = gate.run_gate(state.model, gate.probe_inputs(calibration, count), len(calibration), state.source)
+        except runtime.TflmRefusal as exc:
+            if exc.operator is not None:
+                graph = flatbuf.read_model(state.model).subgraphs[0]
+                if 0 <= exc.operator < len(graph.operators):
+                    output = graph.tensors[graph.operators[exc.operator].outputs[0]]
+                    exc.args = (exc.describe(_of_keras_layer(state, flatbuf.tensor_name(output))),)
+            raise
     state.verification.update(result.to_json())
     state.verification.update({"mismatched_bytes": result.gate.mismatched_bytes, "pair": result.gate.pair})
     if result.stand_in:

@@ -129,3 +129,21 @@ def test_litert_reference_differing_from_tflite_micro_is_reported_not_refused(ca
                                    "first_operator": "operator 1 (FULLY_CONNECTED, tensor 'StatefulPartitionedCall_1:0')"}
     assert "mlp.keras: LiteRT's reference kernels differ from TFLite Micro (the device runtime) on 5 output bytes " \
            "(first at input 11, operator 1 (FULLY_CONNECTED" in caplog.text
+
+
+@pytest.mark.parametrize("activation,why", [
+    ("gelu", r"TFLite Micro has no kernel for it"),  # LiteRT runs GELU; TFLite Micro has no GELU kernel
+    ("softplus", r"TFLite Micro cannot prepare it \(exp\.cc:\d+ input->type != kTfLiteFloat32 \(INT8 != FLOAT32\)\)"),
+])
+def test_an_op_tflite_micro_cannot_run_is_named_with_its_keras_layer(activation, why):
+    """The gate's TFLite Micro run fails; the refusal names the file, operator, op, the user's layer and the reason
+    from TFLite Micro's log (not 'TFLM failed to allocate tensors')."""
+    import keras
+
+    inp = keras.Input((16,))
+    model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.Activation(activation, name="my_act")(inp)))
+    x = np.random.default_rng(0).normal(size=(16, 16)).astype(np.float32)
+    op = {"gelu": "GELU", "softplus": "EXP"}[activation]
+    with pytest.raises(UnsupportedError, match=rf"^user\.keras: operator 0 \({op} of Keras layer 'my_act'\): {why}, so "
+                                               r"the device runtime cannot run the model; replace that layer$"):
+        deploy.run_passes(model, x, deploy.DeployOptions(verify_inputs=8), source="user.keras")

@@ -166,9 +166,44 @@ def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.n
         output_count = len(flatbuf.read_model(model).subgraphs[0].outputs)
         proc = _tflm_subprocess(["run", model_path, in_path, out_path, str(output_count)], timeout_s, "finish")
         if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise UnsupportedError(f"TFLite Micro failed on the model (exit {proc.returncode}): {tail}")
+            raise tflm_refusal(model, proc.stderr, proc.returncode)
         return np.load(out_path)
+
+
+class TflmRefusal(UnsupportedError):
+    """TFLite Micro (the device runtime) cannot run the model: the operator its log names, if any, and why."""
+
+    def __init__(self, detail: str, operator: int | None = None, op: str = ""):
+        self.detail, self.operator, self.op = detail, operator, op
+        super().__init__(self.describe())
+
+    def describe(self, layer: str = "") -> str:
+        """The message, with " of Keras layer 'NAME'" (`layer`) after the op name when the caller knows it."""
+        if self.operator is None:
+            return self.detail
+        return (f"operator {self.operator} ({self.op}{layer}): {self.detail}, so the device runtime cannot run the "
+                "model; replace that layer")
+
+
+_TFLM_NO_KERNEL = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
+_TFLM_NOT_PREPARED = re.compile(r"Node (\w+) \(number (\d+)\) failed to prepare")
+
+
+def tflm_refusal(model: bytes, stderr: str, exit_code: int) -> TflmRefusal:
+    """What TFLite Micro's log says stopped it: the operator it has no kernel for or cannot prepare (with the check
+    that failed), else the log's last line."""
+    lines = [line.strip() for line in stderr.strip().splitlines()]
+    for i, line in enumerate(lines):
+        if match := _TFLM_NO_KERNEL.search(line):
+            parsed = flatbuf.read_model(model)
+            ops = [flatbuf.opcode_name(parsed, op) for op in parsed.subgraphs[0].operators]
+            if match[1] not in ops:
+                return TflmRefusal(f"TFLite Micro has no kernel for {match[1]}")
+            return TflmRefusal("TFLite Micro has no kernel for it", ops.index(match[1]), match[1])
+        if match := _TFLM_NOT_PREPARED.search(line):
+            check = f" ({re.sub(r'^[^ ]*/', '', lines[i - 1])})" if i and lines[i - 1] else ""  # exp.cc:41 input->..
+            return TflmRefusal(f"TFLite Micro cannot prepare it{check}", int(match[2]), match[1])
+    return TflmRefusal(f"TFLite Micro failed on the model (exit {exit_code}): {lines[-1] if lines else 'no message'}")
 
 
 def tflm_arena_bytes(model: bytes, timeout_s: float = 300.0) -> dict:
