@@ -17,6 +17,7 @@ from pipeline.quant import (
     calibration,
     convert,
     schemes,
+    mixed_bits,
     sensitivity,
     wess,
 )
@@ -36,10 +37,24 @@ class DeployOptions:
     calibrator: str = "max"  # a name from calibrators.CALIBRATOR_NAMES, or "auto"
     shift_rule: str = "mse"  # wess.SHIFT_RULES; mse won on the zoo (README)
     target_drop: float | None = None  # percentage points of top-1 below float; None: every conv/FC layer int8
+    mixed_bits: float | None = None  # with a 4-bit scheme: percentage points of top-1 below float; None: all 4-bit
     verify_inputs: int = 100  # calibration inputs (then seeded random ones) through the C runner and TFLite Micro; 0 skips
     cost_target: str = "cortex-m55"  # with a target drop: the core on which the float layers' cost is measured
     require_firmware: bool = False  # refuse a model with operators the C reference runner / firmware cannot run
     target: str = "host"  # targets.NAMES: a Cortex-M core (QEMU figures) or an Ethos-U NPU (Vela) adds its figures
+
+    def __post_init__(self) -> None:
+        """Options that cannot go together are refused before any work."""
+        if self.mixed_bits is None:
+            return
+        if self.mixed_bits < 0:
+            raise InputError(f"--mixed-bits {self.mixed_bits}: must be >= 0 (percentage points of top-1 below float)")
+        if schemes.parse_scheme(self.scheme).weight_bits != 4:
+            raise InputError(f"--mixed-bits chooses 4 or 8 bits per layer: it needs a 4-bit scheme "
+                             f"({', '.join(schemes.BASE_SCHEMES[3:])}), not {self.scheme!r}")
+        if self.target_drop is not None:
+            raise InputError("--mixed-bits and --target-drop cannot be combined: choose bits per layer or float "
+                             "layers")
 
 
 @dataclass
@@ -70,6 +85,7 @@ class DeployState:
     layer_means: dict = field(default_factory=dict)  # biascorr.layer_input_means, for `+bc` schemes
     sensitivity: sensitivity.SensitivityResult | None = None
     partial: sensitivity.PartialResult | None = None
+    mixed: mixed_bits.MixedBitsResult | None = None
     verification: dict = field(default_factory=dict)  # verify_pass: inputs, mismatched bytes, the pair compared
     on_target: targets.TargetResult | None = None  # target_pass: the target's report section and files
     report: dict = field(default_factory=dict)  # report_pass: what report.json holds
@@ -156,16 +172,41 @@ def bias_correction_pass(state: DeployState) -> None:
             state.model, state.calibrated, state.layer_means)
 
 
-def _build_with(state: DeployState, float_nodes: tuple[str, ...]) -> bytes:
-    """The scheme's int8 model with these layers in float (re-rounded, bias-corrected when the scheme says so)."""
+def _build_with(state: DeployState, float_nodes: tuple[str, ...] = (), eight_bit_nodes: tuple[str, ...] = ()) -> bytes:
+    """The scheme's int8 model with these layers in float, or at 8 bits in a 4-bit scheme (re-rounded,
+    bias-corrected when the scheme says so)."""
     model = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
-                                 float_nodes)[0]
+                                 float_nodes, eight_bit_nodes=eight_bit_nodes)[0]
     if state.scheme.adaround:
         model = adaround.round_model(model, state.calibrated, state.calibration_x,
-                                     weight_bits=state.scheme.weight_bits)[0]
+                                     weight_bits=state.scheme.weight_bits, eight_bit_nodes=eight_bit_nodes)[0]
     if state.scheme.bias_correction:
         model = biascorr.correct_biases(model, state.calibrated, state.layer_means)[0]
     return model
+
+
+def mixed_bits_pass(state: DeployState) -> None:
+    """With --mixed-bits and a 4-bit scheme: rank the layers by their sensitivity to 4-bit weights, then keep the
+    worst at 8 bits until top-1 is in reach (both measured on the labelled calibration split)."""
+    target = state.options.mixed_bits
+    if target is None:
+        return
+    if state.calibration_y is None:
+        raise InputError("--mixed-bits needs labels: give --data an .npz with integer labels y beside x")
+    ranking = mixed_bits.four_bit_sweep(state.ranged, state.calibrated, state.scheme.base, state.options.shift_rule,
+                                        state.calibration_x, state.calibration_y)
+    float_top1 = float(np.mean(sensitivity.float_outputs(state.calibrated, state.calibration_x).argmax(axis=1)
+                               == state.calibration_y))
+    state.mixed = mixed_bits.choose_bits(lambda nodes: _build_with(state, eight_bit_nodes=nodes), ranking,
+                                         state.calibrated, state.calibration_x, state.calibration_y, float_top1,
+                                         target)
+    state.models[state.options.scheme] = state.mixed.model
+    state.wess_layers = schemes.build_scheme(state.ranged, state.calibrated, state.scheme.base,
+                                             state.options.shift_rule,
+                                             eight_bit_nodes=tuple(state.mixed.eight_bit_nodes))[1]
+    if not state.mixed.met:
+        log.warning("--mixed-bits %.2f not met: top-1 %.4f with %d layer(s) at 8 bits (float %.4f)", target,
+                    state.mixed.top1, len(state.mixed.eight_bit_nodes), float_top1)
 
 
 def partial_pass(state: DeployState) -> None:
@@ -295,8 +336,8 @@ def report_pass(state: DeployState) -> None:
 
 # Conversion: what `wess eval` runs for every scheme. Deployment adds the gate: fully int8, stamped, verified, reported.
 CONVERSION_PASSES: list[Callable[[DeployState], None]] = [
-    fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, adaround_pass, bias_correction_pass, partial_pass,
-    check_pass]
+    fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, adaround_pass, bias_correction_pass,
+    mixed_bits_pass, partial_pass, check_pass]
 PASSES: list[Callable[[DeployState], None]] = [
     *CONVERSION_PASSES, fully_int8_pass, stamp_pass, firmware_support_pass, verify_pass, target_pass, report_pass]
 OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")

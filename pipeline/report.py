@@ -126,6 +126,20 @@ def verification_line(verification: dict) -> str:
     return line
 
 
+def mixed_bits_markdown(mixed: dict) -> list[str]:
+    """What --mixed-bits kept at 8 bits, and weight bytes against top-1 for every choice it measured."""
+    all_eight = mixed["all_eight_bit_bytes"]
+    lines = ["## Mixed 4/8-bit weights", "",
+             f"Target: top-1 within {mixed['target_drop']} points of float ({100 * mixed['float_top1']:.2f}%) on the "
+             f"calibration data; reached {100 * mixed['top1']:.2f}% ({'met' if mixed['met'] else 'NOT met'}) with "
+             f"{len(mixed['eight_bit_layers'])} layer(s) at 8 bits:", ""]
+    lines += [f"- operator {r['index']} {r['op']} (`{r['name'].split(';')[0]}`)" for r in mixed["eight_bit_layers"]]
+    lines += ["", "| layers at 8 bits | conv/FC weight bytes | of all-8-bit | top-1 |", "|---|---|---|---|"]
+    lines += [f"| {c['eight_bit_layers']} | {c['weight_bytes']:,} | {c['weight_bytes'] / all_eight:.2f} | "
+              f"{100 * c['top1']:.2f}% |" for c in mixed["choices"]]
+    return lines + [""]
+
+
 def markdown(report: dict) -> str:
     acc = report.get("accuracy", {})
     lines = [f"# wess-deploy report: {report['model']}", "",
@@ -171,6 +185,8 @@ def markdown(report: dict) -> str:
             lines.append("")
         elif partial.get("cost_error"):
             lines += [f"Cost not measured: {partial['cost_error']}", ""]
+    if report.get("mixed_bits"):
+        lines += mixed_bits_markdown(report["mixed_bits"])
     if report.get("sensitivity"):
         lines += sensitivity_markdown(report["sensitivity"])
     lines += [*targets.markdown(report.get("target")), "", "## Versions", ""]
@@ -283,6 +299,7 @@ def deploy_report(state) -> dict:
         "layers": weight_sqnr(state.wess_layers),
         "sensitivity": state.sensitivity.to_json() if state.sensitivity else None,
         "partial": _partial(state) if state.partial else None,
+        "mixed_bits": state.mixed.to_json() if state.mixed else None,
         "learned_rounding": [asdict(r) for r in state.roundings] if state.scheme.adaround else None,
         "bias_correction": {"layers": len(state.bias_corrections),
                             "clipped_channels": sum(b.clipped_channels for b in state.bias_corrections)}

@@ -189,3 +189,93 @@ def test_a_filter_whose_rows_exceed_the_unpack_buffer_keeps_the_int8_kernel(ds_c
     assert {compiled.tensors[op.inputs[1]].type_code for op in compiled.ops if op.op_code == 4} == {compact.TYPE_INT8}
     x = runtime.quantize_input(splits.x_test[:10], runtime.io_quant(model))
     assert np.array_equal(backends.run_ref(model, x), runtime.run_tflm(model, x))  # run_ref compiles as above
+
+
+# ---------------------------------------------------------------- mixed 4/8 bits per layer
+
+
+def _weight_bits_by_op(model: bytes) -> dict[int, int]:
+    """Operator index -> 8 or 4 by the largest stored weight of each conv/FC (the 4-bit grid ends at 7)."""
+    parsed = flatbuf.read_model(model)
+    return {i: 4 if int(np.abs(flatbuf.tensor_array(parsed, op.inputs[1]).astype(np.int32)).max()) <= 7 else 8
+            for i, op in enumerate(parsed.subgraphs[0].operators)
+            if flatbuf.builtin_code(parsed, op) in flatbuf.WEIGHTED_OPS}
+
+
+@pytest.mark.parametrize("base", ["per_channel4", "wess4"])
+def test_mixed_bits_keep_the_named_layers_at_8_bits_and_stay_bit_exact(base, ds_cnn_ranged, splits):
+    from pipeline.cref import backends
+    from pipeline.quant import sensitivity
+
+    nodes = sensitivity.weighted_nodes(ds_cnn_ranged.calibrated)
+    eight = (nodes[0].name, nodes[-1].name)  # the first conv and the FC
+    model, results = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, base, "relative",
+                                          eight_bit_nodes=eight)
+    bits = _weight_bits_by_op(model)
+    assert [bits[node.index] for node in nodes] == [8] + [4] * (len(nodes) - 2) + [8], bits
+    if base == "wess4":
+        assert [layer.weight_bits for layer in metadata.read_shifts(flatbuf.read_model(model), base)] == \
+            [bits[node.index] for node in nodes]
+        assert [wop.operator_index for wop, _ in results] == [node.index for node in nodes]
+    blob = compact.compile_model(model)
+    packed = sorted(op.op_code & ~compact.OP_INT4_FILTER for op in blob.ops if op.op_code & compact.OP_INT4_FILTER)
+    assert len(packed) == len(nodes) - 2  # the 8-bit layers keep the int8 kernels
+    x = runtime.quantize_input(splits.x_test[:40], runtime.io_quant(model))
+    c, tflm = backends.run_ref(model, x), runtime.run_tflm(model, x)
+    assert np.array_equal(c, tflm), f"C reference vs TFLite Micro: {np.argwhere(c != tflm).tolist()} differ"
+
+
+def test_choose_bits_walks_the_ranking_until_the_target_and_reports_every_choice(ds_cnn_ranged, splits):
+    from pipeline.quant import mixed_bits, sensitivity
+
+    state = ds_cnn_ranged
+    ranking = [sensitivity.LayerSensitivity(n.index, n.op, n.name, 0.0, 0.0, 0.0)
+               for n in sensitivity.weighted_nodes(state.calibrated)[-3:]]  # the last pointwise conv, pool, FC
+
+    def build(eight_bit_nodes):
+        return schemes.build_scheme(state.ranged, state.calibrated, "wess4", "relative",
+                                    eight_bit_nodes=eight_bit_nodes)[0]
+
+    x, y = splits.x_calib[:100], splits.y_calib[:100]
+    unreachable = mixed_bits.choose_bits(build, ranking, state.calibrated, x, y, float_top1=2.0, target_drop=0.0)
+    assert not unreachable.met and [c.eight_bit_layers for c in unreachable.choices] == [0, 1, 2, 3]
+    parsed = flatbuf.read_model(unreachable.model)
+    elements = {n.index: flatbuf.tensor_array(parsed, parsed.subgraphs[0].operators[n.index].inputs[1]).size
+                for n in sensitivity.weighted_nodes(state.calibrated)}
+    sizes = [c.weight_bytes for c in unreachable.choices]
+    assert sizes[0] == sum((n + 1) // 2 for n in elements.values())  # all 4-bit, packed two per byte
+    assert unreachable.all_eight_bit_bytes == sum(elements.values())
+    # each layer moved to 8 bits adds its packed half back: n - (n + 1) // 2 more bytes
+    assert [b - a for a, b in zip(sizes, sizes[1:])] == [elements[r.index] - (elements[r.index] + 1) // 2
+                                                         for r in ranking]
+    best = max(unreachable.choices, key=lambda c: c.top1)
+    assert unreachable.top1 == best.top1
+    in_reach = mixed_bits.choose_bits(build, ranking, state.calibrated, x, y, float_top1=0.0, target_drop=0.0)
+    assert in_reach.met and in_reach.eight_bit_nodes == [] and len(in_reach.choices) == 1
+    assert _weight_bits_by_op(in_reach.model) == {n.index: 4 for n in sensitivity.weighted_nodes(state.calibrated)}
+
+
+def test_mixed_bits_options_that_cannot_go_together_are_refused_before_any_work():
+    from pipeline import deploy
+
+    with pytest.raises(InputError, match="needs a 4-bit scheme"):
+        deploy.DeployOptions("wess", mixed_bits=1.0)
+    with pytest.raises(InputError, match="cannot be combined"):
+        deploy.DeployOptions("wess4", mixed_bits=1.0, target_drop=1.0)
+    with pytest.raises(InputError, match="must be >= 0"):
+        deploy.DeployOptions("per_channel4", mixed_bits=-0.5)
+
+
+@pytest.mark.slow
+def test_deploy_mixed_bits_on_the_stress_variant_meets_the_target_and_verifies(ds_cnn_stress, splits):
+    from pipeline import deploy, report
+
+    state = deploy.run_passes(ds_cnn_stress, splits.x_calib, deploy.DeployOptions("wess4", mixed_bits=0.5),
+                              splits.y_calib)
+    mixed = state.mixed
+    assert mixed.met and (mixed.float_top1 - mixed.top1) * 100 <= 0.5, mixed.to_json()
+    assert [c.eight_bit_layers for c in mixed.choices] == list(range(len(mixed.eight_bit_nodes) + 1))
+    bits = [layer.weight_bits for layer in metadata.read_shifts(flatbuf.read_model(state.model), "mixed")]
+    assert bits.count(8) == len(mixed.eight_bit_nodes) and bits.count(4) == len(bits) - bits.count(8)
+    assert state.verification["mismatched_bytes"] == 0
+    assert "## Mixed 4/8-bit weights" in report.markdown(state.report)

@@ -25,7 +25,17 @@ def _deploy(result: dict) -> str:
     return (f"wrote {result['output']} ({result['model_bytes']:,} bytes, scheme {result['scheme']}, calibrator "
             f"{result['calibrator']}); report.json and report.md beside it\n"
             + verification_line(result["verification"]) + (f"\ntest top-1: {acc}" if acc else "")
-            + _target_line(result.get("target")))
+            + _mixed_bits_line(result.get("mixed_bits")) + _target_line(result.get("target")))
+
+
+def _mixed_bits_line(mixed: dict | None) -> str:
+    if not mixed:
+        return ""
+    chosen = mixed["choices"][len(mixed["eight_bit_layers"])]
+    return (f"\nmixed bits: {len(mixed['eight_bit_layers'])} conv/FC layer(s) at 8 bits, the rest 4-bit: "
+            f"{chosen['weight_bytes']:,} weight bytes ({chosen['weight_bytes'] / mixed['all_eight_bit_bytes']:.2f} of "
+            f"all 8-bit), calibration top-1 {100 * mixed['top1']:.2f}% (float {100 * mixed['float_top1']:.2f}%"
+            f"{'' if mixed['met'] else ', target NOT met'})")
 
 
 def _finetune(result: dict) -> str:

@@ -87,7 +87,8 @@ def cmd_deploy(args) -> dict:
     out_dir = Path(args.out) if args.out else Path("build") / "deploy" / inputs.name
     refuse_existing([out_dir / name for name in (*deploy.OUTPUTS, *targets.OUTPUTS)], args.force)
     options = deploy.DeployOptions(args.scheme, args.calibrator, args.shift_rule, args.target_drop,
-                                   verify_inputs=args.verify_inputs, cost_target=args.cost_target,
+                                   mixed_bits=args.mixed_bits, verify_inputs=args.verify_inputs,
+                                   cost_target=args.cost_target,
                                    require_firmware=args.require_firmware, target=args.target)
     state = deploy.run_passes(inputs.model, inputs.calibration_x, options, inputs.calibration_y,
                               on_pass=_progress_printer("deploy") if args.progress else None, name=inputs.name,
@@ -337,6 +338,9 @@ def _add_deploy(sub) -> None:
     p.add_argument("--target-drop", type=float, metavar="POINTS",
                    help="leave the most sensitive conv/FC layers in float until top-1 on the (labelled) calibration "
                         "data is within POINTS percentage points of float")
+    p.add_argument("--mixed-bits", type=float, metavar="POINTS",
+                   help="with a 4-bit scheme: keep the conv/FC layers most sensitive to 4-bit weights at 8 bits until "
+                        "top-1 on the (labelled) calibration data is within POINTS percentage points of float")
     p.add_argument("--cost-target", default="cortex-m55",
                    help="with --target-drop: the Cortex-M core on which the float layers' cost is measured in QEMU")
     p.add_argument("--out", help="output directory (default build/deploy/<model>)")

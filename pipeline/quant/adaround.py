@@ -229,10 +229,11 @@ def learn_rounding(weights: np.ndarray, scales: np.ndarray, nearest_q: np.ndarra
 # ---- the model ----------------------------------------------------------------------------------------------------
 
 def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, iterations: int = ITERATIONS,
-                progress: bool = False, weight_bits: int = 8) -> tuple[bytes, list[RoundingResult]]:
-    """The int8 model with every int8 conv/FC's weights re-rounded by learn_rounding onto the weight_bits grid,
-    layer by layer in operator order (each layer's X_q comes from the model with the earlier layers already
-    re-rounded)."""
+                progress: bool = False, weight_bits: int = 8,
+                eight_bit_nodes: tuple[str, ...] = ()) -> tuple[bytes, list[RoundingResult]]:
+    """The int8 model with every int8 conv/FC's weights re-rounded by learn_rounding onto the weight_bits grid
+    (the 8-bit grid for the layers of `eight_bit_nodes`, mixed bits), layer by layer in operator order (each
+    layer's X_q comes from the model with the earlier layers already re-rounded)."""
     from tqdm import tqdm
 
     model = flatbuf.read_model(quantized)
@@ -243,7 +244,8 @@ def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, 
     results = []
     for wop in tqdm(ops, desc="learned rounding", disable=not progress, leave=False):
         op = graph.operators[wop.operator_index]
-        float_input = float_inputs[flatbuf.tensor_name(graph.tensors[wop.output_tensor])]
+        output_name = flatbuf.tensor_name(graph.tensors[wop.output_tensor])
+        float_input = float_inputs[output_name]
         stats = layer_gram(flatbuf.write_model(model), float_model, float_input, op, wop, calibration_x)
         input_channels = int(graph.tensors[wop.input_tensor].shape[-1])
         shape, code = wop.float_weights.shape, wop.builtin_code
@@ -252,7 +254,7 @@ def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, 
         nearest = to_groups(flatbuf.tensor_array(model, wop.weight_tensor).astype(np.float64), code, input_channels)
         learned, learned_error, nearest_error = learn_rounding(
             to_groups(wop.float_weights, code, input_channels), scales, nearest, stats, iterations,
-            wess.Q_MAX[weight_bits])
+            wess.Q_MAX[8 if output_name in eight_bit_nodes else weight_bits])
         flatbuf.set_tensor_array(model, wop.weight_tensor, from_groups(learned, shape, code).astype(np.int8))
         results.append(RoundingResult(wop.operator_index, wop.op_name, nearest_error, learned_error,
                                       int(np.sum(learned != nearest)), learned_error == nearest_error))

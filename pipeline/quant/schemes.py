@@ -70,15 +70,21 @@ def scheme_names() -> list[str]:
 
 
 def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule: str = "mse",
-                 float_nodes: tuple[str, ...] = (), float_io: bool = False) -> tuple[bytes, list]:
+                 float_nodes: tuple[str, ...] = (), float_io: bool = False,
+                 eight_bit_nodes: tuple[str, ...] = ()) -> tuple[bytes, list]:
     """One int8 model of a base scheme (BASE_SCHEMES) from a ranged float model; for WESS also the per-layer results.
 
-    `float_nodes` (operator output tensor names) stay float between DEQUANTIZE/QUANTIZE (partial quantization).
+    `float_nodes` (operator output tensor names) stay float between DEQUANTIZE/QUANTIZE (partial quantization);
+    with a 4-bit scheme, the conv/FC layers of `eight_bit_nodes` keep 8-bit weights on the same scheme (mixed bits).
     """
     if base_scheme not in BASE_SCHEMES:
         raise InputError(f"unknown base scheme {base_scheme!r}; choose one of {', '.join(BASE_SCHEMES)}")
+    if eight_bit_nodes and weight_bits(base_scheme) != 4:
+        raise InputError(f"mixed 4/8-bit weights need a 4-bit scheme ({', '.join(BASE_SCHEMES[3:])}), not "
+                         f"{base_scheme!r}")
     if weight_bits(base_scheme) == 4 and base_scheme != "wess4":
-        return _plain_four_bit(ranged, calibrated, base_scheme == "per_channel4", float_nodes, float_io), []
+        return _plain_four_bit(ranged, calibrated, base_scheme == "per_channel4", float_nodes, float_io,
+                               eight_bit_nodes), []
     if base_scheme == "per_channel":
         return convert.quantize(ranged, True, float_nodes, float_io), []
     per_tensor = convert.quantize(ranged, False, float_nodes, float_io)
@@ -88,16 +94,27 @@ def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule:
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
     if not ops:
         raise UnsupportedError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer: nothing for WESS to do")
-    results = rewrite.apply_wess(model, ops, shift_rule, weight_bits(base_scheme))
+    four_bit, eight_bit = split_by_bits(model, ops, eight_bit_nodes)
+    results = sorted(rewrite.apply_wess(model, four_bit, shift_rule, weight_bits(base_scheme)) +
+                     rewrite.apply_wess(model, eight_bit, shift_rule, 8), key=lambda pair: pair[0].operator_index)
     flatbuf.set_metadata(model, metadata.METADATA_NAME, metadata.encode(rewrite.layer_records(results)))
     return flatbuf.write_model(model), results
 
 
 def _plain_four_bit(ranged: bytes, calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...],
-                    float_io: bool) -> bytes:
-    """per_tensor4 / per_channel4: the converter's int8 model with every int8 conv/FC re-quantized onto the 4-bit
-    grid (R / 7 per layer, or r_c / 7 per channel) from the calibrated model's float weights."""
+                    float_io: bool, eight_bit_nodes: tuple[str, ...]) -> bytes:
+    """per_tensor4 / per_channel4: the converter's int8 model with every int8 conv/FC (but those of
+    `eight_bit_nodes`, which keep the converter's 8-bit weights) re-quantized onto the 4-bit grid (R / 7 per layer,
+    or r_c / 7 per channel) from the calibrated model's float weights."""
     model = flatbuf.read_model(convert.quantize(ranged, per_channel, float_nodes, float_io))
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
-    rewrite.apply_grid(model, ops, per_channel, 4)
+    rewrite.apply_grid(model, split_by_bits(model, ops, eight_bit_nodes)[0], per_channel, 4)
     return flatbuf.write_model(model)
+
+
+def split_by_bits(model, ops: list, eight_bit_nodes: tuple[str, ...]) -> tuple[list, list]:
+    """(the ops that get 4-bit weights, those of `eight_bit_nodes` that keep 8 bits), by output tensor name."""
+    keep = set(eight_bit_nodes)
+    tensors = model.subgraphs[0].tensors
+    is_eight = [flatbuf.tensor_name(tensors[op.output_tensor]) in keep for op in ops]
+    return [op for op, eight in zip(ops, is_eight) if not eight], [op for op, eight in zip(ops, is_eight) if eight]

@@ -84,7 +84,12 @@ def weighted_nodes(calibrated: bytes) -> list[Node]:
     return [node for node in operator_nodes(calibrated) if node.op in names]
 
 
-def _score(model: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> tuple[float, float, float]:
+def float_outputs(calibrated: bytes, x: np.ndarray) -> np.ndarray:
+    """The float model's outputs on x (LiteRT's optimised kernels), float64."""
+    return np.asarray(runtime.run_litert(calibrated, x.astype(np.float32), reference=False), np.float64)
+
+
+def score(model: bytes, x: np.ndarray, y: np.ndarray | None, float_out: np.ndarray) -> tuple[float, float, float]:
     """(top-1, agreement, SQNR dB) of a model with float input and output."""
     out = runtime.run_litert(model, x.astype(np.float32), reference=False)
     top = out.argmax(axis=1)
@@ -103,13 +108,13 @@ def sweep(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule: str, x
 
     start = time.perf_counter()
     all_nodes = operator_nodes(calibrated)
-    float_out = np.asarray(runtime.run_litert(calibrated, x.astype(np.float32), reference=False), np.float64)
+    float_out = float_outputs(calibrated, x)
     float_top1 = float(np.mean(float_out.argmax(axis=1) == y)) if y is not None else float("nan")
     rows = []
     for node in tqdm(weighted_nodes(calibrated), desc="sensitivity", disable=not progress, leave=False):
         others = tuple(n.name for n in all_nodes if n.name != node.name)
         model = schemes.build_scheme(ranged, calibrated, base_scheme, shift_rule, float_nodes=others, float_io=True)[0]
-        rows.append(LayerSensitivity(node.index, node.op, node.name, *_score(model, x, y, float_out)))
+        rows.append(LayerSensitivity(node.index, node.op, node.name, *score(model, x, y, float_out)))
     rows.sort(key=lambda r: (r.agreement if y is None else r.top1, r.sqnr_db))
     return SensitivityResult(base_scheme, int(len(x)), float_top1, time.perf_counter() - start, rows)
 
