@@ -3,6 +3,7 @@ byte-exact with TFLite Micro, and with LiteRT's reference kernels except where a
 (docs/operators.md)."""
 from __future__ import annotations
 
+import functools
 import shutil
 
 import numpy as np
@@ -72,6 +73,20 @@ def _selections(layers, x):
     return layers.Maximum()([layers.GlobalMaxPooling2D()(x), CHANNEL_SCALES[None]])
 
 
+def _split_and_pad(layers, x):
+    """keras.ops.split into equal channel thirds (SPLIT) and into rows 2 | 4 (SPLIT_V); keras.ops.pad of the
+    channels (a PAD beyond H and W: PADV2's kernel) and of the top with a constant (PADV2)."""
+    import keras
+
+    x = _conv(layers, x, 6)
+    first, second, third = keras.ops.split(x, 3, axis=-1)
+    top, bottom = keras.ops.split(x, [2], axis=1)  # every output used (an unused one may be left in float)
+    channels = keras.ops.pad(first, [[0, 0], [0, 0], [0, 0], [1, 2]])  # 6x6x5
+    above = keras.ops.pad(top, [[0, 0], [1, 0], [0, 0], [0, 0]], constant_values=0.5)  # 3x6x6
+    parts = (channels, above, bottom, layers.Add()([second, third]))
+    return layers.Concatenate()([layers.Flatten()(part) for part in parts])
+
+
 def _slice(x):
     """keras.ops.slice (SLICE) of rows 1..4, columns 2..4 (of 4 or more) and channels 1..2."""
     import keras
@@ -128,6 +143,7 @@ MODELS = {
     "permute_1d": (lambda layers, x: layers.Permute((2, 1))(layers.Conv1D(4, 3, activation="relu")(x)), (12, 3),
                    {"TRANSPOSE"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
+    "split_and_pad": (_split_and_pad, INPUT_SHAPE, {"SPLIT", "SPLIT_V", "PADV2"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
                           "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
@@ -142,6 +158,7 @@ LITERT_DIFFERS = {
 }
 
 
+@functools.lru_cache(maxsize=None)  # the firmware tests reuse the conversion (bytes: immutable)
 def deployed_model(name: str, seed: int = 0) -> bytes:
     import keras
 
@@ -170,8 +187,9 @@ def test_op_model_runs_byte_exact_with_tflite_micro(name):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
-@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m55"])
-def test_every_activation_runs_in_the_firmware_as_on_the_host(target):
+@pytest.mark.parametrize("name, target", [("every_activation", "cortex-m3"), ("every_activation", "cortex-m55"),
+                                          ("split_and_pad", "cortex-m55")])
+def test_op_model_runs_in_the_firmware_as_on_the_host(name, target):
     from pipeline.firmware import build as firmware
 
-    assert firmware.measure(deployed_model("every_activation"), target, inputs=3).matches_host
+    assert firmware.measure(deployed_model(name), target, inputs=3).matches_host

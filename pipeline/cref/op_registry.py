@@ -21,6 +21,7 @@ OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partiall
 OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plain row takes float (QUANTIZE)
 OP_INT4_FILTER = 0x2000  # op code bit: the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
 TYPE_INT8, TYPE_INT32, TYPE_FLOAT32, TYPE_INT4 = 0, 1, 2, 3  # tensor types of the compact blob (MODEL_TYPE_* in C)
+MAX_SPLIT_OUTPUTS = 16  # WESS_MAX_SPLIT_OUTPUTS (wess_ref.h)
 S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the int4 kernels unpack at most this many weights at once
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
 PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
@@ -63,6 +64,10 @@ class OpContext:
     def output(self) -> int:
         return int(self.op.outputs[0])
 
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in self.op.outputs)
+
     def options(self, options_type: type):
         """The builtin options, checked to be of the op's options type."""
         options = self.op.builtinOptions
@@ -90,6 +95,7 @@ class OpSpec:
     params_type: type | None = None  # kernel_params dataclass laid out as the C parameter struct
     requant: bool = False  # RequantWords follow the parameters
     input_count: tuple[int, int] = (1, 1)  # runtime input tensors, min and max
+    output_count: tuple[int, int] = (1, 1)  # output tensors, min and max
     required_inputs: int = 1  # leading TFLite inputs that must be tensors before build reads them
     input_types: tuple[int | None, int | None, int | None] = (TYPE_INT8,) * 3  # inputs 0, 1 and 2 on
     output_type: int | None = TYPE_INT8
@@ -301,6 +307,37 @@ def _transpose(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs[:1], kpe.transpose_params(perm, ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx)))
 
 
+def _split_record(ctx: OpContext, input: int, axis_tensor: int) -> OpRecord:
+    """SPLIT / SPLIT_V of `input` along the constant axis operand: the outputs' static shapes give the pieces."""
+    axis = ctx.reader.array(axis_tensor).ravel()
+    if axis.size != 1:
+        raise InputError(f"split axis operand {axis.tolist()} is not one value")
+    reader = ctx.reader
+    params = kpe.split_params(tuple(reader.shape(input)), int(axis[0]), [tuple(reader.shape(t)) for t in ctx.outputs],
+                              reader.quant(input), [reader.quant(t) for t in ctx.outputs])
+    return OpRecord((input,), params)
+
+
+def _split(ctx: OpContext) -> OpRecord:
+    """SPLIT (operands: axis, input) into numSplits equal pieces."""
+    pieces = ctx.options(schema.SplitOptionsT).numSplits
+    input_extents = {tuple(ctx.reader.shape(t)) for t in ctx.outputs}
+    if pieces != len(ctx.outputs) or len(input_extents) != 1:
+        raise InputError(f"SPLIT into {pieces} has {len(ctx.outputs)} outputs of shapes {sorted(input_extents)}")
+    return _split_record(ctx, ctx.inputs[1], ctx.inputs[0])
+
+
+def _split_v(ctx: OpContext) -> OpRecord:
+    """SPLIT_V (operands: input, size_splits, axis): the outputs' extents along the axis are size_splits (one
+    -1 is the rest)."""
+    record = _split_record(ctx, ctx.inputs[0], ctx.inputs[2])
+    sizes = [int(size) for size in ctx.reader.array(ctx.inputs[1]).ravel()]
+    found = [nhwc(tuple(ctx.reader.shape(t)))[record.params.axis] for t in ctx.outputs]
+    if len(sizes) != len(found) or any(size not in (-1, extent) for size, extent in zip(sizes, found)):
+        raise InputError(f"SPLIT_V size_splits {sizes} do not match its outputs' extents {found}")
+    return record
+
+
 def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
     """RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR of a 4-D input to the constant size operand, which must be the
     output's H and W."""
@@ -369,12 +406,34 @@ def _mean(ctx: OpContext) -> OpRecord:
 
 
 def _pad(ctx: OpContext) -> OpRecord:
-    paddings = ctx.reader.array(ctx.inputs[1])
-    if paddings.size != 8 or paddings.reshape(4, 2)[0].any() or paddings.reshape(4, 2)[3].any():
-        raise UnsupportedError(f"PAD {paddings.tolist()} is not supported (only H and W of a 4-D input)")
-    paddings = paddings.reshape(4, 2)
+    """PAD of H and W of a 4-D input (compact gives any other PAD to PADV2's kernel: pads_beyond_hw)."""
+    paddings = ctx.reader.array(ctx.inputs[1]).reshape(4, 2)
     params = kp.pad_params(((int(paddings[1, 0]), int(paddings[1, 1])), (int(paddings[2, 0]), int(paddings[2, 1]))),
                            _output_quant(ctx)[1])
+    return OpRecord(ctx.inputs[:1], params)
+
+
+def pads_beyond_hw(reader, op: schema.OperatorT) -> bool:
+    """A PAD whose paddings touch an axis other than H and W of a 4-D input: PADV2's kernel runs it."""
+    paddings = reader.array(int(op.inputs[1]))
+    return paddings.size != 8 or paddings.reshape(4, 2)[0].any() or paddings.reshape(4, 2)[3].any()
+
+
+def _pad_any_axis(ctx: OpContext) -> OpRecord:
+    """PADV2 (operands: input, paddings, pad value) or PAD (pad value: the output zero point, as TFLite's int8
+    PAD) on any axes. The pad value operand must have the output's quantization (TFLite Micro requires it)."""
+    input_shape, output_quant = ctx.reader.shape(ctx.inputs[0]), _output_quant(ctx)
+    paddings = ctx.reader.array(ctx.inputs[1])
+    if paddings.shape != (len(input_shape), 2):
+        raise InputError(f"paddings of shape {list(paddings.shape)} for a rank-{len(input_shape)} input")
+    pad_value = output_quant[1]
+    if len(ctx.inputs) > 2 and ctx.inputs[2] >= 0:
+        value = ctx.reader.array(ctx.inputs[2]).ravel()
+        if value.size != 1 or ctx.reader.quant(ctx.inputs[2]) != output_quant:
+            raise UnsupportedError(f"a pad value operand {value.tolist()} of quantization "
+                                   f"{ctx.reader.quant(ctx.inputs[2])}, not one value of the output's {output_quant}")
+        pad_value = int(value[0])
+    params = kpe.pad_nhwc_params(paddings, pad_value, ctx.reader.quant(ctx.inputs[0]), output_quant)
     return OpRecord(ctx.inputs[:1], params)
 
 
@@ -461,6 +520,7 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RESHAPE, "RESHAPE", _relabel, **_RELABEL),
     OpSpec(OP.SOFTMAX, "SOFTMAX", _softmax, kp.SoftmaxParams),
     OpSpec(OP.PAD, "PAD", _pad, kp.PadParams, required_inputs=2),
+    OpSpec(OP.PADV2, "PADV2", _pad_any_axis, kpe.PadNhwcParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.MEAN, "MEAN", _mean, kp.MeanParams, required_inputs=2),
     OpSpec(OP.SQUEEZE, "SQUEEZE", _relabel, **_RELABEL),
     OpSpec(OP.MUL, "MUL", _mul, kp.MulParams, input_count=(2, 2), required_inputs=2),
@@ -481,6 +541,10 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
            kpe.ResizeParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR",
            _resize(schema.ResizeNearestNeighborOptionsT, bilinear=False), kpe.ResizeParams, required_inputs=2,
+           data_inputs=1),
+    OpSpec(OP.SPLIT, "SPLIT", _split, kpe.SplitParams, output_count=(1, MAX_SPLIT_OUTPUTS), required_inputs=2,
+           data_inputs=(1,)),
+    OpSpec(OP.SPLIT_V, "SPLIT_V", _split_v, kpe.SplitParams, output_count=(1, MAX_SPLIT_OUTPUTS), required_inputs=3,
            data_inputs=1),
     OpSpec(OP.STRIDED_SLICE, "STRIDED_SLICE", _strided_slice, kpe.SliceParams, required_inputs=4, data_inputs=1),
     OpSpec(OP.SLICE, "SLICE", _slice, kpe.SliceParams, required_inputs=3, data_inputs=1),
