@@ -1,9 +1,10 @@
 """C reference kernels added for issue 12's remaining operators (SPLIT, SPLIT_V, PADV2 and PAD
-on any axis): hand-computed tensors, the
+on any axis, SUM and MEAN over any axes, SQUARED_DIFFERENCE): hand-computed tensors, the
 parameters the build computes from TFLite's operands, error paths. Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
 import ctypes
+from dataclasses import astuple, replace
 
 import numpy as np
 import pytest
@@ -110,3 +111,94 @@ def test_pad_nhwc_errors(reference_library):
     short = library.PadNhwcParams(0, 0, 0, 0, 1, 0, 1, 0, 0)  # the output is one channel wider
     assert run(ctypes.byref(short), dims_in, _pointer(input), dims_out, _pointer(output)) == 2
     assert run(ctypes.byref(good), dims_in, None, dims_out, _pointer(output)) == 1
+
+
+# ---------------------------------------------------------------- SUM, MEAN over any axes
+
+QUANT_IN, QUANT_OUT = (0.5, 3), (0.25, -1)  # input_scale / output_scale = 2
+BYTES = [[[[4, 5], [6, 7]]]]  # [1, 1, 2, 2]; q - zero point = [[1, 2], [3, 4]]
+
+
+@pytest.mark.parametrize("axes, mean, expected", [
+    ([3], False, [5, 13]),  # (1 + 2) * 2 - 1, (3 + 4) * 2 - 1
+    ([1, 2, 3], False, [19]),  # 10 * 2 - 1
+    ([-1], True, [2, 6]),  # 1.5 * 2 - 1, 3.5 * 2 - 1 (1 / 2 folded into the multiplier)
+    ([2], True, [3, 5]),  # columns: (1 + 3) / 2 * 2 - 1, (2 + 4) / 2 * 2 - 1
+])
+def test_reduce_sum_by_hand(axes, mean, expected):
+    params = kpe.reduce_sum_params(4, axes, QUANT_IN, QUANT_OUT, mean)
+    assert library.reduce_sum(params, _int8(BYTES)).ravel().tolist() == expected
+
+
+def test_mean_with_the_input_quantization_is_the_integer_mean():
+    # TFLite Micro's EvalIntegerMean: the stored bytes summed, divided by the count, truncated toward zero
+    params = kpe.reduce_sum_params(4, [3], QUANT_IN, QUANT_IN, mean=True)
+    assert params.mode == kpe.REDUCE_MEAN_SAME_QUANT
+    assert library.reduce_sum(params, _int8([[[[4, 5], [-3, -4]]]])).ravel().tolist() == [4, -3]  # 9 / 2, -7 / 2
+    assert kpe.reduce_sum_params(4, [3], QUANT_IN, QUANT_IN, mean=False).mode == kpe.REDUCE_SUM  # SUM requantizes
+
+
+def test_reduce_sum_saturates_and_maps_axes():
+    params = kpe.reduce_sum_params(4, [1, 2, 3], (1.0, 0), (1.0, 0), mean=False)
+    assert library.reduce_sum(params, np.full((1, 2, 2, 2), 100, np.int8)).ravel().tolist() == [127]  # 800
+    assert kpe.reduce_sum_params(3, [1], SAME, SAME, False).axes == kpe.ReduceParams(0, 0, 1, 0)  # [1, T, C]
+    with pytest.raises(kp.ParameterError):
+        kpe.reduce_sum_params(4, [4], SAME, SAME, False)
+
+
+def test_reduce_sum_errors(reference_library):
+    run = reference_library.wess_reduce_sum_s8
+    input, output = np.zeros(4, np.int8), np.zeros(2, np.int8)
+    dims_in, dims_out = ctypes.byref(library.Dims(1, 1, 2, 2)), ctypes.byref(library.Dims(1, 1, 2, 1))
+    params = kpe.reduce_sum_params(4, [3], QUANT_IN, QUANT_OUT, False)
+
+    def structure(axes=params.axes, quant=params.quant, mode=params.mode):
+        return ctypes.byref(library.ReduceSumParams(library.ReduceParams(*astuple(axes)),
+                                                    library.MeanParams(*astuple(quant)), mode))
+
+    assert run(structure(), dims_in, _pointer(input), dims_out, _pointer(output)) == 0
+    assert run(structure(mode=3), dims_in, _pointer(input), dims_out, _pointer(output)) == 1
+    assert run(structure(axes=kpe.ReduceParams(0, 0, 0, 2)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 1  # a reduce flag other than 0 / 1
+    assert run(structure(quant=kp.MeanParams(-3, 200, 1 << 30, 0)), dims_in, _pointer(input), dims_out,
+               _pointer(output)) == 1  # output zero point outside int8
+    assert run(structure(axes=kpe.ReduceParams(0, 0, 1, 0)), dims_in, _pointer(input),
+               ctypes.byref(library.Dims(1, 1, 1, 1)), _pointer(output)) == 2  # output holds 2 kept values, not 1
+    assert run(structure(), dims_in, None, dims_out, _pointer(output)) == 1
+
+
+# ---------------------------------------------------------------- SQUARED_DIFFERENCE
+
+def test_squared_difference_by_hand():
+    # scales 0.5, 0.5 -> 1.0, output zero point -128: (2 - 0)^2 = 4 -> -124; (0.5 - 1.5)^2 = 1 -> -127;
+    # (10 - 0)^2 = 100 -> -28; (20 - 0)^2 = 400 saturates at 127. input2 [1, 1, 1, 1] broadcasts in the last row.
+    params = kpe.squared_difference_params(0.5, 0, 0.5, 0, 1.0, -128)
+    assert params.input1_multiplier == params.input2_multiplier == 1 << 30 and params.input1_right_shift == 0
+    output = library.squared_difference(params, _int8([[[[4, 1, 20, 40]]]]), _int8([[[[0, 3, 0, 0]]]]))
+    assert output.ravel().tolist() == [-124, -127, -28, 127]
+    broadcast = library.squared_difference(params, _int8([[[[4, 6, 8]]]]), _int8([[[[2]]]]))
+    assert broadcast.ravel().tolist() == [-127, -124, -119]  # (1, 2, 3)^2 - 128
+
+
+def test_squared_difference_params_rescale_to_twice_the_larger_scale():
+    params = kpe.squared_difference_params(0.25, 1, 0.5, -2, 2.0, 5)
+    # s1 / (2 * 0.5) = 0.25: 2^30 with right shift 1; s2: 0.5; output 1 / (2^14 * 2) = 2^-15: right shift 14
+    assert astuple(params) == (-1, 2, 5, 1 << 30, 1, 1 << 30, 0, 1 << 30, 14)
+
+
+def test_squared_difference_errors(reference_library):
+    run = reference_library.wess_squared_difference_s8
+    input1, input2, output = np.zeros(4, np.int8), np.zeros(4, np.int8), np.zeros(4, np.int8)
+    dims = ctypes.byref(library.Dims(1, 1, 2, 2))
+    good = kpe.squared_difference_params(0.5, 0, 0.5, 0, 1.0, -128)
+
+    def call(params, dims2=dims, first=input1):
+        return run(ctypes.byref(library.SquaredDifferenceParams(*astuple(params))), dims, _pointer(first) if
+                   first is not None else None, dims2, _pointer(input2), dims, _pointer(output))
+
+    assert call(good) == 0
+    assert call(replace(good, input1_multiplier=(1 << 30) + 1)) == 1  # above 0.5: the square could overflow
+    assert call(replace(good, input2_right_shift=-1)) == 1
+    assert call(replace(good, output_right_shift=-31)) == 1
+    assert call(good, dims2=ctypes.byref(library.Dims(1, 1, 2, 3))) == 2  # does not broadcast
+    assert call(good, first=None) == 1

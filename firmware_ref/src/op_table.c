@@ -70,10 +70,14 @@
        prelu_op_run) \
     OP(MODEL_OP_MAXIMUM, "MAXIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, maximum_op_run) \
     OP(MODEL_OP_MINIMUM, "MINIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, minimum_op_run) \
+    OP(MODEL_OP_SQUARED_DIFFERENCE, "SQUARED_DIFFERENCE", 2, 2, TYPES_S8, PARAMS(wess_squared_difference_params_t), \
+       NO_REQUANT, model_check_none, squared_difference_op_run) \
     OP(MODEL_OP_TRANSPOSE, "TRANSPOSE", 1, 1, TYPES_S8, PARAMS(wess_transpose_params_t), NO_REQUANT, \
        model_check_none, transpose_op_run) \
     OP(MODEL_OP_REDUCE_MAX, "REDUCE_MAX", 1, 1, TYPES_S8, PARAMS(wess_reduce_params_t), NO_REQUANT, \
        model_check_none, reduce_max_op_run) \
+    OP(MODEL_OP_SUM, "SUM", 1, 1, TYPES_S8, PARAMS(wess_reduce_sum_params_t), NO_REQUANT, model_check_none, \
+       reduce_sum_op_run) \
     OP(MODEL_OP_RESIZE_BILINEAR, "RESIZE_BILINEAR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), NO_REQUANT, \
        model_check_none, resize_bilinear_op_run) \
     OP(MODEL_OP_RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), \

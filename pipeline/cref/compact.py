@@ -269,6 +269,8 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
         raise InputError(f"{where} ({name}) has inputs {inputs}; it needs {spec.required_inputs} tensors")
     if spec.code == OP.PAD and registry.pads_beyond_hw(reader, op):
         spec = registry.SPECS[OP.PADV2]  # PAD on any axis: PADV2's kernel with the output zero point
+    if spec.code == OP.MEAN and not registry.mean_on_hw(reader, op):
+        spec = registry.SPECS[OP.SUM]  # MEAN on any axes: SUM's kernel in its MEAN mode
     float_spec = registry.SPECS.get(spec.code | OP_FLOAT32)
     if float_spec is not None and _is_float32(reader, inputs[0]):
         return float_spec  # left in float by partial quantization

@@ -64,6 +64,9 @@ LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass
 PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
 ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
 PadNhwcParams = _struct("PadNhwcParams", list(kpe.PadNhwcParams.__dataclass_fields__))
+ReduceSumParams = type("ReduceSumParams", (ctypes.Structure,),
+                       {"_fields_": [("axes", ReduceParams), ("quant", MeanParams), ("mode", _int32)]})
+SquaredDifferenceParams = _struct("SquaredDifferenceParams", list(kpe.SquaredDifferenceParams.__dataclass_fields__))
 SplitParams = _struct("SplitParams", list(kpe.SplitParams.__dataclass_fields__))
 TransposeParams = _struct("TransposeParams", list(kpe.TransposeParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
@@ -384,6 +387,15 @@ def maximum_minimum(op: str, input1: np.ndarray, input2: np.ndarray) -> np.ndarr
     return output
 
 
+def squared_difference(params: kpe.SquaredDifferenceParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """SQUARED_DIFFERENCE int8, the inputs broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
+    _call("wess_squared_difference_s8", ctypes.byref(SquaredDifferenceParams(*astuple(params))),
+          ctypes.byref(_dims(input1.shape)), _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)),
+          _pointer(input2, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
 def transpose(params: kpe.TransposeParams, input: np.ndarray) -> np.ndarray:
     """TRANSPOSE int8 of a 4-D NHWC input: output axis j runs along input axis params' perm_j."""
     perm = astuple(params)
@@ -400,6 +412,16 @@ def pad_nhwc(params: kpe.PadNhwcParams, input: np.ndarray) -> np.ndarray:
                       np.int8)
     _call("wess_pad_nhwc_s8", ctypes.byref(PadNhwcParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def reduce_sum(params: kpe.ReduceSumParams, input: np.ndarray) -> np.ndarray:
+    """SUM / MEAN int8 of a 4-D NHWC input over the axes params marks, with keep_dims (reduced axes of extent 1)."""
+    output = np.empty([1 if reduced else extent for extent, reduced in zip(input.shape, astuple(params.axes))],
+                      np.int8)
+    structure = ReduceSumParams(ReduceParams(*astuple(params.axes)), MeanParams(*astuple(params.quant)), params.mode)
+    _call("wess_reduce_sum_s8", ctypes.byref(structure), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 

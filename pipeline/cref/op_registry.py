@@ -10,7 +10,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from pipeline.errors import InputError, UnsupportedError
-from pipeline.tflite import metadata
+from pipeline.tflite import flatbuf, metadata
 
 from . import kernel_params as kp
 from . import kernel_params_ext as kpe
@@ -282,6 +282,12 @@ def _prelu(ctx: OpContext) -> OpRecord:
     return OpRecord((input, alpha), params)
 
 
+def _squared_difference(ctx: OpContext) -> OpRecord:
+    first, second = _broadcast_inputs(ctx)
+    params = kpe.squared_difference_params(*ctx.reader.quant(first), *ctx.reader.quant(second), *_output_quant(ctx))
+    return OpRecord((first, second), params)
+
+
 def _maximum_minimum(ctx: OpContext) -> OpRecord:
     """MAXIMUM / MINIMUM: no parameters (TFLite compares the stored bytes), inputs broadcast."""
     return OpRecord(_broadcast_inputs(ctx))
@@ -392,17 +398,37 @@ def _pool_2d(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs, params)
 
 
+def mean_on_hw(reader, op: schema.OperatorT) -> bool:
+    """A MEAN wess_mean_hw_s8 runs: its reduced axes, as the blob's NHWC axes, are H and W up to axes of extent 1
+    (GlobalAveragePooling2D; GlobalAveragePooling1D: [1, T, C] is [1, 1, T, C]) and its output's quantization is
+    not the input's (TFLite Micro's integer Mean runs that case). SUM's kernel runs any other MEAN."""
+    input, axes = int(op.inputs[0]), reader.array(int(op.inputs[1])).ravel()
+    if not 1 <= len(reader.shape(input)) <= 4 or any(not -len(reader.shape(input)) <= int(a) < len(reader.shape(input))
+                                                      for a in axes):
+        return False  # SUM's build names what is wrong
+    reduced = kpe.reduced_nhwc_axes(len(reader.shape(input)), axes)
+    on_hw = all(bool(flag) == (position in (1, 2)) for position, (flag, extent)
+                in enumerate(zip(reduced, nhwc(reader.shape(input)))) if extent > 1)
+    return on_hw and reader.quant(input) != reader.quant(int(op.outputs[0]))
+
+
 def _mean(ctx: OpContext) -> OpRecord:
-    """MEAN whose reduced axes, as the blob's NHWC axes, are H and W up to axes of extent 1 (GlobalAveragePooling2D,
-    and GlobalAveragePooling1D: [1, T, C] is [1, 1, T, C]); TFLite Micro's int8 MEAN is one arithmetic for all axes."""
-    input_shape = ctx.reader.shape(ctx.inputs[0])
-    axes = [int(axis) for axis in ctx.reader.array(ctx.inputs[1]).ravel()]
-    reduced = kpe.reduced_nhwc_axes(len(input_shape), axes)
-    if any(bool(flag) != (position in (1, 2)) for position, (flag, extent) in
-           enumerate(zip(reduced, nhwc(input_shape))) if extent > 1):
-        raise UnsupportedError(f"MEAN over axes {axes} of {list(input_shape)} is not supported (only the spatial "
-                               "axes: H and W of a 4-D input, the steps of a 3-D one)")
+    """MEAN over H and W (compact gives any other MEAN to SUM's kernel: mean_on_hw); TFLite Micro's int8 MEAN is one
+    arithmetic for all axes."""
     return OpRecord(ctx.inputs[:1], kp.mean_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
+
+
+def _reduce_sum(ctx: OpContext) -> OpRecord:
+    """SUM, or a MEAN beyond H and W, over the constant axis operand (any NHWC axes); the output holds the kept axes."""
+    input_shape = ctx.reader.shape(ctx.inputs[0])
+    mean = flatbuf.builtin_code(ctx.reader.model, ctx.op) == OP.MEAN
+    params = kpe.reduce_sum_params(len(input_shape), ctx.reader.array(ctx.inputs[1]).ravel(),
+                                   ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx), mean)
+    kept = [extent for extent, reduced in zip(nhwc(input_shape), dataclasses.astuple(params.axes)) if not reduced]
+    if int(np.prod(ctx.reader.shape(ctx.output))) != int(np.prod(kept)):
+        raise InputError(f"output shape {list(ctx.reader.shape(ctx.output))} does not hold the kept axes of "
+                         f"{list(input_shape)}")
+    return OpRecord(ctx.inputs[:1], params)
 
 
 def _pad(ctx: OpContext) -> OpRecord:
@@ -535,7 +561,10 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.PRELU, "PRELU", _prelu, kpe.PreluParams, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MAXIMUM, "MAXIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MINIMUM, "MINIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.SQUARED_DIFFERENCE, "SQUARED_DIFFERENCE", _squared_difference, kpe.SquaredDifferenceParams,
+           input_count=(2, 2), required_inputs=2),
     OpSpec(OP.TRANSPOSE, "TRANSPOSE", _transpose, kpe.TransposeParams, required_inputs=2, data_inputs=1),
+    OpSpec(OP.SUM, "SUM", _reduce_sum, kpe.ReduceSumParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.REDUCE_MAX, "REDUCE_MAX", _reduce_max, kpe.ReduceParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.RESIZE_BILINEAR, "RESIZE_BILINEAR", _resize(schema.ResizeBilinearOptionsT, bilinear=True),
            kpe.ResizeParams, required_inputs=2, data_inputs=1),
