@@ -4,6 +4,7 @@ byte-exact with TFLite Micro, and with LiteRT's reference kernels except where a
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 
 import numpy as np
@@ -201,3 +202,25 @@ def test_op_model_runs_in_the_firmware_as_on_the_host(name, target):
     from pipeline.firmware import build as firmware
 
     assert firmware.measure(deployed_model(name), target, inputs=3).matches_host
+
+
+def test_an_op_version_the_pinned_litert_lacks_is_refused_naming_the_layer():
+    """Keras ELU converts to ELU version 1, which LiteRT 2.3.0 cannot load (nor has TFLite Micro an int8 ELU to
+    compare with): deploy refuses in one line naming the user's layer."""
+    import keras
+
+    from pipeline import deploy
+    from pipeline.errors import UnsupportedError
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(INPUT_SHAPE)
+    inner = keras.layers.ELU(name="inner_elu")(_conv(keras.layers, inputs))  # its output tensor names the layer
+    model = keras.Model(inputs, keras.layers.ELU(name="my_elu")(_conv(keras.layers, inner)))  # a model output
+    x_calib = np.random.default_rng(0).normal(size=(4, *INPUT_SHAPE)).astype(np.float32)
+    with pytest.raises(UnsupportedError) as refused:
+        deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=0), source="elu.keras")
+    message = str(refused.value)
+    assert message.startswith("elu.keras: LiteRT cannot load the model: Didn't find op for builtin opcode 'ELU'")
+    assert re.search(r" \(ELU version 1: operator \d+ of Keras layer 'inner_elu', operator \d+ of Keras layer "
+                     r"'my_elu'; replace that layer\)$", message), message
+    assert "\n" not in message
