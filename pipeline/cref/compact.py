@@ -372,8 +372,9 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     packed = {op.inputs[1] for op in ops if op.op_code & OP_INT4_FILTER}
     for op in ops:
         _check_tensor_types(reader, op, source, packed)
-        for tensor in set(op.outputs) & constant_tensors:
-            raise InputError(f"{source}: operator {op.operator_index} writes constant tensor {tensor}")
+        written = sorted(set(op.outputs) & constant_tensors)
+        if written:
+            raise InputError(f"{source}: operator {op.operator_index} writes constant tensor {written[0]}")
     sizes = {t: _data_bytes(int(np.prod(reader.shape(t), dtype=np.int64)), _tensor_type(reader, t, packed))
              for t in used}
     buffers = [memplan.Buffer(b.tensors, max(sizes[t] for t in b.tensors), b.first_op, b.last_op)
