@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -236,10 +237,19 @@ def partial_pass(state: DeployState) -> None:
                     state.partial.top1, len(state.partial.float_nodes), state.partial.float_top1)
 
 
+UNLOADABLE_OP = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")  # LiteRT's message for an op it lacks
+
+
 def check_pass(state: DeployState) -> None:
     """Graph health: the output loads in LiteRT with int8 input/output, and WESS metadata reads back consistent."""
-    with about(state.source):  # e.g. an op version the pinned LiteRT lacks (UpSampling2D's TILE v3): name the file
-        runtime.io_quant(state.model)
+    with about(state.source):  # e.g. an op version the pinned LiteRT lacks (ELU, UpSampling2D's TILE v3)
+        try:
+            runtime.io_quant(state.model)
+        except UnsupportedError as error:
+            found = UNLOADABLE_OP.search(str(error))
+            if found:  # name the user's layers that became that op
+                error.args = (f"{error}{_ops_of_version(state, found.group(1), int(found.group(2)))}",)
+            raise
     if state.scheme.wess:
         metadata.read_shifts(flatbuf.read_model(state.model), "deployed model")
 
@@ -256,6 +266,30 @@ def fully_int8_pass(state: DeployState) -> None:
         raise UnsupportedError(f"{state.source}: operator {index} ({op}{layer}, output {tensor!r}) has no int8 kernel, "
                                f"so the converter left it in float{more}; the model would not be fully int8 (replace "
                                "that layer)")
+
+
+def _ops_of_version(state: DeployState, name: str, version: int) -> str:
+    """" (NAME version V: operator I of Keras layer 'L', ...; replace that layer)" for the operators of that builtin
+    and version in the deployed model, or ""."""
+    model = flatbuf.read_model(state.model)
+    graph = model.subgraphs[0]
+    outputs = [int(t) for t in graph.outputs]
+
+    def layer(op) -> str:
+        """The layer in the op's output name, else the one whose model output it reaches through QUANTIZE ops (ELU,
+        kept in float, does: the converter names both tensors after the signature)."""
+        tensor = int(op.outputs[0])
+        named = _of_keras_layer(state, flatbuf.tensor_name(graph.tensors[tensor]))
+        while not named and tensor not in outputs:
+            readers = [o for o in graph.operators if tensor in [int(t) for t in o.inputs]]
+            if len(readers) != 1 or flatbuf.opcode_name(model, readers[0]) != "QUANTIZE":
+                break
+            tensor = int(readers[0].outputs[0])
+        return named or _of_keras_layer(state, "", outputs.index(tensor) if tensor in outputs else None)
+
+    found = [f"operator {index}{layer(op)}" for index, op in enumerate(graph.operators)
+             if flatbuf.opcode_name(model, op) == name and model.operatorCodes[op.opcodeIndex].version == version]
+    return f" ({name} version {version}: {', '.join(found)}; replace that layer)" if found else ""
 
 
 def _of_keras_layer(state: DeployState, tensor_name: str, model_output: int | None = None) -> str:

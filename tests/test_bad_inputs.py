@@ -65,8 +65,8 @@ CASES: list[Case] = [
     *_file_cases("float", "a float TFLite model (no int8 op)", ("model input/output are float32/float32; an int8 "
                                                                 "model (int8 input and output) is required",),
                  ("run", "verify", "firmware")),
-    *[Case(f"unsupported_op-{c}", "an int8 model with an op the C runner lacks (MEAN patched to SUM)", argv,
-           ("unsupported_op.tflite: operator ", " is SUM, which the C reference runner does not support"))
+    *[Case(f"unsupported_op-{c}", "an int8 model with an op the C runner lacks (MEAN patched to REDUCE_PROD)", argv,
+           ("unsupported_op.tflite: operator ", " is REDUCE_PROD, which the C reference runner does not support"))
       for c, argv in (("run", ("run", "unsupported_op.tflite", "--random-input", "--backend", "ref")),
                       ("verify", _tflite_argv("verify", "unsupported_op.tflite")),
                       ("firmware", _tflite_argv("firmware", "unsupported_op.tflite")))],
@@ -194,7 +194,7 @@ def make_inputs(root: Path, model: bytes, float_model: bytes, calibration_x: np.
     (root / "truncated.tflite").write_bytes(model[:len(model) // 2])
     (root / "flipped.tflite").write_bytes(bytes(b ^ 0xFF for b in model[:4]) + model[4:])
     (root / "float.tflite").write_bytes(float_model)
-    (root / "unsupported_op.tflite").write_bytes(_with_opcode(model, "MEAN", "SUM"))
+    (root / "unsupported_op.tflite").write_bytes(_with_opcode(model, "MEAN", "REDUCE_PROD"))
     shifts = flatbuf.get_metadata(flatbuf.read_model(model), metadata.METADATA_NAME)
     layers = metadata.decode(shifts)
     first = layers[0]

@@ -58,7 +58,8 @@ def test_the_registry_has_the_c_tables_rows():
     for code, spec in op_registry.SPECS.items():
         row = rows[code]
         assert row.name.decode() == spec.name
-        assert (row.min_inputs, row.max_inputs, row.output_count) == (*spec.input_count, 1)
+        assert (row.min_inputs, row.max_inputs, row.min_outputs, row.max_outputs) == (*spec.input_count,
+                                                                               *spec.output_count)
         assert list(row.input_types) == [_c_type(t) for t in spec.input_types], spec.name
         assert (row.output_type, row.optional_input) == (_c_type(spec.output_type), spec.optional_input)
         assert (row.param_words, row.requant_words) == (spec.param_word_count, 4 if spec.requant else 0)

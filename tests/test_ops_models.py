@@ -3,6 +3,8 @@ byte-exact with TFLite Micro, and with LiteRT's reference kernels except where a
 (docs/operators.md)."""
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 
 import numpy as np
@@ -72,6 +74,23 @@ def _selections(layers, x):
     return layers.Maximum()([layers.GlobalMaxPooling2D()(x), CHANNEL_SCALES[None]])
 
 
+def _split_pad_reduce(layers, x):
+    """keras.ops.split into equal channel thirds (SPLIT) and into rows 2 | 4 (SPLIT_V); keras.ops.pad of the
+    channels (a PAD beyond H and W: PADV2's kernel) and of the top with a constant (PADV2); a channel mean (MEAN over
+    C: SUM's kernel) subtracted and squared (SQUARED_DIFFERENCE, broadcast); keras.ops.sum over H and W (SUM)."""
+    import keras
+
+    ops = keras.ops
+    x = _conv(layers, x, 6)
+    first, second, third = ops.split(x, 3, axis=-1)
+    top, bottom = ops.split(x, [2], axis=1)  # every output used (an unused one may be left in float)
+    channels = ops.pad(first, [[0, 0], [0, 0], [0, 0], [1, 2]])  # 6x6x5
+    above = ops.pad(top, [[0, 0], [1, 0], [0, 0], [0, 0]], constant_values=0.5)  # 3x6x6
+    spread = ops.square(second - ops.mean(second, axis=-1, keepdims=True))  # 6x6x2
+    parts = (channels, above, bottom, spread, ops.sum(third, axis=(1, 2)))
+    return layers.Concatenate()([layers.Flatten()(part) for part in parts])
+
+
 def _slice(x):
     """keras.ops.slice (SLICE) of rows 1..4, columns 2..4 (of 4 or more) and channels 1..2."""
     import keras
@@ -128,6 +147,7 @@ MODELS = {
     "permute_1d": (lambda layers, x: layers.Permute((2, 1))(layers.Conv1D(4, 3, activation="relu")(x)), (12, 3),
                    {"TRANSPOSE"}),
     "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
+    "split_pad_reduce": (_split_pad_reduce, INPUT_SHAPE, {"SPLIT", "SPLIT_V", "PADV2", "SUM", "SQUARED_DIFFERENCE"}),
     "every_activation": (_every_activation, (12, 3),
                          {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
                           "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
@@ -139,9 +159,13 @@ MODELS = {
 LITERT_DIFFERS = {
     "every_activation": "RELU6, as below",
     "relu6": "TFLite Micro clamps RELU6 in the input's quantization and keeps its bytes; LiteRT rescales",
+    "split_pad_reduce": "LiteRT 2.3.0's reference int8 SUM writes -1 into every output byte",
 }
+# the first operator whose bytes LiteRT's reference gets wrong, where one is documented (the ops before it agree)
+LITERT_FIRST_DIVERGENCE = {"split_pad_reduce": "SUM"}
 
 
+@functools.lru_cache(maxsize=None)  # the firmware tests reuse the conversion (bytes: immutable)
 def deployed_model(name: str, seed: int = 0) -> bytes:
     import keras
 
@@ -164,14 +188,39 @@ def test_op_model_runs_byte_exact_with_tflite_micro(name):
     assert result.mismatched_bytes["ref_vs_tflm"] == 0
     if name in LITERT_DIFFERS:  # the documented difference shows, between LiteRT and the two that agree
         assert result.mismatched_bytes["ref_vs_litert"] == result.mismatched_bytes["litert_vs_tflm"] > 0
+        if name in LITERT_FIRST_DIVERGENCE:
+            assert result.first_divergence.op == LITERT_FIRST_DIVERGENCE[name], result.first_divergence
     else:
         assert result.mismatched_bytes == {pair: 0 for pair in verify.PAIRS}, result.first_divergence
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
-@pytest.mark.parametrize("target", [pytest.param("cortex-m3", marks=pytest.mark.slow), "cortex-m55"])
-def test_every_activation_runs_in_the_firmware_as_on_the_host(target):
+@pytest.mark.parametrize("name, target", [pytest.param("every_activation", "cortex-m3", marks=pytest.mark.slow),
+                                          ("every_activation", "cortex-m55"), ("split_pad_reduce", "cortex-m55")])
+def test_op_model_runs_in_the_firmware_as_on_the_host(name, target):
     from pipeline.firmware import build as firmware
 
-    assert firmware.measure(deployed_model("every_activation"), target, inputs=3).matches_host
+    assert firmware.measure(deployed_model(name), target, inputs=3).matches_host
+
+
+def test_an_op_version_the_pinned_litert_lacks_is_refused_naming_the_layer():
+    """Keras ELU converts to ELU version 1, which LiteRT 2.3.0 cannot load (nor has TFLite Micro an int8 ELU to
+    compare with): deploy refuses in one line naming the user's layer."""
+    import keras
+
+    from pipeline import deploy
+    from pipeline.errors import UnsupportedError
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(INPUT_SHAPE)
+    inner = keras.layers.ELU(name="inner_elu")(_conv(keras.layers, inputs))  # its output tensor names the layer
+    model = keras.Model(inputs, keras.layers.ELU(name="my_elu")(_conv(keras.layers, inner)))  # a model output
+    x_calib = np.random.default_rng(0).normal(size=(4, *INPUT_SHAPE)).astype(np.float32)
+    with pytest.raises(UnsupportedError) as refused:
+        deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=0), source="elu.keras")
+    message = str(refused.value)
+    assert message.startswith("elu.keras: LiteRT cannot load the model: Didn't find op for builtin opcode 'ELU'")
+    assert re.search(r" \(ELU version 1: operator \d+ of Keras layer 'inner_elu', operator \d+ of Keras layer "
+                     r"'my_elu'; replace that layer\)$", message), message
+    assert "\n" not in message

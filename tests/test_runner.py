@@ -229,8 +229,8 @@ def test_unsupported_op_names_the_op_and_its_index(deployed_models):
     model = flatbuf.read_model(deployed_models("mobilenet_v1", "per_tensor"))
     mean = next(i for i, op in enumerate(model.subgraphs[0].operators) if flatbuf.opcode_name(model, op) == "MEAN")
     code = model.operatorCodes[model.subgraphs[0].operators[mean].opcodeIndex]
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SUM
-    with pytest.raises(WessError, match=f"operator {mean} is SUM"):
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.REDUCE_PROD
+    with pytest.raises(WessError, match=f"operator {mean} is REDUCE_PROD"):
         compact.compile_model(flatbuf.write_model(model))
 
 

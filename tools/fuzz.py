@@ -45,7 +45,8 @@ def tiny_models():
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
     RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
     PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE,
-    TRANSPOSE_CONV): a few KB each, so the fuzzers run fast on them."""
+    TRANSPOSE_CONV, TRANSPOSE, SPLIT, SPLIT_V, PADV2, SUM, SQUARED_DIFFERENCE): a few KB each, so the fuzzers run
+    fast on them."""
     import keras
 
     layers = keras.layers
@@ -71,7 +72,13 @@ def tiny_models():
     x = layers.UpSampling2D(2, interpolation="bilinear")(x)  # RESIZE_BILINEAR, 6x6x3
     x = layers.Resizing(4, 5, interpolation="nearest")(x)  # RESIZE_NEAREST_NEIGHBOR, 4x5x3
     x = layers.Permute((2, 1, 3))(x)  # TRANSPOSE, 5x4x3
-    x = layers.Reshape((60,))(x)
+    left, right = keras.ops.split(x, [1], axis=-1)  # SPLIT_V, 5x4x1 and 5x4x2
+    x = layers.Add()(keras.ops.split(keras.ops.pad(right, [[0, 0], [0, 0], [0, 0], [0, 1]]), 3, axis=-1))
+    x = layers.Concatenate()([left, keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [1, 0]], constant_values=0.5)])
+    # above: PAD of C (PADV2's kernel), SPLIT in thirds, PADV2: 5x4x3; below: MEAN of C (SUM's kernel),
+    # SQUARED_DIFFERENCE, SUM over H
+    x = layers.Add()([x, keras.ops.square(x - keras.ops.mean(x, axis=-1, keepdims=True))])
+    x = layers.Concatenate()([layers.Reshape((60,))(x), layers.Flatten()(keras.ops.sum(x, axis=1))])
     second = keras.Model(inp, layers.Softmax()(layers.Dense(10)(x)), name="tiny_b")
     inp = keras.Input((32, 32, 1))
     sequence = layers.Reshape((16, 1))(layers.MaxPooling2D(8)(inp))  # Conv1D below: EXPAND_DIMS

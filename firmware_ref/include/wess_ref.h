@@ -224,6 +224,42 @@ typedef struct {
     int32_t perm_c;  /**< [0, 3]; the four form a permutation. */
 } wess_transpose_params_t;
 
+/** SQUARED_DIFFERENCE parameters, as TFLite Micro's Prepare computes them for int8: both inputs (q - zero point) *
+ *  2^7 rescaled to twice the larger input scale, their difference squared and requantized by (2 max(s1, s2))^2 /
+ *  (2^14 s_out). */
+typedef struct {
+    int32_t input1_offset;       /**< -input1 zero point, [-127, 128]. */
+    int32_t input2_offset;       /**< -input2 zero point, [-127, 128]. */
+    int32_t output_offset;       /**< Output zero point, [-128, 127]. */
+    int32_t input1_multiplier;   /**< [0, INT32_MAX]; with input1_right_shift at most 0.5 (2^30 at right shift 0). */
+    int32_t input1_right_shift;  /**< [0, 31]. */
+    int32_t input2_multiplier;   /**< As input1_multiplier. */
+    int32_t input2_right_shift;  /**< [0, 31]. */
+    int32_t output_multiplier;   /**< [0, INT32_MAX]. */
+    int32_t output_right_shift;  /**< [-30, 31] (negative = left shift). */
+} wess_squared_difference_params_t;
+
+/** PADV2 (and PAD on any axis) parameters: cells added before and after each NHWC axis, and their value. */
+typedef struct {
+    int32_t pad_n_before;  /**< >= 0. */
+    int32_t pad_n_after;   /**< >= 0. */
+    int32_t pad_h_before;  /**< >= 0. */
+    int32_t pad_h_after;   /**< >= 0. */
+    int32_t pad_w_before;  /**< >= 0. */
+    int32_t pad_w_after;   /**< >= 0. */
+    int32_t pad_c_before;  /**< >= 0. */
+    int32_t pad_c_after;   /**< >= 0. */
+    int32_t pad_value;     /**< [-128, 127]: PADV2's constant operand, PAD's output zero point. */
+} wess_pad_nhwc_params_t;
+
+/** SPLIT and SPLIT_V parameters: the NHWC axis the input is cut along (TFLite's axis operand, resolved). */
+typedef struct {
+    int32_t axis;  /**< [0, 3]: 0 n, 1 h, 2 w, 3 c. */
+} wess_split_params_t;
+
+/** Most outputs of one SPLIT / SPLIT_V (the run binds them on the stack). */
+#define WESS_MAX_SPLIT_OUTPUTS 16
+
 /** REDUCE_MAX parameters: which NHWC axes of the input are reduced (TFLite's axis operand, resolved). */
 typedef struct {
     int32_t reduce_n;  /**< 0 (kept) or 1 (reduced). */
@@ -231,6 +267,19 @@ typedef struct {
     int32_t reduce_w;  /**< 0 or 1. */
     int32_t reduce_c;  /**< 0 or 1. */
 } wess_reduce_params_t;
+
+/** SUM, and MEAN over any axes (TFLite Micro's QuantizedMeanOrSum, or its integer Mean when MEAN's input and output
+ *  share quantization): the reduced axes, the requantization and which of the three the kernel computes. */
+typedef struct {
+    wess_reduce_params_t axes;  /**< 1 per reduced NHWC axis. */
+    wess_mean_params_t quant;   /**< QuantizeMultiplier(input_scale / output_scale) and the zero points. */
+    int32_t mode;               /**< WESS_REDUCE_SUM, WESS_REDUCE_MEAN or WESS_REDUCE_MEAN_SAME_QUANT. */
+} wess_reduce_sum_params_t;
+
+/** wess_reduce_sum_params_t.mode: SUM requantizes the sum of q - input zero point; MEAN folds 1 / count into the
+ *  multiplier first; MEAN_SAME_QUANT (input and output scale and zero point equal) divides the sum of the stored
+ *  bytes by the count, truncating toward zero. */
+enum { WESS_REDUCE_SUM = 0, WESS_REDUCE_MEAN = 1, WESS_REDUCE_MEAN_SAME_QUANT = 2 };
 
 /** RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR parameters (TFLite's options; the output size is the output
  *  tensor's H and W). */
@@ -493,6 +542,32 @@ wess_status_t wess_transpose_s8(const wess_transpose_params_t *params,
                                 const wess_dims_t *input_dims, const int8_t *input,
                                 const wess_dims_t *output_dims, int8_t *output);
 
+/** SQUARED_DIFFERENCE, int8: (input1 - input2)^2 in the output's quantization, each input broadcast to output_dims
+ *  along axes of extent 1 (else WESS_ERR_BAD_SHAPE); layout NHWC. */
+wess_status_t wess_squared_difference_s8(const wess_squared_difference_params_t *params,
+                                         const wess_dims_t *input1_dims, const int8_t *input1,
+                                         const wess_dims_t *input2_dims, const int8_t *input2,
+                                         const wess_dims_t *output_dims, int8_t *output);
+
+/** PADV2 (PAD on any axis), int8: TFLite Micro's reference pad; input [n, h, w, c], output each axis's before +
+ *  extent + after (else WESS_ERR_BAD_SHAPE); input bytes copied unchanged, padded cells pad_value. */
+wess_status_t wess_pad_nhwc_s8(const wess_pad_nhwc_params_t *params,
+                               const wess_dims_t *input_dims, const int8_t *input,
+                               const wess_dims_t *output_dims, int8_t *output);
+
+/** SPLIT / SPLIT_V, int8: output k holds the input's elements from the sum of the earlier outputs' extents along
+ *  the axis on, output_dims[k] long there (TFLite Micro's reference split; bytes copied unchanged). input [n, h, w,
+ *  c]; output_count in [1, WESS_MAX_SPLIT_OUTPUTS]; output_dims and outputs: output_count entries, each output equal
+ *  to the input on the other axes, their extents along the axis adding up to the input's (else WESS_ERR_BAD_SHAPE). */
+wess_status_t wess_split_s8(const wess_split_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
+                            int32_t output_count, const wess_dims_t *output_dims, int8_t *const *outputs);
+
+/** SUM / MEAN over any NHWC axes, int8: input [n, h, w, c] with at most 2^23 elements reduced into each output;
+ *  the output holds the kept axes in order (flat size = product of the kept extents, as REDUCE_MAX). */
+wess_status_t wess_reduce_sum_s8(const wess_reduce_sum_params_t *params,
+                                 const wess_dims_t *input_dims, const int8_t *input,
+                                 const wess_dims_t *output_dims, int8_t *output);
+
 /** REDUCE_MAX, int8, input and output sharing quantization (TFLite Micro requires it): input [n, h, w, c]; the
  *  output holds the kept axes in order (flat size = product of the kept extents, whatever its dims: keep_dims
  *  true or false); a reduced axis of extent 1 reduces nothing. */
@@ -597,7 +672,7 @@ typedef struct {
 } wess_model_info_t;
 
 /**
- * Called after each op for its output tensor (sample: index in the batch, [0, batch_count); op: op position;
+ * Called after each op for each of its output tensors, in order (sample: index in the batch, [0, batch_count); op: op position;
  * tensor: tensor index; data: the tensor's bytes in the arena, valid only during the call). Returning anything
  * other than WESS_OK stops the run with WESS_ERR_CALLBACK.
  */
@@ -617,7 +692,8 @@ typedef struct {
     const char *name;            /**< TFLite's name; float32 kernels end in _F32. */
     uint32_t min_inputs;         /**< Input tensors of an op record: min_inputs to max_inputs. */
     uint32_t max_inputs;
-    uint32_t output_count;       /**< Output tensors of an op record. */
+    uint32_t min_outputs;        /**< Output tensors of an op record: min_outputs to max_outputs. */
+    uint32_t max_outputs;
     uint32_t input_types[3];     /**< Tensor type of inputs 0, 1 and 2 on: 0 int8, 1 int32, 2 float32, 255 any. */
     uint32_t output_type;        /**< Tensor type of the outputs, as input_types. */
     int32_t optional_input;      /**< The input whose tensor index may be -1 (absent), or -1. */

@@ -7,18 +7,9 @@
  * true and false, equal and unequal scales); LiteRT's default optimized MEAN differs in the last place.
  */
 #include "kernel_util.h"
+#include "mean_fold.h"
 #include "op_table.h"
 
-#define MAX_MEAN_COUNT (1 << 23)  /* sum of count terms |input + input_offset| <= 255 stays below 2^31 */
-
-static int32_t floor_log2(int32_t value)
-{
-    int32_t log2 = 0;
-    while ((value >> 1) >= (int32_t)1 << log2) {
-        ++log2;
-    }
-    return log2;
-}
 
 wess_status_t wess_mean_hw_s8(const wess_mean_params_t *params,
                               const wess_dims_t *input_dims, const int8_t *input,
@@ -40,18 +31,13 @@ wess_status_t wess_mean_hw_s8(const wess_mean_params_t *params,
     if (output_dims->h != 1 || output_dims->w != 1 || output_dims->c != input_dims->c) {
         return WESS_ERR_BAD_SHAPE;
     }
-    if ((int64_t)input_dims->h * input_dims->w > MAX_MEAN_COUNT) {
+    if ((int64_t)input_dims->h * input_dims->w > WESS_MAX_MEAN_COUNT) {
         return WESS_ERR_UNSUPPORTED;
     }
     const int32_t count = input_dims->h * input_dims->w, depth = input_dims->c;
-    const int32_t exponent = -params->right_shift;
-    int32_t count_log2 = floor_log2(count);  /* <= 23 */
-    if (count_log2 > 31 + exponent) {
-        count_log2 = 31 + exponent;  /* keeps exponent - count_log2 >= -31 */
-    }
-    /* multiplier * 2^count_log2 < 2^54; the quotient is < 2^31 since 2^count_log2 <= count */
-    const int32_t mean_multiplier = (int32_t)(((int64_t)params->multiplier * ((int64_t)1 << count_log2)) / count);
-    const int32_t mean_exponent = exponent - count_log2;  /* [-31, 30] */
+    int32_t mean_exponent;
+    const int32_t mean_multiplier = mean_fold_multiplier(params->multiplier, params->right_shift, count,
+                                                         &mean_exponent);
     for (int32_t channel = 0; channel < depth; ++channel) {
         int32_t sum = 0;  /* count <= 2^23 terms of magnitude <= 255: |sum| < 2^31 */
         for (int32_t in_y = 0; in_y < input_dims->h; ++in_y) {

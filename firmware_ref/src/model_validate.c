@@ -131,7 +131,8 @@ static wess_status_t op_valid(const model_run_t *model, const model_op_t *op, in
 {
     const model_op_kind_t *kind = op->kind;
     *error_tensor = -1;
-    if (op->output_count != kind->output_count || op->input_count < kind->min_inputs ||
+    if (op->output_count < kind->min_outputs || op->output_count > kind->max_outputs ||
+        op->input_count < kind->min_inputs ||
         op->input_count > kind->max_inputs) {
         return WESS_ERR_BAD_OP;
     }

@@ -46,6 +46,8 @@
     OP(MODEL_OP_SOFTMAX, "SOFTMAX", 1, 1, TYPES_S8, PARAMS(wess_softmax_params_t), NO_REQUANT, model_check_none, \
        softmax_op_run) \
     OP(MODEL_OP_PAD, "PAD", 1, 1, TYPES_S8, PARAMS(wess_pad_params_t), NO_REQUANT, model_check_none, pad_op_run) \
+    OP(MODEL_OP_PADV2, "PADV2", 1, 1, TYPES_S8, PARAMS(wess_pad_nhwc_params_t), NO_REQUANT, model_check_none, \
+       pad_nhwc_op_run) \
     OP(MODEL_OP_MEAN, "MEAN", 1, 1, TYPES_S8, PARAMS(wess_mean_params_t), NO_REQUANT, model_check_none, \
        mean_op_run) \
     OP(MODEL_OP_SQUEEZE, "SQUEEZE", 1, 1, TYPES_ANY, NO_PARAMS, NO_REQUANT, reshape_op_check, reshape_op_run) \
@@ -68,10 +70,14 @@
        prelu_op_run) \
     OP(MODEL_OP_MAXIMUM, "MAXIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, maximum_op_run) \
     OP(MODEL_OP_MINIMUM, "MINIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, minimum_op_run) \
+    OP(MODEL_OP_SQUARED_DIFFERENCE, "SQUARED_DIFFERENCE", 2, 2, TYPES_S8, PARAMS(wess_squared_difference_params_t), \
+       NO_REQUANT, model_check_none, squared_difference_op_run) \
     OP(MODEL_OP_TRANSPOSE, "TRANSPOSE", 1, 1, TYPES_S8, PARAMS(wess_transpose_params_t), NO_REQUANT, \
        model_check_none, transpose_op_run) \
     OP(MODEL_OP_REDUCE_MAX, "REDUCE_MAX", 1, 1, TYPES_S8, PARAMS(wess_reduce_params_t), NO_REQUANT, \
        model_check_none, reduce_max_op_run) \
+    OP(MODEL_OP_SUM, "SUM", 1, 1, TYPES_S8, PARAMS(wess_reduce_sum_params_t), NO_REQUANT, model_check_none, \
+       reduce_sum_op_run) \
     OP(MODEL_OP_RESIZE_BILINEAR, "RESIZE_BILINEAR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), NO_REQUANT, \
        model_check_none, resize_bilinear_op_run) \
     OP(MODEL_OP_RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), \
@@ -97,15 +103,28 @@
     OP(MODEL_OP_FULLY_CONNECTED_F32, "FULLY_CONNECTED_F32", 3, 3, TYPES_WEIGHTED_F32, \
        PARAMS(wess_fc_f32_params_t), NO_REQUANT, model_check_weighted, F32_RUN(fully_connected_f32_op_run))
 
+/* The rows of ops with several outputs: OPN(op code, name, min inputs, max inputs, max outputs, then as OP). */
+#define MODEL_MULTI_OUTPUT_OPS(OPN) \
+    OPN(MODEL_OP_SPLIT, "SPLIT", 1, 1, WESS_MAX_SPLIT_OUTPUTS, TYPES_S8, PARAMS(wess_split_params_t), NO_REQUANT, \
+        model_check_none, split_op_run) \
+    OPN(MODEL_OP_SPLIT_V, "SPLIT_V", 1, 1, WESS_MAX_SPLIT_OUTPUTS, TYPES_S8, PARAMS(wess_split_params_t), \
+        NO_REQUANT, model_check_none, split_op_run)
+
 /* Every row's check and run, declared (repeating a declaration is allowed). */
 #define DECLARE(code, name, min_inputs, max_inputs, types, params, requant, check, run) \
     wess_status_t check(const model_run_t *model, const model_op_t *op, int32_t *error_tensor); \
     wess_status_t run(const model_run_t *model, const model_op_t *op);
+#define DECLARE_N(code, name, min_inputs, max_inputs, max_outputs, types, params, requant, check, run) \
+    wess_status_t check(const model_run_t *model, const model_op_t *op, int32_t *error_tensor); \
+    wess_status_t run(const model_run_t *model, const model_op_t *op);
 MODEL_OPS(DECLARE)
+MODEL_MULTI_OUTPUT_OPS(DECLARE_N)
 
 #define ROW(code, name, min_inputs, max_inputs, types, params, requant, check, run) \
-    {code, name, min_inputs, max_inputs, 1u, types, params, requant, check, run},
-static const model_op_kind_t OP_TABLE[] = {MODEL_OPS(ROW)};
+    {code, name, min_inputs, max_inputs, 1u, 1u, types, params, requant, check, run},
+#define ROW_N(code, name, min_inputs, max_inputs, max_outputs, types, params, requant, check, run) \
+    {code, name, min_inputs, max_inputs, 1u, max_outputs, types, params, requant, check, run},
+static const model_op_kind_t OP_TABLE[] = {MODEL_OPS(ROW) MODEL_MULTI_OUTPUT_OPS(ROW_N)};
 
 #define OP_TABLE_ROWS (sizeof OP_TABLE / sizeof OP_TABLE[0])
 
@@ -129,7 +148,8 @@ wess_status_t wess_op_info(uint32_t index, wess_op_info_t *info)
     info->name = kind->name;
     info->min_inputs = kind->min_inputs;
     info->max_inputs = kind->max_inputs;
-    info->output_count = kind->output_count;
+    info->min_outputs = kind->min_outputs;
+    info->max_outputs = kind->max_outputs;
     for (int position = 0; position < 3; ++position) {
         info->input_types[position] = kind->input_types[position];
     }

@@ -45,7 +45,8 @@ struct model_op_kind {
     const char *name;           /* TFLite's name (float32 kernels: with an _F32 suffix) */
     uint16_t min_inputs;        /* input tensor count range of the op record */
     uint16_t max_inputs;
-    uint16_t output_count;      /* output tensors (the last tensor words) */
+    uint16_t min_outputs;       /* output tensor count range of the op record (the last tensor words) */
+    uint16_t max_outputs;
     uint8_t input_types[3];     /* MODEL_TYPE_* of inputs 0, 1 and of every input from 2 on; MODEL_TYPE_ANY: any */
     uint8_t output_type;
     int8_t optional_input;      /* the input position whose tensor index may be -1 (absent), or -1 */

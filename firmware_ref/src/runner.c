@@ -20,8 +20,9 @@ static wess_status_t run_sample(const model_run_t *run, int32_t sample, wess_run
             }
             return status;
         }
-        if (hooks != NULL && hooks->tensor_callback != NULL) {
-            const int32_t output_index = op_word(&op, op.input_count);
+        for (uint32_t output_position = 0; hooks != NULL && hooks->tensor_callback != NULL &&
+                                           output_position < op.output_count; ++output_position) {
+            const int32_t output_index = op_word(&op, op.input_count + output_position);
             const bound_tensor_t output = model_bind(run, output_index);
             if (hooks->tensor_callback(hooks->user, sample, (int32_t)position, output_index, output.data,
                                        output.record.data_bytes) != WESS_OK) {

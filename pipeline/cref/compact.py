@@ -261,11 +261,16 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     spec = registry.SPECS.get(flatbuf.builtin_code(reader.model, op))
     if spec is None:
         raise UnsupportedError(f"{where} is {name}, which the C reference runner does not support")
-    if len(op.outputs) != 1:
-        raise UnsupportedError(f"{where} ({name}) has {len(op.outputs)} outputs; one is supported")
+    low, high = spec.output_count
+    if not low <= len(op.outputs) <= high:
+        raise UnsupportedError(f"{where} ({name}) has {len(op.outputs)} outputs; {low} to {high} are supported")
     inputs = [int(i) for i in op.inputs]
     if len(inputs) < spec.required_inputs or min(inputs[:spec.required_inputs]) < 0:
         raise InputError(f"{where} ({name}) has inputs {inputs}; it needs {spec.required_inputs} tensors")
+    if spec.code == OP.PAD and registry.pads_beyond_hw(reader, op):
+        spec = registry.SPECS[OP.PADV2]  # PAD on any axis: PADV2's kernel with the output zero point
+    if spec.code == OP.MEAN and not registry.mean_on_hw(reader, op):
+        spec = registry.SPECS[OP.SUM]  # MEAN on any axes: SUM's kernel in its MEAN mode
     float_spec = registry.SPECS.get(spec.code | OP_FLOAT32)
     if float_spec is not None and _is_float32(reader, inputs[0]):
         return float_spec  # left in float by partial quantization
@@ -273,7 +278,7 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     if int8_spec is not None and not _is_float32(reader, inputs[0]):
         return int8_spec  # QUANTIZE int8 -> int8: a requantization
     if not _touches_float32(spec) and any(_is_float32(reader, t) for t in
-                                          _data_inputs(reader.model, op) + [int(op.outputs[0])]):
+                                          _data_inputs(reader.model, op) + [int(t) for t in op.outputs]):
         raise UnsupportedError(f"{where} ({name}) was left in float32; only {FLOAT32_KERNELS} have float32 kernels")
     return spec
 
@@ -294,7 +299,7 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
         if record.requant is not None:
             requant = _requant_words(record.requant, constants)
             words += param_words.param_words(requant)
-    return CompactOp(index, spec.code, name, record.inputs, (int(op.outputs[0]),), words, requant)
+    return CompactOp(index, spec.code, name, record.inputs, tuple(int(t) for t in op.outputs), words, requant)
 
 
 def compile_model(data: bytes, source: str = "model", pack_int4: bool = True) -> CompactModel:
@@ -367,8 +372,9 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     packed = {op.inputs[1] for op in ops if op.op_code & OP_INT4_FILTER}
     for op in ops:
         _check_tensor_types(reader, op, source, packed)
-        if op.outputs[0] in constant_tensors:
-            raise InputError(f"{source}: operator {op.operator_index} writes constant tensor {op.outputs[0]}")
+        written = sorted(set(op.outputs) & constant_tensors)
+        if written:
+            raise InputError(f"{source}: operator {op.operator_index} writes constant tensor {written[0]}")
     sizes = {t: _data_bytes(int(np.prod(reader.shape(t), dtype=np.int64)), _tensor_type(reader, t, packed))
              for t in used}
     buffers = [memplan.Buffer(b.tensors, max(sizes[t] for t in b.tensors), b.first_op, b.last_op)

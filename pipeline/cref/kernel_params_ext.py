@@ -1,11 +1,12 @@
-"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE and TRANSPOSE_CONV as TFLite Micro's Prepare has them."""
+"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, SUM... as in TFLite Micro."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from .kernel_params import (ParameterError, activation_range, compute_padding, divisor_scale, f32,
-                            multiplier_and_right_shift)
+from .kernel_params import (MeanParams, ParameterError, activation_range, compute_padding, divisor_scale, f32,
+                            mean_params, multiplier_and_right_shift)
+from .kernel_params import _smaller_than_one as smaller_than_one
 
 
 @dataclass(frozen=True)
@@ -226,3 +227,120 @@ def transpose_conv_params(output_hw, filter_hw, stride_hw, padding: str, input_z
             for size, kernel, stride in zip(output_hw, filter_hw, stride_hw)]
     return TransposeConvParams(-input_zero_point, output_zero_point, stride_hw[0], stride_hw[1], pads[0], pads[1],
                                *activation_range(activation, output_scale, output_zero_point))
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """SPLIT and SPLIT_V (C: wess_split_params_t): the blob's NHWC axis the input is cut along."""
+
+    axis: int
+
+
+def split_params(input_shape: tuple[int, ...], axis: int, output_shapes: list[tuple[int, ...]],
+                 input_quant: tuple[float, int], output_quants: list[tuple[float, int]]) -> SplitParams:
+    """SPLIT / SPLIT_V along TFLite's `axis` (negative counts from the end) of an input of rank 1 to 4: every output
+    equals the input off the axis and their extents along it add up to the input's; the bytes are copied, so each
+    output keeps the input's quantization (the converter gives them the same)."""
+    rank = len(input_shape)
+    if not -rank <= axis < rank:
+        raise ParameterError(f"split axis {axis} of a rank-{rank} input")
+    axis %= rank
+    for shape in output_shapes:
+        if len(shape) != rank or any(a != b for position, (a, b) in enumerate(zip(shape, input_shape))
+                                     if position != axis):
+            raise ParameterError(f"split output shape {list(shape)} is not the input's {list(input_shape)} off "
+                                 f"axis {axis}")
+    if sum(shape[axis] for shape in output_shapes) != input_shape[axis]:
+        raise ParameterError(f"split outputs {[list(s) for s in output_shapes]} do not add up to the input's "
+                             f"{list(input_shape)} along axis {axis}")
+    for quant in output_quants:
+        if (f32(quant[0]), quant[1]) != (f32(input_quant[0]), input_quant[1]):
+            raise ParameterError(f"split output quantization {quant} differs from the input's {input_quant}")
+    return SplitParams(_nhwc_positions(rank)[axis])
+
+
+@dataclass(frozen=True)
+class PadNhwcParams:
+    """PADV2, and PAD on any axis (C: wess_pad_nhwc_params_t): cells before and after each NHWC axis, their value."""
+
+    pad_n_before: int
+    pad_n_after: int
+    pad_h_before: int
+    pad_h_after: int
+    pad_w_before: int
+    pad_w_after: int
+    pad_c_before: int
+    pad_c_after: int
+    pad_value: int
+
+
+def pad_nhwc_params(paddings, pad_value: int, input_quant: tuple[float, int],
+                    output_quant: tuple[float, int]) -> PadNhwcParams:
+    """PAD / PADV2 by TFLite's paddings operand ([rank, 2]: before and after each axis of a rank 1..4 input) onto the
+    NHWC dims. The input's bytes are copied, so the output must keep the input's quantization."""
+    paddings = [(int(before), int(after)) for before, after in paddings]
+    if min((min(pair) for pair in paddings), default=0) < 0:
+        raise ParameterError(f"negative paddings {paddings}")
+    if not -128 <= pad_value <= 127:
+        raise ParameterError(f"pad value {pad_value} is not an int8")
+    if (f32(input_quant[0]), input_quant[1]) != (f32(output_quant[0]), output_quant[1]):
+        raise ParameterError(f"pad output quantization {output_quant} differs from the input's {input_quant}")
+    nhwc_pairs = [(0, 0)] * 4
+    for position, pair in zip(_nhwc_positions(len(paddings)), paddings):
+        nhwc_pairs[position] = pair
+    return PadNhwcParams(*(amount for pair in nhwc_pairs for amount in pair), pad_value)
+
+
+REDUCE_SUM, REDUCE_MEAN, REDUCE_MEAN_SAME_QUANT = 0, 1, 2  # wess_reduce_sum_params_t.mode (WESS_REDUCE_* in C)
+
+
+@dataclass(frozen=True)
+class ReduceSumParams:
+    """SUM, and MEAN over any axes (C: wess_reduce_sum_params_t)."""
+
+    axes: ReduceParams
+    quant: MeanParams
+    mode: int
+
+
+def reduce_sum_params(input_rank: int, axes, input_quant: tuple[float, int], output_quant: tuple[float, int],
+                      mean: bool) -> ReduceSumParams:
+    """SUM or MEAN over `axes` (reduced_nhwc_axes) as TFLite Micro's Prepare and Eval choose: QuantizeMultiplier(
+    s_in / s_out) with the zero points; a MEAN whose input and output share scale and zero point is its integer
+    Mean (no requantization)."""
+    same = (f32(input_quant[0]), input_quant[1]) == (f32(output_quant[0]), output_quant[1])
+    mode = (REDUCE_MEAN_SAME_QUANT if same else REDUCE_MEAN) if mean else REDUCE_SUM
+    return ReduceSumParams(ReduceParams(*reduced_nhwc_axes(input_rank, axes)),
+                           mean_params(*input_quant, *output_quant), mode)
+
+
+SQUARED_DIFFERENCE_LEFT_SHIFT = 7  # TFLite's int8 SQUARED_DIFFERENCE: 255^2 * 2^14 fits int32
+
+
+@dataclass(frozen=True)
+class SquaredDifferenceParams:
+    """SQUARED_DIFFERENCE (C: wess_squared_difference_params_t)."""
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    input1_multiplier: int
+    input1_right_shift: int
+    input2_multiplier: int
+    input2_right_shift: int
+    output_multiplier: int
+    output_right_shift: int
+
+
+def squared_difference_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
+                              input2_zero_point: int, output_scale: float,
+                              output_zero_point: int) -> SquaredDifferenceParams:
+    """TFLite Micro's int8 SQUARED_DIFFERENCE Prepare (in double): inputs rescaled by s_i / (2 max(s1, s2)), the
+    squared difference by (2 max(s1, s2))^2 / (2^14 s_out), 2^14 s_out formed in float32 as TFLite does."""
+    twice_max_input_scale = 2.0 * max(divisor_scale(input1_scale, "input1"), divisor_scale(input2_scale, "input2"))
+    input1 = smaller_than_one(f32(input1_scale) / twice_max_input_scale)
+    input2 = smaller_than_one(f32(input2_scale) / twice_max_input_scale)
+    shifted_output_scale = f32((1 << 2 * SQUARED_DIFFERENCE_LEFT_SHIFT) * divisor_scale(output_scale, "output"))
+    output = multiplier_and_right_shift(twice_max_input_scale * twice_max_input_scale / shifted_output_scale)
+    return SquaredDifferenceParams(-input1_zero_point, -input2_zero_point, output_zero_point, *input1, *input2,
+                                   *output)

@@ -63,6 +63,11 @@ ReluParams = _struct("ReluParams", list(kp.ReluParams.__dataclass_fields__))
 LeakyReluParams = _struct("LeakyReluParams", list(kp.LeakyReluParams.__dataclass_fields__))
 PreluParams = _struct("PreluParams", list(kpe.PreluParams.__dataclass_fields__))
 ReduceParams = _struct("ReduceParams", list(kpe.ReduceParams.__dataclass_fields__))
+PadNhwcParams = _struct("PadNhwcParams", list(kpe.PadNhwcParams.__dataclass_fields__))
+ReduceSumParams = type("ReduceSumParams", (ctypes.Structure,),
+                       {"_fields_": [("axes", ReduceParams), ("quant", MeanParams), ("mode", _int32)]})
+SquaredDifferenceParams = _struct("SquaredDifferenceParams", list(kpe.SquaredDifferenceParams.__dataclass_fields__))
+SplitParams = _struct("SplitParams", list(kpe.SplitParams.__dataclass_fields__))
 TransposeParams = _struct("TransposeParams", list(kpe.TransposeParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
@@ -84,7 +89,8 @@ Requant = type("Requant", (ctypes.Structure,), {"_fields_": [
 
 OpInfo = type("OpInfo", (ctypes.Structure,), {"_fields_": [
     ("op_code", ctypes.c_uint32), ("name", ctypes.c_char_p), ("min_inputs", ctypes.c_uint32),
-    ("max_inputs", ctypes.c_uint32), ("output_count", ctypes.c_uint32), ("input_types", ctypes.c_uint32 * 3),
+    ("max_inputs", ctypes.c_uint32), ("min_outputs", ctypes.c_uint32), ("max_outputs", ctypes.c_uint32),
+    ("input_types", ctypes.c_uint32 * 3),
     ("output_type", ctypes.c_uint32), ("optional_input", _int32), ("param_words", ctypes.c_uint32),
     ("params_struct", ctypes.c_char_p), ("requant_words", ctypes.c_uint32)]})
 ModelInfo = type("ModelInfo", (ctypes.Structure,), {"_fields_": [
@@ -381,6 +387,15 @@ def maximum_minimum(op: str, input1: np.ndarray, input2: np.ndarray) -> np.ndarr
     return output
 
 
+def squared_difference(params: kpe.SquaredDifferenceParams, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+    """SQUARED_DIFFERENCE int8, the inputs broadcast as numpy does (rank <= 4, padded to NHWC)."""
+    output = np.empty(np.broadcast_shapes(input1.shape, input2.shape), dtype=np.int8)
+    _call("wess_squared_difference_s8", ctypes.byref(SquaredDifferenceParams(*astuple(params))),
+          ctypes.byref(_dims(input1.shape)), _pointer(input1, np.int8), ctypes.byref(_dims(input2.shape)),
+          _pointer(input2, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
 def transpose(params: kpe.TransposeParams, input: np.ndarray) -> np.ndarray:
     """TRANSPOSE int8 of a 4-D NHWC input: output axis j runs along input axis params' perm_j."""
     perm = astuple(params)
@@ -388,6 +403,40 @@ def transpose(params: kpe.TransposeParams, input: np.ndarray) -> np.ndarray:
     _call("wess_transpose_s8", ctypes.byref(TransposeParams(*perm)), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
+
+
+def pad_nhwc(params: kpe.PadNhwcParams, input: np.ndarray) -> np.ndarray:
+    """PADV2 int8 of a 4-D NHWC input: each axis grows by its before and after cells, filled with pad_value."""
+    amounts = astuple(params)[:8]
+    output = np.empty([extent + amounts[2 * axis] + amounts[2 * axis + 1] for axis, extent in enumerate(input.shape)],
+                      np.int8)
+    _call("wess_pad_nhwc_s8", ctypes.byref(PadNhwcParams(*astuple(params))), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def reduce_sum(params: kpe.ReduceSumParams, input: np.ndarray) -> np.ndarray:
+    """SUM / MEAN int8 of a 4-D NHWC input over the axes params marks, with keep_dims (reduced axes of extent 1)."""
+    output = np.empty([1 if reduced else extent for extent, reduced in zip(input.shape, astuple(params.axes))],
+                      np.int8)
+    structure = ReduceSumParams(ReduceParams(*astuple(params.axes)), MeanParams(*astuple(params.quant)), params.mode)
+    _call("wess_reduce_sum_s8", ctypes.byref(structure), ctypes.byref(_dims(input.shape)), _pointer(input, np.int8),
+          ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def split(params: kpe.SplitParams, input: np.ndarray, extents: list[int]) -> list[np.ndarray]:
+    """SPLIT int8 of a 4-D NHWC input along params' axis into pieces of the given extents."""
+    outputs = []
+    for extent in extents:
+        shape = list(input.shape)
+        shape[params.axis] = extent
+        outputs.append(np.empty(shape, np.int8))
+    dims = (Dims * len(outputs))(*(_dims(output.shape) for output in outputs))
+    pointers = (ctypes.POINTER(ctypes.c_int8) * len(outputs))(*(_pointer(output, np.int8) for output in outputs))
+    _call("wess_split_s8", ctypes.byref(SplitParams(params.axis)), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), len(outputs), dims, pointers)
+    return outputs
 
 
 def reduce_max(params: kpe.ReduceParams, input: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from pipeline.errors import InputError, UnsupportedError
-from pipeline.tflite import metadata
+from pipeline.tflite import flatbuf, metadata
 
 from . import kernel_params as kp
 from . import kernel_params_ext as kpe
@@ -21,6 +21,7 @@ OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partiall
 OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plain row takes float (QUANTIZE)
 OP_INT4_FILTER = 0x2000  # op code bit: the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
 TYPE_INT8, TYPE_INT32, TYPE_FLOAT32, TYPE_INT4 = 0, 1, 2, 3  # tensor types of the compact blob (MODEL_TYPE_* in C)
+MAX_SPLIT_OUTPUTS = 16  # WESS_MAX_SPLIT_OUTPUTS (wess_ref.h)
 S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the int4 kernels unpack at most this many weights at once
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
 PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
@@ -63,6 +64,10 @@ class OpContext:
     def output(self) -> int:
         return int(self.op.outputs[0])
 
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in self.op.outputs)
+
     def options(self, options_type: type):
         """The builtin options, checked to be of the op's options type."""
         options = self.op.builtinOptions
@@ -90,6 +95,7 @@ class OpSpec:
     params_type: type | None = None  # kernel_params dataclass laid out as the C parameter struct
     requant: bool = False  # RequantWords follow the parameters
     input_count: tuple[int, int] = (1, 1)  # runtime input tensors, min and max
+    output_count: tuple[int, int] = (1, 1)  # output tensors, min and max
     required_inputs: int = 1  # leading TFLite inputs that must be tensors before build reads them
     input_types: tuple[int | None, int | None, int | None] = (TYPE_INT8,) * 3  # inputs 0, 1 and 2 on
     output_type: int | None = TYPE_INT8
@@ -276,6 +282,12 @@ def _prelu(ctx: OpContext) -> OpRecord:
     return OpRecord((input, alpha), params)
 
 
+def _squared_difference(ctx: OpContext) -> OpRecord:
+    first, second = _broadcast_inputs(ctx)
+    params = kpe.squared_difference_params(*ctx.reader.quant(first), *ctx.reader.quant(second), *_output_quant(ctx))
+    return OpRecord((first, second), params)
+
+
 def _maximum_minimum(ctx: OpContext) -> OpRecord:
     """MAXIMUM / MINIMUM: no parameters (TFLite compares the stored bytes), inputs broadcast."""
     return OpRecord(_broadcast_inputs(ctx))
@@ -299,6 +311,37 @@ def _transpose(ctx: OpContext) -> OpRecord:
         raise InputError(f"TRANSPOSE perm {perm.tolist()} does not match the input's rank "
                          f"{len(ctx.reader.shape(ctx.inputs[0]))}")
     return OpRecord(ctx.inputs[:1], kpe.transpose_params(perm, ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx)))
+
+
+def _split_record(ctx: OpContext, input: int, axis_tensor: int) -> OpRecord:
+    """SPLIT / SPLIT_V of `input` along the constant axis operand: the outputs' static shapes give the pieces."""
+    axis = ctx.reader.array(axis_tensor).ravel()
+    if axis.size != 1:
+        raise InputError(f"split axis operand {axis.tolist()} is not one value")
+    reader = ctx.reader
+    params = kpe.split_params(tuple(reader.shape(input)), int(axis[0]), [tuple(reader.shape(t)) for t in ctx.outputs],
+                              reader.quant(input), [reader.quant(t) for t in ctx.outputs])
+    return OpRecord((input,), params)
+
+
+def _split(ctx: OpContext) -> OpRecord:
+    """SPLIT (operands: axis, input) into numSplits equal pieces."""
+    pieces = ctx.options(schema.SplitOptionsT).numSplits
+    input_extents = {tuple(ctx.reader.shape(t)) for t in ctx.outputs}
+    if pieces != len(ctx.outputs) or len(input_extents) != 1:
+        raise InputError(f"SPLIT into {pieces} has {len(ctx.outputs)} outputs of shapes {sorted(input_extents)}")
+    return _split_record(ctx, ctx.inputs[1], ctx.inputs[0])
+
+
+def _split_v(ctx: OpContext) -> OpRecord:
+    """SPLIT_V (operands: input, size_splits, axis): the outputs' extents along the axis are size_splits (one
+    -1 is the rest)."""
+    record = _split_record(ctx, ctx.inputs[0], ctx.inputs[2])
+    sizes = [int(size) for size in ctx.reader.array(ctx.inputs[1]).ravel()]
+    found = [nhwc(tuple(ctx.reader.shape(t)))[record.params.axis] for t in ctx.outputs]
+    if len(sizes) != len(found) or any(size not in (-1, extent) for size, extent in zip(sizes, found)):
+        raise InputError(f"SPLIT_V size_splits {sizes} do not match its outputs' extents {found}")
+    return record
 
 
 def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
@@ -355,26 +398,68 @@ def _pool_2d(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs, params)
 
 
+def mean_on_hw(reader, op: schema.OperatorT) -> bool:
+    """A MEAN wess_mean_hw_s8 runs: its reduced axes, as the blob's NHWC axes, are H and W up to axes of extent 1
+    (GlobalAveragePooling2D; GlobalAveragePooling1D: [1, T, C] is [1, 1, T, C]) and its output's quantization is
+    not the input's (TFLite Micro's integer Mean runs that case). SUM's kernel runs any other MEAN."""
+    input, axes = int(op.inputs[0]), reader.array(int(op.inputs[1])).ravel()
+    if not 1 <= len(reader.shape(input)) <= 4 or any(not -len(reader.shape(input)) <= int(a) < len(reader.shape(input))
+                                                      for a in axes):
+        return False  # SUM's build names what is wrong
+    reduced = kpe.reduced_nhwc_axes(len(reader.shape(input)), axes)
+    on_hw = all(bool(flag) == (position in (1, 2)) for position, (flag, extent)
+                in enumerate(zip(reduced, nhwc(reader.shape(input)))) if extent > 1)
+    return on_hw and reader.quant(input) != reader.quant(int(op.outputs[0]))
+
+
 def _mean(ctx: OpContext) -> OpRecord:
-    """MEAN whose reduced axes, as the blob's NHWC axes, are H and W up to axes of extent 1 (GlobalAveragePooling2D,
-    and GlobalAveragePooling1D: [1, T, C] is [1, 1, T, C]); TFLite Micro's int8 MEAN is one arithmetic for all axes."""
-    input_shape = ctx.reader.shape(ctx.inputs[0])
-    axes = [int(axis) for axis in ctx.reader.array(ctx.inputs[1]).ravel()]
-    reduced = kpe.reduced_nhwc_axes(len(input_shape), axes)
-    if any(bool(flag) != (position in (1, 2)) for position, (flag, extent) in
-           enumerate(zip(reduced, nhwc(input_shape))) if extent > 1):
-        raise UnsupportedError(f"MEAN over axes {axes} of {list(input_shape)} is not supported (only the spatial "
-                               "axes: H and W of a 4-D input, the steps of a 3-D one)")
+    """MEAN over H and W (compact gives any other MEAN to SUM's kernel: mean_on_hw); TFLite Micro's int8 MEAN is one
+    arithmetic for all axes."""
     return OpRecord(ctx.inputs[:1], kp.mean_params(*ctx.reader.quant(ctx.inputs[0]), *_output_quant(ctx)))
 
 
+def _reduce_sum(ctx: OpContext) -> OpRecord:
+    """SUM, or a MEAN beyond H and W, over the constant axis operand (any NHWC axes); the output holds the kept axes."""
+    input_shape = ctx.reader.shape(ctx.inputs[0])
+    mean = flatbuf.builtin_code(ctx.reader.model, ctx.op) == OP.MEAN
+    params = kpe.reduce_sum_params(len(input_shape), ctx.reader.array(ctx.inputs[1]).ravel(),
+                                   ctx.reader.quant(ctx.inputs[0]), _output_quant(ctx), mean)
+    kept = [extent for extent, reduced in zip(nhwc(input_shape), dataclasses.astuple(params.axes)) if not reduced]
+    if int(np.prod(ctx.reader.shape(ctx.output))) != int(np.prod(kept)):
+        raise InputError(f"output shape {list(ctx.reader.shape(ctx.output))} does not hold the kept axes of "
+                         f"{list(input_shape)}")
+    return OpRecord(ctx.inputs[:1], params)
+
+
 def _pad(ctx: OpContext) -> OpRecord:
-    paddings = ctx.reader.array(ctx.inputs[1])
-    if paddings.size != 8 or paddings.reshape(4, 2)[0].any() or paddings.reshape(4, 2)[3].any():
-        raise UnsupportedError(f"PAD {paddings.tolist()} is not supported (only H and W of a 4-D input)")
-    paddings = paddings.reshape(4, 2)
+    """PAD of H and W of a 4-D input (compact gives any other PAD to PADV2's kernel: pads_beyond_hw)."""
+    paddings = ctx.reader.array(ctx.inputs[1]).reshape(4, 2)
     params = kp.pad_params(((int(paddings[1, 0]), int(paddings[1, 1])), (int(paddings[2, 0]), int(paddings[2, 1]))),
                            _output_quant(ctx)[1])
+    return OpRecord(ctx.inputs[:1], params)
+
+
+def pads_beyond_hw(reader, op: schema.OperatorT) -> bool:
+    """A PAD whose paddings touch an axis other than H and W of a 4-D input: PADV2's kernel runs it."""
+    paddings = reader.array(int(op.inputs[1]))
+    return paddings.size != 8 or paddings.reshape(4, 2)[0].any() or paddings.reshape(4, 2)[3].any()
+
+
+def _pad_any_axis(ctx: OpContext) -> OpRecord:
+    """PADV2 (operands: input, paddings, pad value) or PAD (pad value: the output zero point, as TFLite's int8
+    PAD) on any axes. The pad value operand must have the output's quantization (TFLite Micro requires it)."""
+    input_shape, output_quant = ctx.reader.shape(ctx.inputs[0]), _output_quant(ctx)
+    paddings = ctx.reader.array(ctx.inputs[1])
+    if paddings.shape != (len(input_shape), 2):
+        raise InputError(f"paddings of shape {list(paddings.shape)} for a rank-{len(input_shape)} input")
+    pad_value = output_quant[1]
+    if len(ctx.inputs) > 2 and ctx.inputs[2] >= 0:
+        value = ctx.reader.array(ctx.inputs[2]).ravel()
+        if value.size != 1 or ctx.reader.quant(ctx.inputs[2]) != output_quant:
+            raise UnsupportedError(f"a pad value operand {value.tolist()} of quantization "
+                                   f"{ctx.reader.quant(ctx.inputs[2])}, not one value of the output's {output_quant}")
+        pad_value = int(value[0])
+    params = kpe.pad_nhwc_params(paddings, pad_value, ctx.reader.quant(ctx.inputs[0]), output_quant)
     return OpRecord(ctx.inputs[:1], params)
 
 
@@ -461,6 +546,7 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RESHAPE, "RESHAPE", _relabel, **_RELABEL),
     OpSpec(OP.SOFTMAX, "SOFTMAX", _softmax, kp.SoftmaxParams),
     OpSpec(OP.PAD, "PAD", _pad, kp.PadParams, required_inputs=2),
+    OpSpec(OP.PADV2, "PADV2", _pad_any_axis, kpe.PadNhwcParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.MEAN, "MEAN", _mean, kp.MeanParams, required_inputs=2),
     OpSpec(OP.SQUEEZE, "SQUEEZE", _relabel, **_RELABEL),
     OpSpec(OP.MUL, "MUL", _mul, kp.MulParams, input_count=(2, 2), required_inputs=2),
@@ -475,12 +561,19 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.PRELU, "PRELU", _prelu, kpe.PreluParams, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MAXIMUM, "MAXIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MINIMUM, "MINIMUM", _maximum_minimum, input_count=(2, 2), required_inputs=2),
+    OpSpec(OP.SQUARED_DIFFERENCE, "SQUARED_DIFFERENCE", _squared_difference, kpe.SquaredDifferenceParams,
+           input_count=(2, 2), required_inputs=2),
     OpSpec(OP.TRANSPOSE, "TRANSPOSE", _transpose, kpe.TransposeParams, required_inputs=2, data_inputs=1),
+    OpSpec(OP.SUM, "SUM", _reduce_sum, kpe.ReduceSumParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.REDUCE_MAX, "REDUCE_MAX", _reduce_max, kpe.ReduceParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.RESIZE_BILINEAR, "RESIZE_BILINEAR", _resize(schema.ResizeBilinearOptionsT, bilinear=True),
            kpe.ResizeParams, required_inputs=2, data_inputs=1),
     OpSpec(OP.RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR",
            _resize(schema.ResizeNearestNeighborOptionsT, bilinear=False), kpe.ResizeParams, required_inputs=2,
+           data_inputs=1),
+    OpSpec(OP.SPLIT, "SPLIT", _split, kpe.SplitParams, output_count=(1, MAX_SPLIT_OUTPUTS), required_inputs=2,
+           data_inputs=(1,)),
+    OpSpec(OP.SPLIT_V, "SPLIT_V", _split_v, kpe.SplitParams, output_count=(1, MAX_SPLIT_OUTPUTS), required_inputs=3,
            data_inputs=1),
     OpSpec(OP.STRIDED_SLICE, "STRIDED_SLICE", _strided_slice, kpe.SliceParams, required_inputs=4, data_inputs=1),
     OpSpec(OP.SLICE, "SLICE", _slice, kpe.SliceParams, required_inputs=3, data_inputs=1),

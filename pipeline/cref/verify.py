@@ -82,12 +82,13 @@ def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray
     interpreter.invoke()
     ours = backends.ref_intermediates(model, x[sample:sample + 1])
     for op in compiled.ops:
-        tensor = op.outputs[0]
-        theirs = interpreter.get_tensor(tensor)
-        mine = ours[tensor][0].reshape(theirs.shape[1:]) if theirs.ndim else ours[tensor][0]
-        mismatched = _byte_mismatches(mine, theirs[0])
-        if mismatched:
-            return Divergence(sample, op.operator_index, op.op_name, tensor, compiled.tensors[tensor].name, mismatched)
+        for tensor in op.outputs:
+            theirs = interpreter.get_tensor(tensor)
+            mine = ours[tensor][0].reshape(theirs.shape[1:]) if theirs.ndim else ours[tensor][0]
+            mismatched = _byte_mismatches(mine, theirs[0])
+            if mismatched:
+                return Divergence(sample, op.operator_index, op.op_name, tensor, compiled.tensors[tensor].name,
+                                  mismatched)
     return None
 
 
