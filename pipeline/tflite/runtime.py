@@ -108,9 +108,9 @@ def io_quant(model: bytes) -> IoQuant:
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     types = {np.dtype(d["dtype"]).name for d in (*inputs, *outputs)}
     if types != {"int8"}:
-        raise InputError(f"model inputs/outputs are {', '.join(np.dtype(i['dtype']).name for i in inputs)}/"
-                         f"{', '.join(np.dtype(o['dtype']).name for o in outputs)}; an int8 model (int8 inputs and "
-                         "outputs) is required")
+        raise InputError(f"model input/output are {', '.join(np.dtype(i['dtype']).name for i in inputs)}/"
+                         f"{', '.join(np.dtype(o['dtype']).name for o in outputs)}; an int8 model (int8 input and "
+                         "output) is required")
     names = _input_names(interpreter, inputs)
     return IoQuant(tuple(_tensor_quant(i, name) for i, name in zip(inputs, names)),
                    tuple(_tensor_quant(o, "") for o in outputs))
@@ -183,12 +183,12 @@ def set_inputs(interpreter, x: np.ndarray, resize: bool = False) -> None:
 def _run_batched(interpreter, out_indices: list[int], x_int8: np.ndarray) -> np.ndarray:
     outputs = []
     for start in range(0, len(x_int8), BATCH):
-        count = len(x_int8[start:start + BATCH])
-        set_inputs(interpreter, x_int8[start:start + BATCH], resize=True)
+        batch = x_int8[start:start + BATCH]
+        set_inputs(interpreter, batch, resize=True)
         interpreter.invoke()
         parts = [interpreter.get_tensor(out).copy() for out in out_indices]
-        if any(part.shape[:1] != (count,) for part in parts):  # a batch-1 model's constant RESHAPE mixed samples
-            raise ValueError(f"output shapes {[part.shape for part in parts]} for a batch of {count}")
+        if any(part.shape[:1] != (len(batch),) for part in parts):  # a batch-1 model's constant RESHAPE mixed samples
+            raise ValueError(f"output shapes {[part.shape for part in parts]} for a batch of {len(batch)}")
         outputs.append(join_outputs(parts))
     return np.concatenate(outputs)
 
