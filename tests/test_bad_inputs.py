@@ -125,9 +125,10 @@ CASES: list[Case] = [
          ("custom.keras: Keras cannot load the model: custom class 'Scale' is not available: pass the module or .py "
           "file that defines it with --custom-objects MODULE[,MODULE], or export the model as a SavedModel directory "
           "(model.export(DIR))",)),
-    Case("keras-inputs", "a Keras model with two inputs", _deploy("two_inputs.keras", "--data", "calib.npz"),
-         ("two_inputs.keras: the model has 2 inputs (", ") and 1 outputs; one input and at least one output are "
-          "supported")),
+    Case("keras-inputs", "a Keras model with two inputs, calibration data with only x",
+         _deploy("two_inputs.keras", "--data", "calib.npz"),
+         ("calib.npz: no array for the model's input(s) ", "(the model has 2 inputs: ", "; an array per input, named "
+          "after it; found: x")),
     Case("keras-no-data", "a user model without `--data`", _deploy("plain.keras"),
          ("plain.keras: --data FILE.npz (array x of shape (N, 32, 32, 1)) is needed for calibration",)),
     Case("keras-layernorm", "a layer with no int8 kernel (LayerNormalization)",

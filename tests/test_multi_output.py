@@ -92,7 +92,7 @@ def test_a_corrupt_output_list_is_refused(three_heads):
         "first entry is not output_tensor": (_with_header_words(blob, list_at, second), "WESS_ERR_BAD_OFFSET"),
         "an output twice": (_with_header_words(blob, list_at + 4, first), "WESS_ERR_BAD_TENSOR"),
         "an output out of range": (_with_header_words(blob, list_at + 8, 10**6), "WESS_ERR_BAD_TENSOR"),
-        "a later version": (blob[:4] + struct.pack("<H", 4) + blob[6:], "WESS_ERR_BAD_VERSION"),
+        "a later version": (blob[:4] + struct.pack("<H", compact.VERSION_INPUT_LIST + 1) + blob[6:], "WESS_ERR_BAD_VERSION"),
     }
     for name, (corrupt, status) in cases.items():
         with pytest.raises(Exception, match=status):

@@ -86,7 +86,7 @@ def test_blob_stores_one_multiplier_per_wess_layer(deployed_models, scheme):
 def live_tensor_conflicts(compiled: compact.CompactModel) -> list[tuple[int, int, int]]:
     """(op position, tensor a, tensor b) whose arena ranges overlap while both are live; RESHAPE aliases allowed."""
     arena = {t.index: t for t in compiled.tensors if t.storage == compact.STORAGE_ARENA}
-    first, last = {compiled.input_tensor: 0}, {}
+    first, last = {tensor: 0 for tensor in compiled.input_tensors}, {}
     for position, op in enumerate(compiled.ops):
         for tensor in op.inputs + op.outputs:
             if tensor in arena:
@@ -163,7 +163,7 @@ CORRUPTIONS = {
     "truncated_by_one_byte": (lambda c: c.blob[:-1], "WESS_ERR_TRUNCATED"),
     "truncated_inside_header": (lambda c: c.blob[:20], "WESS_ERR_TRUNCATED"),
     "bad_magic": (lambda c: b"TFL3" + c.blob[4:], "WESS_ERR_BAD_MAGIC"),
-    "newer_version": (lambda c: patched(c.blob, header_field("version"), "<H", compact.VERSION_OUTPUT_LIST + 1),
+    "newer_version": (lambda c: patched(c.blob, header_field("version"), "<H", compact.VERSION_INPUT_LIST + 1),
                       "WESS_ERR_BAD_VERSION"),
     "older_version": (lambda c: patched(c.blob, header_field("version"), "<H", compact.VERSION - 1),
                       "WESS_ERR_BAD_VERSION"),

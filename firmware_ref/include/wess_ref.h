@@ -653,19 +653,23 @@ wess_status_t wess_fixedpoint_batch(wess_fixedpoint_op_t op, const int32_t *a, c
 
 /* ------------------------------------------------------------------ whole-model runner (runner.c) */
 
-/** Compact model blob format versions read by this library (docs/compact_model.md): 2 (one output) and 3 (an
- *  output list: the outputs are copied out one after another, in the list's order). */
-#define WESS_MODEL_VERSION 3
+/** Compact model blob format versions read by this library (docs/compact_model.md): 2 (one input, one output),
+ *  3 (an output list: the outputs are copied out one after another, in the list's order) and 4 (as 3, the output
+ *  list followed by an input list: the inputs are read one after another, in that list's order). */
+#define WESS_MODEL_VERSION 4
 #define WESS_MODEL_VERSION_MIN 2
-/** Most outputs a version 3 blob may list. */
+/** Most outputs a version 3 or 4 blob may list. */
 #define WESS_MODEL_MAX_OUTPUTS 16u
+/** Most inputs a version 4 blob may list. */
+#define WESS_MODEL_MAX_INPUTS 16u
 
 /** What wess_model_validate learned about a blob; on a bad status, where the problem is. */
 typedef struct {
     uint32_t tensor_count;  /**< Tensor records. */
     uint32_t op_count;      /**< Op records, run in order. */
     uint32_t arena_bytes;   /**< Activation arena the model needs (peak of the static memory plan). */
-    uint32_t input_bytes;   /**< Bytes of one model input (int8 or float32 elements, NHWC). */
+    uint32_t input_bytes;   /**< Bytes of one model input (int8 or float32 elements, NHWC): all its inputs, one
+                                 after another in list order. */
     uint32_t output_bytes;  /**< Bytes of one model output: all its outputs, one after another in list order. */
     int32_t error_tensor;   /**< Tensor index at fault on a bad status, else -1. */
     int32_t error_op;       /**< Op position at fault on a bad status, else -1. */

@@ -11,6 +11,23 @@ static int range_inside(uint64_t start, uint64_t bytes, uint64_t limit)
     return start <= limit && bytes <= limit - start;
 }
 
+/* Version 4: after the (checked) output list, an input count word and that many input tensor indices, all inside
+ * the constant section; the first is input_tensor. */
+static wess_status_t read_input_list(const uint8_t *blob, model_header_t *header)
+{
+    const uint64_t count_offset = (uint64_t)header->output_list_offset + 4u * (uint64_t)header->output_count;
+    if (!range_inside(count_offset, 4u, header->constant_bytes)) {
+        return WESS_ERR_BAD_OFFSET;
+    }
+    header->input_count = read_u32(blob + header->constant_offset + count_offset);
+    if (header->input_count < 1u || header->input_count > WESS_MODEL_MAX_INPUTS ||
+        !range_inside(count_offset + 4u, 4u * header->input_count, header->constant_bytes)) {
+        return WESS_ERR_BAD_OFFSET;
+    }
+    header->input_list_offset = (uint32_t)(count_offset + 4u);
+    return model_input_tensor(blob, header, 0) == header->input_tensor ? WESS_OK : WESS_ERR_BAD_OFFSET;
+}
+
 wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_header_t *header)
 {
     if (blob_len < 8u) {
@@ -41,6 +58,8 @@ wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_head
     header->arena_bytes = read_u32(blob + 52);
     header->output_count = version >= 3 ? read_u32(blob + 56) : 1u;
     header->output_list_offset = version >= 3 ? read_u32(blob + 60) : 0u;
+    header->input_count = 1u;
+    header->input_list_offset = 0u;
     if (header->blob_bytes > blob_len) {
         return WESS_ERR_TRUNCATED;
     }
@@ -61,7 +80,15 @@ wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_head
                          model_output_tensor(blob, header, 0) != header->output_tensor)) {
         return WESS_ERR_BAD_OFFSET;
     }
-    return WESS_OK;
+    return version >= 4 ? read_input_list(blob, header) : WESS_OK;
+}
+
+uint32_t model_input_tensor(const uint8_t *blob, const model_header_t *header, uint32_t position)
+{
+    if (header->input_list_offset == 0u) {
+        return header->input_tensor;
+    }
+    return read_u32(blob + header->constant_offset + header->input_list_offset + 4u * position);
 }
 
 uint32_t model_output_tensor(const uint8_t *blob, const model_header_t *header, uint32_t position)

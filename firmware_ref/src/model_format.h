@@ -97,6 +97,9 @@ typedef struct {
     uint32_t arena_bytes;
     uint32_t output_count;        /* 1 in a version 2 blob */
     uint32_t output_list_offset;  /* version 3: output_count u32 tensor indices at constant_offset + this */
+    uint32_t input_count;         /* 1 before version 4 */
+    uint32_t input_list_offset;   /* version 4: input_count u32 tensor indices at constant_offset + this (right
+                                     after the output list and the input count word) */
 } model_header_t;
 
 /* One tensor record. */
@@ -149,6 +152,9 @@ static inline int32_t op_word(const model_op_t *op, uint32_t index)
 /* Tensor index of output `position` < header->output_count (the list is inside the blob once the header is
  * checked; a version 2 blob's only output is output_tensor). */
 uint32_t model_output_tensor(const uint8_t *blob, const model_header_t *header, uint32_t position);
+
+/* Tensor index of input `position` < header->input_count (before version 4 the only input is input_tensor). */
+uint32_t model_input_tensor(const uint8_t *blob, const model_header_t *header, uint32_t position);
 
 /* Parses and checks the header: blob_len, magic, version, section offsets and sizes. */
 wess_status_t model_read_header(const uint8_t *blob, size_t blob_len, model_header_t *header);

@@ -158,6 +158,13 @@ static wess_status_t ops_valid(const model_run_t *model, wess_model_info_t *info
     return cursor == model->header.op_table_bytes ? WESS_OK : fail(info, WESS_ERR_BAD_OFFSET, -1, -1);
 }
 
+/* Model input `io` for io < input_count, else output io - input_count (the header checked). */
+static uint32_t io_tensor(const uint8_t *blob, const model_header_t *header, uint32_t io)
+{
+    return io < header->input_count ? model_input_tensor(blob, header, io)
+                                    : model_output_tensor(blob, header, io - header->input_count);
+}
+
 wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t arena_len, wess_model_info_t *info)
 {
     wess_model_info_t scratch;
@@ -191,9 +198,11 @@ wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t a
             return fail(info, offset_bad ? WESS_ERR_BAD_OFFSET : WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
         }
     }
-    /* position 0: the input; 1 + p: output p. Every one an arena tensor; outputs are distinct. */
-    for (uint32_t io = 0; io < 1u + header.output_count; ++io) {
-        const uint32_t index = io == 0 ? header.input_tensor : model_output_tensor(blob, &header, io - 1u);
+    /* positions [0, input_count): the inputs; then the outputs. Every one an arena tensor; the inputs are distinct,
+     * and so are the outputs. */
+    const uint32_t inputs = header.input_count;
+    for (uint32_t io = 0; io < inputs + header.output_count; ++io) {
+        const uint32_t index = io_tensor(blob, &header, io);
         model_tensor_t tensor;
         if (index >= header.tensor_count) {
             return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
@@ -202,18 +211,16 @@ wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t a
         if (tensor.storage != MODEL_STORAGE_ARENA) {
             return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
         }
-        for (uint32_t earlier = 1; io > 0 && earlier < io; ++earlier) {
-            if (model_output_tensor(blob, &header, earlier - 1u) == index) {
+        for (uint32_t earlier = io < inputs ? 0u : inputs; earlier < io; ++earlier) {
+            if (io_tensor(blob, &header, earlier) == index) {
                 return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
             }
         }
-        if (io == 0) {
-            info->input_bytes = tensor.data_bytes;
-        } else if (tensor.data_bytes > UINT32_MAX - info->output_bytes) {
+        uint32_t *total_bytes = io < inputs ? &info->input_bytes : &info->output_bytes;
+        if (tensor.data_bytes > UINT32_MAX - *total_bytes) {
             return fail(info, WESS_ERR_BAD_TENSOR, -1, (int32_t)index);
-        } else {
-            info->output_bytes += tensor.data_bytes;
         }
+        *total_bytes += tensor.data_bytes;
     }
     const model_run_t model = {blob, header, NULL};
     status = ops_valid(&model, info);

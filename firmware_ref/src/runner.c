@@ -54,9 +54,14 @@ wess_status_t wess_model_run_batch(const uint8_t *blob, size_t blob_len, uint8_t
     run.blob = blob;
     run.arena = arena;
     (void)model_read_header(blob, blob_len, &run.header);  /* checked by wess_model_validate */
-    const bound_tensor_t input = model_bind(&run, (int32_t)run.header.input_tensor);
     for (int32_t sample = 0; sample < batch_count; ++sample) {
-        memcpy(input.data, (const uint8_t *)inputs + (size_t)sample * info.input_bytes, info.input_bytes);
+        /* the inputs one after another, in the blob's list order (their bytes add up to info.input_bytes) */
+        const uint8_t *source = (const uint8_t *)inputs + (size_t)sample * info.input_bytes;
+        for (uint32_t position = 0; position < run.header.input_count; ++position) {
+            const bound_tensor_t input = model_bind(&run, (int32_t)model_input_tensor(blob, &run.header, position));
+            memcpy(input.data, source, input.record.data_bytes);
+            source += input.record.data_bytes;
+        }
         status = run_sample(&run, sample, hooks);
         if (status != WESS_OK) {
             return status;

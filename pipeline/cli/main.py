@@ -46,7 +46,6 @@ def _load_inputs(args, need_test: bool) -> Inputs:
     if args.calibrator != "auto":
         make_calibrator(args.calibrator)  # an unknown name fails before the model loads
     source = modelio.load_keras(args.model, parse_modules(args.custom_objects))
-    input_shape = tuple(int(d) for d in source.model.inputs[0].shape[1:])
     units = int(source.model.outputs[0].shape[-1])
     num_classes = 2 if units == 1 else units  # one unit: a binary classifier (metrics.predicted_class)
     model, name = source.model, source.name
@@ -63,13 +62,12 @@ def _load_inputs(args, need_test: bool) -> Inputs:
             raise InputError(f"{args.model}: --stress builds a variant of a zoo model; pass zoo:<name>")
         test_x = test_y = None
     if args.data:
-        calibration = modelio.load_npz(args.data, input_shape, num_classes=num_classes)
+        calibration = modelio.load_model_data(args.data, model, num_classes=num_classes)
         calibration_x, calibration_y = calibration.x, calibration.y
     elif source.zoo_entry is None:
-        raise InputError(f"{args.model}: --data FILE.npz (array x of shape (N, {', '.join(map(str, input_shape))})) "
-                        "is needed for calibration")
+        raise InputError(f"{args.model}: --data FILE.npz ({modelio.data_layout(model)}) is needed for calibration")
     if getattr(args, "test_data", None):
-        test = modelio.load_npz(args.test_data, input_shape, num_classes=num_classes)  # without y: errors only
+        test = modelio.load_model_data(args.test_data, model, num_classes=num_classes)  # without y: errors only
         test_x, test_y = test.x, test.y
     if need_test and test_x is None:
         raise InputError(f"{args.model}: --test-data FILE.npz (x, and labels y for top-1) is needed to evaluate a "
@@ -162,24 +160,9 @@ def cmd_run(args) -> dict:
     if args.random_input:
         x = np.random.default_rng(args.seed).integers(-128, 128, size=(args.count, *q.input_shape)).astype(np.int8)
     else:
-        in_path = Path(args.input)
-        if not in_path.is_file():
-            raise InputError(f"{in_path}: no such file")
-        try:
-            x = np.load(in_path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{in_path}: not a readable .npy file ({exc})") from None
-        if x.shape == q.input_shape:
-            x = x[None]
-        if tuple(x.shape[1:]) != q.input_shape:
-            raise InputError(f"{in_path}: shape {x.shape}; the model expects (N, {', '.join(map(str, q.input_shape))})")
-        if x.dtype != np.int8:
-            if not np.issubdtype(x.dtype, np.floating):
-                raise InputError(f"{in_path}: dtype {x.dtype}; give int8 (quantized) or float inputs")
-            if not np.all(np.isfinite(x)):
-                raise InputError(f"{in_path}: {int((~np.isfinite(x)).sum())} NaN/Inf values; float inputs must be "
-                                "finite")
-            x = runtime.quantize_input(x, q)
+        from pipeline.cli.run_inputs import load_run_inputs
+
+        x = load_run_inputs(args.input, q, str(path))
     with about(str(path)):
         y = backends.run(model, x, args.backend)
     if args.dump_intermediates:
@@ -317,7 +300,8 @@ def _model_args(p) -> None:
     p.add_argument("--custom-objects", metavar="MODULE[,MODULE]",
                    help="importable modules or .py files whose Keras layer and model classes the model file uses "
                         "(Lambda layers holding Python code stay refused)")
-    p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape)")
+    p.add_argument("--data", help="calibration data: .npz with array x (N, *input_shape); a model with several "
+                                  "inputs: one array per input, named after the Keras input (N, *its shape)")
     p.add_argument("--calibrator", default="max", help=f"{', '.join(CALIBRATOR_NAMES)}, percentileP or auto")
     p.add_argument("--shift-rule", default="mse", choices=SHIFT_RULES, help="how WESS picks k_c and s")
     p.add_argument("--stress", action="store_true", help="use the stress variant of a zoo model (dead channels)")
@@ -360,7 +344,8 @@ def _add_eval(sub) -> None:
 
     p = sub.add_parser("eval", help="top-1 and SQNR of every scheme against float on a test split")
     _model_args(p)
-    p.add_argument("--test-data", help="test data: .npz with x and integer labels y")
+    p.add_argument("--test-data", help="test data: .npz with x (several inputs: an array per input, as --data) and "
+                                       "integer labels y")
     p.add_argument("--sensitivity", action="store_true",
                    help="also quantize one conv/FC layer at a time (the rest float) and rank the layers")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, choices=scheme_names(), metavar="SCHEME",
@@ -384,7 +369,9 @@ def _add_model_file_commands(sub) -> None:
     p = sub.add_parser("run", help="run an int8 .tflite model on inputs")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--input", help=".npy of int8 (quantized) or float inputs, (N, *input_shape)")
+    group.add_argument("--input", action="append", metavar="[NAME=]X.npy",
+                       help=".npy of int8 (quantized) or float inputs, (N, *input_shape); a model with several "
+                            "inputs takes one NAME=X.npy per input, NAME the Keras input's name (repeat --input)")
     group.add_argument("--random-input", action="store_true", help="uniform random int8 inputs")
     p.add_argument("--count", type=int, default=1, help="how many random inputs")
     p.add_argument("--seed", type=int, default=0)

@@ -14,6 +14,8 @@ BACKENDS = ("litert", "litert-xnnpack", "tflm", "ref")
 def run_ref(model: bytes, x_int8: np.ndarray) -> np.ndarray:
     """The C reference runner (firmware_ref/src/runner.c) on the model's compact blob, the whole batch in one call."""
     compiled = compact.compile_model(model)
+    if len(compiled.inputs) > 1 and {np.dtype(record.numpy_type) for record in compiled.inputs} != {np.dtype(np.int8)}:
+        raise UnsupportedError("a model with several inputs runs in the C reference runner when every input is int8")
     y = library.run_model(compiled.blob, x_int8, output_type(compiled))
     outputs = compiled.outputs
     return y.reshape((len(x_int8),) + outputs[0].shape[1:]) if len(outputs) == 1 else y
@@ -30,7 +32,8 @@ def output_type(compiled: compact.CompactModel):
 def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]:
     """Every tensor the C reference runner computes (and the input), by tensor index, stacked over the batch."""
     compiled = compact.compile_model(model)
-    per_sample: dict[int, list[np.ndarray]] = {compiled.input_tensor: list(x_int8)}
+    parts = runtime.split_joined(x_int8, [record.shape[1:] for record in compiled.inputs])
+    per_sample: dict[int, list[np.ndarray]] = {tensor: list(part) for tensor, part in zip(compiled.input_tensors, parts)}
 
     def keep(_sample: int, _op: int, tensor: int, data: bytes) -> None:
         record = compiled.tensors[tensor]

@@ -28,7 +28,9 @@ from .op_registry import (  # noqa: F401 (OP: API)
 MAGIC = b"WSSM"
 VERSION = 2  # 2: float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (op code | OP_FLOAT32); one output
 VERSION_OUTPUT_LIST = 3  # 3: as 2, with an output list (a model with several outputs); one-output blobs stay 2
+VERSION_INPUT_LIST = 4  # 4: as 3, the output list followed by an input count and an input list (several inputs)
 MAX_OUTPUTS = 16  # WESS_MODEL_MAX_OUTPUTS
+MAX_INPUTS = 16  # WESS_MODEL_MAX_INPUTS
 HEADER = struct.Struct("<4sHH14I")  # 64 bytes, see docs/compact_model.md
 TENSOR = struct.Struct("<iiiiBBHifII")  # 36 bytes
 OP_HEADER = struct.Struct("<HHHH")  # op code, record bytes, input count, output count
@@ -86,13 +88,17 @@ class CompactModel:
     tensors: tuple[CompactTensor, ...]
     ops: tuple[CompactOp, ...]
     memory_plan: memplan.MemoryPlan
-    input_tensor: int
+    input_tensors: tuple[int, ...]  # the model's inputs in the TFLite subgraph's order, copied in in this order
     output_tensors: tuple[int, ...]  # the model's outputs in the TFLite subgraph's order, copied out in this order
     wess: bool  # requantization from WESS metadata (one multiplier per layer plus 4-bit shifts)
 
     @property
     def arena_bytes(self) -> int:
         return self.memory_plan.arena_bytes
+
+    @property
+    def inputs(self) -> tuple[CompactTensor, ...]:
+        return tuple(self.tensors[index] for index in self.input_tensors)
 
     @property
     def outputs(self) -> tuple[CompactTensor, ...]:
@@ -211,7 +217,7 @@ FLOAT32_KERNELS = " and ".join(", ".join(spec.name.removesuffix("_F32") for spec
                                           if spec.code & OP_FLOAT32).rsplit(", ", 1))
 
 
-def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: int,
+def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensors: tuple[int, ...],
                output_tensors: tuple[int, ...]) -> list[memplan.Buffer]:
     """Activation buffers with the span of op positions they are live, RESHAPE outputs aliasing their input."""
     root: dict[int, int] = {}
@@ -224,7 +230,8 @@ def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensor: i
         span = spans.setdefault(root.get(tensor, tensor), [position, position])
         span[0], span[1] = min(span[0], position), max(span[1], position)
 
-    touch(input_tensor, 0)
+    for input_tensor in input_tensors:  # written before the first op
+        touch(input_tensor, 0)
     for position, op in enumerate(ops):
         for tensor in op.inputs + op.outputs:
             if tensor >= 0 and tensor not in constant_tensors:
@@ -312,8 +319,10 @@ def compile_model(data: bytes, source: str = "model", pack_int4: bool = True) ->
         raise UnsupportedError(f"{source}: {len(model.subgraphs)} subgraphs; exactly one is supported")
     reader = _Reader(model)
     graph = reader.graph
-    if len(graph.inputs) != 1:
-        raise UnsupportedError(f"{source}: {len(graph.inputs)} inputs; the C reference runner takes one")
+    input_tensors = tuple(int(t) for t in graph.inputs)
+    if not 1 <= len(input_tensors) <= MAX_INPUTS or len(set(input_tensors)) != len(input_tensors):
+        raise UnsupportedError(f"{source}: inputs {list(input_tensors)}; the C reference runner takes 1 to "
+                               f"{MAX_INPUTS} distinct inputs")
     output_tensors = tuple(int(t) for t in graph.outputs)
     if not 1 <= len(output_tensors) <= MAX_OUTPUTS or len(set(output_tensors)) != len(output_tensors):
         raise UnsupportedError(f"{source}: outputs {list(output_tensors)}; the C reference runner takes 1 to "
@@ -326,7 +335,7 @@ def compile_model(data: bytes, source: str = "model", pack_int4: bool = True) ->
     with about(source):
         ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants, packed)
                for index, op in enumerate(graph.operators) if index in live]
-    return _layout(reader, ops, constants, int(graph.inputs[0]), output_tensors, has_wess, source)
+    return _layout(reader, ops, constants, input_tensors, output_tensors, has_wess, source)
 
 
 def _packed_filters(reader: _Reader, live: set[int]) -> set[int]:
@@ -362,13 +371,13 @@ def _check_tensor_types(reader: _Reader, op: CompactOp, source: str, packed: set
                              "kernel takes")
 
 
-def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_tensor: int,
+def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_tensors: tuple[int, ...],
             output_tensors: tuple[int, ...], has_wess: bool, source: str) -> CompactModel:
     """Tensor records, memory plan and the serialized blob."""
-    used = {t for op in ops for t in op.inputs + op.outputs if t >= 0} | {input_tensor, *output_tensors}
+    used = {t for op in ops for t in op.inputs + op.outputs if t >= 0} | {*input_tensors, *output_tensors}
     constant_tensors = {t for t in used if reader.is_constant(t)}
-    if constant_tensors & {input_tensor, *output_tensors}:
-        raise InputError(f"{source}: the model input or an output is a constant")
+    if constant_tensors & {*input_tensors, *output_tensors}:
+        raise InputError(f"{source}: a model input or output is a constant")
     packed = {op.inputs[1] for op in ops if op.op_code & OP_INT4_FILTER}
     for op in ops:
         _check_tensor_types(reader, op, source, packed)
@@ -378,7 +387,7 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
     sizes = {t: _data_bytes(int(np.prod(reader.shape(t), dtype=np.int64)), _tensor_type(reader, t, packed))
              for t in used}
     buffers = [memplan.Buffer(b.tensors, max(sizes[t] for t in b.tensors), b.first_op, b.last_op)
-               for b in _lifetimes(ops, constant_tensors, input_tensor, output_tensors)]
+               for b in _lifetimes(ops, constant_tensors, input_tensors, output_tensors)]
     memory_plan = memplan.plan(buffers)
     tensors = []
     for index in range(len(reader.graph.tensors)):
@@ -400,22 +409,33 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
         tensors.append(CompactTensor(index, name, shape, _dims(shape, f"{source}: tensor {index} ({name})"), type_code,
                                      storage, zero_point, scale, offset, sizes[index]))
     try:
-        blob = _serialize(tensors, ops, constants, input_tensor, output_tensors, memory_plan.arena_bytes, has_wess)
+        blob = _serialize(tensors, ops, constants, input_tensors, output_tensors, memory_plan.arena_bytes, has_wess)
     except struct.error as exc:  # a zero point, size or parameter word outside its int32/uint32 field
         raise InputError(f"{source}: a value does not fit its field of the compact blob: {exc}") from None
-    return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensor, output_tensors, has_wess)
+    return CompactModel(blob, tuple(tensors), tuple(ops), memory_plan, input_tensors, output_tensors, has_wess)
+
+
+def _io_lists(constants: _Constants, input_tensors: tuple[int, ...],
+              output_tensors: tuple[int, ...]) -> tuple[int, tuple[int, int]]:
+    """The blob version and header words 56/60 (output count, output list offset): version 2 and (0, 0) for one
+    input and one output; else the output list in the constant section (version 3), followed, for several inputs, by
+    the input count and the input list (version 4)."""
+    if len(input_tensors) == 1 and len(output_tensors) == 1:
+        return VERSION, (0, 0)  # reserved words of a version 2 header
+    words = output_tensors if len(input_tensors) == 1 else (*output_tensors, len(input_tensors), *input_tensors)
+    list_offset = constants.add(struct.pack(f"<{len(words)}I", *words))
+    version = VERSION_OUTPUT_LIST if len(input_tensors) == 1 else VERSION_INPUT_LIST
+    return version, (len(output_tensors), list_offset)
 
 
 def _data_bytes(elements: int, type_code: int) -> int:
     return (elements + 1) // 2 if type_code == TYPE_INT4 else elements * ELEMENT_BYTES[type_code]
 
 
-def _serialize(tensors: list[CompactTensor], ops: list[CompactOp], constants: _Constants, input_tensor: int,
-               output_tensors: tuple[int, ...], arena_bytes: int, has_wess: bool) -> bytes:
-    version, output_words = VERSION, (0, 0)  # reserved words of a version 2 header
-    if len(output_tensors) > 1:  # the output list goes into the constant section
-        list_offset = constants.add(struct.pack(f"<{len(output_tensors)}I", *output_tensors))
-        version, output_words = VERSION_OUTPUT_LIST, (len(output_tensors), list_offset)
+def _serialize(tensors: list[CompactTensor], ops: list[CompactOp], constants: _Constants,
+               input_tensors: tuple[int, ...], output_tensors: tuple[int, ...], arena_bytes: int,
+               has_wess: bool) -> bytes:
+    version, output_words = _io_lists(constants, input_tensors, output_tensors)
     tensor_table = b"".join(TENSOR.pack(*t.dims, t.type_code, t.storage, 0, t.zero_point, np.float32(t.scale),
                                         t.data_offset, t.data_bytes) for t in tensors)
     records = []
@@ -429,7 +449,7 @@ def _serialize(tensors: list[CompactTensor], ops: list[CompactOp], constants: _C
     constant_offset = -(-(op_table_offset + len(op_table)) // CONSTANT_ALIGNMENT) * CONSTANT_ALIGNMENT
     blob_bytes = constant_offset + constants.size_bytes
     header = HEADER.pack(MAGIC, version, HEADER.size, blob_bytes, FLAG_WESS if has_wess else 0, len(tensors), len(ops),
-                         input_tensor, output_tensors[0], tensor_table_offset, op_table_offset, len(op_table),
+                         input_tensors[0], output_tensors[0], tensor_table_offset, op_table_offset, len(op_table),
                          constant_offset, constants.size_bytes, arena_bytes, *output_words)
     padding = b"\0" * (constant_offset - op_table_offset - len(op_table))
     return header + tensor_table + op_table + padding + b"".join(constants.chunks)

@@ -78,7 +78,7 @@ def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray
     interpreter = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                               experimental_preserve_all_tensors=True, num_threads=1)
     interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[sample:sample + 1])
+    runtime.set_inputs(interpreter, x[sample:sample + 1])
     interpreter.invoke()
     ours = backends.ref_intermediates(model, x[sample:sample + 1])
     for op in compiled.ops:

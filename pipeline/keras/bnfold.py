@@ -49,8 +49,6 @@ def fold_kernel(kind: str, kernel: np.ndarray, bias: np.ndarray, a: np.ndarray, 
 def _check_functional(model) -> None:
     if not hasattr(model, "_inbound_nodes") or not hasattr(model, "inputs") or model.inputs is None:
         raise UnsupportedError(f"model {model.name!r}: only functional or sequential Keras models are supported")
-    if len(model.inputs) != 1:
-        raise UnsupportedError(f"model {model.name!r} has {len(model.inputs)} inputs; one is supported")
     for layer in model.layers:
         if len(layer._inbound_nodes) > 1:
             raise UnsupportedError(f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; shared layers are "
@@ -122,12 +120,12 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         clones.append((clone, weights))
         return clone
 
-    source = model.inputs[0]
-    new_input = keras.Input(shape=source.shape[1:], dtype=source.dtype, name=source.name)
-    output = model._run_through_graph(new_input, operation_fn=rebuilt)
+    new_inputs = [keras.Input(shape=source.shape[1:], dtype=source.dtype, name=source.name) for source in model.inputs]
+    graph_inputs = new_inputs[0] if len(new_inputs) == 1 else new_inputs  # several: in the model's input order
+    output = model._run_through_graph(graph_inputs, operation_fn=rebuilt)
     for clone, weights in clones:
         clone.set_weights(weights)
-    folded = keras.Model(new_input, output, name=f"{model.name}_folded")
+    folded = keras.Model(graph_inputs, output, name=f"{model.name}_folded")
     log.info("folded %d batch norms into %d conv/dense layers", len(folded_bns), len(folded_layers))
     return folded, folded_layers
 

@@ -69,7 +69,7 @@ def load_keras(spec: str, custom_modules: tuple[str, ...] = ()) -> ModelSource:
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable Keras model ({exc})") from None
     model = custom.as_functional(model, path)
-    _check_one_input(model, path)
+    _check_inputs(model, path)
     return ModelSource(model, path.stem, spec, None)
 
 
@@ -92,13 +92,13 @@ def _keras_load_problem(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_one_input(model, path: Path) -> None:
-    """One input (several outputs are fine: every runner joins them, runtime.join_outputs)."""
+def _check_inputs(model, path: Path) -> None:
+    """At least one input and one output (several of either are fine: every runner joins them,
+    runtime.join_outputs)."""
     inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
-    if len(inputs) != 1 or not outputs:
-        names = ", ".join(getattr(t, "name", "?") for t in inputs)
-        raise UnsupportedError(f"{path}: the model has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; "
-                               "one input and at least one output are supported")
+    if not inputs or not outputs:
+        raise UnsupportedError(f"{path}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
+                               "at least one of each is needed")
 
 
 def _saved_model_as_keras(path: Path):
@@ -128,42 +128,99 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...], need_labels: bool =
              num_classes: int | None = None) -> Dataset:
     """Read `x` (N, *input_shape) float and optional `y` (N,) integer labels; reject NaN/Inf and bad shapes."""
     path = Path(path)
+    arrays = _read_archive(path)
+    if "x" not in arrays:
+        raise InputError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
+    x = _checked_input(path, "x", arrays["x"], input_shape, "the model expects")
+    return Dataset(x, _checked_labels(path, arrays.get("y"), len(x), need_labels, num_classes), str(path))
+
+
+def load_model_data(path: str | Path, model, need_labels: bool = False, num_classes: int | None = None) -> Dataset:
+    """The model's data: load_npz for a one-input model; for several inputs an array per Keras input, named after
+    it (N, *that input's shape; the same N for all), joined per sample as the runners take them, and optional y."""
+    names, shapes = [tensor.name for tensor in model.inputs], input_shapes(model)
+    if len(names) == 1:
+        return load_npz(path, shapes[0], need_labels, num_classes)
+    path = Path(path)
+    arrays = _read_archive(path)
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise InputError(f"{path}: no array for the model's input(s) {', '.join(missing)} (the model has "
+                         f"{len(names)} inputs: {', '.join(names)}; an array per input, named after it; found: "
+                         f"{', '.join(arrays) or 'none'})")
+    parts = [_checked_input(path, name, arrays[name], shape, f"input {name!r} expects")
+             for name, shape in zip(names, shapes)]
+    for name, part in zip(names[1:], parts[1:]):
+        if len(part) != len(parts[0]):
+            raise InputError(f"{path}: array {name!r} has {len(part)} samples and {names[0]!r} {len(parts[0])}; "
+                             f"every input's array needs the same number of samples")
+    labels = _checked_labels(path, arrays.get("y"), len(parts[0]), need_labels, num_classes)
+    return Dataset(runtime.join_outputs(parts), labels, str(path))
+
+
+def data_layout(model) -> str:
+    """The arrays load_model_data wants for this model, for an error message."""
+    shapes = [", ".join(map(str, shape)) for shape in input_shapes(model)]
+    if len(shapes) == 1:
+        return f"array x of shape (N, {shapes[0]})"
+    return "arrays " + ", ".join(f"{tensor.name} (N, {shape})" for tensor, shape in zip(model.inputs, shapes))
+
+
+def _read_archive(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: not an .npz archive (not a zip file; write it with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
+            return {k: archive[k] for k in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-    if "x" not in arrays:
-        raise InputError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
-    x = arrays["x"]
+
+
+def _checked_input(path: Path, name: str, x: np.ndarray, input_shape: tuple[int, ...], expects: str) -> np.ndarray:
+    """One input's array as float32: numeric, (N >= 1, *input_shape), finite."""
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise InputError(f"{path}: x has dtype {x.dtype}; a numeric array is required")
+        raise InputError(f"{path}: {name} has dtype {x.dtype}; a numeric array is required")
     if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != tuple(input_shape):
-        raise InputError(f"{path}: x has shape {x.shape}; the model expects (N, {', '.join(map(str, input_shape))})")
+        raise InputError(f"{path}: {name} has shape {x.shape}; {expects} (N, {', '.join(map(str, input_shape))})")
     if len(x) == 0:
-        raise InputError(f"{path}: x is empty (0 samples)")
+        raise InputError(f"{path}: {name} is empty (0 samples)")
     x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
-        raise InputError(f"{path}: x contains {int((~np.isfinite(x)).sum())} NaN/Inf values")
-    y = arrays.get("y")
+        raise InputError(f"{path}: {name} contains {int((~np.isfinite(x)).sum())} NaN/Inf values")
+    return x
+
+
+def _checked_labels(path: Path, y: np.ndarray | None, count: int, need_labels: bool,
+                    num_classes: int | None) -> np.ndarray | None:
     if y is None and need_labels:
         raise InputError(f"{path}: no array named 'y' (labels are needed here)")
-    if y is not None:
-        if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
-            raise InputError(f"{path}: y must be integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
-        if num_classes is not None and (y.min() < 0 or y.max() >= num_classes):
-            raise InputError(f"{path}: labels must be in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
-        y = y.astype(np.int64)
-    return Dataset(x, y, str(path))
+    if y is None:
+        return None
+    if not np.issubdtype(y.dtype, np.integer) or y.shape != (count,):
+        raise InputError(f"{path}: y must be integer labels of shape ({count},), got {y.dtype} {y.shape}")
+    if num_classes is not None and (y.min() < 0 or y.max() >= num_classes):
+        raise InputError(f"{path}: labels must be in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
+    return y.astype(np.int64)
+
+
+def input_shapes(model) -> list[tuple[int, ...]]:
+    """Each Keras input's shape without the batch axis, in the model's input order."""
+    return [tuple(int(d) for d in tensor.shape[1:]) for tensor in model.inputs]
+
+
+def keras_inputs(model, x: np.ndarray) -> list[np.ndarray]:
+    """Joined float inputs (as load_model_data returns them for several inputs) as one array per Keras input."""
+    return runtime.split_joined(x, input_shapes(model))
 
 
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """The Keras model's float64 outputs on x; several outputs joined per sample as runtime.join_outputs does."""
-    return np.asarray(runtime.join_outputs(model.predict(x, batch_size=batch_size, verbose=0)), np.float64)
+    """The Keras model's float64 outputs on x (several inputs: joined, keras_inputs); several outputs joined per
+    sample as runtime.join_outputs does."""
+    parts = keras_inputs(model, x)
+    outputs = model.predict(parts[0] if len(parts) == 1 else parts, batch_size=batch_size, verbose=0)
+    return np.asarray(runtime.join_outputs(outputs), np.float64)
 
 
 def class_elements(model) -> int:

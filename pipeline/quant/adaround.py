@@ -134,9 +134,7 @@ class _Activations:
     def run(self, batch: np.ndarray) -> None:
         if self.io is not None:
             batch = runtime.quantize_input(batch, self.io)
-        self.interpreter.resize_tensor_input(self.input["index"], batch.shape)
-        self.interpreter.allocate_tensors()
-        self.interpreter.set_tensor(self.input["index"], batch.astype(self.input["dtype"]))
+        runtime.set_inputs(self.interpreter, batch.astype(self.input["dtype"]), resize=True)
         self.interpreter.invoke()
 
     def real(self, tensor: int) -> np.ndarray:

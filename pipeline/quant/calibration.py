@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pipeline.tflite import flatbuf
+from pipeline.tflite import flatbuf, runtime
 
 from .calibrators import Calibrator, make_calibrator
 
@@ -51,11 +51,8 @@ def _run_batch(interpreter, batch: np.ndarray, tensor_indices: list[int],
                batched: list[int]) -> dict[int, np.ndarray] | None:
     """The listed tensors for this batch, or None when the model does not run at this batch size (the `batched`
     tensors must keep the batch as their leading axis, else a constant-shape RESHAPE has mixed the samples)."""
-    input_index = interpreter.get_input_details()[0]["index"]
     try:
-        interpreter.resize_tensor_input(input_index, batch.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(input_index, batch)
+        runtime.set_inputs(interpreter, batch, resize=True)  # several inputs: the batch joins them
         interpreter.invoke()
     except (ValueError, RuntimeError):
         return None

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from pipeline.errors import UnsupportedError
+from pipeline.keras import modelio
 from pipeline.tflite import flatbuf
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,13 @@ def int8_converter(keras_model, calibration_x: np.ndarray):
     """TensorFlow's converter set up for full int8 (int8 input and output) from this representative data."""
     import tensorflow as tf
 
-    def representative() -> Iterator[list[np.ndarray]]:
-        for sample in calibration_x:
-            yield [sample[None].astype(np.float32)]
+    names = [tensor.name for tensor in keras_model.inputs]
+    parts = modelio.keras_inputs(keras_model, calibration_x)
+
+    def representative() -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
+        for sample in range(len(calibration_x)):
+            arrays = [part[sample:sample + 1].astype(np.float32) for part in parts]
+            yield arrays if len(arrays) == 1 else dict(zip(names, arrays))  # several: by the signature's input names
 
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -62,7 +67,9 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
             converted = bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends with long messages
         raise UnsupportedError(f"model {keras_model.name!r}: the TFLite converter rejected it: {_first_line(exc)}") from None
-    return flatbuf.outputs_in_signature_order(converted)  # several outputs: in the Keras model's order
+    # several inputs or outputs: in the Keras model's order
+    converted = flatbuf.inputs_in_keras_order(converted, [tensor.name for tensor in keras_model.inputs])
+    return flatbuf.outputs_in_signature_order(converted)
 
 
 def _first_line(exc: Exception) -> str:

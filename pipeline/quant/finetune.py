@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.errors import WessError
+from pipeline.errors import UnsupportedError, WessError
 from pipeline.keras import bnfold
 from pipeline.keras import graph as keras_graph
 
@@ -244,6 +244,9 @@ def finetune(keras_model, train_x: np.ndarray, train_y: np.ndarray, calibration_
     import tensorflow as tf
     from tqdm import tqdm
 
+    if len(keras_model.inputs) != 1:
+        raise UnsupportedError(f"model {keras_model.name!r} has {len(keras_model.inputs)} inputs; wess finetune takes "
+                               "a one-input model (deploy and eval take several)")
     keras.utils.set_random_seed(options.seed)
     tf.config.experimental.enable_op_determinism()
     folded, _ = bnfold.fold_batch_norms(keras_model)

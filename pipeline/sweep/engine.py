@@ -61,12 +61,11 @@ class SweepOutcome:
 
 def _model_data(model, source, zoo_splits) -> tuple:
     """(calibration x, test x, test y) of a model: its spec's .npz files, else the zoo's digits splits."""
-    input_shape = tuple(int(d) for d in source.model.inputs[0].shape[1:])
     classes = int(source.model.outputs[0].shape[-1])
-    calibration_x = modelio.load_npz(model.data, input_shape, num_classes=classes).x if model.data \
+    calibration_x = modelio.load_model_data(model.data, source.model, num_classes=classes).x if model.data \
         else zoo_splits().x_calib
     if model.test_data:
-        test = modelio.load_npz(model.test_data, input_shape, need_labels=True, num_classes=classes)
+        test = modelio.load_model_data(model.test_data, source.model, need_labels=True, num_classes=classes)
         return calibration_x, test.x, test.y
     return calibration_x, zoo_splits().x_test, zoo_splits().y_test
 

@@ -173,6 +173,25 @@ def outputs_in_signature_order(data: bytes) -> bytes:
     return write_model(model)
 
 
+def inputs_in_keras_order(data: bytes, names: list[str]) -> bytes:
+    """The model with its subgraph's inputs in the order of `names` (the Keras model's input names, which its
+    signature's inputs carry); the same bytes when there is one input, no such signature, or the order holds."""
+    model = read_model(data)
+    graph = model.subgraphs[0]
+    if graph.inputs is None or len(graph.inputs) < 2 or not model.signatureDefs:
+        return data
+    by_name = {_text(tensor_map.name): int(tensor_map.tensorIndex) for tensor_map in model.signatureDefs[0].inputs or []}
+    order = [by_name.get(name) for name in names]
+    if None in order or sorted(order) != sorted(int(t) for t in graph.inputs) or order == [int(t) for t in graph.inputs]:
+        return data
+    graph.inputs = np.asarray(order, np.int32)
+    return write_model(model)
+
+
+def _text(name) -> str:
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
     """The operator's BuiltinOperator: the larger of the two fields (codes past 127 live only in builtinCode)."""
     code = model.operatorCodes[op.opcodeIndex]

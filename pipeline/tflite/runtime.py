@@ -23,11 +23,13 @@ BATCH = 100
 
 @dataclass(frozen=True)
 class OutputQuant:
-    """Quantization and shape (without the batch axis) of one model output."""
+    """Quantization and shape (without the batch axis) of one model output or input (`name`: its signature name,
+    the Keras input's name for an input)."""
 
     scale: float
     zero_point: int
     shape: tuple[int, ...]
+    name: str = ""
 
     @property
     def size(self) -> int:
@@ -36,16 +38,21 @@ class OutputQuant:
 
 @dataclass(frozen=True)
 class IoQuant:
-    """Quantization of the model's single input and of its outputs (in the subgraph's output order).
+    """Quantization of the model's inputs and outputs (in the subgraph's orders: the Keras model's).
 
     A model with several outputs gives, per sample, its outputs flattened and joined in that order (`join_outputs`):
     every runner here and the C reference runner return [N, total elements] for it, [N, *shape] for one output.
+    Several inputs are joined the same way: every runner takes [N, total input elements] (`join_outputs` of the
+    inputs in order, split again by `split_inputs`), [N, *shape] for one input.
     """
 
-    input_scale: float
-    input_zero_point: int
-    input_shape: tuple[int, ...]
+    inputs: tuple[OutputQuant, ...]
     outputs: tuple[OutputQuant, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's input as the runners take it: the input's shape, or (total elements,) for several."""
+        return self.inputs[0].shape if len(self.inputs) == 1 else (sum(i.size for i in self.inputs),)
 
     @property
     def class_elements(self) -> int:
@@ -55,7 +62,7 @@ class IoQuant:
 
 def join_outputs(outputs) -> np.ndarray:
     """One array per sample from a model's outputs (a list from Keras' predict, or one array): [N, *shape] for one
-    output, [N, total elements] with each output flattened, in order, for several."""
+    output, [N, total elements] with each output flattened, in order, for several. Inputs are joined the same way."""
     if not isinstance(outputs, (list, tuple)):
         return np.asarray(outputs)
     if len(outputs) == 1:
@@ -63,16 +70,27 @@ def join_outputs(outputs) -> np.ndarray:
     return np.concatenate([np.asarray(out).reshape(len(out), -1) for out in outputs], axis=1)
 
 
-def split_outputs(y: np.ndarray, q: IoQuant) -> list[np.ndarray]:
-    """The inverse of join_outputs: each output [N, *shape]."""
-    if len(q.outputs) == 1:
+def split_joined(y: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The inverse of join_outputs for arrays of these per-sample shapes: each [N, *shape]."""
+    if len(shapes) == 1:
         return [y]
     flat, start = y.reshape(len(y), -1), 0
     parts = []
-    for output in q.outputs:
-        parts.append(flat[:, start:start + output.size].reshape((len(y),) + output.shape))
-        start += output.size
+    for shape in shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        parts.append(flat[:, start:start + size].reshape((len(y),) + tuple(shape)))
+        start += size
     return parts
+
+
+def split_outputs(y: np.ndarray, q: IoQuant) -> list[np.ndarray]:
+    """The inverse of join_outputs: each output [N, *shape]."""
+    return split_joined(y, [output.shape for output in q.outputs])
+
+
+def split_inputs(x: np.ndarray, q: IoQuant) -> list[np.ndarray]:
+    """Joined inputs (float or int8) back into each input [N, *shape], in the subgraph's input order."""
+    return split_joined(x, [i.shape for i in q.inputs])
 
 
 def _interpreter(model: bytes, reference: bool = True):
@@ -88,23 +106,40 @@ def _interpreter(model: bytes, reference: bool = True):
 def io_quant(model: bytes) -> IoQuant:
     interpreter = _interpreter(model)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(inputs) != 1:
-        raise UnsupportedError(f"model has {len(inputs)} inputs; one is supported")
-    i = inputs[0]
-    types = {np.dtype(d["dtype"]).name for d in (i, *outputs)}
+    types = {np.dtype(d["dtype"]).name for d in (*inputs, *outputs)}
     if types != {"int8"}:
-        raise InputError(f"model input/output are {np.dtype(i['dtype']).name}/"
+        raise InputError(f"model input/output are {', '.join(np.dtype(i['dtype']).name for i in inputs)}/"
                          f"{', '.join(np.dtype(o['dtype']).name for o in outputs)}; an int8 model (int8 input and "
                          "output) is required")
-    return IoQuant(float(i["quantization"][0]), int(i["quantization"][1]), tuple(int(d) for d in i["shape"][1:]),
-                   tuple(OutputQuant(float(o["quantization"][0]), int(o["quantization"][1]),
-                                     tuple(int(d) for d in o["shape"][1:])) for o in outputs))
+    names = _input_names(interpreter, inputs)
+    return IoQuant(tuple(_tensor_quant(i, name) for i, name in zip(inputs, names)),
+                   tuple(_tensor_quant(o, "") for o in outputs))
+
+
+def _input_names(interpreter, inputs: list[dict]) -> list[str]:
+    """Each input's signature name (the Keras input's name), else its tensor name (a model without a signature)."""
+    try:
+        by_index = {detail["index"]: name for name, detail in interpreter.get_signature_runner().get_input_details().items()}
+    except ValueError:  # no signature (or several)
+        by_index = {}
+    return [by_index.get(detail["index"], detail["name"]) for detail in inputs]
+
+
+def _tensor_quant(detail: dict, name: str) -> OutputQuant:
+    return OutputQuant(float(detail["quantization"][0]), int(detail["quantization"][1]),
+                       tuple(int(d) for d in detail["shape"][1:]), name)
 
 
 def quantize_input(x: np.ndarray, q: IoQuant) -> np.ndarray:
-    """float -> int8 as TFLite's QUANTIZE does: round half away from zero, add zero point, saturate."""
-    scaled = np.asarray(x, np.float32) / np.float32(q.input_scale)
-    return np.clip(round_half_away(scaled) + q.input_zero_point, -128, 127).astype(np.int8)
+    """float -> int8 as TFLite's QUANTIZE does (round half away from zero, add zero point, saturate), each input with
+    its own scale and zero point (several inputs: joined, as the runners take them)."""
+    return join_outputs([quantize_tensor(part, i) for part, i in zip(split_inputs(np.asarray(x), q), q.inputs)])
+
+
+def quantize_tensor(x: np.ndarray, tensor: OutputQuant) -> np.ndarray:
+    """float -> int8 with one tensor's scale and zero point, as quantize_input does."""
+    scaled = np.asarray(x, np.float32) / np.float32(tensor.scale)
+    return np.clip(round_half_away(scaled) + tensor.zero_point, -128, 127).astype(np.int8)
 
 
 def dequantize_output(y: np.ndarray, q: IoQuant) -> np.ndarray:
@@ -117,29 +152,39 @@ def dequantize_output(y: np.ndarray, q: IoQuant) -> np.ndarray:
 def run_litert(model: bytes, x_int8: np.ndarray, reference: bool = True) -> np.ndarray:
     """int8 outputs for a batch of int8 inputs; batches of BATCH when the model allows resizing, else one by one."""
     interpreter = _interpreter(model, reference)
-    index = interpreter.get_input_details()[0]["index"]
     out_indices = [detail["index"] for detail in interpreter.get_output_details()]
     try:
-        return _run_batched(interpreter, index, out_indices, x_int8)
+        return _run_batched(interpreter, out_indices, x_int8)
     except (ValueError, RuntimeError) as exc:
         log.debug("batched run failed (%s); running one sample at a time", exc)
     interpreter = _interpreter(model, reference)
     interpreter.allocate_tensors()
     outputs = []
-    for sample in x_int8:
-        interpreter.set_tensor(index, sample[None])
+    for sample in range(len(x_int8)):
+        set_inputs(interpreter, x_int8[sample:sample + 1])
         interpreter.invoke()
         outputs.append(join_outputs([interpreter.get_tensor(out).copy() for out in out_indices])[0])
     return np.stack(outputs)
 
 
-def _run_batched(interpreter, index: int, out_indices: list[int], x_int8: np.ndarray) -> np.ndarray:
+def set_inputs(interpreter, x: np.ndarray, resize: bool = False) -> None:
+    """Set a LiteRT interpreter's inputs from a batch (several inputs: joined, split here in the subgraph's order);
+    `resize` first resizes each input to the batch and allocates."""
+    details = interpreter.get_input_details()
+    parts = split_joined(x, [tuple(int(d) for d in detail["shape"][1:]) for detail in details])
+    if resize:
+        for detail, part in zip(details, parts):
+            interpreter.resize_tensor_input(detail["index"], part.shape)
+        interpreter.allocate_tensors()
+    for detail, part in zip(details, parts):
+        interpreter.set_tensor(detail["index"], part)
+
+
+def _run_batched(interpreter, out_indices: list[int], x_int8: np.ndarray) -> np.ndarray:
     outputs = []
     for start in range(0, len(x_int8), BATCH):
         batch = x_int8[start:start + BATCH]
-        interpreter.resize_tensor_input(index, batch.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(index, batch)
+        set_inputs(interpreter, batch, resize=True)
         interpreter.invoke()
         parts = [interpreter.get_tensor(out).copy() for out in out_indices]
         if any(part.shape[:1] != (len(batch),) for part in parts):  # a batch-1 model's constant RESHAPE mixed samples
@@ -160,10 +205,12 @@ def _tflm_subprocess(argv: list[str], timeout_s: float, what: str) -> subprocess
 def run_tflm(model: bytes, x_int8: np.ndarray, timeout_s: float = 600.0) -> np.ndarray:
     """Run TFLite Micro's interpreter in a subprocess: it aborts the whole process on some degenerate models."""
     with tempfile.TemporaryDirectory(prefix="wess-tflm-") as tmp:
-        model_path, in_path, out_path = (os.path.join(tmp, n) for n in ("m.tflite", "x.npy", "y.npy"))
+        model_path, in_path, out_path = (os.path.join(tmp, n) for n in ("m.tflite", "x.npz", "y.npy"))
         Path(model_path).write_bytes(model)
-        np.save(in_path, x_int8)
-        output_count = len(flatbuf.read_model(model).subgraphs[0].outputs)
+        graph = flatbuf.read_model(model).subgraphs[0]
+        shapes = [tuple(int(d) for d in graph.tensors[i].shape[1:]) for i in graph.inputs]
+        np.savez(in_path, *split_joined(x_int8, shapes))  # arr_0, arr_1, ...: one array per input, in order
+        output_count = len(graph.outputs)
         proc = _tflm_subprocess(["run", model_path, in_path, out_path, str(output_count)], timeout_s, "finish")
         if proc.returncode != 0:
             raise tflm_refusal(model, proc.stderr, proc.returncode)

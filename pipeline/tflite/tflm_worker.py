@@ -1,6 +1,7 @@
 """Subprocess entry point for TFLite Micro's interpreter, which aborts the whole process on some degenerate models.
 
-Usage: `run MODEL X.npy OUT.npy [OUTPUT_COUNT]` (outputs of every input in X) or `allocations MODEL` (its arena report on stdout).
+Usage: `run MODEL X.npz OUT.npy [OUTPUT_COUNT]` (outputs of every sample in X: arrays arr_0, arr_1, ... one per
+model input, in the subgraph's input order) or `allocations MODEL` (its arena report on stdout).
 """
 import sys
 
@@ -12,8 +13,11 @@ def run(model_path: str, in_path: str, out_path: str, output_count: str = "1") -
 
     interpreter = runtime.Interpreter.from_file(model_path)
     outputs = []
-    for sample in np.load(in_path):
-        interpreter.set_input(sample[None], 0)
+    with np.load(in_path) as archive:
+        inputs = [archive[f"arr_{position}"] for position in range(len(archive.files))]
+    for sample in range(len(inputs[0])):
+        for position, part in enumerate(inputs):
+            interpreter.set_input(part[sample:sample + 1], position)
         interpreter.invoke()
         parts = [np.array(interpreter.get_output(index))[0] for index in range(int(output_count))]
         # several outputs: flattened and joined in order, as pipeline.tflite.runtime.join_outputs does
