@@ -1,8 +1,6 @@
 """BN folding: the folded model computes what the original computes, and the folded weights follow the formula."""
 import numpy as np
-import pytest
 
-from pipeline.errors import WessError
 from pipeline.keras import bnfold
 
 

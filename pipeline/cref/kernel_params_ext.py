@@ -142,13 +142,6 @@ class AxisSlice:
     count: int
 
 
-def _nhwc_positions(rank: int) -> tuple[int, ...]:
-    """The blob's NHWC axis of each axis of a rank-1..4 tensor (rank 2 [b, d] is [b, 1, 1, d])."""
-    if not 1 <= rank <= 4:
-        raise ParameterError(f"a rank-{rank} input (the kernels take rank 1 to 4)")
-    return (0, 3) if rank == 2 else tuple(range(4 - rank, 4))
-
-
 def slice_params(axes: list[AxisSlice]) -> SliceParams:
     """The kernel's parameters from one AxisSlice per input axis; the axes the blob pads are taken whole."""
     whole = AxisSlice(0, 1, 1)
