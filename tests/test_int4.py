@@ -172,7 +172,8 @@ def test_what_the_pinned_runtimes_do_with_tflite_int4_weight_tensors(ds_cnn_rang
     assert np.array_equal(runtime.run_litert(every, x), expected)
     convolutions = _as_int4_tensors(model, {"CONV_2D", "DEPTHWISE_CONV_2D"})
     assert np.array_equal(runtime.run_tflm(convolutions, x), runtime.run_tflm(model, x))
-    with pytest.raises(UnsupportedError, match="TFLite Micro failed"):
+    with pytest.raises(UnsupportedError, match=r"operator \d+ \(FULLY_CONNECTED\): TFLite Micro cannot prepare it "
+                                               r"\(fully_connected_common\.cc:\d+ .*kTfLiteInt4"):
         runtime.run_tflm(_as_int4_tensors(model, {"FULLY_CONNECTED"}), x)
 
 

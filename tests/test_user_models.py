@@ -147,3 +147,21 @@ def test_an_op_tflite_micro_cannot_run_is_named_with_its_keras_layer(activation,
     with pytest.raises(UnsupportedError, match=rf"^user\.keras: operator 0 \({op} of Keras layer 'my_act'\): {why}, so "
                                                r"the device runtime cannot run the model; replace that layer$"):
         deploy.run_passes(model, x, deploy.DeployOptions(verify_inputs=8), source="user.keras")
+
+
+def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_the_c_runner():
+    """Conv2D(groups=2): TFLite Micro and LiteRT run the grouped CONV_2D; the C kernels do not (yet), which deploy
+    says by name instead of the C runner's WESS_ERR_BAD_SHAPE."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 4))
+    x = keras.layers.Conv2D(4, 3, groups=2, name="grouped")(inp)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    x_calib = np.random.default_rng(0).normal(size=(16, 6, 6, 4)).astype(np.float32)
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=8), source="user.keras")
+    # the converter names a grouped convolution's output 'convolution1', so no Keras layer can be named
+    assert state.verification["firmware_unsupported"] == ["operator 0 (CONV_2D)"]
+    assert state.verification["pair"] == "litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
+    assert state.verification["stand_in"] == ("user.keras: operator 0 is a grouped CONV_2D (4 input channels, 2 per "
+                                              "group), which the C reference runner does not support")

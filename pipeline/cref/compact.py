@@ -268,6 +268,8 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     spec = registry.SPECS.get(flatbuf.builtin_code(reader.model, op))
     if spec is None:
         raise UnsupportedError(f"{where} is {name}, which the C reference runner does not support")
+    if form := registry.missing_form(reader.model, op):
+        raise UnsupportedError(f"{where} is {form}")
     low, high = spec.output_count
     if not low <= len(op.outputs) <= high:
         raise UnsupportedError(f"{where} ({name}) has {len(op.outputs)} outputs; {low} to {high} are supported")

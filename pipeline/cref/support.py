@@ -21,14 +21,14 @@ class MissingKernel:
 
 def missing_kernels(model_bytes: bytes) -> list[MissingKernel]:
     """Every live operator (compact drops the dead SHAPE chains Keras' Flatten leaves), in execution order, whose
-    TFLite builtin has no entry in the operator table."""
+    TFLite builtin has no entry in the operator table, or whose form its kernel lacks (registry.missing_form)."""
     model = flatbuf.read_model(model_bytes)
     graph = model.subgraphs[0]
     outputs = [int(t) for t in graph.outputs]
     missing = []
     live = compact.live_operators(model)
     for index, op in enumerate(graph.operators):
-        if index in live and flatbuf.builtin_code(model, op) not in registry.SPECS:
+        if index in live and (flatbuf.builtin_code(model, op) not in registry.SPECS or registry.missing_form(model, op)):
             name = graph.tensors[op.outputs[0]].name
             tensor = int(op.outputs[0])
             missing.append(MissingKernel(index, flatbuf.opcode_name(model, op),
