@@ -718,8 +718,9 @@ wess_status_t wess_op_info(uint32_t index, wess_op_info_t *info);
 wess_status_t wess_model_validate(const uint8_t *blob, size_t blob_len, size_t arena_len, wess_model_info_t *info);
 
 /**
- * Runs the model on one input: validates the blob, copies input (info.input_bytes) into the arena, runs every op
- * and copies the output (info.output_bytes) out. arena: arena_len bytes, 4-byte aligned, owned by the caller
+ * Runs the model on one input: validates the blob, copies input (info.input_bytes: a model with several inputs
+ * takes them one after another, in the blob's input list order) into the arena, runs every op and copies the
+ * output (info.output_bytes: several outputs one after another, in the output list order) out. arena: arena_len bytes, 4-byte aligned, owned by the caller
  * (no allocation). hooks: may be NULL.
  */
 wess_status_t wess_model_run(const uint8_t *blob, size_t blob_len, uint8_t *arena, size_t arena_len,
