@@ -18,9 +18,12 @@
  * in [-127, 128], 1 <= length <= WESS_MAX_DOT_LENGTH. Each is the exact sum, below 2^31 in magnitude (dot_rows4).
  * It forms sum w * x and o * sum w (each at most 2^30 in magnitude; the sum of a row's weights is shared
  * by both pixels) and adds them in uint32: the exact sum fits int32, so the wrapped sum is it. Reads exactly the listed
- * bytes (tails are predicated loads, which do not access the inactive lanes). */
-static inline void dot_pair_pair(const int8_t *row0, const int8_t *row1, const int8_t *x0, const int8_t *x1,
-                                 int32_t input_offset, int32_t length, int32_t acc[4])
+ * bytes (tails are predicated loads, which do not access the inactive lanes). with_offset is a compile-time 0 when
+ * input_offset is 0 (a folded offset), which leaves out the weight sums; always inlined, one loop per call site. */
+static inline __attribute__((always_inline)) void dot_pair_pair(const int8_t *row0, const int8_t *row1,
+                                                                const int8_t *x0, const int8_t *x1,
+                                                                int32_t input_offset, int32_t length, int with_offset,
+                                                                int32_t acc[4])
 {
     int32_t acc00 = 0, acc10 = 0, acc01 = 0, acc11 = 0;  /* acc<row><pixel>: sum w * x, |.| <= 2^30 */
     int32_t sum0 = 0, sum1 = 0;  /* sum of row0's, row1's weights: |.| <= 2^23 */
@@ -30,10 +33,12 @@ static inline void dot_pair_pair(const int8_t *row0, const int8_t *row1, const i
         const int8x16_t w0 = vldrbq_z_s8(row0 + k, lanes), w1 = vldrbq_z_s8(row1 + k, lanes);
         acc00 = vmladavaq_s8(acc00, w0, input0);
         acc01 = vmladavaq_s8(acc01, w0, input1);
-        sum0 = vaddvaq_s8(sum0, w0);
         acc10 = vmladavaq_s8(acc10, w1, input0);
         acc11 = vmladavaq_s8(acc11, w1, input1);
-        sum1 = vaddvaq_s8(sum1, w1);
+        if (with_offset) {
+            sum0 = vaddvaq_s8(sum0, w0);
+            sum1 = vaddvaq_s8(sum1, w1);
+        }
     }
     const uint32_t term0 = (uint32_t)(input_offset * sum0), term1 = (uint32_t)(input_offset * sum1);
     acc[0] = (int32_t)((uint32_t)acc00 + term0);
@@ -52,7 +57,12 @@ static inline void dot_rows_two_pixels(const int8_t *rows, const int8_t *x0, con
     for (int32_t row = 0; row < count; row += 2) {
         const int8_t *first = rows + row * length;
         const int pair = row + 1 < count;
-        dot_pair_pair(first, pair ? first + length : first, x0, x1, input_offset, length, block);
+        const int8_t *second = pair ? first + length : first;
+        if (input_offset == 0) {
+            dot_pair_pair(first, second, x0, x1, 0, length, 0, block);
+        } else {
+            dot_pair_pair(first, second, x0, x1, input_offset, length, 1, block);
+        }
         acc0[row] = block[0];
         acc1[row] = block[2];
         if (pair) {
