@@ -34,7 +34,8 @@ def test_one_step_high_multiply_is_tflites_for_every_nonnegative_multiplier(refe
 def odd_shapes_model(seed: int) -> bytes:
     """A full-int8 model whose layers hit every tail of the blocked loops: channel counts that are not multiples of 4
     or 16, more than one 64-channel block, 1x1 and 3x3 (padded, strided) convolutions, a 1-pixel 1x1 convolution,
-    depthwise and a fully connected layer with odd sizes; channel counts drawn from `seed`."""
+    odd pixel counts, depthwise (padded; strided) and a fully connected layer with odd sizes; channel counts drawn
+    from `seed`."""
     tf = pytest.importorskip("tensorflow")
     keras = tf.keras
     rng = np.random.default_rng(seed)
@@ -43,8 +44,9 @@ def odd_shapes_model(seed: int) -> bytes:
     x = keras.layers.Conv2D(width[1], 1, activation="relu")(inputs)  # 1x1: in tail of 4 / 16, two channel blocks
     x = keras.layers.Conv2D(width[2], 3, strides=2, padding="same")(x)  # patch with padding, stride 2
     x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # strided, padded bottom/right only: 2 x 3
     x = keras.layers.Conv2D(width[3], (1, 3), padding="valid")(x)  # a non-square patch without padding
-    x = keras.layers.Conv2D(width[3], 1, strides=(1, 2))(x)  # strided 1x1: pixel pairs of a 4 x 2 output
+    x = keras.layers.Conv2D(width[3], 1, strides=(1, 2))(x)  # strided 1x1 (2 x 1 output: one pixel pair)
     x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
     x = keras.layers.Conv2D(width[4], 1)(x)  # a 1-pixel layer
     x = keras.layers.Flatten()(x)
