@@ -1,4 +1,6 @@
 /* DEPTHWISE_CONV_2D int8 kernel with depth multiplier (TFLite's per-channel integer kernel, WESS requantization). */
+#include <string.h>
+
 #include "dot_rows.h"
 #include "kernel_util.h"
 #include "requant_block.h"
@@ -50,10 +52,7 @@ static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_p
     }
 }
 
-#if defined(WESS_DOT_ROWS_MVE)
-/* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
-#define DEPTHWISE_GROUP 8
-
+#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
 /* The taps of one output pixel that lie inside the input, as element offsets and steps: the valid taps form a
  * rows x columns rectangle of the filter (the rest fall in the padding and contribute zero, input ==
  * -input_offset there). Offsets are from the input's / block filter's first element (channel 0, pixel / tap (0, 0));
@@ -98,6 +97,12 @@ static void depthwise_window(const wess_conv_params_t *conv, const wess_dims_t *
     window->filter_x_step = filter_stride;
     window->filter_y_step = filter_dims->w * filter_stride;
 }
+
+#endif
+
+#if defined(WESS_DOT_ROWS_MVE)
+/* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
+#define DEPTHWISE_GROUP 8
 
 /* The even- and odd-channel sums of one group over the window's taps: input / filter point at the group's first
  * channel of pixel / tap (0, 0). x + input_offset is in [-255, 255] (int16 lanes); VMULLB / VMULLT give the even /
@@ -146,6 +151,63 @@ static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *
     vstrwq_scatter_shifted_offset_p_s32(acc, even_index, sum_even, vctp32q((uint32_t)(count + 1) / 2));
     vstrwq_scatter_shifted_offset_p_s32(acc, odd_index, sum_odd, vctp32q((uint32_t)count / 2));
 }
+#elif defined(WESS_DOT_ROWS_DSP)
+/* Output channels depthwise_group_acc accumulates together (the four int8 values of one word on DSP). */
+#define DEPTHWISE_GROUP 4
+
+/* DSP, depth multiplier 1: acc[i] as the Helium depthwise_group_acc, i < count <= DEPTHWISE_GROUP. A whole group
+ * loads four channels' inputs and weights as one word each, SXTB16 splits them into int16 pairs (channels 0, 2 and
+ * 1, 3), SADD16 adds the input offset (x + input_offset in [-255, 255] fits a lane) and SMLABB / SMLATT add each
+ * lane's product to its channel's sum, four sums in registers across the taps; bounds of the sums as in
+ * wess_depthwise_conv_2d_s8. A partial group takes the scalar loop. Reads only the group's count channels. */
+static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
+                                int32_t input_offset, int32_t count, int32_t *acc)
+{
+    const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
+    if (count < DEPTHWISE_GROUP) {
+        for (int32_t channel = 0; channel < count; ++channel) {
+            acc[channel] = 0;
+        }
+        for (int32_t row = 0; row < window->rows; ++row) {
+            const int8_t *x = input_row, *w = filter_row;
+            for (int32_t column = 0; column < window->columns; ++column) {
+                for (int32_t channel = 0; channel < count; ++channel) {
+                    acc[channel] += w[channel] * (x[channel] + input_offset);
+                }
+                x += window->input_x_step;
+                w += window->filter_x_step;
+            }
+            input_row += window->input_y_step;
+            filter_row += window->filter_y_step;
+        }
+        return;
+    }
+    const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
+    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;  /* channels 0 .. 3 */
+    for (int32_t row = 0; row < window->rows; ++row) {
+        const int8_t *x = input_row, *w = filter_row;
+        for (int32_t column = 0; column < window->columns; ++column) {
+            uint32_t input_word, weight_word;
+            memcpy(&input_word, x, 4);  /* unaligned word loads (LDR) */
+            memcpy(&weight_word, w, 4);
+            const uint32_t x_even = __sadd16(__sxtb16(input_word), offset_pair);  /* channels 0, 2 */
+            const uint32_t x_odd = __sadd16(__sxtb16(rotate_right_8(input_word)), offset_pair);  /* 1, 3 */
+            const uint32_t w_even = __sxtb16(weight_word), w_odd = __sxtb16(rotate_right_8(weight_word));
+            acc0 = __smlabb(x_even, w_even, acc0);
+            acc2 = __smlatt(x_even, w_even, acc2);
+            acc1 = __smlabb(x_odd, w_odd, acc1);
+            acc3 = __smlatt(x_odd, w_odd, acc3);
+            x += window->input_x_step;
+            w += window->filter_x_step;
+        }
+        input_row += window->input_y_step;
+        filter_row += window->filter_y_step;
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+}
 #endif
 
 /* acc[i] = the accumulator of output channel first_out_c + i at the output pixel whose window starts at
@@ -158,7 +220,7 @@ static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wes
                                 int32_t in_x_origin, int32_t *acc)
 {
     const wess_conv_params_t *conv = &params->conv;
-#if defined(WESS_DOT_ROWS_MVE)
+#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
     if (params->depth_multiplier == 1) {
         depthwise_window_t window;  /* the valid taps, found once for every group */
         depthwise_window(conv, input_dims, filter_dims, filter_stride, in_y_origin, in_x_origin, &window);
