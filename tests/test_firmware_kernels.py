@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.cref import library
+from pipeline.cref import compact, library
 from pipeline.firmware import build as firmware
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN, saturating_rounding_doubling_high_mul
 from pipeline.quant.convert import int8_converter
@@ -34,7 +34,8 @@ def test_one_step_high_multiply_is_tflites_for_every_nonnegative_multiplier(refe
 def odd_shapes_model(seed: int) -> bytes:
     """A full-int8 model whose layers hit every tail of the blocked loops: channel counts that are not multiples of 4
     or 16, more than one 64-channel block, 1x1 and 3x3 (padded, strided) convolutions, a 1-pixel 1x1 convolution,
-    depthwise and a fully connected layer with odd sizes; channel counts drawn from `seed`."""
+    odd pixel counts, depthwise (padded; strided) and a fully connected layer with odd sizes; channel counts drawn
+    from `seed`."""
     tf = pytest.importorskip("tensorflow")
     keras = tf.keras
     rng = np.random.default_rng(seed)
@@ -43,7 +44,9 @@ def odd_shapes_model(seed: int) -> bytes:
     x = keras.layers.Conv2D(width[1], 1, activation="relu")(inputs)  # 1x1: in tail of 4 / 16, two channel blocks
     x = keras.layers.Conv2D(width[2], 3, strides=2, padding="same")(x)  # patch with padding, stride 2
     x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # strided, padded bottom/right only: 2 x 3
     x = keras.layers.Conv2D(width[3], (1, 3), padding="valid")(x)  # a non-square patch without padding
+    x = keras.layers.Conv2D(width[3], 1, strides=(1, 2))(x)  # strided 1x1 (2 x 1 output: one pixel pair)
     x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
     x = keras.layers.Conv2D(width[4], 1)(x)  # a 1-pixel layer
     x = keras.layers.Flatten()(x)
@@ -59,13 +62,21 @@ def odd_shapes_model(seed: int) -> bytes:
 
 
 def assert_variants_match_portable(model: bytes, target: str, tmp_path) -> None:
-    """The target kernels and the portable kernels, each in QEMU, give the host reference's bytes on 4 inputs."""
+    """The target kernels and the portable kernels, each in QEMU, give the host reference's bytes on 4 inputs; the
+    target kernels' build carries the per-op profile, one count per op of the blob, summing to at most the whole
+    inference's count (the runner's own work between ops is charged to no op)."""
     for portable in (False, True):
         options = firmware.FirmwareOptions(target, tmp_path / f"{target}-{portable}", run=True, inputs=4,
-                                           compare_field=False, portable_kernels=portable)
+                                           compare_field=False, portable_kernels=portable, profile_ops=not portable)
         result = firmware.build_firmware(model, "odd_shapes.tflite", options)
         assert result["matches_host"] is True and result["mismatched_inputs"] == 0
         assert result["portable_kernels"] is portable
+        if not portable:
+            ops = compact.compile_model(model).ops
+            assert len(result["op_instructions"]) == len(ops) and min(result["op_instructions"]) > 0
+            assert sum(result["op_instructions"]) <= result["instructions_per_inference"]
+        else:
+            assert result["op_instructions"] is None
 
 
 @needs_toolchain

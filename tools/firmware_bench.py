@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.cref import compact  # noqa: E402
 from pipeline.firmware.build import FirmwareOptions, build_firmware  # noqa: E402
 
 MODELS = ("mobilenet_v1", "ds_cnn")
@@ -39,6 +40,50 @@ class BenchRow:
     ram_bytes: int  # arena + reserved stack + .data/.bss
     stack_used_bytes: int
     cmsis_nn_layer_instructions: int | None  # issue 13's anchor (conv/depthwise/FC layers only)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One op of a profiled run: what it computes and the instructions it took (the profile's timer reads add a
+    few dozen per op)."""
+
+    position: int
+    op: str
+    output_shape: tuple[int, ...]
+    macs: int  # multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (0 for other ops)
+    instructions: int
+
+
+def op_macs(model: compact.CompactModel, op: compact.CompactOp) -> int:
+    """Multiply-accumulates of a weighted op: output elements times the taps each one sums."""
+    if len(op.inputs) < 2:
+        return 0
+    output, weights = model.tensors[op.outputs[0]].dims, model.tensors[op.inputs[1]].dims
+    outputs = output[0] * output[1] * output[2] * output[3]
+    base_name = op.op_name.removesuffix("_S4")
+    taps = {"CONV_2D": weights[1] * weights[2] * weights[3], "DEPTHWISE_CONV_2D": weights[1] * weights[2],
+            "FULLY_CONNECTED": weights[3]}.get(base_name, 0)
+    return outputs * taps
+
+
+def profile(model: Path, target: str) -> list[LayerRow]:
+    """Instructions per op of one inference of the target kernels (a WESS_PROFILE_OPS build)."""
+    compiled = compact.compile_model(model.read_bytes(), str(model))
+    with tempfile.TemporaryDirectory(prefix="wess-fwprofile-") as tmp:
+        options = FirmwareOptions(target, Path(tmp), run=True, inputs=1, compare_field=False, profile_ops=True)
+        counts = build_firmware(model.read_bytes(), str(model), options)["op_instructions"]
+    return [LayerRow(position, op.op_name, compiled.tensors[op.outputs[0]].shape, op_macs(compiled, op), count)
+            for position, (op, count) in enumerate(zip(compiled.ops, counts, strict=True))]
+
+
+def profile_table(name: str, target: str, rows: list[LayerRow]) -> str:
+    lines = [f"{name} on {target}: instructions per op (one inference, target kernels)", "",
+             "| # | op | output shape | MACs | instructions | instructions / MAC |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        per_mac = f"{row.instructions / row.macs:.2f}" if row.macs else "-"
+        lines.append(f"| {row.position} | {row.op} | {'x'.join(map(str, row.output_shape))} | {row.macs:,} | "
+                     f"{row.instructions:,} | {per_mac} |")
+    return "\n".join(lines)
 
 
 def deployed_model(directory: Path, name: str) -> Path:
@@ -88,8 +133,15 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "build" / "bench",
                         help="where `wess deploy zoo:NAME --out DIR/NAME` put (or will put) the models")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead, the per-layer profile (op, shape, MACs, instructions, instructions per MAC)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.profile:
+        tables = [profile_table(name, target, profile(deployed_model(args.model_dir, name), target))
+                  for name in args.models for target in args.targets]
+        print("\n\n".join(tables))
+        return
     rows = [bench(args.model_dir, name, target, args.inputs) for name in args.models for target in args.targets]
     if args.json:
         args.json.write_text(json.dumps([asdict(row) for row in rows], indent=1) + "\n")

@@ -29,6 +29,22 @@ typedef struct {
 
 static line_t line;
 
+#if defined(WESS_PROFILE_OPS)
+/* Ticks spent in each op over all samples (WESS_PROFILE_OP_COUNT ops; the runner calls wess_profile_op_end). */
+static uint64_t op_ticks[WESS_PROFILE_OP_COUNT];
+static uint64_t last_mark_ticks;
+
+void wess_profile_op_end(int32_t position);
+void wess_profile_op_end(int32_t position)
+{
+    const uint64_t now = timer_ticks();
+    if (position >= 0 && position < (int32_t)WESS_PROFILE_OP_COUNT) {
+        op_ticks[position] += now - last_mark_ticks;
+    }
+    last_mark_ticks = timer_ticks();  /* the hook's own instructions up to here are charged to no op */
+}
+#endif
+
 static void put_text(const char *text)
 {
     while (*text != '\0' && line.length + 1u < LINE_BYTES) {
@@ -127,6 +143,14 @@ int main(void)
         end_line();
     }
     const int all_match = status == WESS_OK && mismatches == 0u;
+#if defined(WESS_PROFILE_OPS)
+    for (uint32_t position = 0; completed != 0u && position < WESS_PROFILE_OP_COUNT; ++position) {
+        begin_line("WESS_OP");
+        put_field("position", position);
+        put_field("instructions", instructions_from_ticks(op_ticks[position]) / completed);
+        end_line();
+    }
+#endif
     begin_line("WESS_RESULT");
     put_field("match", (uint64_t)all_match);
     put_field("status", (uint64_t)status);

@@ -1,6 +1,7 @@
 /* CONV_2D int8 reference kernel (TFLite's per-channel integer convolution, WESS requantization). */
 #include <string.h>
 
+#include "dot_pairs.h"
 #include "dot_rows.h"
 #include "kernel_util.h"
 #include "requant_block.h"
@@ -86,6 +87,49 @@ static int32_t conv_direct_acc(const wess_conv_params_t *params, const wess_dims
     return acc;
 }
 
+/* Output pixels conv_2d_pointwise_block takes at a time: two on Helium (dot_pairs.h), one elsewhere. */
+#if defined(WESS_DOT_PAIRS_MVE)
+#define POINTWISE_PIXELS 2
+#else
+#define POINTWISE_PIXELS 1
+#endif
+
+/* conv_2d_block of a 1x1 filter (no padding, as checked): each output pixel reads one input pixel's in_ch
+ * contiguous values, no gather; POINTWISE_PIXELS pixels at a time, an odd last pixel alone (dot_rows). */
+static void conv_2d_pointwise_block(const wess_conv_params_t *params, const channel_requant_t *channels,
+                                    const wess_dims_t *input_dims, const int8_t *input, const int8_t *block_filter,
+                                    int32_t first_out_c, int32_t block_size, const wess_dims_t *output_dims,
+                                    int8_t *output)
+{
+    const int32_t input_c = input_dims->c, output_c = output_dims->c;  /* input_c <= 65536 (checked) */
+    const int32_t pixels = output_dims->h * output_dims->w;
+    /* acc[member][i]: channel first_out_c + i of pixel + member; |acc| < 2^31 as dot_rows and dot_pairs.h show */
+    int32_t acc[POINTWISE_PIXELS][WESS_CHANNEL_BLOCK];
+    const int8_t *pixel_input[POINTWISE_PIXELS];
+    for (int32_t pixel = 0; pixel < pixels; pixel += POINTWISE_PIXELS) {
+        const int32_t step = pixels - pixel < POINTWISE_PIXELS ? pixels - pixel : POINTWISE_PIXELS;
+        for (int32_t member = 0; member < step; ++member) {
+            const int32_t out_y = (pixel + member) / output_dims->w, out_x = (pixel + member) % output_dims->w;
+            const int32_t in_y = out_y * params->stride_y - params->pad_top;
+            const int32_t in_x = out_x * params->stride_x - params->pad_left;
+            pixel_input[member] = input + (in_y * input_dims->w + in_x) * input_c;
+        }
+#if defined(WESS_DOT_PAIRS_MVE)
+        if (step == 2) {
+            dot_rows_two_pixels(block_filter, pixel_input[0], pixel_input[1], params->input_offset, input_c,
+                                block_size, acc[0], acc[1]);
+        } else
+#endif
+        {
+            dot_rows(block_filter, pixel_input[0], params->input_offset, input_c, block_size, acc[0]);
+        }
+        for (int32_t member = 0; member < step; ++member) {
+            requantize_block(channels, acc[member], block_size, params->output_offset, params->act_min,
+                             params->act_max, output + (pixel + member) * output_c + first_out_c);
+        }
+    }
+}
+
 /* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
  * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. */
 static void conv_2d_block(const wess_conv_params_t *params, const channel_requant_t *channels,
@@ -93,11 +137,14 @@ static void conv_2d_block(const wess_conv_params_t *params, const channel_requan
                           const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
                           const wess_dims_t *output_dims, int8_t *output)
 {
+    if (filter_dims->h == 1 && filter_dims->w == 1) {
+        conv_2d_pointwise_block(params, channels, input_dims, input, block_filter, first_out_c, block_size,
+                                output_dims, output);
+        return;
+    }
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
-    /* a 1x1 filter (no padding, as checked) reads one input pixel: contiguous, no gather */
-    const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
-    const int use_patch = !pointwise && patch_length <= CONV_PATCH_MAX;
+    const int use_patch = patch_length <= CONV_PATCH_MAX;
     int8_t patch[CONV_PATCH_MAX];
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
     for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
@@ -105,10 +152,7 @@ static void conv_2d_block(const wess_conv_params_t *params, const channel_requan
         for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
             const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
             /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
-            if (pointwise) {
-                dot_rows(block_filter, input + (in_y_origin * input_dims->w + in_x_origin) * input_dims->c,
-                         params->input_offset, patch_length, block_size, acc);
-            } else if (use_patch) {
+            if (use_patch) {
                 conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
                 dot_rows(block_filter, patch, params->input_offset, patch_length, block_size, acc);
             } else {

@@ -1,4 +1,6 @@
 /* DEPTHWISE_CONV_2D int8 kernel with depth multiplier (TFLite's per-channel integer kernel, WESS requantization). */
+#include <string.h>
+
 #include "dot_rows.h"
 #include "kernel_util.h"
 #include "requant_block.h"
@@ -50,46 +52,161 @@ static void depthwise_accumulate_tap(const int8_t *filter, const int8_t *input_p
     }
 }
 
+#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
+/* The taps of one output pixel that lie inside the input, as element offsets and steps: the valid taps form a
+ * rows x columns rectangle of the filter (the rest fall in the padding and contribute zero, input ==
+ * -input_offset there). Offsets are from the input's / block filter's first element (channel 0, pixel / tap (0, 0));
+ * both are 0 when the rectangle is empty. */
+typedef struct {
+    int32_t input_start, filter_start;  /* the first valid tap */
+    int32_t rows, columns;              /* valid taps along the filter's height and width (>= 0) */
+    int32_t input_x_step, input_y_step;  /* between taps along x / y: dilation * channels, dilation * w * channels */
+    int32_t filter_x_step, filter_y_step;  /* filter_stride, kw * filter_stride */
+} depthwise_window_t;
+
+/* The taps [*first, *end) of one axis whose input coordinate origin + tap * dilation lies in [0, extent):
+ * dilation >= 1, origin >= -(kernel - 1) * dilation (the padding is at most the filter extent, checked), so no
+ * value below overflows. */
+static void tap_range(int32_t origin, int32_t dilation, int32_t kernel, int32_t extent, int32_t *first,
+                      int32_t *end)
+{
+    *first = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
+    const int32_t room = extent - origin;  /* taps with tap * dilation < room are inside */
+    const int32_t limit = room <= 0 ? 0 : (room + dilation - 1) / dilation;
+    *end = limit < kernel ? limit : kernel;
+}
+
+/* The window of the output pixel whose taps start at (in_y_origin, in_x_origin); filter_stride as for
+ * depthwise_pixel_acc. */
+static void depthwise_window(const wess_conv_params_t *conv, const wess_dims_t *input_dims,
+                             const wess_dims_t *filter_dims, int32_t filter_stride, int32_t in_y_origin,
+                             int32_t in_x_origin, depthwise_window_t *window)
+{
+    int32_t y_first, y_end, x_first, x_end;
+    tap_range(in_y_origin, conv->dilation_y, filter_dims->h, input_dims->h, &y_first, &y_end);
+    tap_range(in_x_origin, conv->dilation_x, filter_dims->w, input_dims->w, &x_first, &x_end);
+    const int32_t channels = input_dims->c;
+    const int empty = y_end <= y_first || x_end <= x_first;
+    window->rows = empty ? 0 : y_end - y_first;
+    window->columns = empty ? 0 : x_end - x_first;
+    window->input_start = empty ? 0 : ((in_y_origin + y_first * conv->dilation_y) * input_dims->w + in_x_origin +
+                                       x_first * conv->dilation_x) * channels;
+    window->filter_start = empty ? 0 : (y_first * filter_dims->w + x_first) * filter_stride;
+    window->input_x_step = conv->dilation_x * channels;
+    window->input_y_step = conv->dilation_y * input_dims->w * channels;
+    window->filter_x_step = filter_stride;
+    window->filter_y_step = filter_dims->w * filter_stride;
+}
+
+#endif
+
 #if defined(WESS_DOT_ROWS_MVE)
 /* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
 #define DEPTHWISE_GROUP 8
 
-/* Helium, depth multiplier 1: acc[i] = sum over the taps inside the input of filter[tap * channels + i] *
- * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP, where channels = input_dims->c is the
- * stride between pixels, filter_stride the stride between taps, and input / filter point at the group's first
- * channel of pixel (0, 0) / tap (0, 0). Each tap's eight products are exact in int16 lanes
- * (|w * (x + input_offset)| <= 128 * 255 = 32640)
- * and are widened into two int32 sums (even and odd channels) that stay in registers across the taps; bounds of
- * the sums as in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
-static void depthwise_group_acc(const wess_conv_params_t *conv, const wess_dims_t *input_dims, const int8_t *input,
-                                const wess_dims_t *filter_dims, const int8_t *filter, int32_t filter_stride,
-                                int32_t in_y_origin, int32_t in_x_origin, int32_t count, int32_t *acc)
+/* The even- and odd-channel sums of one group over the window's taps: input / filter point at the group's first
+ * channel of pixel / tap (0, 0). x + input_offset is in [-255, 255] (int16 lanes); VMULLB / VMULLT give the even /
+ * odd lanes' products as int32 (|w * (x + input_offset)| <= 128 * 255). full (a compile-time 1 for a whole group of
+ * DEPTHWISE_GROUP channels) loads without a predicate; otherwise the inactive lanes are neither read nor summed.
+ * Always inlined: one loop per case. */
+static inline __attribute__((always_inline)) void depthwise_group_sums(const depthwise_window_t *window,
+                                                                       const int8_t *input, const int8_t *filter,
+                                                                       int16_t input_offset, mve_pred16_t lanes,
+                                                                       int full, int32x4_t *even, int32x4_t *odd)
 {
-    const int32_t channels = input_dims->c;
-    const int16_t input_offset = (int16_t)conv->input_offset;  /* [-127, 128] */
-    const mve_pred16_t lanes = vctp16q((uint32_t)count);
     int32x4_t sum_even = vdupq_n_s32(0), sum_odd = vdupq_n_s32(0);  /* channels 0, 2, 4, 6 and 1, 3, 5, 7 */
-    for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
-        const int32_t in_y = in_y_origin + filter_y * conv->dilation_y;
-        if (in_y < 0 || in_y >= input_dims->h) {
-            continue;  /* padded rows contribute zero (input == -input_offset) */
+    const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
+    for (int32_t row = 0; row < window->rows; ++row) {
+        const int8_t *x = input_row, *w = filter_row;
+        for (int32_t column = 0; column < window->columns; ++column) {
+            const int16x8_t input16 = vaddq_n_s16(full ? vldrbq_s16(x) : vldrbq_z_s16(x, lanes), input_offset);
+            const int16x8_t weight16 = full ? vldrbq_s16(w) : vldrbq_z_s16(w, lanes);
+            sum_even = vaddq_s32(sum_even, vmullbq_int_s16(input16, weight16));
+            sum_odd = vaddq_s32(sum_odd, vmulltq_int_s16(input16, weight16));
+            x += window->input_x_step;
+            w += window->filter_x_step;
         }
-        for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x) {
-            const int32_t in_x = in_x_origin + filter_x * conv->dilation_x;
-            if (in_x < 0 || in_x >= input_dims->w) {
-                continue;
-            }
-            const int8_t *x = input + (in_y * input_dims->w + in_x) * channels;
-            const int8_t *w = filter + (filter_y * filter_dims->w + filter_x) * filter_stride;
-            const int16x8_t product = vmulq_s16(vaddq_n_s16(vldrbq_z_s16(x, lanes), input_offset),
-                                                vldrbq_z_s16(w, lanes));
-            sum_even = vaddq_s32(sum_even, vmovlbq_s16(product));
-            sum_odd = vaddq_s32(sum_odd, vmovltq_s16(product));
-        }
+        input_row += window->input_y_step;
+        filter_row += window->filter_y_step;
+    }
+    *even = sum_even;
+    *odd = sum_odd;
+}
+
+/* Helium, depth multiplier 1: acc[i] = sum over the window's taps of filter[tap * filter_stride + i] *
+ * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP; input / filter point at the group's
+ * first channel of pixel / tap (0, 0). The two int32 sums stay in registers across the taps; bounds of the sums as
+ * in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
+static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
+                                int32_t input_offset, int32_t count, int32_t *acc)
+{
+    const mve_pred16_t lanes = vctp16q((uint32_t)count);
+    int32x4_t sum_even, sum_odd;
+    if (count == DEPTHWISE_GROUP) {
+        depthwise_group_sums(window, input, filter, (int16_t)input_offset, lanes, 1, &sum_even, &sum_odd);
+    } else {
+        depthwise_group_sums(window, input, filter, (int16_t)input_offset, lanes, 0, &sum_even, &sum_odd);
     }
     const uint32x4_t even_index = vidupq_n_u32(0, 2), odd_index = vidupq_n_u32(1, 2);
     vstrwq_scatter_shifted_offset_p_s32(acc, even_index, sum_even, vctp32q((uint32_t)(count + 1) / 2));
     vstrwq_scatter_shifted_offset_p_s32(acc, odd_index, sum_odd, vctp32q((uint32_t)count / 2));
+}
+#elif defined(WESS_DOT_ROWS_DSP)
+/* Output channels depthwise_group_acc accumulates together (the four int8 values of one word on DSP). */
+#define DEPTHWISE_GROUP 4
+
+/* DSP, depth multiplier 1: acc[i] as the Helium depthwise_group_acc, i < count <= DEPTHWISE_GROUP. A whole group
+ * loads four channels' inputs and weights as one word each, SXTB16 splits them into int16 pairs (channels 0, 2 and
+ * 1, 3), SADD16 adds the input offset (x + input_offset in [-255, 255] fits a lane) and SMLABB / SMLATT add each
+ * lane's product to its channel's sum, four sums in registers across the taps; bounds of the sums as in
+ * wess_depthwise_conv_2d_s8. A partial group takes the scalar loop. Reads only the group's count channels. */
+static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
+                                int32_t input_offset, int32_t count, int32_t *acc)
+{
+    const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
+    if (count < DEPTHWISE_GROUP) {
+        for (int32_t channel = 0; channel < count; ++channel) {
+            acc[channel] = 0;
+        }
+        for (int32_t row = 0; row < window->rows; ++row) {
+            const int8_t *x = input_row, *w = filter_row;
+            for (int32_t column = 0; column < window->columns; ++column) {
+                for (int32_t channel = 0; channel < count; ++channel) {
+                    acc[channel] += w[channel] * (x[channel] + input_offset);
+                }
+                x += window->input_x_step;
+                w += window->filter_x_step;
+            }
+            input_row += window->input_y_step;
+            filter_row += window->filter_y_step;
+        }
+        return;
+    }
+    const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
+    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;  /* channels 0 .. 3 */
+    for (int32_t row = 0; row < window->rows; ++row) {
+        const int8_t *x = input_row, *w = filter_row;
+        for (int32_t column = 0; column < window->columns; ++column) {
+            uint32_t input_word, weight_word;
+            memcpy(&input_word, x, 4);  /* unaligned word loads (LDR) */
+            memcpy(&weight_word, w, 4);
+            const uint32_t x_even = __sadd16(__sxtb16(input_word), offset_pair);  /* channels 0, 2 */
+            const uint32_t x_odd = __sadd16(__sxtb16(rotate_right_8(input_word)), offset_pair);  /* 1, 3 */
+            const uint32_t w_even = __sxtb16(weight_word), w_odd = __sxtb16(rotate_right_8(weight_word));
+            acc0 = __smlabb(x_even, w_even, acc0);
+            acc2 = __smlatt(x_even, w_even, acc2);
+            acc1 = __smlabb(x_odd, w_odd, acc1);
+            acc3 = __smlatt(x_odd, w_odd, acc3);
+            x += window->input_x_step;
+            w += window->filter_x_step;
+        }
+        input_row += window->input_y_step;
+        filter_row += window->filter_y_step;
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
 }
 #endif
 
@@ -103,12 +220,14 @@ static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wes
                                 int32_t in_x_origin, int32_t *acc)
 {
     const wess_conv_params_t *conv = &params->conv;
-#if defined(WESS_DOT_ROWS_MVE)
+#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
     if (params->depth_multiplier == 1) {
+        depthwise_window_t window;  /* the valid taps, found once for every group */
+        depthwise_window(conv, input_dims, filter_dims, filter_stride, in_y_origin, in_x_origin, &window);
         for (int32_t group = 0; group < block_size; group += DEPTHWISE_GROUP) {
             const int32_t count = block_size - group < DEPTHWISE_GROUP ? block_size - group : DEPTHWISE_GROUP;
-            depthwise_group_acc(conv, input_dims, input + first_out_c + group, filter_dims, block_filter + group,
-                                filter_stride, in_y_origin, in_x_origin, count, acc + group);
+            depthwise_group_acc(&window, input + first_out_c + group, block_filter + group, conv->input_offset,
+                                count, acc + group);
         }
         return;
     }

@@ -26,18 +26,16 @@ static inline uint32_t rotate_right_8(uint32_t x)
 /* Output channels one dot_rows4 call produces. */
 #define WESS_DOT_ROWS 4
 
-/* acc[r] = sum over k < length of rows[r * row_stride + k] * (input[k] + input_offset), r < 4.
- * rows: four int8 filter rows of `length` values, row r starting at rows + r * row_stride; input: `length` int8;
- * input_offset in [-127, 128]; 1 <= length <= WESS_MAX_DOT_LENGTH. Every variant computes the same exact integer
- * sums: each |w * (x + input_offset)| <= 128 * 255 and length <= 65536, so every partial sum is below 2^31 in
- * magnitude (the MVE variant's two partial sums, sum w * x and input_offset * sum w, are each below 2^30). Reads
- * exactly the listed bytes (MVE tails are predicated loads, which do not access the inactive lanes). */
-static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_t *input, int32_t input_offset,
-                             int32_t length, int32_t acc[WESS_DOT_ROWS])
-{
-    const int8_t *row0 = rows, *row1 = rows + row_stride, *row2 = rows + 2 * row_stride;
-    const int8_t *row3 = rows + 3 * row_stride;
+/* dot_rows4's loop for a compile-time with_offset: 0 when input_offset is 0 (the blob compiler folds the offset
+ * into the bias where it can, docs/compact_model.md), which leaves out the offset work; always inlined, so that each
+ * call site gets its own loop. */
 #if defined(WESS_DOT_ROWS_MVE)
+static inline __attribute__((always_inline)) void dot_rows4_loop(const int8_t *row0, const int8_t *row1,
+                                                                 const int8_t *row2, const int8_t *row3,
+                                                                 const int8_t *input, int32_t input_offset,
+                                                                 int32_t length, int with_offset,
+                                                                 int32_t acc[WESS_DOT_ROWS])
+{
     int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;  /* sum w * x: |.| <= 128 * 128 * 65536 = 2^30 */
     int32_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  /* sum w: |.| <= 128 * 65536 = 2^23 */
     for (int32_t k = 0; k < length; k += 16) {
@@ -46,19 +44,28 @@ static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_
         const int8x16_t w0 = vldrbq_z_s8(row0 + k, lanes), w1 = vldrbq_z_s8(row1 + k, lanes);
         const int8x16_t w2 = vldrbq_z_s8(row2 + k, lanes), w3 = vldrbq_z_s8(row3 + k, lanes);
         acc0 = vmladavaq_s8(acc0, w0, x);
-        sum0 = vaddvaq_s8(sum0, w0);
         acc1 = vmladavaq_s8(acc1, w1, x);
-        sum1 = vaddvaq_s8(sum1, w1);
         acc2 = vmladavaq_s8(acc2, w2, x);
-        sum2 = vaddvaq_s8(sum2, w2);
         acc3 = vmladavaq_s8(acc3, w3, x);
-        sum3 = vaddvaq_s8(sum3, w3);
+        if (with_offset) {
+            sum0 = vaddvaq_s8(sum0, w0);
+            sum1 = vaddvaq_s8(sum1, w1);
+            sum2 = vaddvaq_s8(sum2, w2);
+            sum3 = vaddvaq_s8(sum3, w3);
+        }
     }
     acc[0] = acc0 + input_offset * sum0;
     acc[1] = acc1 + input_offset * sum1;
     acc[2] = acc2 + input_offset * sum2;
     acc[3] = acc3 + input_offset * sum3;
+}
 #elif defined(WESS_DOT_ROWS_DSP)
+static inline __attribute__((always_inline)) void dot_rows4_loop(const int8_t *row0, const int8_t *row1,
+                                                                 const int8_t *row2, const int8_t *row3,
+                                                                 const int8_t *input, int32_t input_offset,
+                                                                 int32_t length, int with_offset,
+                                                                 int32_t acc[WESS_DOT_ROWS])
+{
     /* both int16 lanes hold input_offset: x + input_offset in [-255, 255] fits a lane */
     const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
     int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
@@ -66,8 +73,11 @@ static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_
     for (; k + 4 <= length; k += 4) {
         uint32_t x, w0, w1, w2, w3;
         memcpy(&x, input + k, 4);  /* unaligned word loads (LDR) */
-        const uint32_t x_even = __sadd16(__sxtb16(x), offset_pair);          /* x[k] + o, x[k + 2] + o */
-        const uint32_t x_odd = __sadd16(__sxtb16(rotate_right_8(x)), offset_pair);  /* x[k + 1] + o, x[k + 3] + o */
+        uint32_t x_even = __sxtb16(x), x_odd = __sxtb16(rotate_right_8(x));  /* x[k], x[k + 2]; x[k + 1], x[k + 3] */
+        if (with_offset) {
+            x_even = __sadd16(x_even, offset_pair);
+            x_odd = __sadd16(x_odd, offset_pair);
+        }
         memcpy(&w0, row0 + k, 4);
         acc0 = __smlad(__sxtb16(w0), x_even, acc0);
         acc0 = __smlad(__sxtb16(rotate_right_8(w0)), x_odd, acc0);
@@ -92,6 +102,26 @@ static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_
     acc[1] = acc1;
     acc[2] = acc2;
     acc[3] = acc3;
+}
+#endif
+
+/* acc[r] = sum over k < length of rows[r * row_stride + k] * (input[k] + input_offset), r < 4.
+ * rows: four int8 filter rows of `length` values, row r starting at rows + r * row_stride; input: `length` int8;
+ * input_offset in [-127, 128]; 1 <= length <= WESS_MAX_DOT_LENGTH. Every variant computes the same exact integer
+ * sums: each |w * (x + input_offset)| <= 128 * 255 and length <= 65536, so every partial sum is below 2^31 in
+ * magnitude (the MVE variant's two partial sums, sum w * x and input_offset * sum w, are each below 2^30). Reads
+ * exactly the listed bytes (MVE tails are predicated loads, which do not access the inactive lanes). */
+static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_t *input, int32_t input_offset,
+                             int32_t length, int32_t acc[WESS_DOT_ROWS])
+{
+    const int8_t *row0 = rows, *row1 = rows + row_stride, *row2 = rows + 2 * row_stride;
+    const int8_t *row3 = rows + 3 * row_stride;
+#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
+    if (input_offset == 0) {
+        dot_rows4_loop(row0, row1, row2, row3, input, 0, length, 0, acc);
+    } else {
+        dot_rows4_loop(row0, row1, row2, row3, input, input_offset, length, 1, acc);
+    }
 #else
     /* each input + input_offset is formed once and used by the four rows */
     const int16_t offset = (int16_t)input_offset;

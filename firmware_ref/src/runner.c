@@ -4,16 +4,28 @@
 
 #include "op_table.h"
 
+#if defined(WESS_PROFILE_OPS)
+/* Per-op profile hook of the firmware (firmware/main.c, built with WESS_PROFILE_OPS): called with -1 before a
+ * sample's first op and with each op's position after it, so that the firmware can charge the time between two
+ * calls to that op. */
+void wess_profile_op_end(int32_t position);
+#define PROFILE_OP_END(position) wess_profile_op_end(position)
+#else
+#define PROFILE_OP_END(position) ((void)0)
+#endif
+
 /* One sample through every op; the blob is already validated. */
 static wess_status_t run_sample(const model_run_t *run, int32_t sample, wess_run_hooks_t *hooks)
 {
     uint32_t cursor = 0;
+    PROFILE_OP_END(-1);
     for (uint32_t position = 0; position < run->header.op_count; ++position) {
         model_op_t op;
         wess_status_t status = model_read_op(run->blob, &run->header, &cursor, &op);
         if (status == WESS_OK) {
             status = op.kind->run(run, &op);
         }
+        PROFILE_OP_END((int32_t)position);
         if (status != WESS_OK) {
             if (hooks != NULL) {
                 hooks->failed_op = (int32_t)position;

@@ -11,7 +11,7 @@ from pipeline.errors import InputError, UnsupportedError, about
 from pipeline.tflite import flatbuf, metadata
 
 from . import kernel_params as kp
-from . import memplan
+from . import memplan, offset_fold
 from . import op_registry as registry
 from . import param_words
 from .op_registry import (  # noqa: F401 (OP: API)
@@ -292,10 +292,27 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     return spec
 
 
+def _fold_offset(reader: _Reader, code: int, record: registry.OpRecord, output: int, foldable_biases: set[int],
+                 folded_biases: dict[int, np.ndarray]) -> registry.OpRecord:
+    """The record with its input offset folded into its bias (offset_fold; the new bias values go to folded_biases)
+    when its bias is in foldable_biases (a constant only this op reads) and offset_fold.fold accepts it."""
+    bias = record.inputs[2] if len(record.inputs) > 2 else -1
+    if bias not in foldable_biases:
+        return record
+    input_tensor, weights = record.inputs[0], record.inputs[1]
+    folded = offset_fold.fold(code & ~OP_INT4_FILTER, record.params, reader.shape(input_tensor),
+                              reader.array(weights), reader.array(bias), reader.shape(output))
+    if folded is None:
+        return record
+    folded_biases[bias] = folded.bias
+    return registry.OpRecord(record.inputs, folded.params, record.requant)
+
+
 def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, layer: metadata.LayerShifts | None,
-                constants: _Constants, packed_filters: set[int]) -> CompactOp:
+                constants: _Constants, packed_filters: set[int], foldable_biases: set[int],
+                folded_biases: dict[int, np.ndarray]) -> CompactOp:
     """One op record, its parameters computed as TFLite's Prepare does (errors name the operator); a weighted op
-    whose filter is in packed_filters gets the packed 4-bit weight kernel."""
+    whose filter is in packed_filters gets the packed 4-bit weight kernel; _fold_offset folds its input offset."""
     spec = _op_spec(reader, op, f"operator {index}", name)
     if spec.code in WEIGHTED_OPS and int(op.inputs[1]) in packed_filters:
         spec = registry.SPECS[spec.code | OP_INT4_FILTER]
@@ -303,6 +320,7 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
         if layer is not None and not spec.requant:
             raise InputError("WESS metadata names this float operator")
         record = spec.build(registry.OpContext(reader, op, layer))
+        record = _fold_offset(reader, spec.code, record, int(op.outputs[0]), foldable_biases, folded_biases)
         words = param_words.param_words(record.params) if record.params is not None else ()
         requant = None
         if record.requant is not None:
@@ -311,11 +329,13 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
     return CompactOp(index, spec.code, name, record.inputs, tuple(int(t) for t in op.outputs), words, requant)
 
 
-def compile_model(data: bytes, source: str = "model", pack_int4: bool = True) -> CompactModel:
+def compile_model(data: bytes, source: str = "model", pack_int4: bool = True, fold_offsets: bool = True) -> CompactModel:
     """Read a one-subgraph int8 .tflite (and its WESS metadata, if any) and lay it out as a blob.
 
     With pack_int4, every int8 conv/FC filter whose values all lie in -8..7 (the 4-bit schemes') is stored two
-    weights per byte and run by the 4-bit kernel (same bytes out; a lossless choice made from the values)."""
+    weights per byte and run by the 4-bit kernel (same bytes out; a lossless choice made from the values). With
+    fold_offsets, a CONV_2D / FULLY_CONNECTED whose bias only it reads gets its input offset folded into that bias
+    where offset_fold allows (same bytes out; the blob format is unchanged: input_offset 0 and the folded bias)."""
     model = flatbuf.read_model(data, source)
     if len(model.subgraphs) != 1:
         raise UnsupportedError(f"{source}: {len(model.subgraphs)} subgraphs; exactly one is supported")
@@ -334,19 +354,30 @@ def compile_model(data: bytes, source: str = "model", pack_int4: bool = True) ->
     constants = _Constants()
     live = live_operators(model)
     packed = _packed_filters(reader, live) if pack_int4 else set()
+    users = _tensor_users(reader, live)
+    foldable = {t for t, count in users.items() if count == 1 and t >= 0 and reader.is_constant(t)} if fold_offsets \
+        else set()
+    folded: dict[int, np.ndarray] = {}
     with about(source):
-        ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants, packed)
+        ops = [_compile_op(reader, op, index, flatbuf.opcode_name(model, op), shifts.get(index), constants, packed,
+                           foldable, folded)
                for index, op in enumerate(graph.operators) if index in live]
-    return _layout(reader, ops, constants, input_tensors, output_tensors, has_wess, source)
+    return _layout(reader, ops, constants, input_tensors, output_tensors, has_wess, source, folded)
+
+
+def _tensor_users(reader: _Reader, live: set[int]) -> dict[int, int]:
+    """How many input slots of the live ops read each tensor."""
+    users: dict[int, int] = {}
+    for index, op in enumerate(reader.graph.operators):
+        for tensor in op.inputs if index in live else ():
+            users[int(tensor)] = users.get(int(tensor), 0) + 1
+    return users
 
 
 def _packed_filters(reader: _Reader, live: set[int]) -> set[int]:
     """The filter tensors of the live int8 conv/FC ops that _packable accepts."""
     ops = [(index, op) for index, op in enumerate(reader.graph.operators) if index in live]
-    users: dict[int, int] = {}
-    for _, op in ops:
-        for tensor in op.inputs:
-            users[int(tensor)] = users.get(int(tensor), 0) + 1
+    users = _tensor_users(reader, live)
     return {int(op.inputs[1]) for _, op in ops
             if (OP_INT4_FILTER | flatbuf.builtin_code(reader.model, op)) in registry.SPECS and len(op.inputs) > 1
             and _packable(reader, op, flatbuf.builtin_code(reader.model, op), users)}
@@ -374,8 +405,9 @@ def _check_tensor_types(reader: _Reader, op: CompactOp, source: str, packed: set
 
 
 def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_tensors: tuple[int, ...],
-            output_tensors: tuple[int, ...], has_wess: bool, source: str) -> CompactModel:
-    """Tensor records, memory plan and the serialized blob."""
+            output_tensors: tuple[int, ...], has_wess: bool, source: str,
+            folded_biases: dict[int, np.ndarray]) -> CompactModel:
+    """Tensor records, memory plan and the serialized blob (a constant in folded_biases gets those values)."""
     used = {t for op in ops for t in op.inputs + op.outputs if t >= 0} | {*input_tensors, *output_tensors}
     constant_tensors = {t for t in used if reader.is_constant(t)}
     if constant_tensors & {*input_tensors, *output_tensors}:
@@ -403,7 +435,8 @@ def _layout(reader: _Reader, ops: list[CompactOp], constants: _Constants, input_
         if index in packed:
             storage, offset = STORAGE_CONSTANT, constants.add(pack_int4(reader.array(index)))
         elif index in constant_tensors:
-            storage, offset = STORAGE_CONSTANT, constants.add(reader.array(index).astype(
+            values = folded_biases[index] if index in folded_biases else reader.array(index)
+            storage, offset = STORAGE_CONSTANT, constants.add(values.astype(
                 np.dtype(NUMPY_TYPES[type_code]).newbyteorder("<")).tobytes())
         else:
             storage, offset = STORAGE_ARENA, memory_plan.offset_of(index)

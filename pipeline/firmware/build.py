@@ -165,16 +165,20 @@ def check_fits(use: MemoryUse, target: Target, flash_limit_bytes: int, ram_limit
                             f"has {limit:,} (over by {used - limit:,} bytes)")
 
 
-def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bool, portable_kernels: bool) -> None:
+def _compile(toolchain: Toolchain, target: Target, work: Path, float_kernels: bool, portable_kernels: bool,
+             profile_op_count: int | None = None) -> None:
     """Build firmware.elf (and .bin/.hex); without float_kernels the runner leaves the float32 kernels out;
-    portable_kernels leaves out the target's DSP / Helium kernel variants (firmware_ref/src/dot_rows.h)."""
+    portable_kernels leaves out the target's DSP / Helium kernel variants (firmware_ref/src/dot_rows.h);
+    profile_op_count (the blob's op count) compiles in the per-op instruction profile (WESS_OP lines)."""
+    profile = (("-DWESS_PROFILE_OPS", f"-DWESS_PROFILE_OP_COUNT={profile_op_count}u")
+               if profile_op_count else ())
     root = resources.firmware_sources()
     firmware_dir = root / "firmware"
     sources = sorted((root / "src").glob("*.c")) + sorted(firmware_dir.glob("*.c"))
     command = [toolchain.gcc, "-mthumb", *target.cpu_flags, "-Os", "-std=c99", *FLOAT_FLAGS, "-Wall", "-Wextra",
                "-Werror", "-ffunction-sections", "-fdata-sections", f"-DWESS_CORE_CLOCK_HZ={target.core_clock_hz}u",
                *(() if float_kernels else ("-DWESS_NO_FLOAT_KERNELS",)),
-               *(("-DWESS_PORTABLE_KERNELS",) if portable_kernels else ()),
+               *(("-DWESS_PORTABLE_KERNELS",) if portable_kernels else ()), *profile,
                f"-I{root / 'include'}", f"-I{root / 'src'}", f"-I{firmware_dir}",
                f"-I{work}", *map(str, sources), str(work / "model_data.c"),
                "-nostartfiles", "--specs=nano.specs", f"-L{firmware_dir}", f"-T{target.machine}.ld",
@@ -214,6 +218,7 @@ class QemuRun:
     firmware_match: bool
     validate_instructions: int
     stack_used_bytes: int
+    op_instructions: tuple[int, ...]  # per op in blob order, averaged over the inputs (profile builds only)
 
 
 def _fields(line: str) -> dict[str, str]:
@@ -248,8 +253,9 @@ def run_qemu(target: Target, elf: Path, timeout_s: float) -> QemuRun:
         raise UnsupportedError(f"the runner returned status {result['status']} on {target.machine} "
                         f"(after {result['inputs']} inputs; statuses: firmware_ref/include/wess_ref.h)")
     outputs = np.array([np.frombuffer(bytes.fromhex(s["output"]), np.uint8) for s in samples], np.uint8)
+    op_instructions = tuple(int(_fields(line)["instructions"]) for line in lines if line.startswith("WESS_OP "))
     return QemuRun(proc.returncode, outputs, tuple(int(s["instructions"]) for s in samples), result["match"] == "1",
-                   int(result["validate_instructions"]), int(result["stack_bytes"]))
+                   int(result["validate_instructions"]), int(result["stack_bytes"]), op_instructions)
 
 
 TFLM_REQUANT_BYTES_PER_CHANNEL = 8  # int32 multiplier + int32 shift per channel, computed in Prepare into the arena
@@ -300,6 +306,7 @@ class FirmwareOptions:
     ram_limit_bytes: int | None = None
     compare_field: bool = True  # also TFLite Micro's arena and requantize-parameter bytes (firmware.json "field")
     portable_kernels: bool = False  # the portable C kernels even where the target has DSP or Helium variants
+    profile_ops: bool = False  # instructions per op (result["op_instructions"]; the timer reads add a few per op)
 
 
 def _publish(work: Path, out_dir: Path, target: Target) -> None:
@@ -327,7 +334,8 @@ def build_firmware(model: bytes, source: str, options: FirmwareOptions) -> dict:
     try:
         (work / "model_data.h").write_text(header)
         (work / "model_data.c").write_text(body)
-        _compile(toolchain, target, work, has_float_ops(compiled), options.portable_kernels)
+        _compile(toolchain, target, work, has_float_ops(compiled), options.portable_kernels,
+                 len(compiled.ops) if options.profile_ops else None)
         use = memory_use(section_sizes(toolchain, work / "firmware.elf"))
         check_fits(use, target, options.flash_limit_bytes or target.flash_bytes,
                    options.ram_limit_bytes or target.ram_bytes)
@@ -369,7 +377,8 @@ def _run_report(target: Target, elf: Path, expected: np.ndarray, timeout_s: floa
             "instructions_per_inference": int(round(np.mean(run.instructions))) if run.instructions else None,
             "instructions_min": min(run.instructions, default=None),
             "instructions_max": max(run.instructions, default=None),
-            "validate_instructions": run.validate_instructions, "stack_used_bytes": run.stack_used_bytes}
+            "validate_instructions": run.validate_instructions, "stack_used_bytes": run.stack_used_bytes,
+            "op_instructions": list(run.op_instructions) or None}
 
 
 @dataclass(frozen=True)
