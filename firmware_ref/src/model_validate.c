@@ -60,8 +60,43 @@ static uint8_t expected_type(const model_op_t *op, uint32_t position)
     return op->kind->input_types[position < 2u ? position : 2u];
 }
 
+/* Two tensors share arena bytes (empty tensors share none). */
+static int arena_bytes_shared(const model_tensor_t *a, const model_tensor_t *b)
+{
+    return a->storage == MODEL_STORAGE_ARENA && b->storage == MODEL_STORAGE_ARENA && a->data_bytes > 0 &&
+           b->data_bytes > 0 && (uint64_t)a->data_offset < (uint64_t)b->data_offset + b->data_bytes &&
+           (uint64_t)b->data_offset < (uint64_t)a->data_offset + a->data_bytes;
+}
+
+/* Every output shares no arena byte with the op's inputs or its other outputs (the memory plan never places them so,
+ * and the kernels copy with memcpy), except for the relabelling ops, whose output is their input's buffer. Tensor
+ * indices are already checked. */
+static wess_status_t op_outputs_apart(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
+{
+    if (op->kind->run == reshape_op_run) {
+        return WESS_OK;
+    }
+    const uint32_t tensor_words = (uint32_t)op->input_count + op->output_count;
+    for (uint32_t word = op->input_count; word < tensor_words; ++word) {
+        model_tensor_t output, other;
+        model_read_tensor(model->blob, &model->header, (uint32_t)op_word(op, word), &output);
+        for (uint32_t earlier = 0; earlier < word; ++earlier) {
+            const int32_t index = op_word(op, earlier);
+            if (index < 0) {
+                continue;  /* the absent optional input */
+            }
+            model_read_tensor(model->blob, &model->header, (uint32_t)index, &other);
+            if (arena_bytes_shared(&output, &other)) {
+                *error_tensor = op_word(op, word);
+                return WESS_ERR_BAD_TENSOR;
+            }
+        }
+    }
+    return WESS_OK;
+}
+
 /* Tensor words: indices in range (the optional input may be -1), stored, of the kernel's type; outputs in the
- * arena. */
+ * arena, apart from the op's other tensors. */
 static wess_status_t op_tensors_valid(const model_run_t *model, const model_op_t *op, int32_t *error_tensor)
 {
     const uint32_t tensor_words = (uint32_t)op->input_count + op->output_count;
@@ -82,6 +117,9 @@ static wess_status_t op_tensors_valid(const model_run_t *model, const model_op_t
             (is_output && tensor.storage != MODEL_STORAGE_ARENA)) {
             return WESS_ERR_BAD_TENSOR;
         }
+    }
+    if (op_outputs_apart(model, op, error_tensor) != WESS_OK) {
+        return WESS_ERR_BAD_TENSOR;
     }
     *error_tensor = -1;
     return WESS_OK;

@@ -57,6 +57,10 @@ struct model_op_kind {
     model_op_run_t run;
 };
 
+/* The run of the relabelling rows (RESHAPE, SQUEEZE, EXPAND_DIMS): the only ops whose output may share its input's
+ * arena bytes (the memory plan gives them one buffer; reshape.c moves with memmove). */
+wess_status_t reshape_op_run(const model_run_t *model, const model_op_t *op);
+
 /* ------------------------------------------------------------ helpers for the ops' check and run (op_io.c) */
 
 /* A tensor of the model by index (-1: the absent optional tensor, dims [1, 1, 1, 1], data NULL). */
