@@ -81,19 +81,15 @@ def choose_bits(build: Callable[[tuple[str, ...]], bytes], ranking: list[sensiti
     `build(eight_bit_nodes)` makes the int8 model. Returns the smallest such k's model; when even every layer at
     8 bits misses the target, the best model seen is returned with `met` False.
     """
-    choices, best = [], None
-    for k in range(len(ranking) + 1):
-        nodes = tuple(row.name for row in ranking[:k])
-        model = build(nodes)
-        top1 = sensitivity.int8_top1(model, x, y)
+    choices = []
+
+    def measured(k: int, nodes: tuple[str, ...], model: bytes, top1: float) -> None:
         choices.append(BitChoice(k, weight_bytes(model, nodes, calibrated), top1))
         log.info("mixed bits: %d layer(s) at 8 bits, %d weight bytes, top-1 %.4f (float %.4f)", k,
                  choices[-1].weight_bytes, top1, float_top1)
-        met = (float_top1 - top1) * 100.0 <= target_drop + 1e-9
-        if met or best is None or top1 > best[1]:
-            best = (k, top1, model, met)
-        if met:
-            break
-    k, top1, model, met = best
-    all_eight = weight_bytes(model, tuple(node.name for node in sensitivity.weighted_nodes(calibrated)), calibrated)
-    return MixedBitsResult(target_drop, float_top1, top1, list(ranking[:k]), choices, all_eight, met, model)
+
+    reached = sensitivity.first_in_reach(build, ranking, x, y, float_top1, target_drop, measured)
+    all_eight = weight_bytes(reached.model, tuple(node.name for node in sensitivity.weighted_nodes(calibrated)),
+                             calibrated)
+    return MixedBitsResult(target_drop, float_top1, reached.top1, list(ranking[:reached.k]), choices, all_eight,
+                           reached.met, reached.model)

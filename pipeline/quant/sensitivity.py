@@ -125,6 +125,36 @@ def int8_top1(model: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(runtime.run_litert(model, runtime.quantize_input(x, q)).argmax(axis=1) == y))
 
 
+@dataclass(frozen=True)
+class Reached:
+    """The walk's answer: the first k rows of the ranking taken, the model built with them and its top-1."""
+
+    k: int
+    top1: float
+    model: bytes
+    met: bool
+
+
+def first_in_reach(build: Callable[[tuple[str, ...]], bytes], ranking: list[LayerSensitivity], x: np.ndarray,
+                   y: np.ndarray, float_top1: float, target_drop: float,
+                   measured: Callable[[int, tuple[str, ...], bytes, float], None]) -> Reached:
+    """Build with the first k rows of `ranking` taken out, k = 0, 1, ..., until top-1 on (x, y) is within
+    `target_drop` points of float: the smallest such k, or the best model seen (`met` False) when none is.
+    `measured(k, nodes, model, top1)` sees every model built."""
+    best = None
+    for k in range(len(ranking) + 1):
+        nodes = tuple(row.name for row in ranking[:k])
+        model = build(nodes)
+        top1 = int8_top1(model, x, y)
+        measured(k, nodes, model, top1)
+        met = (float_top1 - top1) * 100.0 <= target_drop + 1e-9
+        if met or best is None or top1 > best.top1:
+            best = Reached(k, top1, model, met)
+        if met:
+            break
+    return best
+
+
 def partial_quantize(build: Callable[[tuple[str, ...]], bytes], ranking: list[LayerSensitivity], x: np.ndarray,
                      y: np.ndarray, float_top1: float, target_drop: float) -> PartialResult:
     """Leave the first k layers of `ranking` in float, k = 0, 1, ..., until top-1 on (x, y) is within the target.
@@ -133,14 +163,8 @@ def partial_quantize(build: Callable[[tuple[str, ...]], bytes], ranking: list[La
     when even every layer in float misses the target (the other operators stay int8), the best model seen is
     returned with `met` False.
     """
-    best = None
-    for k in range(len(ranking) + 1):
-        model = build(tuple(row.name for row in ranking[:k]))
-        top1 = int8_top1(model, x, y)
+    def measured(k: int, _nodes: tuple[str, ...], _model: bytes, top1: float) -> None:
         log.info("partial quantization: %d layer(s) in float, top-1 %.4f (float %.4f)", k, top1, float_top1)
-        if best is None or top1 > best[0]:
-            best = (top1, k, model)
-        if (float_top1 - top1) * 100.0 <= target_drop + 1e-9:
-            return PartialResult(target_drop, float_top1, top1, list(ranking[:k]), True, model)
-    top1, k, model = best
-    return PartialResult(target_drop, float_top1, top1, list(ranking[:k]), False, model)
+
+    reached = first_in_reach(build, ranking, x, y, float_top1, target_drop, measured)
+    return PartialResult(target_drop, float_top1, reached.top1, list(ranking[:reached.k]), reached.met, reached.model)
