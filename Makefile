@@ -9,6 +9,9 @@ BUILD       := $(CURDIR)/build
 MODEL       ?= zoo:mobilenet_v1
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist, one file per process at a time): the cores, at most 4 (each holds TensorFlow).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 FIRMWARE_TARGET ?= cortex-m3
 FUZZ_SECONDS ?= 180
 FUZZ_CORPUS_ONLY ?=
@@ -48,8 +51,8 @@ deploy: setup lib
 # wheel installed alone into a fresh venv running the CLI from a temporary directory, then a short fuzz pass
 # (CI_FUZZ_SECONDS per harness) from the committed corpus.
 test: setup lib
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
-	PYTHON=$(PY) tools/run_sanitized_tests.sh
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	PYTHON=$(PY) tools/run_sanitized_tests.sh $(PYTEST_PARALLEL)
 	PYTHON=$(PY) tools/wheel_smoke.sh
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS) FUZZ_CORPUS_ONLY=1
 
@@ -61,7 +64,7 @@ test-wheel: setup
 	PYTHON=$(PY) tools/wheel_smoke.sh
 
 test-all: setup lib
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: setup lib
 	$(PY) tools/bench.py
