@@ -48,13 +48,14 @@ deploy: setup lib
 	$(WESS) deploy $(MODEL) --force
 
 # The fast suite, then the C-facing tests again against the AddressSanitizer + UBSan build of the library, then the
-# wheel installed alone into a fresh venv running the CLI from a temporary directory, then a short fuzz pass
-# (CI_FUZZ_SECONDS per harness) from the committed corpus.
+# wheel installed alone into a fresh venv running the CLI from a temporary directory, beside (in parallel: both use
+# one core) a short fuzz pass (CI_FUZZ_SECONDS per harness) from the committed corpus.
 test: setup lib
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 	PYTHON=$(PY) tools/run_sanitized_tests.sh $(PYTEST_PARALLEL)
-	PYTHON=$(PY) tools/wheel_smoke.sh
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS) FUZZ_CORPUS_ONLY=1
+	PYTHON=$(PY) tools/wheel_smoke.sh & wheel=$$!; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS) FUZZ_CORPUS_ONLY=1; fuzz=$$?; \
+	wait $$wheel && test $$fuzz -eq 0
 
 test-sanitized: setup
 	PYTHON=$(PY) tools/run_sanitized_tests.sh $(PYTEST_ARGS)

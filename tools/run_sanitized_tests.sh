@@ -18,9 +18,15 @@ export LD_PRELOAD="$libasan:$libubsan"
 export ASAN_OPTIONS="detect_leaks=0"  # the Python interpreter itself leaks by design
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export WESS_REF_LIB="$PWD/build/libwess_ref_asan.so"
-# The firmware tests (QEMU runs no sanitizer) and mobilenet_v2's whole-model run (mobilenet_v1's covers the runner
-# and memory plan; ADD's kernel runs in the op models) are left to the plain run.
-exec "$PYTHON" -m pytest -q -m "not slow" -k "not firmware and not mobilenet_v2" tests/test_kernels.py tests/test_float_kernels.py tests/test_fixedpoint.py tests/test_runner.py \
+# The firmware tests (QEMU runs no sanitizer) and the whole-model runs other than mobilenet_v1 with WESS (it covers
+# the runner and the memory plan; every kernel runs in the kernel tests and op models) are left to the plain run,
+# as is `wess verify --json`'s key list (a mobilenet_v2 deploy under the sanitizers for Python-side keys).
+exec "$PYTHON" -m pytest -q -m "not slow" -k "not firmware and not mobilenet_v2" \
+  --deselect "tests/test_runner.py::test_whole_model_matches_litert_reference[mobilenet_v1-per_tensor]" \
+  --deselect "tests/test_runner.py::test_whole_model_matches_litert_reference[mobilenet_v1-per_channel]" \
+  --deselect tests/test_runner.py::test_resnet8_flatten_runs_byte_exact \
+  --deselect tests/test_runner.py::test_cli_verify_json_keys \
+  tests/test_kernels.py tests/test_float_kernels.py tests/test_fixedpoint.py tests/test_runner.py \
   tests/test_mixed.py tests/test_fuzz_regressions.py tests/test_op_table.py tests/test_kernels_activations.py \
   tests/test_ops_models.py tests/test_int4_kernels.py tests/test_multi_output.py tests/test_kernels_layout.py \
   tests/test_multi_input.py tests/test_offset_fold.py "$@"
