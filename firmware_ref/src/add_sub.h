@@ -47,9 +47,8 @@ static inline wess_status_t add_sub_s8(const wess_add_params_t *params,
     if (!add_params_valid(params)) {
         return WESS_ERR_BAD_ARG;
     }
-    broadcast_strides_t strides1, strides2;
-    if (!broadcast_strides(input1_dims, output_dims, &strides1) ||
-        !broadcast_strides(input2_dims, output_dims, &strides2)) {
+    broadcast_rows_t rows;
+    if (!broadcast_rows_start(&rows, input1_dims, input2_dims, output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
     if (dims_equal(input1_dims, output_dims) && dims_equal(input2_dims, output_dims)) {
@@ -59,16 +58,13 @@ static inline wess_status_t add_sub_s8(const wess_add_params_t *params,
         }
         return WESS_OK;
     }
-    for (int32_t n = 0; n < output_dims->n; ++n) {
-        for (int32_t y = 0; y < output_dims->h; ++y) {
-            for (int32_t x = 0; x < output_dims->w; ++x) {
-                const int8_t *row1 = input1 + n * strides1.n + y * strides1.h + x * strides1.w;
-                const int8_t *row2 = input2 + n * strides2.n + y * strides2.h + x * strides2.w;
-                int8_t *row = output + ((n * output_dims->h + y) * output_dims->w + x) * output_dims->c;
-                for (int32_t c = 0; c < output_dims->c; ++c) {
-                    row[c] = add_sub_element(params, row1[c * strides1.c], row2[c * strides2.c], input2_sign);
-                }
-            }
+    for (int32_t row = 0; row < rows.count; ++row, broadcast_rows_next(&rows)) {
+        const int8_t *input1_row = input1 + rows.offset1;
+        const int8_t *input2_row = input2 + rows.offset2;
+        int8_t *output_row = output + row * output_dims->c;
+        for (int32_t c = 0; c < output_dims->c; ++c) {
+            output_row[c] = add_sub_element(params, input1_row[c * rows.strides1.c], input2_row[c * rows.strides2.c],
+                                            input2_sign);
         }
     }
     return WESS_OK;

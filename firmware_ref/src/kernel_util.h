@@ -121,6 +121,46 @@ static inline int broadcast_strides(const wess_dims_t *input_dims, const wess_di
     return 1;
 }
 
+/* The output's rows (n, y, x) in order, each with its first element in two inputs broadcast to the output: every
+ * input extent is 1 (read again at every output position along that axis: stride 0) or the output's. */
+typedef struct {
+    broadcast_strides_t strides1, strides2; /* element strides of input1 / input2 per output axis; .c per channel */
+    int32_t count;                          /* output rows: n * h * w */
+    int32_t height, width;                  /* the output's h, w */
+    int32_t n, y, x;                        /* the current row */
+    int32_t offset1, offset2;               /* its first element in input1 / input2 (< each input's flat size) */
+} broadcast_rows_t;
+
+/* Starts at row (0, 0, 0): valid dims, each input extent 1 or the output's, else 0. */
+static inline int broadcast_rows_start(broadcast_rows_t *rows, const wess_dims_t *input1_dims,
+                                       const wess_dims_t *input2_dims, const wess_dims_t *output_dims)
+{
+    if (!broadcast_strides(input1_dims, output_dims, &rows->strides1) ||
+        !broadcast_strides(input2_dims, output_dims, &rows->strides2)) {
+        return 0;
+    }
+    rows->count = output_dims->n * output_dims->h * output_dims->w; /* <= the output's flat size, < 2^31 */
+    rows->height = output_dims->h;
+    rows->width = output_dims->w;
+    rows->n = rows->y = rows->x = 0;
+    rows->offset1 = rows->offset2 = 0;
+    return 1;
+}
+
+/* Moves to the next row: x, then y, then n. */
+static inline void broadcast_rows_next(broadcast_rows_t *rows)
+{
+    if (++rows->x == rows->width) {
+        rows->x = 0;
+        if (++rows->y == rows->height) {
+            rows->y = 0;
+            ++rows->n;
+        }
+    }
+    rows->offset1 = rows->n * rows->strides1.n + rows->y * rows->strides1.h + rows->x * rows->strides1.w;
+    rows->offset2 = rows->n * rows->strides2.n + rows->y * rows->strides2.h + rows->x * rows->strides2.w;
+}
+
 /* An elementwise op's pointers and dims: non-NULL, valid and equal (any layout). */
 static inline wess_status_t elementwise_check(const void *params, const wess_dims_t *input_dims, const void *input,
                                               const wess_dims_t *output_dims, const void *output)

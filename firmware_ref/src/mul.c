@@ -16,25 +16,20 @@ wess_status_t wess_mul_s8(const wess_mul_params_t *params,
         !activation_valid(params->act_min, params->act_max)) {
         return WESS_ERR_BAD_ARG;
     }
-    broadcast_strides_t strides1, strides2;
-    if (!broadcast_strides(input1_dims, output_dims, &strides1) ||
-        !broadcast_strides(input2_dims, output_dims, &strides2)) {
+    broadcast_rows_t rows;
+    if (!broadcast_rows_start(&rows, input1_dims, input2_dims, output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
-    for (int32_t n = 0; n < output_dims->n; ++n) {
-        for (int32_t y = 0; y < output_dims->h; ++y) {
-            for (int32_t x = 0; x < output_dims->w; ++x) {
-                const int32_t base1 = n * strides1.n + y * strides1.h + x * strides1.w;
-                const int32_t base2 = n * strides2.n + y * strides2.h + x * strides2.w;
-                int8_t *row = output + ((n * output_dims->h + y) * output_dims->w + x) * output_dims->c;
-                for (int32_t c = 0; c < output_dims->c; ++c) {
-                    /* |(input + offset)| <= 255 each: |product| <= 65025 */
-                    const int32_t product = (input1[base1 + c * strides1.c] + params->input1_offset) *
-                                            (input2[base2 + c * strides2.c] + params->input2_offset);
-                    row[c] = output_int8(requantize(product, params->multiplier, params->right_shift),
-                                         params->output_offset, params->act_min, params->act_max);
-                }
-            }
+    for (int32_t row = 0; row < rows.count; ++row, broadcast_rows_next(&rows)) {
+        const int8_t *input1_row = input1 + rows.offset1;
+        const int8_t *input2_row = input2 + rows.offset2;
+        int8_t *output_row = output + row * output_dims->c;
+        for (int32_t c = 0; c < output_dims->c; ++c) {
+            /* |(input + offset)| <= 255 each: |product| <= 65025 */
+            const int32_t product = (input1_row[c * rows.strides1.c] + params->input1_offset) *
+                                    (input2_row[c * rows.strides2.c] + params->input2_offset);
+            output_row[c] = output_int8(requantize(product, params->multiplier, params->right_shift),
+                                        params->output_offset, params->act_min, params->act_max);
         }
     }
     return WESS_OK;

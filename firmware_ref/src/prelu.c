@@ -35,21 +35,16 @@ wess_status_t wess_prelu_s8(const wess_prelu_params_t *params,
     if (params == NULL || input == NULL || alpha == NULL || output == NULL || !prelu_params_valid(params)) {
         return WESS_ERR_BAD_ARG;
     }
-    broadcast_strides_t input_strides, alpha_strides;
-    if (!broadcast_strides(input_dims, output_dims, &input_strides) ||
-        !broadcast_strides(alpha_dims, output_dims, &alpha_strides)) {
+    broadcast_rows_t rows;
+    if (!broadcast_rows_start(&rows, input_dims, alpha_dims, output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
-    for (int32_t n = 0; n < output_dims->n; ++n) {
-        for (int32_t y = 0; y < output_dims->h; ++y) {
-            for (int32_t x = 0; x < output_dims->w; ++x) {
-                const int8_t *input_row = input + n * input_strides.n + y * input_strides.h + x * input_strides.w;
-                const int8_t *alpha_row = alpha + n * alpha_strides.n + y * alpha_strides.h + x * alpha_strides.w;
-                int8_t *row = output + ((n * output_dims->h + y) * output_dims->w + x) * output_dims->c;
-                for (int32_t c = 0; c < output_dims->c; ++c) {
-                    row[c] = prelu_element(params, input_row[c * input_strides.c], alpha_row[c * alpha_strides.c]);
-                }
-            }
+    for (int32_t row = 0; row < rows.count; ++row, broadcast_rows_next(&rows)) {
+        const int8_t *input_row = input + rows.offset1;
+        const int8_t *alpha_row = alpha + rows.offset2;
+        int8_t *output_row = output + row * output_dims->c;
+        for (int32_t c = 0; c < output_dims->c; ++c) {
+            output_row[c] = prelu_element(params, input_row[c * rows.strides1.c], alpha_row[c * rows.strides2.c]);
         }
     }
     return WESS_OK;
