@@ -165,3 +165,34 @@ def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_the_c_runner()
     assert state.verification["pair"] == "litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
     assert state.verification["stand_in"] == ("user.keras: operator 0 is a grouped CONV_2D (4 input channels, 2 per "
                                               "group), which the C reference runner does not support")
+
+
+def _tiny_logits_model():
+    """Random-weights-like logits: a Dense with weights ~1e-9 before softmax, so the logits' calibrated range is
+    ~1e-8, under the 255 * 2^-26 that TFLite Micro's softmax needs (it aborted: QuantizeMultiplierGreaterThanOne), and
+    a conv whose bias dwarfs its weights (WESS's int32 bias overflowed at shift 0)."""
+    import keras
+
+    inp = keras.Input((6, 6, 2), name="image")
+    x = keras.layers.Conv2D(4, 3, name="conv", kernel_initializer=keras.initializers.Constant(1e-9),
+                            bias_initializer=keras.initializers.Constant(0.5))(inp)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(5, name="logits", kernel_initializer=keras.initializers.RandomUniform(-1e-9, 1e-9, seed=0))(x)
+    return keras.Model(inp, keras.layers.Softmax(name="probabilities")(x))
+
+
+def test_tiny_logits_and_a_bias_dwarfing_its_weights_deploy(caplog):
+    from pipeline.quant import convert
+
+    x = np.random.default_rng(0).uniform(0, 1, (16, 6, 6, 2)).astype(np.float32)
+    with caplog.at_level(logging.WARNING):
+        state = deploy.run_passes(_tiny_logits_model(), x, deploy.DeployOptions(verify_inputs=16))
+    assert "softmax input range widened" in caplog.text and "so that the int32 bias fits" in caplog.text
+    model = flatbuf.read_model(state.model)
+    graph = model.subgraphs[0]
+    softmax = next(op for op in graph.operators if flatbuf.opcode_name(model, op) == "SOFTMAX")
+    scale = float(graph.tensors[softmax.inputs[0]].quantization.scale[0])
+    # the widened range (255 * 2^-24) over 255 levels: within float32 rounding of 2^-24, 4x TFLite Micro's bound
+    assert scale == pytest.approx(convert.SOFTMAX_MIN_INPUT_RANGE / 255, rel=1e-5) and scale > 2.0 ** -26
+    gate = state.report["verification"]["gate"]
+    assert (gate["pair"], gate["mismatched_bytes"], state.report["verification"]["stand_in"]) == ("ref vs tflm", 0, None)

@@ -94,10 +94,35 @@ def test_bias_overflow_lowers_the_shift():
     assert abs(int(layer.bias_q[1])) <= 2**31 - 1
 
 
-def test_bias_overflow_even_without_shift_raises():
-    w = conv_weights([1.0])
+def test_bias_overflow_even_without_shift_raises_the_layer_scale():
+    # weights tiny against the bias: 1e9 / (1e-3 * 1/127) overflows int32 at k = 0, so s becomes
+    # |b| / (s_in * 2^30) rounded up in float32 (TFLite's quantizer widens such a scale too) and the bias fits
+    w = conv_weights([1.0, 0.5])
+    b = np.array([1e9, -1.0], np.float32)
+    layer = wess.quantize_layer(w, b, 0, input_scale=1e-3, output_scale=1.0, rule="floor")
+    needed = 1e9 / (float(np.float32(1e-3)) * 2.0 ** 30)
+    assert float(layer.layer_scale) >= needed and float(np.nextafter(layer.layer_scale, np.float32(0))) < needed
+    assert layer.scale_raised_by == pytest.approx(needed * 127, rel=1e-6)
+    assert layer.channel_right_shift.tolist() == [0, 1]  # the rule's shifts (R / r_1 = 2) stand
+    assert int(layer.bias_q[0]) == round(1e9 / (float(np.float32(1e-3)) * float(layer.layer_scale)))
+    assert abs(int(layer.bias_q[0])) <= 2 ** 30
+    assert layer.weights_q.min() == 0 and layer.weights_q.max() == 0  # 1.0 / 931.3 rounds to 0
+
+
+def test_raise_for_bias_per_channel_and_per_tensor():
+    bias = np.array([1e9, 1.0], np.float32)
+    scales = np.array([1e-2, 1e-2], np.float32)
+    needed = np.float32(1e9 / (float(np.float32(1e-3)) * 2.0 ** 30))
+    per_channel = wess.raise_for_bias(scales, bias, 1e-3)
+    assert per_channel[1] == np.float32(1e-2) and per_channel[0] >= needed  # only the overflowing channel moves
+    per_tensor = wess.raise_for_bias(scales[:1], bias, 1e-3)
+    assert per_tensor.shape == (1,) and per_tensor[0] == per_channel[0]  # the layer's scale, for the largest |b|
+    assert wess.raise_for_bias(scales, np.array([1.0, -1.0], np.float32), 1e-3).tolist() == scales.tolist()
+
+
+def test_quantize_bias_still_refuses_what_int32_cannot_hold():
     with pytest.raises(UnsupportedError, match="overflows int32"):
-        wess.quantize_layer(w, np.array([1e9], np.float32), 0, input_scale=1e-3, output_scale=1.0)
+        wess.quantize_bias(np.array([1e9], np.float32), 1e-3, np.array([1e-2], np.float32))
 
 
 def test_saturation_reported():

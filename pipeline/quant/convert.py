@@ -89,6 +89,7 @@ def quantize(calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...] 
     from tensorflow.lite.python import convert
 
     io_type = tf.float32 if float_io else tf.int8
+    calibrated = widen_softmax_inputs(calibrated)
     try:
         with _quiet_native_logs():
             quantized = bytes(convert.mlir_quantize(
@@ -98,3 +99,43 @@ def quantize(calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...] 
     except Exception as exc:  # the quantizer raises ConverterError and friends with long messages
         raise UnsupportedError(f"the TFLite quantizer rejected the model: {_first_line(exc)}") from None
     return flatbuf.outputs_in_signature_order(quantized)
+
+
+# TFLite Micro's softmax needs beta * input_scale * 2^26 > 1 (it aborts otherwise); a range of 255 * 2^-24 / beta
+# gives a 4x margin. Only a degenerate model (logits nearly constant: random weights) has a narrower one.
+SOFTMAX_MIN_INPUT_RANGE = 255 * 2.0 ** -24
+_SAME_RANGE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+def widen_softmax_inputs(calibrated: bytes) -> bytes:
+    """The calibrated model with each SOFTMAX input's [min, max] widened about its middle to at least
+    SOFTMAX_MIN_INPUT_RANGE / beta (unchanged bytes when none is narrower)."""
+    model = flatbuf.read_model(calibrated)
+    graph = model.subgraphs[0]
+    producers = {int(out): op for op in graph.operators for out in op.outputs}
+    widened = []
+    for op in graph.operators:
+        if flatbuf.opcode_name(model, op) != "SOFTMAX":
+            continue
+        beta = float(op.builtinOptions.beta) if op.builtinOptions is not None else 1.0
+        width = SOFTMAX_MIN_INPUT_RANGE / max(beta, 1e-30)
+        tensor_index = int(op.inputs[0])
+        while True:  # the quantizer gives a relabelling op's output its input's range: widen back to the producer
+            quant = graph.tensors[tensor_index].quantization
+            if quant is None or quant.min is None or quant.max is None or len(quant.min) != 1:
+                break
+            low, high = float(quant.min[0]), float(quant.max[0])
+            if high - low >= width:
+                break
+            middle = (low + high) / 2
+            quant.min, quant.max = np.array([middle - width / 2], np.float32), np.array([middle + width / 2], np.float32)
+            widened.append(flatbuf.tensor_name(graph.tensors[tensor_index]))
+            producer = producers.get(tensor_index)
+            if producer is None or flatbuf.opcode_name(model, producer) not in _SAME_RANGE_OPS:
+                break
+            tensor_index = int(producer.inputs[0])
+    if not widened:
+        return calibrated
+    log.warning("softmax input range widened to %.3g (TFLite Micro needs input scale * beta > 2^-26): %s",
+                SOFTMAX_MIN_INPUT_RANGE, ", ".join(widened))
+    return flatbuf.write_model(model)

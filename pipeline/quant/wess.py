@@ -13,6 +13,7 @@ MAX_SHIFT = 15  # 4 bits
 MAX_RIGHT_SHIFT = 31  # TFLite flushes multipliers whose total right shift exceeds 31 to zero
 SHIFT_RULES = ("floor", "mse", "relative")
 Q_MAX = {8: 127, 4: 7}  # weight bit width -> largest weight magnitude of the symmetric grid (-q_max..q_max)
+BIAS_LIMIT = 2.0 ** 30  # |bias_q| a weight scale raised for its bias leaves: half of int32's range
 
 
 @dataclass
@@ -30,6 +31,7 @@ class WessLayer:
     saturated: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # k_c hit 15 before R / r_c was met
     capped: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # k_c lowered for bias or n + k_c <= 31
     weight_bits: int = 8  # 8 (q in -127..127) or 4 (q in -7..7)
+    scale_raised_by: float = 1.0  # > 1: the rule's layer scale was raised so that the int32 bias fits (raise_for_bias)
 
 
 def channel_ranges(weights: np.ndarray, channel_axis: int) -> np.ndarray:
@@ -178,6 +180,8 @@ def quantize_layer(weights: np.ndarray, bias: np.ndarray, channel_axis: int, inp
         layer_scale = np.float32(scale)
     else:
         raise InputError(f"unknown shift rule {rule!r}; choose one of {', '.join(SHIFT_RULES)}")
+    chosen_scale = np.float32(layer_scale)
+    layer_scale = raise_for_bias(np.array([chosen_scale], np.float32), bias, input_scale)[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         saturated = (ranges > 0) & (layer_range / ranges >= 2.0 ** (MAX_SHIFT + 1))  # R / r_c beyond 4 bits
 
@@ -202,7 +206,25 @@ def quantize_layer(weights: np.ndarray, bias: np.ndarray, channel_axis: int, inp
         saturated=saturated,
         capped=capped,
         weight_bits=weight_bits,
+        scale_raised_by=float(layer_scale) / float(chosen_scale) if chosen_scale > 0 else 1.0,
     )
+
+
+def raise_for_bias(scales: np.ndarray, bias: np.ndarray, input_scale: float) -> np.ndarray:
+    """Weight scales (float32, [C] per channel or [1] for the layer) raised where a bias would overflow int32 even
+    with shift 0 (weights tiny against their bias): to |b| / (s_in * 2^30), rounded up in float32, as TFLite's own
+    quantizer widens such a scale. A [1] scale is raised for the largest |b_c|; others are returned unchanged."""
+    scales = np.asarray(scales, np.float32)
+    magnitude = np.abs(np.asarray(bias, np.float32).astype(np.float64))
+    if magnitude.size == 0:
+        return scales
+    if scales.size == 1 and magnitude.size > 1:
+        magnitude = magnitude.max(keepdims=True)
+    needed = magnitude / (np.float64(np.float32(input_scale)) * BIAS_LIMIT)
+    overflows = magnitude / (np.float64(np.float32(input_scale)) * scales.astype(np.float64)) > INT32_MAX
+    raised = needed.astype(np.float32)
+    raised = np.where(raised.astype(np.float64) < needed, np.nextafter(raised, np.float32(np.inf)), raised)
+    return np.where(overflows, raised, scales).astype(np.float32)
 
 
 def quantize_bias(bias: np.ndarray, input_scale: float, channel_scales: np.ndarray) -> np.ndarray:
