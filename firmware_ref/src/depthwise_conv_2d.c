@@ -70,8 +70,14 @@ typedef struct {
 static void tap_range(int32_t origin, int32_t dilation, int32_t kernel, int32_t extent, int32_t *first,
                       int32_t *end)
 {
-    *first = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
     const int32_t room = extent - origin;  /* taps with tap * dilation < room are inside */
+    if (dilation == 1) {  /* the common case, without divisions */
+        *first = origin < 0 ? -origin : 0;
+        const int32_t limit = room <= 0 ? 0 : room;
+        *end = limit < kernel ? limit : kernel;
+        return;
+    }
+    *first = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
     const int32_t limit = room <= 0 ? 0 : (room + dilation - 1) / dilation;
     *end = limit < kernel ? limit : kernel;
 }
@@ -101,55 +107,78 @@ static void depthwise_window(const wess_conv_params_t *conv, const wess_dims_t *
 #endif
 
 #if defined(WESS_DOT_ROWS_MVE)
-/* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
+/* Output channels one Helium group accumulates and requantizes together: two vectors of four int32 lanes. */
 #define DEPTHWISE_GROUP 8
 
-/* The even- and odd-channel sums of one group over the window's taps: input / filter point at the group's first
- * channel of pixel / tap (0, 0). x + input_offset is in [-255, 255] (int16 lanes); VMULLB / VMULLT give the even /
- * odd lanes' products as int32 (|w * (x + input_offset)| <= 128 * 255). full (a compile-time 1 for a whole group of
- * DEPTHWISE_GROUP channels) loads without a predicate; otherwise the inactive lanes are neither read nor summed.
- * Always inlined: one loop per case. */
+/* The accumulators of one group of eight channels over the window's taps, channels 0..3 in *low and 4..7 in *high:
+ * input / filter point at the group's first channel of pixel / tap (0, 0). VLDRB.S32 widens four int8 values to
+ * int32 lanes, the input offset is added (x + input_offset in [-255, 255]) and VMUL + VADD add the products to the
+ * lanes' sums (Helium's VMLA takes a scalar, not a vector); bounds of the sums as in wess_depthwise_conv_2d_s8.
+ * full (a compile-time 1 for eight channels) loads without predicates; otherwise lanes_low / lanes_high say which
+ * channels exist, and the inactive lanes are neither read nor summed. Always inlined: one loop per case. */
 static inline __attribute__((always_inline)) void depthwise_group_sums(const depthwise_window_t *window,
                                                                        const int8_t *input, const int8_t *filter,
-                                                                       int16_t input_offset, mve_pred16_t lanes,
-                                                                       int full, int32x4_t *even, int32x4_t *odd)
+                                                                       int32_t input_offset, mve_pred16_t lanes_low,
+                                                                       mve_pred16_t lanes_high, int full,
+                                                                       int32x4_t *low, int32x4_t *high)
 {
-    int32x4_t sum_even = vdupq_n_s32(0), sum_odd = vdupq_n_s32(0);  /* channels 0, 2, 4, 6 and 1, 3, 5, 7 */
+    int32x4_t sum_low = vdupq_n_s32(0), sum_high = vdupq_n_s32(0);
     const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
     for (int32_t row = 0; row < window->rows; ++row) {
         const int8_t *x = input_row, *w = filter_row;
         for (int32_t column = 0; column < window->columns; ++column) {
-            const int16x8_t input16 = vaddq_n_s16(full ? vldrbq_s16(x) : vldrbq_z_s16(x, lanes), input_offset);
-            const int16x8_t weight16 = full ? vldrbq_s16(w) : vldrbq_z_s16(w, lanes);
-            sum_even = vaddq_s32(sum_even, vmullbq_int_s16(input16, weight16));
-            sum_odd = vaddq_s32(sum_odd, vmulltq_int_s16(input16, weight16));
+            const int32x4_t x_low = full ? vldrbq_s32(x) : vldrbq_z_s32(x, lanes_low);
+            const int32x4_t x_high = full ? vldrbq_s32(x + 4) : vldrbq_z_s32(x + 4, lanes_high);
+            const int32x4_t w_low = full ? vldrbq_s32(w) : vldrbq_z_s32(w, lanes_low);
+            const int32x4_t w_high = full ? vldrbq_s32(w + 4) : vldrbq_z_s32(w + 4, lanes_high);
+            sum_low = vaddq_s32(sum_low, vmulq_s32(vaddq_n_s32(x_low, input_offset), w_low));
+            sum_high = vaddq_s32(sum_high, vmulq_s32(vaddq_n_s32(x_high, input_offset), w_high));
             x += window->input_x_step;
             w += window->filter_x_step;
         }
         input_row += window->input_y_step;
         filter_row += window->filter_y_step;
     }
-    *even = sum_even;
-    *odd = sum_odd;
+    *low = sum_low;
+    *high = sum_high;
 }
 
-/* Helium, depth multiplier 1: acc[i] = sum over the window's taps of filter[tap * filter_stride + i] *
- * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP; input / filter point at the group's
- * first channel of pixel / tap (0, 0). The two int32 sums stay in registers across the taps; bounds of the sums as
- * in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
-static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
-                                int32_t input_offset, int32_t count, int32_t *acc)
+/* Helium, depth multiplier 1: the block's outputs at the output pixels (out_y, 0 .. output_w - 1), output[pixel *
+ * output_c + i] for i < block_size, eight channels at a time: each group's sums stay in two vectors from the taps
+ * to the requantization (requantize4_mve) and the stores of their bytes; a last partial group is predicated (its
+ * table entries exist: the block's table has WESS_CHANNEL_BLOCK entries, a multiple of 8). input / filter point at
+ * the block's first channel of pixel / tap (0, 0); channels is the block's table. One call per output row
+ * (WESS_DOT_LOOP), so that the loops get the registers and the row's taps along y are found once. */
+WESS_DOT_LOOP void depthwise_row_mve(const wess_conv_params_t *conv, const wess_dims_t *input_dims,
+                                     const wess_dims_t *filter_dims, int32_t filter_stride, const int8_t *input,
+                                     const int8_t *filter, const channel_requant_t *channels, int32_t block_size,
+                                     int32_t out_y, int32_t output_w, int32_t output_c, int8_t *output)
 {
-    const mve_pred16_t lanes = vctp16q((uint32_t)count);
-    int32x4_t sum_even, sum_odd;
-    if (count == DEPTHWISE_GROUP) {
-        depthwise_group_sums(window, input, filter, (int16_t)input_offset, lanes, 1, &sum_even, &sum_odd);
-    } else {
-        depthwise_group_sums(window, input, filter, (int16_t)input_offset, lanes, 0, &sum_even, &sum_odd);
+    const int32x4_t act_min = vdupq_n_s32(conv->act_min), act_max = vdupq_n_s32(conv->act_max);
+    const mve_pred16_t all = 0xFFFF;  /* every lane */
+    const int32_t whole = block_size - block_size % DEPTHWISE_GROUP;
+    const int32_t rest = block_size - whole;  /* 0 .. 7 channels in a last partial group */
+    const mve_pred16_t rest_low = vctp32q((uint32_t)rest), rest_high = vctp32q((uint32_t)(rest > 4 ? rest - 4 : 0));
+    for (int32_t out_x = 0; out_x < output_w; ++out_x, output += output_c) {
+        depthwise_window_t window;  /* the valid taps, found once for every group */
+        depthwise_window(conv, input_dims, filter_dims, filter_stride, out_y * conv->stride_y - conv->pad_top,
+                         out_x * conv->stride_x - conv->pad_left, &window);
+        int32x4_t low, high;
+        for (int32_t group = 0; group < whole; group += DEPTHWISE_GROUP) {
+            depthwise_group_sums(&window, input + group, filter + group, conv->input_offset, all, all, 1, &low,
+                                 &high);
+            requantize4_mve(channels + group, low, all, conv->output_offset, act_min, act_max, output + group);
+            requantize4_mve(channels + group + 4, high, all, conv->output_offset, act_min, act_max,
+                            output + group + 4);
+        }
+        if (rest != 0) {
+            depthwise_group_sums(&window, input + whole, filter + whole, conv->input_offset, rest_low, rest_high, 0,
+                                 &low, &high);
+            requantize4_mve(channels + whole, low, rest_low, conv->output_offset, act_min, act_max, output + whole);
+            requantize4_mve(channels + whole + 4, high, rest_high, conv->output_offset, act_min, act_max,
+                            output + whole + 4);
+        }
     }
-    const uint32x4_t even_index = vidupq_n_u32(0, 2), odd_index = vidupq_n_u32(1, 2);
-    vstrwq_scatter_shifted_offset_p_s32(acc, even_index, sum_even, vctp32q((uint32_t)(count + 1) / 2));
-    vstrwq_scatter_shifted_offset_p_s32(acc, odd_index, sum_odd, vctp32q((uint32_t)count / 2));
 }
 #elif defined(WESS_DOT_ROWS_DSP)
 /* Output channels depthwise_group_acc accumulates together (the four int8 values of one word on DSP). */
@@ -220,7 +249,7 @@ static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wes
                                 int32_t in_x_origin, int32_t *acc)
 {
     const wess_conv_params_t *conv = &params->conv;
-#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
+#if defined(WESS_DOT_ROWS_DSP)
     if (params->depth_multiplier == 1) {
         depthwise_window_t window;  /* the valid taps, found once for every group */
         depthwise_window(conv, input_dims, filter_dims, filter_stride, in_y_origin, in_x_origin, &window);
@@ -276,6 +305,16 @@ static void depthwise_block(const wess_depthwise_params_t *params, const channel
     /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
      * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
     int32_t acc[WESS_CHANNEL_BLOCK];
+#if defined(WESS_DOT_ROWS_MVE)
+    if (params->depth_multiplier == 1) {
+        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+            depthwise_row_mve(conv, input_dims, filter_dims, filter_stride, input + first_out_c, block_filter,
+                              channels, block_size, out_y, output_dims->w, output_dims->c,
+                              output + out_y * output_dims->w * output_dims->c + first_out_c);
+        }
+        return;
+    }
+#endif
     for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
         const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
         for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {

@@ -23,6 +23,14 @@ static inline uint32_t rotate_right_8(uint32_t x)
 }
 #endif
 
+/* Helium's dot loops are separate functions: inlined into the kernels' pixel loops, gcc -Os spills their pointers
+ * to the stack inside the loop (the kernels keep many values live); called, they get the registers to themselves. */
+#if defined(WESS_DOT_ROWS_MVE)
+#define WESS_DOT_LOOP static __attribute__((noinline, unused, optimize("O2")))
+#else
+#define WESS_DOT_LOOP static inline
+#endif
+
 /* Output channels one dot_rows4 call produces. */
 #define WESS_DOT_ROWS 4
 
@@ -38,11 +46,31 @@ static inline __attribute__((always_inline)) void dot_rows4_loop(const int8_t *r
 {
     int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;  /* sum w * x: |.| <= 128 * 128 * 65536 = 2^30 */
     int32_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  /* sum w: |.| <= 128 * 65536 = 2^23 */
-    for (int32_t k = 0; k < length; k += 16) {
-        const mve_pred16_t lanes = vctp8q((uint32_t)(length - k));
-        const int8x16_t x = vldrbq_z_s8(input + k, lanes);
-        const int8x16_t w0 = vldrbq_z_s8(row0 + k, lanes), w1 = vldrbq_z_s8(row1 + k, lanes);
-        const int8x16_t w2 = vldrbq_z_s8(row2 + k, lanes), w3 = vldrbq_z_s8(row3 + k, lanes);
+    /* whole 16-byte chunks: unpredicated loads that step the pointers (post-increment), then one predicated tail */
+    for (int32_t chunk = length >> 4; chunk > 0; --chunk) {
+        const int8x16_t x = vld1q_s8(input);
+        const int8x16_t w0 = vld1q_s8(row0), w1 = vld1q_s8(row1), w2 = vld1q_s8(row2), w3 = vld1q_s8(row3);
+        input += 16;
+        row0 += 16;
+        row1 += 16;
+        row2 += 16;
+        row3 += 16;
+        acc0 = vmladavaq_s8(acc0, w0, x);
+        acc1 = vmladavaq_s8(acc1, w1, x);
+        acc2 = vmladavaq_s8(acc2, w2, x);
+        acc3 = vmladavaq_s8(acc3, w3, x);
+        if (with_offset) {
+            sum0 = vaddvaq_s8(sum0, w0);
+            sum1 = vaddvaq_s8(sum1, w1);
+            sum2 = vaddvaq_s8(sum2, w2);
+            sum3 = vaddvaq_s8(sum3, w3);
+        }
+    }
+    if ((length & 15) != 0) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(length & 15));
+        const int8x16_t x = vldrbq_z_s8(input, lanes);
+        const int8x16_t w0 = vldrbq_z_s8(row0, lanes), w1 = vldrbq_z_s8(row1, lanes);
+        const int8x16_t w2 = vldrbq_z_s8(row2, lanes), w3 = vldrbq_z_s8(row3, lanes);
         acc0 = vmladavaq_s8(acc0, w0, x);
         acc1 = vmladavaq_s8(acc1, w1, x);
         acc2 = vmladavaq_s8(acc2, w2, x);
@@ -111,7 +139,7 @@ static inline __attribute__((always_inline)) void dot_rows4_loop(const int8_t *r
  * sums: each |w * (x + input_offset)| <= 128 * 255 and length <= 65536, so every partial sum is below 2^31 in
  * magnitude (the MVE variant's two partial sums, sum w * x and input_offset * sum w, are each below 2^30). Reads
  * exactly the listed bytes (MVE tails are predicated loads, which do not access the inactive lanes). */
-static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_t *input, int32_t input_offset,
+static inline __attribute__((always_inline)) void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_t *input, int32_t input_offset,
                              int32_t length, int32_t acc[WESS_DOT_ROWS])
 {
     const int8_t *row0 = rows, *row1 = rows + row_stride, *row2 = rows + 2 * row_stride;
@@ -140,9 +168,53 @@ static inline void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_
 #endif
 }
 
+/* The input offset a dot product of `count` consecutive filter rows (`length` int8 values each, as dot_rows takes
+ * them) should run with, after folding what it can into the block's biases: on Helium, when input_offset != 0 and
+ * every channel's bias + input_offset * (sum of its row) fits int32, that value replaces channels[i].bias and the
+ * result is 0; otherwise the biases are untouched and the result is input_offset. Exact: the kernels compute
+ * sat(acc + bias) with acc = sum w * (x + input_offset) = sum w * x + input_offset * sum w, and with the fold
+ * sat(sum w * x + folded bias): the same exact integer is saturated whenever the folded bias is an int32 (the
+ * argument of pipeline/cref/offset_fold.py, which does this offline where it can). A padded tap of a gathered
+ * patch holds -input_offset, so it still adds w * (-input_offset) + input_offset * w = 0. Helium only: its dot
+ * loops without the offset leave out the weight sums (VADDVA) that spill registers; DSP and portable builds add
+ * the offset inside their loops, so they always get input_offset back. */
+static inline int32_t fold_input_offset(channel_requant_t *channels, const int8_t *rows, int32_t length,
+                                        int32_t count, int32_t input_offset)
+{
+#if defined(WESS_DOT_ROWS_MVE)
+    if (input_offset == 0) {
+        return 0;
+    }
+    int32_t folded[WESS_CHANNEL_BLOCK];  /* count <= WESS_CHANNEL_BLOCK */
+    for (int32_t row = 0; row < count; ++row) {
+        const int8_t *weights = rows + row * length;
+        int32_t sum = 0;  /* |sum| <= 128 * 65536 = 2^23 */
+        for (int32_t k = 0; k < length; k += 16) {
+            sum = vaddvaq_s8(sum, vldrbq_z_s8(weights + k, vctp8q((uint32_t)(length - k))));  /* zeros past the row */
+        }
+        const int64_t value = (int64_t)channels[row].bias + (int64_t)input_offset * sum;
+        if (value < INT32_MIN || value > INT32_MAX) {
+            return input_offset;
+        }
+        folded[row] = (int32_t)value;
+    }
+    for (int32_t row = 0; row < count; ++row) {
+        channels[row].bias = folded[row];
+    }
+    return 0;
+#else
+    (void)channels;
+    (void)rows;
+    (void)length;
+    (void)count;
+    return input_offset;
+#endif
+}
+
 /* acc[i] = sum over k < length of rows[i * length + k] * (input[k] + input_offset), i < count: `count` consecutive
- * filter rows of `length` values (same ranges as dot_rows4), four at a time, the rest one by one. */
-static inline void dot_rows(const int8_t *rows, const int8_t *input, int32_t input_offset, int32_t length,
+ * filter rows of `length` values (same ranges as dot_rows4), four at a time, the rest one by one. One call per input
+ * vector on Helium (WESS_DOT_LOOP). */
+WESS_DOT_LOOP void dot_rows(const int8_t *rows, const int8_t *input, int32_t input_offset, int32_t length,
                             int32_t count, int32_t *acc)
 {
     int32_t row = 0;
