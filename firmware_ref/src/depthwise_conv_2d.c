@@ -248,7 +248,8 @@ WESS_DOT_LOOP void depthwise_row_mve(const wess_conv_params_t *conv, const wess_
  * 1, 3), SADD16 adds the input offset (x + input_offset in [-255, 255] fits a lane) and SMLABB / SMLATT add each
  * lane's product to its channel's sum, four sums in registers across the taps; bounds of the sums as in
  * wess_depthwise_conv_2d_s8. A partial group takes the scalar loop. Reads only the group's count channels. */
-static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
+static __attribute__((noinline, optimize("O2"))) void depthwise_group_acc(const depthwise_window_t *window,
+                                                                        const int8_t *input, const int8_t *filter,
                                 int32_t input_offset, int32_t count, int32_t *acc)
 {
     const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
@@ -279,8 +280,8 @@ static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *
             memcpy(&input_word, x, 4);  /* unaligned word loads (LDR) */
             memcpy(&weight_word, w, 4);
             const uint32_t x_even = __sadd16(__sxtb16(input_word), offset_pair);  /* channels 0, 2 */
-            const uint32_t x_odd = __sadd16(__sxtb16(rotate_right_8(input_word)), offset_pair);  /* 1, 3 */
-            const uint32_t w_even = __sxtb16(weight_word), w_odd = __sxtb16(rotate_right_8(weight_word));
+            const uint32_t x_odd = __sadd16(sxtb16_odd(input_word), offset_pair);  /* 1, 3 */
+            const uint32_t w_even = __sxtb16(weight_word), w_odd = sxtb16_odd(weight_word);
             acc0 = __smlabb(x_even, w_even, acc0);
             acc2 = __smlatt(x_even, w_even, acc2);
             acc1 = __smlabb(x_odd, w_odd, acc1);

@@ -16,10 +16,13 @@
 #elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define WESS_DOT_ROWS_DSP 1
-/* x rotated right by 8 bits (one ROR; SXTB16 then extends bytes 1 and 3) */
-static inline uint32_t rotate_right_8(uint32_t x)
+/* SXTB16 of x rotated right by 8 bits: bytes 1 and 3 sign-extended to two int16 lanes, one instruction (the
+ * rotation is SXTB16's operand; gcc does not fuse a separate ROR into it). */
+static inline uint32_t sxtb16_odd(uint32_t x)
 {
-    return (x >> 8) | (x << 24);
+    uint32_t result;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+    return result;
 }
 #endif
 
@@ -101,23 +104,23 @@ static inline __attribute__((always_inline)) void dot_rows4_loop(const int8_t *r
     for (; k + 4 <= length; k += 4) {
         uint32_t x, w0, w1, w2, w3;
         memcpy(&x, input + k, 4);  /* unaligned word loads (LDR) */
-        uint32_t x_even = __sxtb16(x), x_odd = __sxtb16(rotate_right_8(x));  /* x[k], x[k + 2]; x[k + 1], x[k + 3] */
+        uint32_t x_even = __sxtb16(x), x_odd = sxtb16_odd(x);  /* x[k], x[k + 2]; x[k + 1], x[k + 3] */
         if (with_offset) {
             x_even = __sadd16(x_even, offset_pair);
             x_odd = __sadd16(x_odd, offset_pair);
         }
         memcpy(&w0, row0 + k, 4);
         acc0 = __smlad(__sxtb16(w0), x_even, acc0);
-        acc0 = __smlad(__sxtb16(rotate_right_8(w0)), x_odd, acc0);
+        acc0 = __smlad(sxtb16_odd(w0), x_odd, acc0);
         memcpy(&w1, row1 + k, 4);
         acc1 = __smlad(__sxtb16(w1), x_even, acc1);
-        acc1 = __smlad(__sxtb16(rotate_right_8(w1)), x_odd, acc1);
+        acc1 = __smlad(sxtb16_odd(w1), x_odd, acc1);
         memcpy(&w2, row2 + k, 4);
         acc2 = __smlad(__sxtb16(w2), x_even, acc2);
-        acc2 = __smlad(__sxtb16(rotate_right_8(w2)), x_odd, acc2);
+        acc2 = __smlad(sxtb16_odd(w2), x_odd, acc2);
         memcpy(&w3, row3 + k, 4);
         acc3 = __smlad(__sxtb16(w3), x_even, acc3);
-        acc3 = __smlad(__sxtb16(rotate_right_8(w3)), x_odd, acc3);
+        acc3 = __smlad(sxtb16_odd(w3), x_odd, acc3);
     }
     for (; k < length; ++k) {
         const int32_t x = input[k] + input_offset;
