@@ -107,7 +107,7 @@ static void depthwise_window(const wess_conv_params_t *conv, const wess_dims_t *
 #endif
 
 #if defined(WESS_DOT_ROWS_MVE)
-/* Output channels one Helium group accumulates and requantizes together: two vectors of four int32 lanes. */
+/* Output channels one Helium group accumulates together (eight int16 lanes) and requantizes as two vectors of four. */
 #define DEPTHWISE_GROUP 8
 
 /* The accumulators of one group of eight channels over the window's taps, channels 0..3 in *low and 4..7 in *high:
@@ -118,7 +118,7 @@ static void depthwise_window(const wess_conv_params_t *conv, const wess_dims_t *
  * int16); without it they start at input_offset times the sum of the channel's weights over every tap
  * (window_offset, de-interleaved by VLD2) and the lanes hold x: the same exact sum when the window holds every tap
  * (depthwise_row_mve); each term and partial sum is bounded as in wess_depthwise_conv_2d_s8 (|input_offset * sum w|
- * <= 2^30, |sum w * x| < 2^30) and the lanes' additions are modular, so the int32 result is that exact sum. full
+ * <= 2^30, |sum w * x| <= 2^30) and the lanes' additions are modular, so the int32 result is that exact sum. full
  * (compile-time 1 for eight channels) loads without a predicate; otherwise `lanes` (int16 lanes) says which
  * channels exist, and the inactive lanes are neither read nor summed. Always inlined: one loop per case. */
 static inline __attribute__((always_inline)) void depthwise_group_sums(const depthwise_window_t *window,
