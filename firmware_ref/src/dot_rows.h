@@ -142,8 +142,9 @@ static inline __attribute__((always_inline)) void dot_rows4_loop(const int8_t *r
  * sums: each |w * (x + input_offset)| <= 128 * 255 and length <= 65536, so every partial sum is below 2^31 in
  * magnitude (the MVE variant's two partial sums, sum w * x and input_offset * sum w, are each below 2^30). Reads
  * exactly the listed bytes (MVE tails are predicated loads, which do not access the inactive lanes). */
-static inline __attribute__((always_inline)) void dot_rows4(const int8_t *rows, int32_t row_stride, const int8_t *input, int32_t input_offset,
-                             int32_t length, int32_t acc[WESS_DOT_ROWS])
+static inline __attribute__((always_inline)) void dot_rows4(const int8_t *rows, int32_t row_stride,
+                                                            const int8_t *input, int32_t input_offset,
+                                                            int32_t length, int32_t acc[WESS_DOT_ROWS])
 {
     const int8_t *row0 = rows, *row1 = rows + row_stride, *row2 = rows + 2 * row_stride;
     const int8_t *row3 = rows + 3 * row_stride;
