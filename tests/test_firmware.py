@@ -40,7 +40,8 @@ def test_firmware_in_qemu_matches_host_reference(model_path, target, tmp_path, c
     result = json.loads(stdout)
     assert result["matches_host"] is True and result["mismatched_inputs"] == 0 and result["inputs"] == 6
     assert result["instructions_min"] <= result["instructions_per_inference"] <= result["instructions_max"]
-    assert result["instructions_per_inference"] > 1_000_000
+    # a sanity floor for the timer-based count, not a tight bound: measured 5.1 M on cortex-m3, 0.82 M on cortex-m55
+    assert result["instructions_per_inference"] > 500_000
     memory = result["memory"]
     assert memory["flash_model_bytes"] >= result["blob_bytes"] and memory["ram_arena_bytes"] >= result["arena_bytes"]
     assert result["flash_bytes"] == sum(v for k, v in memory.items() if k.startswith("flash_"))

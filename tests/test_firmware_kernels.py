@@ -61,6 +61,39 @@ def odd_shapes_model(seed: int) -> bytes:
     return int8_converter(model, calibration_x).convert()
 
 
+def first_layers_model(seed: int) -> bytes:
+    """A full-int8 model for the Helium paths of few input channels and the eight-channel depthwise groups: a 3x3
+    stride-2 SAME convolution of one input channel (9-value patches, two pixels per pass, an odd pixel count: 5 x 7,
+    padded bottom / right, so its offset is folded at run time), 1x1 convolutions of 8 and of 20 input channels
+    (rows of one and of two 16-byte chunks held in registers), depthwise layers of 12 channels (a group of 8 and a
+    partial one), of 70 channels (two channel blocks; strided) and dilated, a 1x1 convolution of 70 input channels
+    into two output blocks, a 3x3 convolution of 20 channels (180-value patches), a 1-pixel layer and a dense layer."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((9, 13, 1), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)  # 5 x 7 x 8
+    x = keras.layers.Conv2D(12, 1)(x)  # rows of 8 values
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)  # 12 = 8 + 4 channels
+    x = keras.layers.Conv2D(70, 1)(x)  # two output blocks: 64 + 6
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # 70 channels: 64 + 6, 3 x 4
+    x = keras.layers.Conv2D(20, 1, activation="relu")(x)  # rows of 70 values: 4 chunks + a tail of 6
+    x = keras.layers.DepthwiseConv2D(3, padding="same", dilation_rate=2)(x)  # dilated: taps found by division
+    x = keras.layers.Conv2D(9, 3, padding="same")(x)  # 180-value patches, 12 pixels
+    x = keras.layers.Conv2D(7, 1)(x)  # rows of 9 values
+    x = keras.layers.Conv2D(5, 1)(keras.layers.Conv2D(20, 1)(x))  # rows of 20 values: two chunks
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.DepthwiseConv2D(1)(x)  # a 1-pixel depthwise layer of 5 channels: one partial group
+    outputs = keras.layers.Dense(11)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
+    calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 9, 13, 1)).astype(np.float32)
+    return int8_converter(model, calibration_x).convert()
+
+
 def assert_variants_match_portable(model: bytes, target: str, tmp_path) -> None:
     """The target kernels and the portable kernels, each in QEMU, give the host reference's bytes on 4 inputs; the
     target kernels' build carries the per-op profile, one count per op of the blob, summing to at most the whole
@@ -83,6 +116,13 @@ def assert_variants_match_portable(model: bytes, target: str, tmp_path) -> None:
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])  # DSP, Helium
 def test_target_kernels_match_portable_on_odd_shapes(target, reference_library, tmp_path):
     assert_variants_match_portable(odd_shapes_model(0), target, tmp_path)
+
+
+@needs_toolchain
+# the paths this model is for are Helium's; the DSP build (the gathered patch rows, the dilation-1 taps) runs in -m slow
+@pytest.mark.parametrize("target", [pytest.param("cortex-m4", marks=pytest.mark.slow), "cortex-m55"])
+def test_target_kernels_match_portable_on_first_layer_shapes(target, reference_library, tmp_path):
+    assert_variants_match_portable(first_layers_model(0), target, tmp_path)
 
 
 @needs_toolchain

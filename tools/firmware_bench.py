@@ -83,6 +83,10 @@ def profile_table(name: str, target: str, rows: list[LayerRow]) -> str:
         per_mac = f"{row.instructions / row.macs:.2f}" if row.macs else "-"
         lines.append(f"| {row.position} | {row.op} | {'x'.join(map(str, row.output_shape))} | {row.macs:,} | "
                      f"{row.instructions:,} | {per_mac} |")
+    layers = sum(row.instructions for row in rows if row.macs)
+    anchor = CMSIS_NN_LAYER_INSTRUCTIONS.get((name, target))
+    lines += ["", f"conv + depthwise + FC layers: {layers:,} instructions"
+              + (f" (CMSIS-NN, issue 13: {anchor:,})" if anchor else "")]
     return "\n".join(lines)
 
 

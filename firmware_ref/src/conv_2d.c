@@ -36,25 +36,52 @@ static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_
  * Filters with more taps take the direct path, which needs no buffer. */
 #define CONV_PATCH_MAX 2048
 
-/* One output pixel's receptive field, gathered tap by tap in the filter's (kh, kw, in_ch) order:
+/* dst[0..count) = src[0..count): on Helium sixteen bytes per VLDRB / VSTRB, the tail predicated (neither reads nor
+ * writes past count), inline, since the patch rows are short; elsewhere memcpy. */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t count)
+{
+#if defined(WESS_DOT_ROWS_MVE)
+    for (int32_t k = 0; k < count; k += 16) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(count - k));
+        vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, lanes), lanes);
+    }
+#else
+    memcpy(dst, src, (size_t)count);
+#endif
+}
+
+/* One output pixel's receptive field, gathered in the filter's (kh, kw, in_ch) order:
  * patch[(filter_y * kw + filter_x) * in_ch + in_c] = the input, or -input_offset (in [-128, 127]) where the tap falls
- * in the padding, so that a padded tap's input + input_offset is 0 and it contributes nothing. */
+ * in the padding, so that a padded tap's input + input_offset is 0 and it contributes nothing. A filter row whose
+ * taps all lie inside the input with dilation 1 is one contiguous kw * in_ch run of the input: one copy. */
 static void conv_gather_patch(const wess_conv_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
                               const wess_dims_t *filter_dims, int32_t in_y_origin, int32_t in_x_origin,
                               int8_t *patch)
 {
-    const int32_t input_c = input_dims->c;
+    const int32_t input_c = input_dims->c, row_length = filter_dims->w * input_c;
     const int8_t padding = (int8_t)-params->input_offset;  /* input_offset in [-127, 128] */
+    const int row_inside = params->dilation_x == 1 && in_x_origin >= 0 && in_x_origin + filter_dims->w <= input_dims->w;
     int8_t *tap = patch;
     for (int32_t filter_y = 0; filter_y < filter_dims->h; ++filter_y) {
         const int32_t in_y = in_y_origin + filter_y * params->dilation_y;
+        if (in_y < 0 || in_y >= input_dims->h) {
+            memset(tap, padding, (size_t)row_length);
+            tap += row_length;
+            continue;
+        }
+        const int8_t *input_row = input + in_y * input_dims->w * input_c;
+        if (row_inside) {
+            copy_bytes(tap, input_row + in_x_origin * input_c, row_length);
+            tap += row_length;
+            continue;
+        }
         for (int32_t filter_x = 0; filter_x < filter_dims->w; ++filter_x, tap += input_c) {
             const int32_t in_x = in_x_origin + filter_x * params->dilation_x;
-            if (in_y < 0 || in_y >= input_dims->h || in_x < 0 || in_x >= input_dims->w) {
+            if (in_x < 0 || in_x >= input_dims->w) {
                 memset(tap, padding, (size_t)input_c);
                 continue;
             }
-            memcpy(tap, input + (in_y * input_dims->w + in_x) * input_c, (size_t)input_c);
+            copy_bytes(tap, input_row + in_x * input_c, input_c);
         }
     }
 }
@@ -98,8 +125,8 @@ static int32_t conv_direct_acc(const wess_conv_params_t *params, const wess_dims
  * contiguous values, no gather; POINTWISE_PIXELS pixels at a time, an odd last pixel alone (dot_rows). */
 static void conv_2d_pointwise_block(const wess_conv_params_t *params, const channel_requant_t *channels,
                                     const wess_dims_t *input_dims, const int8_t *input, const int8_t *block_filter,
-                                    int32_t first_out_c, int32_t block_size, const wess_dims_t *output_dims,
-                                    int8_t *output)
+                                    int32_t dot_offset, int32_t first_out_c, int32_t block_size,
+                                    const wess_dims_t *output_dims, int8_t *output)
 {
     const int32_t input_c = input_dims->c, output_c = output_dims->c;  /* input_c <= 65536 (checked) */
     const int32_t pixels = output_dims->h * output_dims->w;
@@ -116,12 +143,12 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
         }
 #if defined(WESS_DOT_PAIRS_MVE)
         if (step == 2) {
-            dot_rows_two_pixels(block_filter, pixel_input[0], pixel_input[1], params->input_offset, input_c,
-                                block_size, acc[0], acc[1]);
+            dot_rows_two_pixels(block_filter, pixel_input[0], pixel_input[1], dot_offset, input_c, block_size,
+                                acc[0], acc[1]);
         } else
 #endif
         {
-            dot_rows(block_filter, pixel_input[0], params->input_offset, input_c, block_size, acc[0]);
+            dot_rows(block_filter, pixel_input[0], dot_offset, input_c, block_size, acc[0]);
         }
         for (int32_t member = 0; member < step; ++member) {
             requantize_block(channels, acc[member], block_size, params->output_offset, params->act_min,
@@ -131,22 +158,54 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
 }
 
 /* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
- * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. */
-static void conv_2d_block(const wess_conv_params_t *params, const channel_requant_t *channels,
+ * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. The block's
+ * input offset goes into its biases where fold_input_offset can put it (not on the direct path, which skips padded
+ * taps instead of reading -input_offset for them). */
+static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels,
                           const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
                           const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
                           const wess_dims_t *output_dims, int8_t *output)
 {
-    if (filter_dims->h == 1 && filter_dims->w == 1) {
-        conv_2d_pointwise_block(params, channels, input_dims, input, block_filter, first_out_c, block_size,
-                                output_dims, output);
-        return;
-    }
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
+    const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
     const int use_patch = patch_length <= CONV_PATCH_MAX;
+    const int32_t dot_offset = pointwise || use_patch
+        ? fold_input_offset(channels, block_filter, patch_length, block_size, params->input_offset)
+        : params->input_offset;
+    if (pointwise) {
+        conv_2d_pointwise_block(params, channels, input_dims, input, block_filter, dot_offset, first_out_c,
+                                block_size, output_dims, output);
+        return;
+    }
     int8_t patch[CONV_PATCH_MAX];
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
+#if defined(WESS_DOT_PAIRS_MVE)
+    if (use_patch && 2 * patch_length <= CONV_PATCH_MAX) {
+        /* two pixels' patches side by side in the buffer, then the pointwise pair loop over them */
+        int32_t second_acc[WESS_CHANNEL_BLOCK];
+        const int32_t pixels = output_dims->h * output_dims->w;
+        for (int32_t pixel = 0; pixel < pixels; pixel += 2) {
+            const int pair = pixel + 1 < pixels;
+            for (int32_t member = 0; member <= pair; ++member) {
+                const int32_t out_y = (pixel + member) / output_dims->w, out_x = (pixel + member) % output_dims->w;
+                conv_gather_patch(params, input_dims, input, filter_dims, out_y * params->stride_y - params->pad_top,
+                                  out_x * params->stride_x - params->pad_left, patch + member * patch_length);
+            }
+            if (pair) {
+                dot_rows_two_pixels(block_filter, patch, patch + patch_length, dot_offset, patch_length, block_size,
+                                    acc, second_acc);
+                requantize_block(channels, second_acc, block_size, params->output_offset, params->act_min,
+                                 params->act_max, output + (pixel + 1) * output_c + first_out_c);
+            } else {
+                dot_rows(block_filter, patch, dot_offset, patch_length, block_size, acc);
+            }
+            requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                             output + pixel * output_c + first_out_c);
+        }
+        return;
+    }
+#endif
     for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
         const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
         for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
@@ -154,7 +213,7 @@ static void conv_2d_block(const wess_conv_params_t *params, const channel_requan
             /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
             if (use_patch) {
                 conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-                dot_rows(block_filter, patch, params->input_offset, patch_length, block_size, acc);
+                dot_rows(block_filter, patch, dot_offset, patch_length, block_size, acc);
             } else {
                 for (int32_t block_c = 0; block_c < block_size; ++block_c) {
                     acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,

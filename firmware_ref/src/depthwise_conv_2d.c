@@ -70,8 +70,14 @@ typedef struct {
 static void tap_range(int32_t origin, int32_t dilation, int32_t kernel, int32_t extent, int32_t *first,
                       int32_t *end)
 {
-    *first = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
     const int32_t room = extent - origin;  /* taps with tap * dilation < room are inside */
+    if (dilation == 1) {  /* the common case, without divisions */
+        *first = origin < 0 ? -origin : 0;
+        const int32_t limit = room <= 0 ? 0 : room;
+        *end = limit < kernel ? limit : kernel;
+        return;
+    }
+    *first = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
     const int32_t limit = room <= 0 ? 0 : (room + dilation - 1) / dilation;
     *end = limit < kernel ? limit : kernel;
 }
@@ -101,26 +107,42 @@ static void depthwise_window(const wess_conv_params_t *conv, const wess_dims_t *
 #endif
 
 #if defined(WESS_DOT_ROWS_MVE)
-/* Output channels depthwise_group_acc accumulates together (eight int16 lanes on Helium). */
+/* Output channels one Helium group accumulates together (eight int16 lanes) and requantizes as two vectors of four. */
 #define DEPTHWISE_GROUP 8
 
-/* The even- and odd-channel sums of one group over the window's taps: input / filter point at the group's first
- * channel of pixel / tap (0, 0). x + input_offset is in [-255, 255] (int16 lanes); VMULLB / VMULLT give the even /
- * odd lanes' products as int32 (|w * (x + input_offset)| <= 128 * 255). full (a compile-time 1 for a whole group of
- * DEPTHWISE_GROUP channels) loads without a predicate; otherwise the inactive lanes are neither read nor summed.
- * Always inlined: one loop per case. */
+/* The accumulators of one group of eight channels over the window's taps, channels 0..3 in *low and 4..7 in *high:
+ * input / filter point at the group's first channel of pixel / tap (0, 0). VLDRB.S16 widens eight int8 values to
+ * int16 lanes, VMULLB / VMULLT give the even / odd lanes' products as int32 (|w * (x + input_offset)| <= 128 * 255)
+ * and two VADD keep the even and odd channels' sums; VST2 to a small buffer puts the eight sums back in channel
+ * order. with_offset (compile-time): the sums start at 0 and the lanes hold x + input_offset (in [-255, 255], an
+ * int16); without it they start at input_offset times the sum of the channel's weights over every tap
+ * (window_offset, de-interleaved by VLD2) and the lanes hold x: the same exact sum when the window holds every tap
+ * (depthwise_row_mve); each term and partial sum is bounded as in wess_depthwise_conv_2d_s8 (|input_offset * sum w|
+ * <= 2^30, |sum w * x| <= 2^30) and the lanes' additions are modular, so the int32 result is that exact sum. full
+ * (compile-time 1 for eight channels) loads without a predicate; otherwise `lanes` (int16 lanes) says which
+ * channels exist, and the inactive lanes are neither read nor summed. Always inlined: one loop per case. */
 static inline __attribute__((always_inline)) void depthwise_group_sums(const depthwise_window_t *window,
                                                                        const int8_t *input, const int8_t *filter,
-                                                                       int16_t input_offset, mve_pred16_t lanes,
-                                                                       int full, int32x4_t *even, int32x4_t *odd)
+                                                                       int16_t input_offset, int with_offset,
+                                                                       const int32_t *window_offset,
+                                                                       mve_pred16_t lanes, int full,
+                                                                       int32x4_t *low, int32x4_t *high)
 {
     int32x4_t sum_even = vdupq_n_s32(0), sum_odd = vdupq_n_s32(0);  /* channels 0, 2, 4, 6 and 1, 3, 5, 7 */
+    if (!with_offset) {
+        const int32x4x2_t start = vld2q_s32(window_offset);
+        sum_even = start.val[0];
+        sum_odd = start.val[1];
+    }
     const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
     for (int32_t row = 0; row < window->rows; ++row) {
         const int8_t *x = input_row, *w = filter_row;
         for (int32_t column = 0; column < window->columns; ++column) {
-            const int16x8_t input16 = vaddq_n_s16(full ? vldrbq_s16(x) : vldrbq_z_s16(x, lanes), input_offset);
+            int16x8_t input16 = full ? vldrbq_s16(x) : vldrbq_z_s16(x, lanes);
             const int16x8_t weight16 = full ? vldrbq_s16(w) : vldrbq_z_s16(w, lanes);
+            if (with_offset) {
+                input16 = vaddq_n_s16(input16, input_offset);
+            }
             sum_even = vaddq_s32(sum_even, vmullbq_int_s16(input16, weight16));
             sum_odd = vaddq_s32(sum_odd, vmulltq_int_s16(input16, weight16));
             x += window->input_x_step;
@@ -129,27 +151,93 @@ static inline __attribute__((always_inline)) void depthwise_group_sums(const dep
         input_row += window->input_y_step;
         filter_row += window->filter_y_step;
     }
-    *even = sum_even;
-    *odd = sum_odd;
+    int32_t ordered[DEPTHWISE_GROUP];
+    const int32x4x2_t sums = {{sum_even, sum_odd}};
+    vst2q_s32(ordered, sums);
+    *low = vldrwq_s32(ordered);
+    *high = vldrwq_s32(ordered + 4);
 }
 
-/* Helium, depth multiplier 1: acc[i] = sum over the window's taps of filter[tap * filter_stride + i] *
- * (input[pixel * channels + i] + input_offset), i < count <= DEPTHWISE_GROUP; input / filter point at the group's
- * first channel of pixel / tap (0, 0). The two int32 sums stay in registers across the taps; bounds of the sums as
- * in wess_depthwise_conv_2d_s8. Lanes past count are neither read nor written. */
-static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
-                                int32_t input_offset, int32_t count, int32_t *acc)
+/* The sums of one group of eight channels at one pixel, the loop chosen by whether the window holds every tap
+ * (window_offset: input_offset times each channel's weight sum over all taps, depthwise_window_offsets; not read
+ * when all_taps is 0). */
+static inline __attribute__((always_inline)) void depthwise_group_pixel(const depthwise_window_t *window,
+                                                                        int all_taps, const int8_t *input,
+                                                                        const int8_t *filter,
+                                                                        const int32_t *window_offset,
+                                                                        int32_t input_offset, mve_pred16_t lanes,
+                                                                        int full, int32x4_t *low, int32x4_t *high)
 {
-    const mve_pred16_t lanes = vctp16q((uint32_t)count);
-    int32x4_t sum_even, sum_odd;
-    if (count == DEPTHWISE_GROUP) {
-        depthwise_group_sums(window, input, filter, (int16_t)input_offset, lanes, 1, &sum_even, &sum_odd);
+    if (all_taps) {
+        depthwise_group_sums(window, input, filter, 0, 0, window_offset, lanes, full, low, high);
     } else {
-        depthwise_group_sums(window, input, filter, (int16_t)input_offset, lanes, 0, &sum_even, &sum_odd);
+        depthwise_group_sums(window, input, filter, (int16_t)input_offset, 1, window_offset, lanes, full, low,
+                             high);
     }
-    const uint32x4_t even_index = vidupq_n_u32(0, 2), odd_index = vidupq_n_u32(1, 2);
-    vstrwq_scatter_shifted_offset_p_s32(acc, even_index, sum_even, vctp32q((uint32_t)(count + 1) / 2));
-    vstrwq_scatter_shifted_offset_p_s32(acc, odd_index, sum_odd, vctp32q((uint32_t)count / 2));
+}
+
+/* Output pixels from which a depthwise layer precomputes its window offsets (measured on mobilenet_v1: its 2x2 and
+ * 1x1 layers, most of whose windows are cut by the padding, ran slower with them). */
+#define DEPTHWISE_WINDOW_OFFSET_PIXELS 16
+
+/* window_offset[i] = input_offset * (sum over every tap of block_filter[tap * filter_stride + i]) for i < count,
+ * 0 up to the next multiple of 8 (WESS_CHANNEL_BLOCK entries are there): |.| <= 128 * 128 * 65536 = 2^30. */
+static void depthwise_window_offsets(const int8_t *block_filter, int32_t filter_stride, int32_t taps,
+                                     int32_t count, int32_t input_offset, int32_t *window_offset)
+{
+    for (int32_t group = 0; group < count; group += 4) {
+        const mve_pred16_t lanes = vctp32q((uint32_t)(count - group));
+        int32x4_t sum = vdupq_n_s32(0);
+        for (int32_t tap = 0; tap < taps; ++tap) {
+            sum = vaddq_s32(sum, vldrbq_z_s32(block_filter + tap * filter_stride + group, lanes));
+        }
+        vstrwq_s32(window_offset + group, vmulq_n_s32(sum, input_offset));
+    }
+    for (int32_t index = (count + 3) / 4 * 4; index % 8 != 0; ++index) {
+        window_offset[index] = 0;
+    }
+}
+
+/* Helium, depth multiplier 1: the block's outputs at the output pixels (out_y, 0 .. output_w - 1), output[pixel *
+ * output_c + i] for i < block_size, eight channels at a time: each group's sums stay in two vectors from the taps
+ * to the requantization (requantize4_mve) and the stores of their bytes; a last partial group is predicated (its
+ * table entries exist: the block's table has WESS_CHANNEL_BLOCK entries, a multiple of 8). input / filter point at
+ * the block's first channel of pixel / tap (0, 0); channels is the block's table; window_offset (WESS_CHANNEL_BLOCK
+ * entries) holds depthwise_window_offsets' values when use_window_offset is 1, and the pixels whose window holds
+ * every tap start from them. One call per output row (WESS_DOT_LOOP), so that the loops get the registers. */
+WESS_DOT_LOOP void depthwise_row_mve(const wess_conv_params_t *conv, const wess_dims_t *input_dims,
+                                     const wess_dims_t *filter_dims, int32_t filter_stride, const int8_t *input,
+                                     const int8_t *filter, const int32_t *window_offset, int use_window_offset,
+                                     const channel_requant_t *channels, int32_t block_size, int32_t out_y,
+                                     int32_t output_w, int32_t output_c, int8_t *output)
+{
+    const int32x4_t act_min = vdupq_n_s32(conv->act_min), act_max = vdupq_n_s32(conv->act_max);
+    const mve_pred16_t all = 0xFFFF;  /* every lane */
+    const int32_t whole = block_size - block_size % DEPTHWISE_GROUP;
+    const int32_t rest = block_size - whole;  /* 0 .. 7 channels in a last partial group */
+    const mve_pred16_t rest_lanes = vctp16q((uint32_t)rest);  /* the partial group's channels, int16 lanes */
+    const mve_pred16_t rest_low = vctp32q((uint32_t)rest), rest_high = vctp32q((uint32_t)(rest > 4 ? rest - 4 : 0));
+    for (int32_t out_x = 0; out_x < output_w; ++out_x, output += output_c) {
+        depthwise_window_t window;  /* the valid taps, found once for every group */
+        depthwise_window(conv, input_dims, filter_dims, filter_stride, out_y * conv->stride_y - conv->pad_top,
+                         out_x * conv->stride_x - conv->pad_left, &window);
+        const int all_taps = use_window_offset && window.rows == filter_dims->h && window.columns == filter_dims->w;
+        int32x4_t low, high;
+        for (int32_t group = 0; group < whole; group += DEPTHWISE_GROUP) {
+            depthwise_group_pixel(&window, all_taps, input + group, filter + group, window_offset + group,
+                                  conv->input_offset, all, 1, &low, &high);
+            requantize4_mve(channels + group, low, all, conv->output_offset, act_min, act_max, output + group);
+            requantize4_mve(channels + group + 4, high, all, conv->output_offset, act_min, act_max,
+                            output + group + 4);
+        }
+        if (rest != 0) {
+            depthwise_group_pixel(&window, all_taps, input + whole, filter + whole, window_offset + whole,
+                                  conv->input_offset, rest_lanes, 0, &low, &high);
+            requantize4_mve(channels + whole, low, rest_low, conv->output_offset, act_min, act_max, output + whole);
+            requantize4_mve(channels + whole + 4, high, rest_high, conv->output_offset, act_min, act_max,
+                            output + whole + 4);
+        }
+    }
 }
 #elif defined(WESS_DOT_ROWS_DSP)
 /* Output channels depthwise_group_acc accumulates together (the four int8 values of one word on DSP). */
@@ -160,7 +248,8 @@ static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *
  * 1, 3), SADD16 adds the input offset (x + input_offset in [-255, 255] fits a lane) and SMLABB / SMLATT add each
  * lane's product to its channel's sum, four sums in registers across the taps; bounds of the sums as in
  * wess_depthwise_conv_2d_s8. A partial group takes the scalar loop. Reads only the group's count channels. */
-static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *input, const int8_t *filter,
+static __attribute__((noinline, optimize("O2"))) void depthwise_group_acc(const depthwise_window_t *window,
+                                                                        const int8_t *input, const int8_t *filter,
                                 int32_t input_offset, int32_t count, int32_t *acc)
 {
     const int8_t *input_row = input + window->input_start, *filter_row = filter + window->filter_start;
@@ -191,8 +280,8 @@ static void depthwise_group_acc(const depthwise_window_t *window, const int8_t *
             memcpy(&input_word, x, 4);  /* unaligned word loads (LDR) */
             memcpy(&weight_word, w, 4);
             const uint32_t x_even = __sadd16(__sxtb16(input_word), offset_pair);  /* channels 0, 2 */
-            const uint32_t x_odd = __sadd16(__sxtb16(rotate_right_8(input_word)), offset_pair);  /* 1, 3 */
-            const uint32_t w_even = __sxtb16(weight_word), w_odd = __sxtb16(rotate_right_8(weight_word));
+            const uint32_t x_odd = __sadd16(sxtb16_odd(input_word), offset_pair);  /* 1, 3 */
+            const uint32_t w_even = __sxtb16(weight_word), w_odd = sxtb16_odd(weight_word);
             acc0 = __smlabb(x_even, w_even, acc0);
             acc2 = __smlatt(x_even, w_even, acc2);
             acc1 = __smlabb(x_odd, w_odd, acc1);
@@ -220,7 +309,7 @@ static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wes
                                 int32_t in_x_origin, int32_t *acc)
 {
     const wess_conv_params_t *conv = &params->conv;
-#if defined(WESS_DOT_ROWS_MVE) || defined(WESS_DOT_ROWS_DSP)
+#if defined(WESS_DOT_ROWS_DSP)
     if (params->depth_multiplier == 1) {
         depthwise_window_t window;  /* the valid taps, found once for every group */
         depthwise_window(conv, input_dims, filter_dims, filter_stride, in_y_origin, in_x_origin, &window);
@@ -276,6 +365,25 @@ static void depthwise_block(const wess_depthwise_params_t *params, const channel
     /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
      * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
     int32_t acc[WESS_CHANNEL_BLOCK];
+#if defined(WESS_DOT_ROWS_MVE)
+    if (params->depth_multiplier == 1) {
+        /* input_offset * each channel's weight sum, for the pixels whose window holds every tap: worth its cost
+         * (a pass over the block's weights) only in layers of many pixels (NULL: every pixel adds the offset) */
+        int32_t *window_offset = acc;
+        const int use_window_offset = output_dims->h * output_dims->w >= DEPTHWISE_WINDOW_OFFSET_PIXELS;
+        if (use_window_offset) {
+            depthwise_window_offsets(block_filter, filter_stride, filter_dims->h * filter_dims->w, block_size,
+                                     conv->input_offset, window_offset);
+        }
+        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+            depthwise_row_mve(conv, input_dims, filter_dims, filter_stride, input + first_out_c, block_filter,
+                              window_offset, use_window_offset, channels, block_size, out_y, output_dims->w,
+                              output_dims->c,
+                              output + out_y * output_dims->w * output_dims->c + first_out_c);
+        }
+        return;
+    }
+#endif
     for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
         const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
         for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {

@@ -34,17 +34,19 @@ static wess_status_t fully_connected_prepare(const wess_fc_params_t *params, con
 }
 
 /* The output channels first_out_c .. first_out_c + block_size - 1 of every batch row; block_filter holds their
- * rows of in_depth int8 values back to back. */
-static void fully_connected_block(const wess_fc_params_t *params, const channel_requant_t *channels,
+ * rows of in_depth int8 values back to back; the input offset goes into their biases where fold_input_offset can put
+ * it. */
+static void fully_connected_block(const wess_fc_params_t *params, channel_requant_t *channels,
                                   const wess_dims_t *input_dims, const int8_t *input, const int8_t *block_filter,
                                   int32_t first_out_c, int32_t block_size, const wess_dims_t *output_dims,
                                   int8_t *output)
 {
     const int32_t in_depth = input_dims->c, out_depth = output_dims->c;
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current batch row */
+    const int32_t dot_offset = fold_input_offset(channels, block_filter, in_depth, block_size, params->input_offset);
     for (int32_t batch = 0; batch < input_dims->n; ++batch) {
         /* acc: in_depth <= 65536 terms (checked), |acc| < 2^31 as dot_rows shows */
-        dot_rows(block_filter, input + batch * in_depth, params->input_offset, in_depth, block_size, acc);
+        dot_rows(block_filter, input + batch * in_depth, dot_offset, in_depth, block_size, acc);
         int8_t *output_block = output + batch * out_depth + first_out_c;
         requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
                          output_block);

@@ -273,17 +273,23 @@ static inline int8_t output_int8(int32_t requantized, int32_t output_offset, int
 }
 
 /* Output channels that the weighted kernels (conv, depthwise, fully connected) handle together: their
- * requantization constants are decoded once per kernel call into a table of this many entries (768 bytes of
- * stack), and depthwise accumulates this many int32 (256 bytes). */
+ * requantization constants are decoded once per kernel call into a table of this many entries (1 KiB of
+ * stack), and depthwise accumulates this many int32 (256 bytes). A multiple of 4 (Helium requantizes four table
+ * entries per vector). */
 #define WESS_CHANNEL_BLOCK 64
 
-/* Requantization of one output channel, decoded from wess_requant_t once per kernel call. */
+/* Requantization of one output channel, decoded from wess_requant_t once per kernel call: four words, so that
+ * Helium loads four channels' fields with one VLD4 (requant_block.h). multiply_by_quantized_multiplier's exponent
+ * is left_shift + minus_right_shift; at most one of the two is nonzero. */
 typedef struct {
-    int32_t multiplier;  /* Q31 mantissa; 0 when the total right shift exceeds 31 (TFLite flushes to zero) */
-    int32_t exponent;    /* -(right_shift + k_c), in [-31, 30]: multiply_by_quantized_multiplier's exponent */
-    int32_t bias;        /* bias[channel], 0 without a bias */
+    int32_t multiplier;         /* Q31 mantissa; 0 when the total right shift exceeds 31 (TFLite flushes to zero) */
+    int32_t left_shift;         /* max(-(right_shift + k_c), 0), in [0, 30] */
+    int32_t minus_right_shift;  /* min(-(right_shift + k_c), 0), in [-31, 0] */
+    int32_t bias;               /* bias[channel], 0 without a bias */
 } channel_requant_t;
 
+/* Helium's table fill is requant_block.h's (four channels per vector); this is the others'. */
+#if defined(WESS_PORTABLE_KERNELS) || !defined(__ARM_FEATURE_MVE) || !(__ARM_FEATURE_MVE & 1)
 /* table[i] = the constants of channel first_channel + i, i < count <= WESS_CHANNEL_BLOCK. */
 static inline void channel_requant_block(const wess_requant_t *requant, const int32_t *bias, int32_t first_channel,
                                          int32_t count, channel_requant_t *table)
@@ -294,14 +300,17 @@ static inline void channel_requant_block(const wess_requant_t *requant, const in
         /* right_shift in [-30, 31] and k_c in [0, 15]: total in [-30, 46] */
         const int32_t total_right_shift = requant->right_shift[index] + channel_shift4(requant->channel_shift4, channel);
         const int flushed = total_right_shift > 31;  /* multiplier 0 gives requantize(acc) == 0 for every acc */
+        const int32_t exponent = flushed ? 0 : -total_right_shift;
         table[block_c].multiplier = flushed ? 0 : requant->multiplier[index];
-        table[block_c].exponent = flushed ? 0 : -total_right_shift;
+        table[block_c].left_shift = exponent > 0 ? exponent : 0;
+        table[block_c].minus_right_shift = exponent < 0 ? exponent : 0;
         table[block_c].bias = bias == NULL ? 0 : bias[channel];
     }
 }
+#endif
 
 /* The output int8 of one accumulator: add the bias (saturating: TFLite's int32 addition would overflow there),
- * requantize, add the output offset, clamp. The common case, a right shift (exponent <= 0), uses the one-step form
+ * requantize, add the output offset, clamp. The common case, a right shift (no left shift), uses the one-step form
  * of the high multiply (multiplier >= 0, fixedpoint.h); a left shift takes multiply_by_quantized_multiplier. */
 static inline int8_t requantize_to_int8(const channel_requant_t *channel, int32_t acc, int32_t output_offset,
                                         int32_t act_min, int32_t act_max)
@@ -310,9 +319,10 @@ static inline int8_t requantize_to_int8(const channel_requant_t *channel, int32_
     if (__builtin_add_overflow(acc, channel->bias, &biased)) {
         biased = acc < 0 ? INT32_MIN : INT32_MAX;  /* both addends have the sign of an overflowing sum */
     }
-    const int32_t requantized = channel->exponent <= 0
-        ? rounding_divide_by_pot(rounding_doubling_high_mul_nonnegative(biased, channel->multiplier), -channel->exponent)
-        : multiply_by_quantized_multiplier(biased, channel->multiplier, channel->exponent);
+    const int32_t requantized = channel->left_shift == 0
+        ? rounding_divide_by_pot(rounding_doubling_high_mul_nonnegative(biased, channel->multiplier),
+                                 -channel->minus_right_shift)
+        : multiply_by_quantized_multiplier(biased, channel->multiplier, channel->left_shift);
     return output_int8(requantized, output_offset, act_min, act_max);
 }
 

@@ -2,6 +2,7 @@
  * output sums the input pixels and filter taps that TFLite's scatter adds into it: the same int32 sum, which cannot
  * overflow here) so that it needs no scratch buffer; per-channel or WESS requantization as CONV_2D. */
 #include "kernel_util.h"
+#include "requant_block.h"
 #include "op_table.h"
 
 static wess_status_t transpose_conv_check(const wess_transpose_conv_params_t *params, const wess_dims_t *input_dims,
