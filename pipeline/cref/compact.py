@@ -184,7 +184,7 @@ def unpack_int4(data: bytes, count: int) -> np.ndarray:
 def _packable(reader: _Reader, op: schema.OperatorT, code: int, filter_users: dict[int, int]) -> bool:
     """A weighted int8 op whose constant filter holds only 4-bit values (-8..7, e.g. a 4-bit scheme's -7..7), is read
     by this op alone, and whose unpacked rows fit the 4-bit kernel's buffer: its weights can be stored packed."""
-    weights = int(op.inputs[1])
+    weights = flatbuf.WEIGHTED_OPS[code].filter_of(op)
     tensor = reader.graph.tensors[weights]
     if tensor.type != schema.TensorType.INT8 or not reader.is_constant(weights) or filter_users.get(weights, 0) != 1:
         return False
@@ -314,7 +314,7 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
     """One op record, its parameters computed as TFLite's Prepare does (errors name the operator); a weighted op
     whose filter is in packed_filters gets the packed 4-bit weight kernel; _fold_offset folds its input offset."""
     spec = _op_spec(reader, op, f"operator {index}", name)
-    if spec.code in WEIGHTED_OPS and int(op.inputs[1]) in packed_filters:
+    if spec.code in WEIGHTED_OPS and flatbuf.WEIGHTED_OPS[spec.code].filter_of(op) in packed_filters:
         spec = registry.SPECS[spec.code | OP_INT4_FILTER]
     with about(f"operator {index} ({name})"):
         if layer is not None and not spec.requant:
@@ -378,9 +378,9 @@ def _packed_filters(reader: _Reader, live: set[int]) -> set[int]:
     """The filter tensors of the live int8 conv/FC ops that _packable accepts."""
     ops = [(index, op) for index, op in enumerate(reader.graph.operators) if index in live]
     users = _tensor_users(reader, live)
-    return {int(op.inputs[1]) for _, op in ops
-            if (OP_INT4_FILTER | flatbuf.builtin_code(reader.model, op)) in registry.SPECS and len(op.inputs) > 1
-            and _packable(reader, op, flatbuf.builtin_code(reader.model, op), users)}
+    return {flatbuf.WEIGHTED_OPS[code].filter_of(op) for _, op in ops
+            if (OP_INT4_FILTER | (code := flatbuf.builtin_code(reader.model, op))) in registry.SPECS
+            and len(op.inputs) > flatbuf.WEIGHTED_OPS[code].filter and _packable(reader, op, code, users)}
 
 
 def _tensor_type(reader: _Reader, tensor: int, packed: set[int]) -> int | None:
