@@ -172,7 +172,8 @@ def test_transpose_conv_gets_wess(scheme, transpose_conv_model):
         input_scale, output_scale = (float(graph.tensors[op.inputs[2]].quantization.scale[0]),
                                      float(graph.tensors[op.outputs[0]].quantization.scale[0]))
         for scale, shift in zip(filter_quant.scale, layer.channel_right_shift):
-            mantissa, exponent = quantize_multiplier(np.float64(input_scale) * np.float64(scale) / np.float64(output_scale))
+            real = np.float64(input_scale) * np.float64(scale) / np.float64(output_scale)
+            mantissa, exponent = quantize_multiplier(real)
             assert (mantissa, -exponent) == (layer.multiplier, layer.right_shift + int(shift))
         assert len(op.inputs) == 4 and op.inputs[3] >= 0  # the bias-less layer has one now (WESS writes b = 0)
         assert graph.tensors[op.inputs[3]].type == flatbuf.schema.TensorType.INT32

@@ -244,7 +244,7 @@ def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensors: 
     return [memplan.Buffer(tuple(sorted(members[r])), 0, span[0], span[1]) for r, span in spans.items()]
 
 
-def _data_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
+def data_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
     """The inputs whose values the op reads; RESHAPE takes its shape from its static output tensor instead."""
     spec = registry.SPECS.get(flatbuf.builtin_code(model, op))
     return registry.data_inputs(spec, [int(t) for t in op.inputs if t >= 0])
@@ -259,8 +259,30 @@ def live_operators(model: schema.ModelT) -> set[int]:
         op = graph.operators[index]
         if any(int(t) in needed for t in op.outputs):
             live.add(index)
-            needed.update(_data_inputs(model, op))
+            needed.update(data_inputs(model, op))
     return live
+
+
+def operator_plan(model: schema.ModelT, source: str = "model") -> tuple[dict[int, str | None], set[int]]:
+    """({live operator: why the C runner cannot run it, or None when it can}, the constant tensors), for running the
+    C runner with another runtime standing in per operator: an operator the C runner lacks reads all its inputs
+    (so the SHAPE chain of a TRANSPOSE_CONV run elsewhere is live), one it has only its data inputs."""
+    reader = _Reader(model)
+    graph = reader.graph
+    needed, plan = {int(t) for t in graph.outputs}, {}
+    for index in reversed(range(len(graph.operators))):
+        op = graph.operators[index]
+        if not any(int(t) in needed for t in op.outputs):
+            continue
+        try:
+            _op_spec(reader, op, f"operator {index}", flatbuf.opcode_name(model, op))
+            plan[index] = None
+            needed.update(data_inputs(model, op))
+        except UnsupportedError as exc:
+            plan[index] = f"{source}: {exc}"
+            needed.update(int(t) for t in op.inputs if t >= 0)
+    constants = {index for index in range(len(graph.tensors)) if reader.is_constant(index)}
+    return dict(sorted(plan.items())), constants
 
 
 def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> registry.OpSpec:
@@ -287,7 +309,7 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     if int8_spec is not None and not _is_float32(reader, inputs[0]):
         return int8_spec  # QUANTIZE int8 -> int8: a requantization
     if not _touches_float32(spec) and any(_is_float32(reader, t) for t in
-                                          _data_inputs(reader.model, op) + [int(t) for t in op.outputs]):
+                                          data_inputs(reader.model, op) + [int(t) for t in op.outputs]):
         raise UnsupportedError(f"{where} ({name}) was left in float32; only {FLOAT32_KERNELS} have float32 kernels")
     return spec
 

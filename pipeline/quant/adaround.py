@@ -117,9 +117,9 @@ def transposed_fields(x: np.ndarray, stride_hw: tuple[int, int], same: bool, ker
     """TRANSPOSE_CONV's receptive fields: [N * OH * OW, kh * kw * I], columns (kh, kw, channel) as its filter's.
 
     TFLite scatters input pixel i through tap t onto output o = i * stride - pad + t (pad: ComputePaddingHeightWidth
-    for the output size, half of max((ceil(out / stride) - 1) * stride + k - out, 0) under SAME, else 0). Gathered per output: the
-    input spread onto a zero grid at j = i * stride + k - 1 - pad, so output o reads z[o + u] through tap k - 1 - u
-    (an input whose j falls off the grid reaches no output, as TFLite drops what lands outside).
+    for the output size, half of max((ceil(out / stride) - 1) * stride + k - out, 0) under SAME, else 0). Gathered
+    per output: the input spread onto a zero grid at j = i * stride + k - 1 - pad, so output o reads z[o + u]
+    through tap k - 1 - u (an input whose j falls off the grid reaches no output: TFLite drops what lands outside).
     """
     grid_shape, index, placed = [x.shape[0]], [slice(None)], []
     for size, stride, kernel, out in zip(x.shape[1:3], stride_hw, kernel_hw, output_hw):

@@ -62,8 +62,9 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
         float_op = float_ops.get(out_name)
         same_place = float_by_code.get(code, [])[rank:rank + 1]
+        filter_shape = graph.tensors[operands.filter_of(op)].shape
         if float_op is None and same_place and np.array_equal(
-                float_graph.tensors[operands.filter_of(same_place[0])].shape, graph.tensors[operands.filter_of(op)].shape):
+                float_graph.tensors[operands.filter_of(same_place[0])].shape, filter_shape):
             float_op = same_place[0]
         if float_op is None:
             raise UnsupportedError(f"operator {index} ({flatbuf.OPCODE_NAMES[code]}, output {out_name!r}): no float "
