@@ -161,6 +161,32 @@ def test_litert_stands_in_for_the_one_operator_the_c_runner_lacks(caplog):
     assert "LiteRT's reference kernels compute operator 1 (LOG_SOFTMAX) in the check" in caplog.text
 
 
+def test_a_batch_changing_model_keeps_the_whole_model_stand_in():
+    """A dilated Conv2D converts to SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND, whose middle tensors hold 4
+    samples' worth along the first axis: the segments cannot stack the probe's samples there, so the gate names
+    why and LiteRT's reference runs the whole model, as before the per-operator stand-in."""
+    import keras
+
+    from pipeline.cref import gate, stand_in
+    from pipeline.errors import UnsupportedError as Unsupported
+    from pipeline.tflite import runtime
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 2))
+    model = keras.Model(inp, keras.layers.Conv2D(3, 3, dilation_rate=2, name="dilated")(inp))
+    x_calib = np.random.default_rng(0).normal(size=(8, 8, 8, 2)).astype(np.float32)
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=0), source="dilated.keras")
+    with pytest.raises(Unsupported, match=r"^dilated.keras: tensor \d+ \(.*\) has shape \[4, 4, 4, 2\] in LiteRT, "
+                                          r"\[1, 4, 4, 2\] in the file"):
+        stand_in.split(state.model, "dilated.keras")
+    x = runtime.quantize_input(x_calib[:2], runtime.io_quant(state.model))
+    result = gate.run_gate(state.model, x, 2, "dilated.keras")
+    assert result.gate.pair == "litert_ref vs tflm" and result.computed_by is None
+    assert result.stand_in.startswith("dilated.keras: operator 0 is SPACE_TO_BATCH_ND, which the C reference runner "
+                                      "does not support; LiteRT's reference runs the whole model: dilated.keras: "
+                                      "tensor ")
+
+
 def test_stand_in_segments_chain_the_tensors(calibration_x):
     """The ABS model's live operators in four segments (the dead SHAPE chain of Flatten in none): each reads what
     the one before wrote; every tensor of the mixed run equals LiteRT's reference with all tensors kept (which agrees

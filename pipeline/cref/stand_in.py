@@ -38,16 +38,13 @@ class MixedRun:
 def split(model_bytes: bytes, source: str = "model") -> tuple[list[Segment], str | None]:
     """The segments of the model (one C segment when the C runner runs every live operator) and the first
     operator's refusal (compile_model's message) when it does not. UnsupportedError when a live tensor's first axis
-    is not a batch of 1 (the segments run the samples stacked along it)."""
+    is not a batch of 1 in the file or in LiteRT (the segments run the samples stacked along it), or LiteRT cannot
+    prepare an operator on its own."""
     model = flatbuf.read_model(model_bytes, source)
     graph = model.subgraphs[0]
     plan, constants = compact.operator_plan(model, source)
     for tensor in [int(t) for t in graph.inputs] + [int(t) for index in plan for t in graph.operators[index].outputs]:
-        shape = graph.tensors[tensor].shape
-        if shape is None or len(shape) == 0 or int(shape[0]) != 1:  # SPACE_TO_BATCH_ND's [4, ...], SHAPE's [4]
-            raise UnsupportedError(f"{source}: tensor {tensor} ({flatbuf.tensor_name(graph.tensors[tensor])}) has "
-                                   f"shape {[] if shape is None else [int(d) for d in shape]}, not a batch of one "
-                                   "sample; the per-operator stand-in runs samples stacked along that axis")
+        _check_batch_of_one(graph, tensor, graph.tensors[tensor].shape, source)
     groups: list[tuple[str, list[int]]] = []
     for index, refusal in plan.items():
         if refusal is None and groups and groups[-1][0] == C_RUNNER:
@@ -67,10 +64,41 @@ def split(model_bytes: bytes, source: str = "model") -> tuple[list[Segment], str
         inputs = list(dict.fromkeys(t for index in operators for t in reads[index]
                                     if t not in produced and t not in constants))
         outputs = [t for t in produced if t in after]
-        segments.append(Segment(kind, tuple(operators), tuple(inputs), tuple(outputs),
-                                _sub_model(model_bytes, operators, inputs, outputs, layers)))
+        segment = Segment(kind, tuple(operators), tuple(inputs), tuple(outputs),
+                          _sub_model(model_bytes, operators, inputs, outputs, layers))
+        if kind == LITERT:
+            _check_litert_shapes(segment, graph, source)
+        segments.append(segment)
     refusals = [refusal for refusal in plan.values() if refusal is not None]
     return segments, refusals[0] if refusals else None
+
+
+def _check_batch_of_one(graph, tensor: int, shape, source: str) -> None:
+    """UnsupportedError unless the tensor's first axis is a batch of 1 (SHAPE's [4] is not)."""
+    if shape is None or len(shape) == 0 or int(shape[0]) != 1:
+        raise UnsupportedError(f"{source}: tensor {tensor} ({flatbuf.tensor_name(graph.tensors[tensor])}) has "
+                               f"shape {[] if shape is None else [int(d) for d in shape]}, not a batch of one "
+                               "sample; the per-operator stand-in runs the samples stacked along that axis")
+
+
+def _check_litert_shapes(segment: Segment, graph, source: str) -> None:
+    """The shapes LiteRT gives the segment's outputs are the file's (SPACE_TO_BATCH_ND's [4, ...] is not, though
+    the file says [1, ...]: its samples could not be stacked), and LiteRT can prepare the operator on its own."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        interpreter = Interpreter(model_content=segment.model, num_threads=1,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise UnsupportedError(f"{source}: LiteRT cannot run operator {segment.operators[0]} alone: "
+                               f"{str(exc).strip().splitlines()[0]}") from None
+    for tensor, detail in zip(segment.outputs, interpreter.get_output_details()):
+        stored = [int(d) for d in graph.tensors[tensor].shape]
+        if [int(d) for d in detail["shape"]] != stored:
+            raise UnsupportedError(f"{source}: tensor {tensor} ({flatbuf.tensor_name(graph.tensors[tensor])}) has "
+                                   f"shape {[int(d) for d in detail['shape']]} in LiteRT, {stored} in the file; the "
+                                   "per-operator stand-in runs the samples stacked along the first axis")
 
 
 def _reads(model, index: int, in_c_runner: bool) -> list[int]:
