@@ -93,7 +93,8 @@ def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule:
     model = flatbuf.read_model(per_tensor)
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
     if not ops:
-        raise UnsupportedError(f"the model has no {', '.join(flatbuf.WEIGHTED_OP_NAMES)} layer: nothing for WESS to do")
+        names = flatbuf.WEIGHTED_OP_NAMES
+        raise UnsupportedError(f"the model has no {', '.join(names[:-1])} or {names[-1]} layer: nothing for WESS to do")
     four_bit, eight_bit = split_by_bits(ops, eight_bit_nodes)
     results = sorted(rewrite.apply_wess(model, four_bit, shift_rule, weight_bits(base_scheme)) +
                      rewrite.apply_wess(model, eight_bit, shift_rule, 8), key=lambda pair: pair[0].operator_index)
