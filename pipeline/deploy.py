@@ -308,8 +308,8 @@ def stamp_pass(state: DeployState) -> None:
 
 
 def verify_pass(state: DeployState) -> None:
-    """The C reference runner (LiteRT's reference where it cannot run the model) and TFLite Micro give the same
-    bytes on the first calibration inputs plus seeded random ones; LiteRT's own differences are only reported."""
+    """The C reference runner (LiteRT's reference computing alone each operator it lacks) and TFLite Micro give the
+    same bytes on the first calibration inputs plus seeded random ones; LiteRT's own differences are only reported."""
     count = state.options.verify_inputs
     if count < 0:
         raise InputError(f"--verify-inputs {count}: must be >= 0")
@@ -330,7 +330,11 @@ def verify_pass(state: DeployState) -> None:
             raise
     state.verification.update(result.to_json())
     state.verification.update({"mismatched_bytes": result.gate.mismatched_bytes, "pair": result.gate.pair})
-    if result.stand_in:
+    if result.computed_by:
+        borrowed = [operator for operator, runtime_name in result.computed_by.items() if runtime_name != "ref"]
+        log.warning("LiteRT's reference kernels compute %s in the check, each from the C reference runner's tensors, "
+                    "which computes the rest (%s)", ", ".join(borrowed), result.stand_in)
+    elif result.stand_in:
         log.warning("LiteRT's reference kernels stand in for the C reference runner in the check: %s", result.stand_in)
     if result.gate.mismatched_bytes:
         where = f", {result.gate.first_operator}" if result.gate.first_operator else ""

@@ -111,7 +111,7 @@ def sensitivity_markdown(sweep: dict, limit: int = 10) -> list[str]:
 
 
 PAIR_LABELS = {"ref vs tflm": "C reference vs TFLite Micro",
-               "litert_ref vs tflm": "LiteRT reference (standing in for the C runner) vs TFLite Micro"}
+               "ref+litert_ref vs tflm": "C reference (LiteRT reference for the operators it lacks) vs TFLite Micro"}
 
 
 def verification_line(verification: dict) -> str:

@@ -108,3 +108,26 @@ def tiny_model(tmp_path_factory):
     np.savez(root / "calib.npz", x=rng.random((32, 12, 12, 1), np.float32))
     np.savez(root / "test.npz", x=rng.random((40, 12, 12, 1), np.float32), y=rng.integers(0, 10, 40))
     return root / "model.keras", root / "calib.npz", root / "test.npz"
+
+
+@pytest.fixture(scope="session")
+def transpose_conv_model():
+    """Conv2D -> Conv2DTranspose (bias, stride 2, SAME) -> Conv2DTranspose (no bias, relu): the transposed layers'
+    output channels scaled 1, 1/8, 1/100 (Keras kernel [kh, kw, out, in]) so that WESS gives them different shifts."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")(x)
+    x = keras.layers.Conv2DTranspose(3, (2, 3), strides=(1, 2), use_bias=False, activation="relu", name="up_nobias")(x)
+    model = keras.Model(inputs, x)
+    for name in ("up", "up_nobias"):
+        weights = model.get_layer(name).get_weights()
+        weights[0] = weights[0] * np.array([1.0, 1 / 8, 1 / 100], np.float32)[None, None, :, None]
+        if len(weights) > 1:
+            weights[1] = np.array([0.3, -0.2, 0.05], np.float32)
+        model.get_layer(name).set_weights(weights)
+    return model
+

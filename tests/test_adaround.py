@@ -51,6 +51,26 @@ def test_depthwise_patches_times_grouped_weights_is_the_depthwise_convolution():
     assert np.array_equal(adaround.from_groups(groups, w.shape, BUILTIN.DEPTHWISE_CONV_2D), w)
 
 
+@pytest.mark.parametrize("stride,same,output_hw", [(2, True, (10, 8)), (1, True, (5, 4)), (2, False, (11, 9)),
+                                                   (3, True, (15, 12)), (2, True, (9, 7))])
+def test_transpose_conv_patches_times_grouped_weights_is_the_transposed_convolution(stride, same, output_hw):
+    """TRANSPOSE_CONV's fields (input spread by the stride, taps reversed) times its filter rows give TensorFlow's
+    conv2d_transpose, whose padding for the output size is TFLite's; (9, 7): an odd output of stride 2, so the
+    padding is uneven; (3, True): a kernel smaller than the stride (outputs no tap reaches are 0)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+    w = rng.normal(size=(4, 3, 2, 3)).astype(np.float32)  # TFLite [O, kh, kw, I]
+    rows = adaround.patches(x, _Op(stride=stride, padding_same=same), BUILTIN.TRANSPOSE_CONV, w.shape, output_hw)
+    groups = adaround.to_groups(w, BUILTIN.TRANSPOSE_CONV, 3)
+    expected = tf.nn.conv2d_transpose(x, np.transpose(w, (1, 2, 0, 3)), (2, *output_hw, 4), stride,
+                                      "SAME" if same else "VALID").numpy()
+    # float32 sums of at most 18 products of values of order 1 in two orders
+    assert np.allclose(rows[0] @ groups[0].T, expected.reshape(-1, 4), atol=1e-5)
+    assert np.array_equal(adaround.from_groups(groups, w.shape, BUILTIN.TRANSPOSE_CONV), w)
+
+
 def _tiny_layer(seed=2, outputs=6, inputs=12, rows=400):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(1, outputs, inputs)) * rng.uniform(0.2, 2.0, size=(1, outputs, 1))
@@ -147,6 +167,27 @@ def test_deployed_wess_ar_is_byte_identical_in_litert_and_tflm(tiny_model):
     state = deploy.run_passes(model, x_calib, deploy.DeployOptions("wess+ar+bc"))
     x = runtime.quantize_input(x_calib[:20], runtime.io_quant(state.model))
     assert np.array_equal(runtime.run_litert(state.model, x), runtime.run_tflm(state.model, x))
+
+
+def test_transpose_conv_weights_are_learned_on_the_wess_grid(transpose_conv_model):
+    """wess+ar+bc on a model with two TRANSPOSE_CONVs: AdaRound re-rounds them too (their input from operand 2, the
+    receptive fields of the transposed convolution), every weight floor or ceil of W / s on the unchanged WESS
+    grid, never worse than nearest on the calibration data, and deploy's gate finds 0 differing bytes."""
+    x_calib = np.random.default_rng(0).normal(size=(60, 6, 6, 3)).astype(np.float32)
+    state = deploy.run_passes(transpose_conv_model, x_calib, deploy.DeployOptions("wess+ar+bc", verify_inputs=16))
+    model = flatbuf.read_model(state.model)
+    transposed = [wop for wop in rewrite.weighted_ops(model, flatbuf.read_model(state.calibrated))
+                  if wop.builtin_code == BUILTIN.TRANSPOSE_CONV]
+    assert len(transposed) == 2
+    assert {r.operator for r in state.roundings if r.op == "TRANSPOSE_CONV"} == {w.operator_index for w in transposed}
+    assert all(r.learned_error <= r.nearest_error for r in state.roundings)
+    assert any(r.flipped and r.learned_error < r.nearest_error for r in state.roundings if r.op == "TRANSPOSE_CONV")
+    for wop in transposed:
+        q = flatbuf.tensor_array(model, wop.weight_tensor).astype(np.float64)  # bias correction leaves weights alone
+        scales = adaround._broadcast_scales(adaround.channel_scales(model, wop), q.shape, wop.channel_axis)
+        floor = np.floor(wop.float_weights.astype(np.float64) / scales)
+        assert np.all((q == floor) | (q == floor + 1) | (np.abs(q) == 127))
+    assert state.verification["gate"]["mismatched_bytes"] == 0
 
 
 def test_scheme_names_with_ar():

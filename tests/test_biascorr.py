@@ -23,6 +23,23 @@ def test_expected_error_is_the_batch_mean_of_the_error_convolution():
     np.testing.assert_allclose(got, per_sample.mean(axis=(0, 1, 2)), rtol=0, atol=1e-15)
 
 
+def test_expected_error_transpose_conv():
+    """TRANSPOSE_CONV (TFLite [O, kh, kw, I], output 11 x 9 of a 5 x 4 input at stride 2: uneven SAME padding):
+    conv2d_transpose is linear in x too; checked against the per-sample mean in float64."""
+    import tensorflow as tf
+    from ai_edge_litert import schema_py_generated as schema
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(7, 5, 4, 3))
+    delta_w = rng.normal(size=(4, 3, 2, 3)) * 1e-2
+    op = schema.OperatorT()
+    op.builtinOptions = schema.TransposeConvOptionsT()
+    op.builtinOptions.padding, op.builtinOptions.strideH, op.builtinOptions.strideW = schema.Padding.SAME, 2, 2
+    got = biascorr.expected_error(op, flatbuf.BUILTIN.TRANSPOSE_CONV, delta_w, x.mean(axis=0), (9, 7))
+    per_sample = tf.nn.conv2d_transpose(x, np.transpose(delta_w, (1, 2, 0, 3)), (7, 9, 7, 4), 2, "SAME").numpy()
+    np.testing.assert_allclose(got, per_sample.mean(axis=(0, 1, 2)), rtol=0, atol=1e-15)
+
+
 def test_expected_error_fully_connected():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(9, 5))

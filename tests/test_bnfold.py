@@ -78,3 +78,45 @@ def test_zoo_model_folds_exactly(zoo_model, splits):
     np.testing.assert_allclose(b, a, atol=1e-4)  # softmax outputs in [0, 1]
     assert np.array_equal(a.argmax(1), b.argmax(1))
     assert len(layers) == sum(type(layer).__name__ in bnfold.FOLDABLE for layer in model.layers)
+
+
+def test_upsampling_nearest_equals_resizing_nearest():
+    """The identity the rewrite rests on: UpSampling2D nearest by integer factors (fy, fx) gives exactly the
+    elements of Resizing(h * fy, w * fx, "nearest"), in both data formats and on odd sizes."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    for data_format in ("channels_last", "channels_first"):
+        for height, width in ((5, 7), (4, 4), (1, 3)):
+            for size in ((2, 2), (3, 1), (1, 4), (3, 2)):
+                shape = (height, width, 3) if data_format == "channels_last" else (3, height, width)
+                x = rng.normal(size=(2, *shape)).astype(np.float32)
+                upsampled = keras.layers.UpSampling2D(size, data_format=data_format)(x)
+                resized = keras.layers.Resizing(height * size[0], width * size[1], interpolation="nearest",
+                                                data_format=data_format)(x)
+                assert np.array_equal(np.asarray(upsampled), np.asarray(resized)), (data_format, height, width, size)
+
+
+def test_upsampling_nearest_is_rewritten_as_resizing(caplog):
+    """UpSampling2D nearest (either data format) becomes Resizing nearest under the same name, logged; the model
+    computes the same values exactly (a copy of elements either way); bilinear stays as it is."""
+    import logging
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((5, 3, 2))
+    x = keras.layers.Conv2D(4, 1, name="conv")(inp)
+    x = keras.layers.UpSampling2D((2, 3), name="up_last")(x)
+    x = keras.layers.UpSampling2D((3, 1), data_format="channels_first", name="up_first")(x)  # axes 2, 3: H*2, W*3
+    model = keras.Model(inp, keras.layers.UpSampling2D(2, interpolation="bilinear", name="up_bilinear")(x))
+    with caplog.at_level(logging.INFO, logger="pipeline.keras.bnfold"):
+        folded, layers = bnfold.fold_batch_norms(model)  # no BN to fold: the rewrite alone rebuilds the model
+    kinds = {layer.name: type(layer).__name__ for layer in folded.layers}
+    assert kinds["up_last"] == kinds["up_first"] == "Resizing" and kinds["up_bilinear"] == "UpSampling2D"
+    assert (folded.get_layer("up_last").height, folded.get_layer("up_last").width) == (10, 9)
+    assert (folded.get_layer("up_first").height, folded.get_layer("up_first").width) == (27, 4)
+    assert [layer.name for layer in layers] == ["conv"]
+    assert sum("rewritten as Resizing" in message for message in caplog.messages) == 2
+    x = np.random.default_rng(1).normal(size=(3, 5, 3, 2)).astype(np.float32)
+    assert np.array_equal(folded.predict(x, verbose=0), model.predict(x, verbose=0))

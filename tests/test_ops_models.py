@@ -224,3 +224,28 @@ def test_an_op_version_the_pinned_litert_lacks_is_refused_naming_the_layer():
     assert re.search(r" \(ELU version 1: operator \d+ of Keras layer 'inner_elu', operator \d+ of Keras layer "
                      r"'my_elu'; replace that layer\)$", message), message
     assert "\n" not in message
+
+
+def test_unet_with_upsampling_nearest_deploys_through_the_gate():
+    """A U-Net-ish model (Conv2D, MaxPooling2D, UpSampling2D nearest, Concatenate, Conv2DTranspose): the UpSampling2D
+    is rewritten as Resizing nearest before conversion (its own conversion, TILE version 3, does not load in the
+    pinned LiteRT), so the model holds RESIZE_NEAREST_NEIGHBOR and no TILE, and deploy's gate (C reference vs
+    TFLite Micro, every op in the C runner) finds 0 differing bytes; LiteRT's reference agrees too."""
+    import keras
+
+    from pipeline import deploy
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 10, 3))  # W / 2 = 5: an odd size upsampled
+    skip = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(keras.layers.MaxPooling2D(2)(skip))
+    x = keras.layers.Concatenate()([keras.layers.UpSampling2D(2, name="up")(x), skip])
+    model = keras.Model(inputs, keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(x))
+    x_calib = np.random.default_rng(0).normal(size=(32, 8, 10, 3)).astype(np.float32)
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=16))
+    ops = [op_registry.SPECS[op.op_code].name for op in compact.compile_model(state.model, "unet").ops]
+    assert {"CONV_2D", "MAX_POOL_2D", "RESIZE_NEAREST_NEIGHBOR", "CONCATENATION", "TRANSPOSE_CONV"} <= set(ops), ops
+    assert state.verification["firmware_unsupported"] == [] and state.verification["stand_in"] is None
+    assert state.verification["gate"] == {"pair": "ref vs tflm", "mismatched_bytes": 0, "first_input": None,
+                                          "first_operator": None}
+    assert state.verification["litert_vs_tflm"]["mismatched_bytes"] == 0

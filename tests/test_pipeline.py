@@ -110,7 +110,7 @@ def test_model_without_conv_or_fc_is_rejected(splits):
 
     inp = keras.Input((32, 32, 1))
     model = keras.Model(inp, keras.layers.Softmax()(keras.layers.Flatten()(keras.layers.MaxPooling2D(4)(inp))))
-    with pytest.raises(WessError, match="no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED"):
+    with pytest.raises(WessError, match="no CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED or TRANSPOSE_CONV layer"):
         deploy.run_passes(model, splits.x_calib[:10], deploy.DeployOptions())
 
 

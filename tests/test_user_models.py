@@ -90,10 +90,14 @@ def test_deploy_lists_every_operator_the_firmware_cannot_run(calibration_x, capl
     assert state.report["verification"]["firmware_unsupported"] == expected
     assert "user.keras: the C reference runner and `wess firmware` have no kernel for 2 operator(s): " \
            + "; ".join(expected) in caplog.text
-    # the gate: LiteRT's reference stands in for the C runner, on 8 calibration + 16 seeded random inputs
-    assert state.verification["pair"] == "litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
+    # the gate: LiteRT's reference computes the two ABS alone, the C runner every other live operator (the dead
+    # SHAPE chain is left out), on 8 calibration + 16 seeded random inputs
+    assert state.verification["pair"] == "ref+litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
     assert (state.verification["calibration_inputs"], state.verification["random_inputs"]) == (8, 16)
     assert state.verification["stand_in"] == "user.keras: operator 1 is ABS, which the C reference runner does not support"
+    assert state.verification["computed_by"] == {
+        "operator 0 (CONV_2D)": "ref", "operator 1 (ABS)": "litert_ref", "operator 5 (RESHAPE)": "ref",
+        "operator 6 (FULLY_CONNECTED)": "ref", "operator 7 (ABS)": "litert_ref"}
 
 
 def test_require_firmware_refuses_naming_every_operator(calibration_x):
@@ -131,6 +135,84 @@ def test_litert_reference_differing_from_tflite_micro_is_reported_not_refused(ca
            "(first at input 11, operator 1 (FULLY_CONNECTED" in caplog.text
 
 
+def test_litert_stands_in_for_the_one_operator_the_c_runner_lacks(caplog):
+    """Dense(32) -> log_softmax -> Dense(10): the C runner has no LOG_SOFTMAX. LiteRT's reference computes that
+    operator alone, fed the C runner's FULLY_CONNECTED output, and the C runner computes both FULLY_CONNECTEDs from
+    the tensors before them: 0 bytes differ from TFLite Micro on 100 inputs, where LiteRT's reference for the whole
+    model differs by 1 byte (its FULLY_CONNECTED rounding, docs/operators.md), which a whole-model stand-in would
+    have refused. Exact counts: the model, data and pinned runtimes are all fixed (seed 2)."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((64,), name="features")
+    x = keras.layers.Activation("log_softmax", name="log_probs")(keras.layers.Dense(32, name="hidden")(inp))
+    model = keras.Model(inp, keras.layers.Dense(10, name="logits")(x))
+    calibration = np.random.default_rng(2).normal(size=(50, 64)).astype(np.float32)
+    with caplog.at_level(logging.WARNING, logger="pipeline.deploy"):
+        state = deploy.run_passes(model, calibration, deploy.DeployOptions(verify_inputs=100), source="mlp.keras")
+    v = state.verification
+    assert v["firmware_unsupported"] == ["operator 1 (LOG_SOFTMAX of Keras layer 'log_probs')"]
+    assert v["gate"] == {"pair": "ref+litert_ref vs tflm", "mismatched_bytes": 0, "first_input": None,
+                         "first_operator": None}
+    assert v["computed_by"] == {"operator 0 (FULLY_CONNECTED)": "ref", "operator 1 (LOG_SOFTMAX)": "litert_ref",
+                                "operator 2 (FULLY_CONNECTED)": "ref"}
+    assert v["litert_vs_tflm"] == {"pair": "litert_ref vs tflm", "mismatched_bytes": 1, "first_input": 27,
+                                   "first_operator": "operator 2 (FULLY_CONNECTED, tensor 'StatefulPartitionedCall_1:0')"}
+    assert "LiteRT's reference kernels compute operator 1 (LOG_SOFTMAX) in the check" in caplog.text
+
+
+def test_a_batch_changing_model_keeps_the_whole_model_stand_in():
+    """A dilated Conv2D converts to SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND, whose middle tensors hold 4
+    samples' worth along the first axis: the segments cannot stack the probe's samples there, so the gate names
+    why and LiteRT's reference runs the whole model, as before the per-operator stand-in."""
+    import keras
+
+    from pipeline.cref import gate, stand_in
+    from pipeline.errors import UnsupportedError as Unsupported
+    from pipeline.tflite import runtime
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 2))
+    model = keras.Model(inp, keras.layers.Conv2D(3, 3, dilation_rate=2, name="dilated")(inp))
+    x_calib = np.random.default_rng(0).normal(size=(8, 8, 8, 2)).astype(np.float32)
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=0), source="dilated.keras")
+    with pytest.raises(Unsupported, match=r"^dilated.keras: tensor \d+ \(.*\) has shape \[4, 4, 4, 2\] in LiteRT, "
+                                          r"\[1, 4, 4, 2\] in the file"):
+        stand_in.split(state.model, "dilated.keras")
+    x = runtime.quantize_input(x_calib[:2], runtime.io_quant(state.model))
+    result = gate.run_gate(state.model, x, 2, "dilated.keras")
+    assert result.gate.pair == "litert_ref vs tflm" and result.computed_by is None
+    assert result.stand_in.startswith("dilated.keras: operator 0 is SPACE_TO_BATCH_ND, which the C reference runner "
+                                      "does not support; LiteRT's reference runs the whole model: dilated.keras: "
+                                      "tensor ")
+
+
+def test_stand_in_segments_chain_the_tensors(calibration_x):
+    """The ABS model's live operators in four segments (the dead SHAPE chain of Flatten in none): each reads what
+    the one before wrote; every tensor of the mixed run equals LiteRT's reference with all tensors kept (which agrees
+    with the C kernels on this model), and its output equals TFLite Micro's."""
+    from pipeline.cref import stand_in, verify
+    from pipeline.tflite import flatbuf, runtime
+
+    state = deploy.run_passes(_model_with_ops_the_c_runner_lacks(), calibration_x,
+                              deploy.DeployOptions(verify_inputs=0), source="user.keras")
+    segments, refusal = stand_in.split(state.model, "user.keras")
+    assert refusal == "user.keras: operator 1 is ABS, which the C reference runner does not support"
+    assert [(s.runtime, s.operators) for s in segments] == [("ref", (0,)), ("litert_ref", (1,)), ("ref", (5, 6)),
+                                                            ("litert_ref", (7,))]
+    graph = flatbuf.read_model(state.model).subgraphs[0]
+    assert segments[0].inputs == tuple(graph.inputs) and segments[-1].outputs == tuple(graph.outputs)
+    for before, after in zip(segments, segments[1:]):
+        assert after.inputs == before.outputs
+    x = runtime.quantize_input(calibration_x[:4], runtime.io_quant(state.model))
+    mixed = stand_in.run(state.model, segments, x)
+    operators = stand_in.operator_outputs(state.model, segments)
+    for sample in range(len(x)):
+        assert verify.divergence_from(state.model, x, sample, {t: v[sample] for t, v in mixed.tensors.items()},
+                                      operators) is None
+    np.testing.assert_array_equal(mixed.outputs, runtime.run_tflm(state.model, x))
+
+
 @pytest.mark.parametrize("activation,why", [
     ("gelu", r"TFLite Micro has no kernel for it"),  # LiteRT runs GELU; TFLite Micro has no GELU kernel
     ("softplus", r"TFLite Micro cannot prepare it \(exp\.cc:\d+ input->type != kTfLiteFloat32 \(INT8 != FLOAT32\)\)"),
@@ -149,7 +231,7 @@ def test_an_op_tflite_micro_cannot_run_is_named_with_its_keras_layer(activation,
         deploy.run_passes(model, x, deploy.DeployOptions(verify_inputs=8), source="user.keras")
 
 
-def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_the_c_runner():
+def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_it_alone():
     """Conv2D(groups=2): TFLite Micro and LiteRT run the grouped CONV_2D; the C kernels do not (yet), which deploy
     says by name instead of the C runner's WESS_ERR_BAD_SHAPE."""
     import keras
@@ -162,7 +244,8 @@ def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_the_c_runner()
     state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=8), source="user.keras")
     # the converter names a grouped convolution's output 'convolution1', so no Keras layer can be named
     assert state.verification["firmware_unsupported"] == ["operator 0 (CONV_2D)"]
-    assert state.verification["pair"] == "litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
+    assert state.verification["pair"] == "ref+litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
+    assert list(state.verification["computed_by"].values()) == ["litert_ref", "ref", "ref"]  # CONV_2D; RESHAPE, FC
     assert state.verification["stand_in"] == ("user.keras: operator 0 is a grouped CONV_2D (4 input channels, 2 per "
                                               "group), which the C reference runner does not support")
 

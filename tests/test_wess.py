@@ -167,3 +167,43 @@ def test_mse_rule_respects_the_caps():
     assert layer.right_shift + int(layer.channel_right_shift.max()) <= 31
     layer = wess.quantize_layer(conv_weights([1.0, 2.0 ** -15]), np.array([0.0, 1e3], np.float32), 0, 1e-3, 1.0, "mse")
     assert abs(int(layer.bias_q[1])) <= 2**31 - 1 and layer.capped[1]
+
+
+@pytest.mark.parametrize("scheme", ["wess", "wess+bc"])
+def test_transpose_conv_gets_wess(scheme, transpose_conv_model):
+    """Both TRANSPOSE_CONVs get WESS as CONV_2D does: listed in `wess.shifts` (op code 67, their filter operand
+    1), per-channel filter scales exactly s * 2^-k_c on axis 0 ([O, kh, kw, I]), TFLite's per-channel multiplier
+    of each channel exactly (M0, n + k_c) with the data input's scale (operand 2), the bias-less one given an int32
+    bias at operand 3, and the C reference equal to TFLite Micro byte for byte in deploy's gate."""
+    from pipeline import deploy
+    from pipeline.tflite import flatbuf, metadata
+
+    x_calib = np.random.default_rng(0).normal(size=(32, 6, 6, 3)).astype(np.float32)
+    state = deploy.run_passes(transpose_conv_model, x_calib, deploy.DeployOptions(scheme, verify_inputs=16))
+    model = flatbuf.read_model(state.model)
+    graph = model.subgraphs[0]
+    layers = {layer.operator_index: layer for layer in metadata.read_shifts(model, "tc.tflite")}
+    transposed = [index for index, op in enumerate(graph.operators)
+                  if flatbuf.builtin_code(model, op) == flatbuf.BUILTIN.TRANSPOSE_CONV]
+    assert len(transposed) == 2 and set(transposed) <= set(layers)
+    for index in transposed:
+        op, layer = graph.operators[index], layers[index]
+        assert layer.builtin_code == 67 and layer.weight_tensor == op.inputs[1]
+        filter_quant = graph.tensors[op.inputs[1]].quantization
+        expected = (np.float32(layer.layer_scale) / np.exp2(layer.channel_right_shift.astype(np.float32)))
+        np.testing.assert_array_equal(np.asarray(filter_quant.scale, np.float32), expected.astype(np.float32))
+        assert filter_quant.quantizedDimension == 0
+        assert layer.channel_right_shift.tolist() != [layer.channel_right_shift[0]] * 3  # the scaled channels differ
+        input_scale, output_scale = (float(graph.tensors[op.inputs[2]].quantization.scale[0]),
+                                     float(graph.tensors[op.outputs[0]].quantization.scale[0]))
+        for scale, shift in zip(filter_quant.scale, layer.channel_right_shift):
+            real = np.float64(input_scale) * np.float64(scale) / np.float64(output_scale)
+            mantissa, exponent = quantize_multiplier(real)
+            assert (mantissa, -exponent) == (layer.multiplier, layer.right_shift + int(shift))
+        assert len(op.inputs) == 4 and op.inputs[3] >= 0  # the bias-less layer has one now (WESS writes b = 0)
+        assert graph.tensors[op.inputs[3]].type == flatbuf.schema.TensorType.INT32
+    if scheme == "wess+bc":  # corrected as well: the bias-less layer's new bias is no longer all zero
+        assert {c.operator for c in state.bias_corrections if c.op == "TRANSPOSE_CONV"} == set(transposed)
+        assert np.any(flatbuf.tensor_array(model, graph.operators[transposed[1]].inputs[3]) != 0)
+    assert state.verification["gate"]["mismatched_bytes"] == 0 and state.verification["firmware_unsupported"] == []
+    assert state.verification["litert_vs_tflm"]["mismatched_bytes"] == 0

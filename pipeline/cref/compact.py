@@ -184,7 +184,7 @@ def unpack_int4(data: bytes, count: int) -> np.ndarray:
 def _packable(reader: _Reader, op: schema.OperatorT, code: int, filter_users: dict[int, int]) -> bool:
     """A weighted int8 op whose constant filter holds only 4-bit values (-8..7, e.g. a 4-bit scheme's -7..7), is read
     by this op alone, and whose unpacked rows fit the 4-bit kernel's buffer: its weights can be stored packed."""
-    weights = int(op.inputs[1])
+    weights = flatbuf.WEIGHTED_OPS[code].filter_of(op)
     tensor = reader.graph.tensors[weights]
     if tensor.type != schema.TensorType.INT8 or not reader.is_constant(weights) or filter_users.get(weights, 0) != 1:
         return False
@@ -244,7 +244,7 @@ def _lifetimes(ops: list[CompactOp], constant_tensors: set[int], input_tensors: 
     return [memplan.Buffer(tuple(sorted(members[r])), 0, span[0], span[1]) for r, span in spans.items()]
 
 
-def _data_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
+def data_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
     """The inputs whose values the op reads; RESHAPE takes its shape from its static output tensor instead."""
     spec = registry.SPECS.get(flatbuf.builtin_code(model, op))
     return registry.data_inputs(spec, [int(t) for t in op.inputs if t >= 0])
@@ -259,8 +259,30 @@ def live_operators(model: schema.ModelT) -> set[int]:
         op = graph.operators[index]
         if any(int(t) in needed for t in op.outputs):
             live.add(index)
-            needed.update(_data_inputs(model, op))
+            needed.update(data_inputs(model, op))
     return live
+
+
+def operator_plan(model: schema.ModelT, source: str = "model") -> tuple[dict[int, str | None], set[int]]:
+    """({live operator: why the C runner cannot run it, or None when it can}, the constant tensors), for running the
+    C runner with another runtime standing in per operator: an operator the C runner lacks reads all its inputs
+    (so the SHAPE chain of a TRANSPOSE_CONV run elsewhere is live), one it has only its data inputs."""
+    reader = _Reader(model)
+    graph = reader.graph
+    needed, plan = {int(t) for t in graph.outputs}, {}
+    for index in reversed(range(len(graph.operators))):
+        op = graph.operators[index]
+        if not any(int(t) in needed for t in op.outputs):
+            continue
+        try:
+            _op_spec(reader, op, f"operator {index}", flatbuf.opcode_name(model, op))
+            plan[index] = None
+            needed.update(data_inputs(model, op))
+        except UnsupportedError as exc:
+            plan[index] = f"{source}: {exc}"
+            needed.update(int(t) for t in op.inputs if t >= 0)
+    constants = {index for index in range(len(graph.tensors)) if reader.is_constant(index)}
+    return dict(sorted(plan.items())), constants
 
 
 def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> registry.OpSpec:
@@ -287,7 +309,7 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     if int8_spec is not None and not _is_float32(reader, inputs[0]):
         return int8_spec  # QUANTIZE int8 -> int8: a requantization
     if not _touches_float32(spec) and any(_is_float32(reader, t) for t in
-                                          _data_inputs(reader.model, op) + [int(t) for t in op.outputs]):
+                                          data_inputs(reader.model, op) + [int(t) for t in op.outputs]):
         raise UnsupportedError(f"{where} ({name}) was left in float32; only {FLOAT32_KERNELS} have float32 kernels")
     return spec
 
@@ -314,7 +336,7 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
     """One op record, its parameters computed as TFLite's Prepare does (errors name the operator); a weighted op
     whose filter is in packed_filters gets the packed 4-bit weight kernel; _fold_offset folds its input offset."""
     spec = _op_spec(reader, op, f"operator {index}", name)
-    if spec.code in WEIGHTED_OPS and int(op.inputs[1]) in packed_filters:
+    if spec.code in WEIGHTED_OPS and flatbuf.WEIGHTED_OPS[spec.code].filter_of(op) in packed_filters:
         spec = registry.SPECS[spec.code | OP_INT4_FILTER]
     with about(f"operator {index} ({name})"):
         if layer is not None and not spec.requant:
@@ -378,9 +400,9 @@ def _packed_filters(reader: _Reader, live: set[int]) -> set[int]:
     """The filter tensors of the live int8 conv/FC ops that _packable accepts."""
     ops = [(index, op) for index, op in enumerate(reader.graph.operators) if index in live]
     users = _tensor_users(reader, live)
-    return {int(op.inputs[1]) for _, op in ops
-            if (OP_INT4_FILTER | flatbuf.builtin_code(reader.model, op)) in registry.SPECS and len(op.inputs) > 1
-            and _packable(reader, op, flatbuf.builtin_code(reader.model, op), users)}
+    return {flatbuf.WEIGHTED_OPS[code].filter_of(op) for _, op in ops
+            if (OP_INT4_FILTER | (code := flatbuf.builtin_code(reader.model, op))) in registry.SPECS
+            and len(op.inputs) > flatbuf.WEIGHTED_OPS[code].filter and _packable(reader, op, code, users)}
 
 
 def _tensor_type(reader: _Reader, tensor: int, packed: set[int]) -> int | None:

@@ -132,22 +132,29 @@ def _positive(name: str, *values: int) -> tuple[int, ...]:
 
 def _window(ctx: OpContext, options) -> tuple:
     """(input_hw, filter_hw, stride_hw, dilation_hw, padding) of a CONV_2D / DEPTHWISE_CONV_2D."""
-    input_shape, filter_shape = ctx.shape4(ctx.inputs[0]), ctx.shape4(ctx.inputs[1])
+    input, filter, _ = _weighted_inputs(ctx)
+    input_shape, filter_shape = ctx.shape4(input), ctx.shape4(filter)
     return (input_shape[1:3], filter_shape[1:3], _positive("strides", options.strideH, options.strideW),
             _positive("dilations", options.dilationHFactor, options.dilationWFactor), _padding(options))
 
 
 def _depth_multiplier(ctx: OpContext) -> int:
-    output_channels, input_channels = ctx.shape4(ctx.inputs[1])[3], ctx.shape4(ctx.inputs[0])[3]
+    input, filter, _ = _weighted_inputs(ctx)
+    output_channels, input_channels = ctx.shape4(filter)[3], ctx.shape4(input)[3]
     if output_channels % input_channels:
         raise InputError(f"{output_channels} output channels are not a multiple of {input_channels} inputs")
     return output_channels // input_channels
 
 
+def _operands(ctx: OpContext) -> flatbuf.Operands:
+    """Where the weighted op's input, filter and bias sit among its TFLite inputs (flatbuf.WEIGHTED_OPS)."""
+    return flatbuf.WEIGHTED_OPS[flatbuf.builtin_code(ctx.reader.model, ctx.op)]
+
+
 def _weighted_inputs(ctx: OpContext) -> tuple[int, int, int]:
-    """(input, filter, bias or -1)."""
-    inputs = ctx.inputs
-    return inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else -1
+    """(input, filter, bias or -1): the C record's order for every weighted op."""
+    operands = _operands(ctx)
+    return operands.input_of(ctx.op), operands.filter_of(ctx.op), operands.bias_of(ctx.op)
 
 
 def _fc_activation(ctx: OpContext) -> int:
@@ -163,14 +170,15 @@ def _fc_activation(ctx: OpContext) -> int:
 
 def _requant(ctx: OpContext) -> kp.Requant:
     """WESS: one multiplier plus 4-bit shifts; otherwise one multiplier per weight scale (1 or C)."""
-    input_scale, output_scale = ctx.reader.quant(ctx.inputs[0])[0], ctx.reader.quant(ctx.output)[0]
+    input, filter, _ = _weighted_inputs(ctx)
+    input_scale, output_scale = ctx.reader.quant(input)[0], ctx.reader.quant(ctx.output)[0]
     layer = ctx.wess_layer
     if layer is not None:
         requant = kp.wess_requant(input_scale, layer.layer_scale, output_scale, layer.channel_right_shift)
         if (int(requant.multiplier[0]), int(requant.right_shift[0])) != (layer.multiplier, layer.right_shift):
             raise InputError("WESS metadata multiplier disagrees with the scales")
         return requant
-    return kp.per_channel_requant(input_scale, ctx.reader.scales(ctx.inputs[1]), output_scale)
+    return kp.per_channel_requant(input_scale, ctx.reader.scales(filter), output_scale)
 
 
 def _output_quant(ctx: OpContext) -> tuple[float, int]:
@@ -182,7 +190,7 @@ def _output_quant(ctx: OpContext) -> tuple[float, int]:
 def _conv_2d(ctx: OpContext) -> OpRecord:
     options = ctx.options(schema.Conv2DOptionsT)
     output_scale, output_zero_point = _output_quant(ctx)
-    params = kp.conv_params(*_window(ctx, options), ctx.reader.quant(ctx.inputs[0])[1], output_scale,
+    params = kp.conv_params(*_window(ctx, options), ctx.reader.quant(_weighted_inputs(ctx)[0])[1], output_scale,
                             output_zero_point, _activation(options))
     return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
 
@@ -191,7 +199,8 @@ def _depthwise_conv_2d(ctx: OpContext) -> OpRecord:
     options = ctx.options(schema.DepthwiseConv2DOptionsT)
     window = _window(ctx, options)
     output_scale, output_zero_point = _output_quant(ctx)
-    params = kp.depthwise_params(*window, _depth_multiplier(ctx), ctx.reader.quant(ctx.inputs[0])[1], output_scale,
+    input_zero_point = ctx.reader.quant(_weighted_inputs(ctx)[0])[1]
+    params = kp.depthwise_params(*window, _depth_multiplier(ctx), input_zero_point, output_scale,
                                  output_zero_point, _activation(options))
     return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
 
@@ -199,23 +208,19 @@ def _depthwise_conv_2d(ctx: OpContext) -> OpRecord:
 def _transpose_conv(ctx: OpContext) -> OpRecord:
     """TRANSPOSE_CONV: TFLite's operands (output shape, filter, input, bias) reordered as the weighted ops' (input,
     filter, bias), the output-shape operand unread (Keras' dynamic batch computes it with SHAPE / PACK, left out
-    as dead); per-channel requantization (the WESS rewrite does not touch it)."""
+    as dead); CONV_2D's requantization (WESS: one multiplier and 4-bit shifts; else one per weight scale)."""
     options = ctx.options(schema.TransposeConvOptionsT)
-    filter, input = ctx.inputs[1:3]
-    bias = ctx.inputs[3] if len(ctx.inputs) > 3 else -1
+    input, filter, bias = _weighted_inputs(ctx)
     out_shape, filter_shape = ctx.shape4(ctx.output), ctx.shape4(filter)  # the static output shape, as RESHAPE's
-    if ctx.wess_layer is not None:
-        raise InputError("WESS metadata names a TRANSPOSE_CONV")
     stride_hw = _positive("strides", options.strideH, options.strideW)
     params = kpe.transpose_conv_params(out_shape[1:3], filter_shape[1:3], stride_hw, _padding(options),
                                        ctx.reader.quant(input)[1], *_output_quant(ctx), _activation(options))
-    requant = kp.per_channel_requant(ctx.reader.quant(input)[0], ctx.reader.scales(filter), _output_quant(ctx)[0])
-    return OpRecord((input, filter, bias), params, requant)
+    return OpRecord((input, filter, bias), params, _requant(ctx))
 
 
 def _fully_connected(ctx: OpContext) -> OpRecord:
     activation = _fc_activation(ctx)
-    params = kp.fully_connected_params(ctx.reader.quant(ctx.inputs[0])[1], *_output_quant(ctx), activation)
+    params = kp.fully_connected_params(ctx.reader.quant(_weighted_inputs(ctx)[0])[1], *_output_quant(ctx), activation)
     return OpRecord(_weighted_inputs(ctx), params, _requant(ctx))
 
 

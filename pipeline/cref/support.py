@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pipeline.tflite import flatbuf
 
 from . import compact
-from . import op_registry as registry
 
 
 @dataclass(frozen=True)
@@ -20,18 +19,18 @@ class MissingKernel:
 
 
 def missing_kernels(model_bytes: bytes) -> list[MissingKernel]:
-    """Every live operator (compact drops the dead SHAPE chains Keras' Flatten leaves), in execution order, whose
-    TFLite builtin has no entry in the operator table, or whose form its kernel lacks (registry.missing_form)."""
+    """Every live operator the C runner cannot run (compact.operator_plan: no entry in the operator table, a form its
+    kernel lacks, left in float without a float kernel), in execution order; compact drops the dead SHAPE chains
+    Keras' Flatten leaves, unless an operator run elsewhere reads them."""
     model = flatbuf.read_model(model_bytes)
     graph = model.subgraphs[0]
     outputs = [int(t) for t in graph.outputs]
     missing = []
-    live = compact.live_operators(model)
-    for index, op in enumerate(graph.operators):
-        if index in live and (flatbuf.builtin_code(model, op) not in registry.SPECS or registry.missing_form(model, op)):
-            name = graph.tensors[op.outputs[0]].name
+    for index, refusal in compact.operator_plan(model)[0].items():
+        if refusal is not None:
+            op = graph.operators[index]
             tensor = int(op.outputs[0])
-            missing.append(MissingKernel(index, flatbuf.opcode_name(model, op),
-                                         name.decode() if isinstance(name, bytes) else str(name),
+            name = flatbuf.tensor_name(graph.tensors[tensor])
+            missing.append(MissingKernel(index, flatbuf.opcode_name(model, op), name,
                                          outputs.index(tensor) if tensor in outputs else None))
     return missing

@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.errors import InputError, UnsupportedError
 from pipeline.keras import zoo
-from pipeline.tflite import runtime
+from pipeline.tflite import flatbuf, runtime
 
 from . import backends, compact
 
@@ -73,6 +73,14 @@ def _byte_mismatches(a: np.ndarray, b: np.ndarray) -> int:
 
 def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray, sample: int) -> Divergence | None:
     """Compare every op output of one sample, C reference vs LiteRT BUILTIN_REF with all tensors preserved."""
+    ours = {tensor: values[0] for tensor, values in backends.ref_intermediates(model, x[sample:sample + 1]).items()}
+    return divergence_from(model, x, sample, ours, [(op.operator_index, op.op_name, op.outputs) for op in compiled.ops])
+
+
+def divergence_from(model: bytes, x: np.ndarray, sample: int, ours: dict[int, np.ndarray],
+                    operators: list[tuple[int, str, tuple[int, ...]]]) -> Divergence | None:
+    """The first of `operators` (index, op name, output tensors; in execution order) whose output in `ours` (tensor
+    -> its value at input `sample` of x) differs from LiteRT BUILTIN_REF's with all tensors preserved."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interpreter = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
@@ -80,15 +88,14 @@ def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray
     interpreter.allocate_tensors()
     runtime.set_inputs(interpreter, x[sample:sample + 1])
     interpreter.invoke()
-    ours = backends.ref_intermediates(model, x[sample:sample + 1])
-    for op in compiled.ops:
-        for tensor in op.outputs:
+    tensors = flatbuf.read_model(model).subgraphs[0].tensors
+    for operator, op_name, outputs in operators:
+        for tensor in outputs:
             theirs = interpreter.get_tensor(tensor)
-            mine = ours[tensor][0].reshape(theirs.shape[1:]) if theirs.ndim else ours[tensor][0]
+            mine = ours[tensor].reshape(theirs.shape[1:]) if theirs.ndim else ours[tensor]
             mismatched = _byte_mismatches(mine, theirs[0])
             if mismatched:
-                return Divergence(sample, op.operator_index, op.op_name, tensor, compiled.tensors[tensor].name,
-                                  mismatched)
+                return Divergence(sample, operator, op_name, tensor, flatbuf.tensor_name(tensors[tensor]), mismatched)
     return None
 
 

@@ -1,4 +1,4 @@
-"""Batch-normalization folding: rebuild a functional Keras model with each BN merged into its conv/dense."""
+"""BN folding: rebuild a Keras model with each BN merged into its conv/dense, UpSampling2D nearest as Resizing."""
 from __future__ import annotations
 
 import logging
@@ -88,13 +88,15 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
 
     Every BatchNormalization that directly and solely follows a linear Conv2D, DepthwiseConv2D or Dense is
     merged into it (the conv gains a bias); other layers are cloned from their config with their weights.
-    A BN that follows anything else is kept (the converter turns it into MUL/ADD).
+    A BN that follows anything else is kept (the converter turns it into MUL/ADD). Every UpSampling2D nearest of
+    static size becomes the Resizing nearest that computes the same (`_resizing_config`), logged.
     """
     import keras
 
     _check_functional(model)
     pairs = find_bn_pairs(model)
-    if not pairs:  # nothing to fold (e.g. a SavedModel wrapper, whose BNs the converter folds): keep the model
+    resized = {layer.name for layer in model.layers if _resizing_config(layer) is not None}
+    if not pairs and not resized:  # nothing to fold or rewrite (e.g. a SavedModel wrapper): keep the model
         return model, [_as_folded(layer, layer.get_weights(), None) for layer in model.layers
                        if layer.__class__.__name__ in FOLDABLE]
     folded_bns = set(pairs.values())
@@ -109,6 +111,8 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
             return operation
         if operation.name in folded_bns:
             return _passthrough  # its conv already produces the folded output
+        if operation.name in resized:
+            return keras.layers.Resizing(**_resizing_config(operation))
         config, weights = operation.get_config(), operation.get_weights()
         if operation.__class__.__name__ in FOLDABLE:
             folded_bn = pairs.get(operation.name)
@@ -127,7 +131,30 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         clone.set_weights(weights)
     folded = keras.Model(graph_inputs, output, name=f"{model.name}_folded")
     log.info("folded %d batch norms into %d conv/dense layers", len(folded_bns), len(folded_layers))
+    for name in sorted(resized):
+        log.info("UpSampling2D %r (nearest) rewritten as Resizing(interpolation=\"nearest\"): the converter emits "
+                 "TILE version 3 for it, which the pinned LiteRT cannot load, and RESIZE_NEAREST_NEIGHBOR for this",
+                 name)
     return folded, folded_layers
+
+
+def _resizing_config(layer) -> dict | None:
+    """The Resizing config that computes what an UpSampling2D nearest layer computes, else None.
+
+    UpSampling2D nearest repeats every row fy and every column fx times; Resizing nearest (half pixel centres)
+    reads source row floor((i + 0.5) / fy) = floor(i / fy) for an integer factor, the same element (tested,
+    both data formats, odd sizes). Needs the static height and width.
+    """
+    config = layer.get_config()
+    if layer.__class__.__name__ != "UpSampling2D" or config["interpolation"] != "nearest":
+        return None
+    shape = layer._inbound_nodes[0].input_tensors[0].shape
+    height, width = (shape[1], shape[2]) if config["data_format"] == "channels_last" else (shape[2], shape[3])
+    if height is None or width is None:
+        return None
+    factor_h, factor_w = config["size"]
+    return {"height": height * factor_h, "width": width * factor_w, "interpolation": "nearest",
+            "data_format": config["data_format"], "name": config["name"], "dtype": config["dtype"]}
 
 
 def _passthrough(x, *_args, **_kwargs):

@@ -62,7 +62,7 @@ class LayerGram:
 # ---- layout: TFLite weights <-> [G groups, R rows, K receptive field] ----------------------------------------------
 
 def to_groups(weights: np.ndarray, code: int, input_channels: int) -> np.ndarray:
-    """CONV_2D [O,kh,kw,I] -> [1,O,kh*kw*I]; FULLY_CONNECTED [O,I] -> [1,O,I];
+    """CONV_2D and TRANSPOSE_CONV [O,kh,kw,I] -> [1,O,kh*kw*I]; FULLY_CONNECTED [O,I] -> [1,O,I];
     DEPTHWISE_CONV_2D [1,kh,kw,C*M] -> [C,M,kh*kw] (output channel c*M + m reads input channel c only)."""
     if code == flatbuf.BUILTIN.DEPTHWISE_CONV_2D:
         _, kh, kw, outputs = weights.shape
@@ -87,15 +87,20 @@ def channel_scales(model, wop: rewrite.WeightedOp) -> np.ndarray:
 
 # ---- the layer's inputs, as Gram matrices ------------------------------------------------------------------------
 
-def patches(x: np.ndarray, op, code: int, weight_shape: tuple[int, ...]) -> np.ndarray:
-    """The layer's receptive fields as rows: [1, P, K] (conv, FC) or [C, P, kh*kw] (depthwise), zero padded as
-    TFLite pads (with the zero point, i.e. real 0); the column order matches to_groups."""
+def patches(x: np.ndarray, op, code: int, weight_shape: tuple[int, ...],
+            output_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """The layer's receptive fields as rows: [1, P, K] (conv, FC, transpose conv) or [C, P, kh*kw] (depthwise),
+    zero padded as TFLite pads (with the zero point, i.e. real 0); the column order matches to_groups. output_hw:
+    a TRANSPOSE_CONV's output height and width."""
     import tensorflow as tf
     from ai_edge_litert import schema_py_generated as schema
 
     if code == flatbuf.BUILTIN.FULLY_CONNECTED:
         return x.reshape(1, -1, weight_shape[1])
     kernel_hw = tuple(weight_shape[1:3])
+    if code == flatbuf.BUILTIN.TRANSPOSE_CONV:
+        return transposed_fields(x, (op.builtinOptions.strideH, op.builtinOptions.strideW),
+                                 op.builtinOptions.padding == schema.Padding.SAME, kernel_hw, output_hw)[None]
     opts = op.builtinOptions
     padding = "SAME" if opts.padding == schema.Padding.SAME else "VALID"
     fields = tf.image.extract_patches(
@@ -105,6 +110,29 @@ def patches(x: np.ndarray, op, code: int, weight_shape: tuple[int, ...]) -> np.n
     if code == flatbuf.BUILTIN.DEPTHWISE_CONV_2D:
         return np.transpose(rows.reshape(len(rows), kernel_hw[0] * kernel_hw[1], x.shape[-1]), (2, 0, 1))
     return rows[None]
+
+
+def transposed_fields(x: np.ndarray, stride_hw: tuple[int, int], same: bool, kernel_hw: tuple[int, int],
+                      output_hw: tuple[int, int]) -> np.ndarray:
+    """TRANSPOSE_CONV's receptive fields: [N * OH * OW, kh * kw * I], columns (kh, kw, channel) as its filter's.
+
+    TFLite scatters input pixel i through tap t onto output o = i * stride - pad + t (pad: ComputePaddingHeightWidth
+    for the output size, half of max((ceil(out / stride) - 1) * stride + k - out, 0) under SAME, else 0). Gathered
+    per output: the input spread onto a zero grid at j = i * stride + k - 1 - pad, so output o reads z[o + u]
+    through tap k - 1 - u (an input whose j falls off the grid reaches no output: TFLite drops what lands outside).
+    """
+    grid_shape, index, placed = [x.shape[0]], [slice(None)], []
+    for size, stride, kernel, out in zip(x.shape[1:3], stride_hw, kernel_hw, output_hw):
+        pad = max((-(-out // stride) - 1) * stride + kernel - out, 0) // 2 if same else 0  # cref's compute_padding
+        positions = np.arange(size) * stride + kernel - 1 - pad
+        grid_shape.append(out + kernel - 1)
+        index.append(np.flatnonzero((positions >= 0) & (positions < grid_shape[-1])))  # the rest land outside
+        placed.append(positions[index[-1]])
+    grid = np.zeros((*grid_shape, x.shape[3]), np.float32)
+    grid[:, placed[0][:, None], placed[1][None, :]] = x[:, index[1][:, None], index[2][None, :]]
+    windows = np.lib.stride_tricks.sliding_window_view(grid, kernel_hw, axis=(1, 2))  # [N, OH, OW, I, kh, kw]
+    fields = np.transpose(windows[..., ::-1, ::-1], (0, 1, 2, 4, 5, 3))  # taps reversed: u -> k - 1 - u
+    return fields.reshape(-1, kernel_hw[0] * kernel_hw[1] * x.shape[3])
 
 
 def accumulate(gram: np.ndarray | None, rows_q: np.ndarray, rows_f: np.ndarray,
@@ -146,8 +174,9 @@ class _Activations:
 
 
 def layer_gram(quantized: bytes, float_model: _Activations, float_input: int, op, wop: rewrite.WeightedOp,
-               calibration_x: np.ndarray) -> LayerGram:
-    """Stream the calibration data through both models into the layer's input Gram matrix."""
+               calibration_x: np.ndarray, output_hw: tuple[int, int] | None = None) -> LayerGram:
+    """Stream the calibration data through both models into the layer's input Gram matrix (output_hw: a
+    TRANSPOSE_CONV's output height and width)."""
     int8_model = _Activations(quantized)
     rng = np.random.default_rng(SEED + wop.operator_index)
     gram, rows = None, 0
@@ -155,8 +184,8 @@ def layer_gram(quantized: bytes, float_model: _Activations, float_input: int, op
         batch = calibration_x[start:start + CALIBRATION_BATCH]
         int8_model.run(batch)
         float_model.run(batch)
-        rows_q = patches(int8_model.real(wop.input_tensor), op, wop.builtin_code, wop.float_weights.shape)
-        rows_f = patches(float_model.real(float_input), op, wop.builtin_code, wop.float_weights.shape)
+        rows_q = patches(int8_model.real(wop.input_tensor), op, wop.builtin_code, wop.float_weights.shape, output_hw)
+        rows_f = patches(float_model.real(float_input), op, wop.builtin_code, wop.float_weights.shape, output_hw)
         gram, used = accumulate(gram, rows_q, rows_f, rng)
         rows += used
     return LayerGram(gram, rows)
@@ -242,9 +271,9 @@ def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, 
     results = []
     for wop in tqdm(ops, desc="learned rounding", disable=not progress, leave=False):
         op = graph.operators[wop.operator_index]
-        output_name = flatbuf.tensor_name(graph.tensors[wop.output_tensor])
-        float_input = float_inputs[output_name]
-        stats = layer_gram(flatbuf.write_model(model), float_model, float_input, op, wop, calibration_x)
+        float_input = float_inputs[wop.float_name]
+        output_hw = tuple(int(extent) for extent in graph.tensors[wop.output_tensor].shape[1:3])
+        stats = layer_gram(flatbuf.write_model(model), float_model, float_input, op, wop, calibration_x, output_hw)
         input_channels = int(graph.tensors[wop.input_tensor].shape[-1])
         shape, code = wop.float_weights.shape, wop.builtin_code
         scales = to_groups(_broadcast_scales(channel_scales(model, wop), shape, wop.channel_axis), code,
@@ -252,7 +281,7 @@ def round_model(quantized: bytes, calibrated: bytes, calibration_x: np.ndarray, 
         nearest = to_groups(flatbuf.tensor_array(model, wop.weight_tensor).astype(np.float64), code, input_channels)
         learned, learned_error, nearest_error = learn_rounding(
             to_groups(wop.float_weights, code, input_channels), scales, nearest, stats, iterations,
-            wess.Q_MAX[8 if output_name in eight_bit_nodes else weight_bits])
+            wess.Q_MAX[8 if wop.float_name in eight_bit_nodes else weight_bits])
         flatbuf.set_tensor_array(model, wop.weight_tensor, from_groups(learned, shape, code).astype(np.int8))
         results.append(RoundingResult(wop.operator_index, wop.op_name, nearest_error, learned_error,
                                       int(np.sum(learned != nearest)), learned_error == nearest_error))

@@ -35,11 +35,13 @@ def input_means(calibrated: bytes, calibration_x: np.ndarray, tensor_indices: li
     return {index: total / len(calibration_x) for index, total in sums.items()}
 
 
-def expected_error(op: schema.OperatorT, code: int, delta_w: np.ndarray, mean_x: np.ndarray) -> np.ndarray:
+def expected_error(op: schema.OperatorT, code: int, delta_w: np.ndarray, mean_x: np.ndarray,
+                   output_hw: tuple[int, int] | None = None) -> np.ndarray:
     """E[conv(x, delta_w)] per output channel, averaged over output positions; exact because conv is linear in x.
 
-    delta_w is in TFLite layout: CONV_2D [O, kh, kw, I], DEPTHWISE_CONV_2D [1, kh, kw, I*M], FULLY_CONNECTED
-    [O, I]; mean_x is the op's mean input without the batch axis (HWC, or any shape flattening to I for FC).
+    delta_w is in TFLite layout: CONV_2D and TRANSPOSE_CONV [O, kh, kw, I], DEPTHWISE_CONV_2D [1, kh, kw, I*M],
+    FULLY_CONNECTED [O, I]; mean_x is the op's mean input without the batch axis (HWC, or any shape flattening to I
+    for FC); output_hw is a TRANSPOSE_CONV's output height and width (its padding is TFLite's for that size).
     """
     import tensorflow as tf
 
@@ -48,8 +50,12 @@ def expected_error(op: schema.OperatorT, code: int, delta_w: np.ndarray, mean_x:
     opts = op.builtinOptions
     padding = "SAME" if opts.padding == schema.Padding.SAME else "VALID"
     strides = (1, opts.strideH, opts.strideW, 1)
-    dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
     x = tf.constant(mean_x[None], tf.float64)
+    if code == flatbuf.BUILTIN.TRANSPOSE_CONV:  # TensorFlow's filter [kh, kw, O, I]; its padding is TFLite's
+        kernel = tf.constant(np.transpose(delta_w, (1, 2, 0, 3)), tf.float64)
+        y = tf.nn.conv2d_transpose(x, kernel, (1, *output_hw, delta_w.shape[0]), strides, padding)
+        return np.asarray(y, np.float64).mean(axis=(0, 1, 2))
+    dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
     if code == flatbuf.BUILTIN.CONV_2D:
         kernel = tf.constant(np.transpose(delta_w, (1, 2, 3, 0)), tf.float64)  # -> [kh, kw, I, O]
         y = tf.nn.conv2d(x, kernel, strides, padding, dilations=dilations)
@@ -72,8 +78,8 @@ def _dequantized_weights(model: schema.ModelT, wop: rewrite.WeightedOp) -> np.nd
 def float_layer_inputs(calibrated: schema.ModelT) -> dict[str, int]:
     """Output tensor name of each float conv/FC -> its input tensor index in the calibrated float model."""
     graph = calibrated.subgraphs[0]
-    return {flatbuf.tensor_name(graph.tensors[op.outputs[0]]): int(op.inputs[0]) for op in graph.operators
-            if flatbuf.builtin_code(calibrated, op) in flatbuf.WEIGHTED_OPS}
+    return {flatbuf.tensor_name(graph.tensors[op.outputs[0]]): operands.input_of(op) for op in graph.operators
+            if (operands := flatbuf.WEIGHTED_OPS.get(flatbuf.builtin_code(calibrated, op))) is not None}
 
 
 def layer_input_means(calibrated: bytes, calibration_x: np.ndarray) -> dict[str, np.ndarray]:
@@ -106,9 +112,10 @@ def correct_biases(quantized: bytes, calibrated: bytes, means: dict[str, np.ndar
     graph = model.subgraphs[0]
     results = []
     for wop in ops:
-        mean_x = means[flatbuf.tensor_name(graph.tensors[wop.output_tensor])]
+        mean_x = means[wop.float_name]
         delta_w = _dequantized_weights(model, wop) - wop.float_weights.astype(np.float64)
-        correction = expected_error(graph.operators[wop.operator_index], wop.builtin_code, delta_w, mean_x)
+        output_hw = tuple(int(extent) for extent in graph.tensors[wop.output_tensor].shape[1:3])
+        correction = expected_error(graph.operators[wop.operator_index], wop.builtin_code, delta_w, mean_x, output_hw)
         quantization = _bias_quantization(model, wop)
         bias_scales = np.asarray(quantization.scale, np.float64)
         bias_index = rewrite.ensure_own_bias(model, wop.operator_index, correction.size)

@@ -69,7 +69,7 @@ def weight_bytes(model: bytes, eight_bit_nodes: tuple[str, ...], calibrated: byt
     per byte as the compact blob stores them."""
     quantized = flatbuf.read_model(model)
     ops = rewrite.weighted_ops(quantized, flatbuf.read_model(calibrated))
-    four, eight = schemes.split_by_bits(quantized, ops, eight_bit_nodes)
+    four, eight = schemes.split_by_bits(ops, eight_bit_nodes)
     return sum((op.float_weights.size + 1) // 2 for op in four) + sum(op.float_weights.size for op in eight)
 
 

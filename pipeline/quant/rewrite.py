@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WeightedOp:
-    """A conv/depthwise/FC operator of a quantized model and the float weights it was made from."""
+    """A conv/depthwise/FC/transpose-conv operator of a quantized model and the float weights it was made from."""
 
     operator_index: int
     builtin_code: int
@@ -31,37 +31,51 @@ class WeightedOp:
     output_tensor: int
     float_weights: np.ndarray  # float32 in TFLite layout
     float_bias: np.ndarray  # float32 [C] (zeros when the op has no bias)
+    float_name: str  # its output tensor's name in the calibrated float model (the key of float-side tables)
 
 
 def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[WeightedOp]:
     """The quantized model's int8 conv/FC ops paired with the float weights of the calibrated float model.
 
-    The pairing is by output tensor name, which the quantizer keeps; the float weights are those the converter
+    The pairing is by output tensor name, which the quantizer keeps, except where it renames one (it appends "1"
+    to a bias-less TRANSPOSE_CONV's output, whose name its filter's extends): then the k-th op of that code pairs
+    with the float model's k-th, which must have the same filter shape. The float weights are those the converter
     quantized, so no weight is re-derived from rounded int8 values.
     """
-    float_ops = {}
-    for op in calibrated.subgraphs[0].operators:
-        if flatbuf.builtin_code(calibrated, op) in flatbuf.WEIGHTED_OPS:
-            float_ops[flatbuf.tensor_name(calibrated.subgraphs[0].tensors[op.outputs[0]])] = op
-    result = []
+    float_graph = calibrated.subgraphs[0]
+    float_ops: dict[str, schema.OperatorT] = {}
+    float_by_code: dict[int, list] = {}
+    for op in float_graph.operators:
+        if (code := flatbuf.builtin_code(calibrated, op)) in flatbuf.WEIGHTED_OPS:
+            float_ops[flatbuf.tensor_name(float_graph.tensors[op.outputs[0]])] = op
+            float_by_code.setdefault(code, []).append(op)
+    result, seen = [], {}
     graph = quantized.subgraphs[0]
     for index, op in enumerate(graph.operators):
         code = flatbuf.builtin_code(quantized, op)
-        if code not in flatbuf.WEIGHTED_OPS or graph.tensors[op.inputs[1]].type != schema.TensorType.INT8:
-            continue  # not a conv/FC, or one left in float (partial quantization)
+        operands = flatbuf.WEIGHTED_OPS.get(code)
+        if operands is None:
+            continue
+        rank, seen[code] = seen.get(code, 0), seen.get(code, 0) + 1
+        if graph.tensors[operands.filter_of(op)].type != schema.TensorType.INT8:
+            continue  # one left in float (partial quantization)
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
         float_op = float_ops.get(out_name)
+        same_place = float_by_code.get(code, [])[rank:rank + 1]
+        filter_shape = graph.tensors[operands.filter_of(op)].shape
+        if float_op is None and same_place and np.array_equal(
+                float_graph.tensors[operands.filter_of(same_place[0])].shape, filter_shape):
+            float_op = same_place[0]
         if float_op is None:
             raise UnsupportedError(f"operator {index} ({flatbuf.OPCODE_NAMES[code]}, output {out_name!r}): no float "
                             "counterpart in the calibrated model")
-        weights = flatbuf.tensor_array(calibrated, float_op.inputs[1]).astype(np.float32)
-        axis = flatbuf.WEIGHTED_OPS[code]
-        has_bias = len(float_op.inputs) > 2 and float_op.inputs[2] >= 0
-        bias = (flatbuf.tensor_array(calibrated, float_op.inputs[2]).astype(np.float32) if has_bias
+        weights = flatbuf.tensor_array(calibrated, operands.filter_of(float_op)).astype(np.float32)
+        axis, float_bias = operands.channel_axis, operands.bias_of(float_op)
+        bias = (flatbuf.tensor_array(calibrated, float_bias).astype(np.float32) if float_bias >= 0
                 else np.zeros(weights.shape[axis], np.float32))
-        result.append(WeightedOp(index, code, flatbuf.OPCODE_NAMES[code], axis, op.inputs[1],
-                                 op.inputs[2] if len(op.inputs) > 2 else -1, op.inputs[0], op.outputs[0],
-                                 weights, bias))
+        result.append(WeightedOp(index, code, flatbuf.OPCODE_NAMES[code], axis, operands.filter_of(op),
+                                 operands.bias_of(op), operands.input_of(op), int(op.outputs[0]), weights, bias,
+                                 flatbuf.tensor_name(float_graph.tensors[float_op.outputs[0]])))
     return result
 
 
@@ -81,10 +95,12 @@ def bias_quantization_params(input_scale: float, weight_scales: np.ndarray) -> s
 
 
 def ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
-    """The op's bias tensor index, creating a fresh int32 tensor when the op has none or shares one."""
+    """The op's bias tensor index, creating a fresh int32 tensor at the op's bias position (flatbuf.WEIGHTED_OPS)
+    when the op has none or shares one."""
     graph = model.subgraphs[0]
     op = graph.operators[op_index]
-    bias = op.inputs[2] if len(op.inputs) > 2 else -1
+    position = flatbuf.WEIGHTED_OPS[flatbuf.builtin_code(model, op)].bias
+    bias = int(op.inputs[position]) if len(op.inputs) > position else -1
     shared = bias >= 0 and sum(bias in o.inputs for o in graph.operators) > 1
     if bias >= 0 and not shared:
         return bias
@@ -95,10 +111,10 @@ def ensure_own_bias(model: schema.ModelT, op_index: int, channels: int) -> int:
     model.buffers.append(schema.BufferT())
     tensor.buffer = len(model.buffers) - 1
     graph.tensors.append(tensor)
-    inputs = list(op.inputs) + [-1] * (3 - len(op.inputs))
-    inputs[2] = len(graph.tensors) - 1
+    inputs = list(op.inputs) + [-1] * (position + 1 - len(op.inputs))
+    inputs[position] = len(graph.tensors) - 1
     op.inputs = np.array(inputs, np.int32)
-    return inputs[2]
+    return inputs[position]
 
 
 def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse",

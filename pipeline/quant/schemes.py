@@ -93,8 +93,9 @@ def build_scheme(ranged: bytes, calibrated: bytes, base_scheme: str, shift_rule:
     model = flatbuf.read_model(per_tensor)
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
     if not ops:
-        raise UnsupportedError("the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer: nothing for WESS to do")
-    four_bit, eight_bit = split_by_bits(model, ops, eight_bit_nodes)
+        names = flatbuf.WEIGHTED_OP_NAMES
+        raise UnsupportedError(f"the model has no {', '.join(names[:-1])} or {names[-1]} layer: nothing for WESS to do")
+    four_bit, eight_bit = split_by_bits(ops, eight_bit_nodes)
     results = sorted(rewrite.apply_wess(model, four_bit, shift_rule, weight_bits(base_scheme)) +
                      rewrite.apply_wess(model, eight_bit, shift_rule, 8), key=lambda pair: pair[0].operator_index)
     flatbuf.set_metadata(model, metadata.METADATA_NAME, metadata.encode(rewrite.layer_records(results)))
@@ -108,13 +109,12 @@ def _plain_four_bit(ranged: bytes, calibrated: bytes, per_channel: bool, float_n
     or r_c / 7 per channel) from the calibrated model's float weights."""
     model = flatbuf.read_model(convert.quantize(ranged, per_channel, float_nodes, float_io))
     ops = rewrite.weighted_ops(model, flatbuf.read_model(calibrated))
-    rewrite.apply_grid(model, split_by_bits(model, ops, eight_bit_nodes)[0], per_channel, 4)
+    rewrite.apply_grid(model, split_by_bits(ops, eight_bit_nodes)[0], per_channel, 4)
     return flatbuf.write_model(model)
 
 
-def split_by_bits(model, ops: list, eight_bit_nodes: tuple[str, ...]) -> tuple[list, list]:
-    """(the ops that get 4-bit weights, those of `eight_bit_nodes` that keep 8 bits), by output tensor name."""
+def split_by_bits(ops: list, eight_bit_nodes: tuple[str, ...]) -> tuple[list, list]:
+    """(the ops that get 4-bit weights, those of `eight_bit_nodes` that keep 8 bits), by float output tensor name."""
     keep = set(eight_bit_nodes)
-    tensors = model.subgraphs[0].tensors
-    is_eight = [flatbuf.tensor_name(tensors[op.output_tensor]) in keep for op in ops]
+    is_eight = [op.float_name in keep for op in ops]
     return [op for op, eight in zip(ops, is_eight) if not eight], [op for op, eight in zip(ops, is_eight) if eight]

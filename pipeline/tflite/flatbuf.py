@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,37 @@ NUMPY_DTYPES = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int
                 schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT16: np.int16,
                 schema.TensorType.INT64: np.int64, schema.TensorType.UINT8: np.uint8}
 BUILTIN = schema.BuiltinOperator
-# The operators whose constant weights carry per-output-channel scales: op code -> channel axis of the weights.
-WEIGHTED_OPS = {BUILTIN.CONV_2D: 0, BUILTIN.DEPTHWISE_CONV_2D: 3, BUILTIN.FULLY_CONNECTED: 0}
-WEIGHTED_OP_NAMES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass(frozen=True)
+class Operands:
+    """Where a weighted op's data input, filter and bias sit among its TFLite inputs, and its filter's output-channel
+    axis. The bias is optional (the converter drops an all-zero one): `bias_of` gives -1 when it is absent."""
+
+    input: int
+    filter: int
+    bias: int
+    channel_axis: int
+
+    def input_of(self, op) -> int:
+        return int(op.inputs[self.input])
+
+    def filter_of(self, op) -> int:
+        return int(op.inputs[self.filter])
+
+    def bias_of(self, op) -> int:
+        return int(op.inputs[self.bias]) if len(op.inputs) > self.bias else -1
+
+
+# The operators whose constant weights carry per-output-channel scales (WESS, bias correction, AdaRound, partial
+# quantization and the metadata check read their operands here, never by position): op code -> Operands.
+WEIGHTED_OPS = {
+    BUILTIN.CONV_2D: Operands(input=0, filter=1, bias=2, channel_axis=0),  # filter [O, kh, kw, I]
+    BUILTIN.DEPTHWISE_CONV_2D: Operands(input=0, filter=1, bias=2, channel_axis=3),  # filter [1, kh, kw, I * M]
+    BUILTIN.FULLY_CONNECTED: Operands(input=0, filter=1, bias=2, channel_axis=0),  # filter [O, I]
+    BUILTIN.TRANSPOSE_CONV: Operands(input=2, filter=1, bias=3, channel_axis=0),  # 0: output shape; [O, kh, kw, I]
+}
+WEIGHTED_OP_NAMES = tuple(OPCODE_NAMES[code] for code in WEIGHTED_OPS)
 
 
 def read_model(data: bytes, source: str = "<bytes>") -> schema.ModelT:

@@ -34,7 +34,7 @@ class LayerShifts:
 
     operator_index: int
     weight_tensor: int
-    builtin_code: int  # TFLite BuiltinOperator: 3 CONV_2D, 4 DEPTHWISE_CONV_2D, 9 FULLY_CONNECTED
+    builtin_code: int  # TFLite BuiltinOperator: 3 CONV_2D, 4 DEPTHWISE_CONV_2D, 9 FULLY_CONNECTED, 67 TRANSPOSE_CONV
     layer_scale: float  # float32 s
     multiplier: int  # Q31 mantissa M0 of s_in * s / s_out
     right_shift: int  # n (negative: left shift); channel c shifts right by n + k_c
@@ -145,7 +145,9 @@ def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
         if code not in flatbuf.WEIGHTED_OPS or code != layer.builtin_code:
             raise InputError(f"{where}: operator is {flatbuf.opcode_name(model, op)}, metadata says op code "
                             f"{layer.builtin_code}")
-        if len(op.inputs) < 2 or op.inputs[1] != layer.weight_tensor or op.inputs[0] < 0 or len(op.outputs) != 1:
+        operands = flatbuf.WEIGHTED_OPS[code]
+        if (len(op.inputs) <= max(operands.input, operands.filter) or operands.filter_of(op) != layer.weight_tensor
+                or operands.input_of(op) < 0 or len(op.outputs) != 1):
             raise InputError(f"{where}: weight tensor {layer.weight_tensor} is not the operator's weight input")
         q = graph.tensors[layer.weight_tensor].quantization
         scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
@@ -154,7 +156,8 @@ def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
             raise InputError(f"{where}: weight tensor {layer.weight_tensor} scales disagree with s * 2^-k "
                             f"({scales.size} scales, {expected.size} shifts)")
         _check_weight_range(model, layer, where)
-        input_scale, output_scale = flatbuf.tensor_scale(model, op.inputs[0]), flatbuf.tensor_scale(model, op.outputs[0])
+        input_scale = flatbuf.tensor_scale(model, operands.input_of(op))
+        output_scale = flatbuf.tensor_scale(model, op.outputs[0])
         mantissa, exponent = quantize_multiplier(float(np.float64(input_scale) * np.float64(np.float32(layer.layer_scale))
                                                        / np.float64(output_scale)))
         if (mantissa, -exponent) != (layer.multiplier, layer.right_shift):
