@@ -108,7 +108,9 @@
     OPN(MODEL_OP_SPLIT, "SPLIT", 1, 1, WESS_MAX_SPLIT_OUTPUTS, TYPES_S8, PARAMS(wess_split_params_t), NO_REQUANT, \
         model_check_none, split_op_run) \
     OPN(MODEL_OP_SPLIT_V, "SPLIT_V", 1, 1, WESS_MAX_SPLIT_OUTPUTS, TYPES_S8, PARAMS(wess_split_params_t), \
-        NO_REQUANT, model_check_none, split_op_run)
+        NO_REQUANT, model_check_none, split_op_run) \
+    OPN(MODEL_OP_UNPACK, "UNPACK", 1, 1, WESS_MAX_UNPACK_OUTPUTS, TYPES_S8, PARAMS(wess_unpack_params_t), \
+        NO_REQUANT, model_check_none, unpack_op_run)
 
 /* Every row's check and run, declared (repeating a declaration is allowed). */
 #define DECLARE(code, name, min_inputs, max_inputs, types, params, requant, check, run) \

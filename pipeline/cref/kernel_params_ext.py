@@ -1,4 +1,4 @@
-"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, SUM... as in TFLite Micro."""
+"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, UNPACK, SUM... as in TFLite Micro."""
 from __future__ import annotations
 
 import math
@@ -250,6 +250,33 @@ def split_params(input_shape: tuple[int, ...], axis: int, output_shapes: list[tu
         if (f32(quant[0]), quant[1]) != (f32(input_quant[0]), input_quant[1]):
             raise ParameterError(f"split output quantization {quant} differs from the input's {input_quant}")
     return SplitParams(_nhwc_positions(rank)[axis])
+
+
+@dataclass(frozen=True)
+class UnpackParams:
+    """UNPACK (C: wess_unpack_params_t): the blob's NHWC axis of the input that the outputs remove."""
+
+    axis: int
+
+
+def unpack_params(input_shape: tuple[int, ...], axis: int, output_shapes: list[tuple[int, ...]],
+                  input_quant: tuple[float, int], output_quants: list[tuple[float, int]]) -> UnpackParams:
+    """UNPACK along TFLite's `axis` (negative counts from the end) of an input of rank 1 to 4: one output per index
+    along the axis, each the input's shape without it; the bytes are copied, so each output keeps the input's
+    quantization (the converter gives them the same)."""
+    rank = len(input_shape)
+    if not -rank <= axis < rank:
+        raise ParameterError(f"unpack axis {axis} of a rank-{rank} input")
+    axis %= rank
+    piece = tuple(input_shape[:axis]) + tuple(input_shape[axis + 1:])
+    if len(output_shapes) != input_shape[axis] or any(tuple(shape) != piece for shape in output_shapes):
+        raise ParameterError(f"unpack of {list(input_shape)} along axis {axis} has {len(output_shapes)} outputs of "
+                             f"shapes {sorted({tuple(int(d) for d in shape) for shape in output_shapes})}; "
+                             f"expected {input_shape[axis]} of {list(piece)}")
+    for quant in output_quants:
+        if (f32(quant[0]), quant[1]) != (f32(input_quant[0]), input_quant[1]):
+            raise ParameterError(f"unpack output quantization {quant} differs from the input's {input_quant}")
+    return UnpackParams(_nhwc_positions(rank)[axis])
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,7 @@ def first_divergence(model: bytes, compiled: compact.CompactModel, x: np.ndarray
     for op in compiled.ops:
         for tensor in op.outputs:
             theirs = interpreter.get_tensor(tensor)
-            mine = ours[tensor][0].reshape(theirs.shape[1:]) if theirs.ndim else ours[tensor][0]
-            mismatched = _byte_mismatches(mine, theirs[0])
+            mismatched = _byte_mismatches(ours[tensor][0].reshape(theirs.shape), theirs)  # one sample: batch 1
             if mismatched:
                 return Divergence(sample, op.operator_index, op.op_name, tensor, compiled.tensors[tensor].name,
                                   mismatched)
