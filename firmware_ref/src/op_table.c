@@ -82,6 +82,8 @@
        model_check_none, resize_bilinear_op_run) \
     OP(MODEL_OP_RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), \
        NO_REQUANT, model_check_none, resize_nearest_neighbor_op_run) \
+    OP(MODEL_OP_PACK, "PACK", 1, WESS_MAX_PACK_INPUTS, TYPES_S8, PARAMS(wess_pack_params_t), NO_REQUANT, \
+       model_check_none, pack_op_run) \
     OP(MODEL_OP_STRIDED_SLICE, "STRIDED_SLICE", 1, 1, TYPES_S8, PARAMS(wess_slice_params_t), NO_REQUANT, \
        model_check_none, strided_slice_op_run) \
     OP(MODEL_OP_SLICE, "SLICE", 1, 1, TYPES_S8, PARAMS(wess_slice_params_t), NO_REQUANT, model_check_none, \

@@ -1,4 +1,4 @@
-"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, UNPACK, SUM... as in TFLite Micro."""
+"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, UNPACK, PACK, SUM... as in TFLite Micro."""
 from __future__ import annotations
 
 import math
@@ -277,6 +277,33 @@ def unpack_params(input_shape: tuple[int, ...], axis: int, output_shapes: list[t
         if (f32(quant[0]), quant[1]) != (f32(input_quant[0]), input_quant[1]):
             raise ParameterError(f"unpack output quantization {quant} differs from the input's {input_quant}")
     return UnpackParams(_nhwc_positions(rank)[axis])
+
+
+@dataclass(frozen=True)
+class PackParams:
+    """PACK (C: wess_pack_params_t): the blob's NHWC axis of the output that stacks the inputs."""
+
+    axis: int
+
+
+def pack_params(input_shapes: list[tuple[int, ...]], axis: int, output_shape: tuple[int, ...],
+                input_quants: list[tuple[float, int]], output_quant: tuple[float, int]) -> PackParams:
+    """PACK along TFLite's `axis` of the output (negative counts from the end) of rank 1 to 4: every input has the
+    output's shape without that axis, one per index along it; the bytes are copied, so every input must have the
+    output's quantization (the converter gives them the same)."""
+    rank = len(output_shape)
+    if not -rank <= axis < rank:
+        raise ParameterError(f"pack axis {axis} of a rank-{rank} output")
+    axis %= rank
+    piece = tuple(output_shape[:axis]) + tuple(output_shape[axis + 1:])
+    if len(input_shapes) != output_shape[axis] or any(tuple(shape) != piece for shape in input_shapes):
+        raise ParameterError(f"pack into {list(output_shape)} along axis {axis} has {len(input_shapes)} inputs of "
+                             f"shapes {sorted({tuple(int(d) for d in shape) for shape in input_shapes})}; "
+                             f"expected {output_shape[axis]} of {list(piece)}")
+    for quant in input_quants:
+        if (f32(quant[0]), quant[1]) != (f32(output_quant[0]), output_quant[1]):
+            raise ParameterError(f"pack input quantization {quant} differs from the output's {output_quant}")
+    return PackParams(_nhwc_positions(rank)[axis])
 
 
 @dataclass(frozen=True)

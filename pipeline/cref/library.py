@@ -69,6 +69,7 @@ ReduceSumParams = type("ReduceSumParams", (ctypes.Structure,),
 SquaredDifferenceParams = _struct("SquaredDifferenceParams", list(kpe.SquaredDifferenceParams.__dataclass_fields__))
 SplitParams = _struct("SplitParams", list(kpe.SplitParams.__dataclass_fields__))
 UnpackParams = _struct("UnpackParams", list(kpe.UnpackParams.__dataclass_fields__))
+PackParams = _struct("PackParams", list(kpe.PackParams.__dataclass_fields__))
 TransposeParams = _struct("TransposeParams", list(kpe.TransposeParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
@@ -449,6 +450,16 @@ def unpack(params: kpe.UnpackParams, input: np.ndarray, output_index: int,
     output = np.empty(output_shape if output_shape is not None else shape, np.int8)
     _call("wess_unpack_s8", ctypes.byref(UnpackParams(params.axis)), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), output_index, ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def pack(params: kpe.PackParams, inputs: list[np.ndarray], output_shape: tuple[int, ...]) -> np.ndarray:
+    """PACK int8: each input written, in order, as the slice of a 4-D NHWC output of output_shape at its index
+    along params' axis (the bytes the inputs leave unwritten stay zero)."""
+    output = np.zeros(output_shape, np.int8)
+    for index, input in enumerate(inputs):
+        _call("wess_pack_s8", ctypes.byref(PackParams(params.axis)), index, ctypes.byref(_dims(input.shape)),
+              _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
     return output
 
 
