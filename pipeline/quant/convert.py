@@ -92,6 +92,7 @@ def _export_batch1(keras_model, export_dir: str) -> None:
 
 def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
     """A float TFLite model whose activation tensors carry min/max from the converter's max calibration."""
+    _refuse_rolled_recurrent_layers(keras_model)
     try:
         with int8_converter(keras_model, calibration_x) as converter, _quiet_native_logs():
             converter._experimental_calibrate_only = True
@@ -101,6 +102,23 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
     # several inputs or outputs: in the Keras model's order
     converted = flatbuf.inputs_in_keras_order(converted, [tensor.name for tensor in keras_model.inputs])
     return flatbuf.outputs_in_signature_order(converted)
+
+
+def _refuse_rolled_recurrent_layers(keras_model) -> None:
+    """A recurrent layer (GRU, LSTM, SimpleRNN, ConvLSTM, inside Bidirectional too) must be unrolled.
+
+    With unroll=False the layer is a loop (a WHILE of its own subgraphs): TensorFlow 2.21's converter crashes the
+    process (segmentation fault in its calibrator) on that loop at batch 1, and the C runner runs one subgraph.
+    Unrolled, each time step is FULLY_CONNECTED / LOGISTIC / TANH / MUL / ADD in int8 between an UNPACK and a PACK.
+    """
+    import keras
+
+    for layer in keras_model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.RNN) and not layer.unroll:
+            raise UnsupportedError(
+                f"Keras layer {layer.name!r} ({type(layer).__name__}) loops over its time steps (unroll=False): "
+                "TensorFlow's converter crashes on that loop at a fixed batch of 1 and the C runner has no loops; "
+                "build the layer with unroll=True (its steps then convert to int8 operators)")
 
 
 def _first_line(exc: Exception) -> str:
