@@ -107,9 +107,10 @@ def calibrated_float_model(keras_model, calibration_x: np.ndarray) -> bytes:
 def _refuse_rolled_recurrent_layers(keras_model) -> None:
     """A recurrent layer (GRU, LSTM, SimpleRNN, ConvLSTM, inside Bidirectional too) must be unrolled.
 
-    With unroll=False the layer is a loop (a WHILE of its own subgraphs): TensorFlow 2.21's converter crashes the
-    process (segmentation fault in its calibrator) on that loop at batch 1, and the C runner runs one subgraph.
-    Unrolled, each time step is FULLY_CONNECTED / LOGISTIC / TANH / MUL / ADD in int8 between an UNPACK and a PACK.
+    With unroll=False the layer is a loop: TensorFlow 2.21's converter crashes the process (segmentation fault in
+    its calibrator, seen for GRU, LSTM and SimpleRNN) on that loop at batch 1, and the C runner has no loops.
+    Unrolled, each time step is FULLY_CONNECTED / LOGISTIC / TANH / MUL / ADD in int8 after an UNPACK (and before a
+    PACK with return_sequences=True).
     """
     import keras
 
@@ -156,10 +157,9 @@ def _expose_dead_results(calibrated: bytes) -> tuple[bytes, list[str]]:
 
     A recurrent layer's first step splits its gates while the initial state is the constant zero, so the converter
     folds away the products of the zero state and one piece of that SPLIT is never read. TensorFlow 2.21's quantizer
-    then leaves the SPLIT in float (DEQUANTIZE, float SPLIT, QUANTIZEs of the same scale) in about one run out of
-    three on the same bytes (the order it visits the unused result varies between runs: 3 of 10 runs of an LSTM's
-    calibrated model, the same share for a split left unused by hand). With the result an output it is always
-    quantized, to the same bytes every run.
+    then left the SPLIT in float (DEQUANTIZE, float SPLIT, QUANTIZEs of the input's scale) in 3 of 10 runs on the
+    same calibrated bytes of an LSTM; with the unused piece an output it was quantized, to the same bytes, in 10 of
+    10 (tests/test_recurrent.py).
     """
     model = flatbuf.read_model(calibrated)
     graph = model.subgraphs[0]
