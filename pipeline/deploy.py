@@ -111,7 +111,8 @@ def cle_pass(state: DeployState) -> None:
 
 
 def calibrate_pass(state: DeployState) -> None:
-    state.calibrated = convert.calibrated_float_model(state.folded_model, state.calibration_x)
+    with about(state.source):  # a refused layer (a rolled recurrent one) names the user's file
+        state.calibrated = convert.calibrated_float_model(state.folded_model, state.calibration_x)
 
 
 def ranges_pass(state: DeployState) -> None:

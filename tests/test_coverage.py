@@ -25,7 +25,8 @@ def test_every_corpus_model_gets_a_row_and_refusals_are_one_line():
     print("\n" + coverage.table(list(rows.values())))
     assert set(rows) == set(coverage.CORPUS)
     for name in ("mlp", "sigmoid_classifier", "conv1d_kws", "autoencoder", "unet_ish", "subclassed", "onet_like",
-                 "detector_heads", "global_max_pool", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"):
+                 "detector_heads", "global_max_pool", "gru_kws", "lstm_kws", "mtcnn_pnet", "mtcnn_rnet",
+                 "mtcnn_onet"):
         assert (rows[name].result, rows[name].mismatched_bytes) == ("firmware ok", 0), rows[name]
         assert rows[name].instructions > 0
     for row in rows.values():

@@ -58,7 +58,8 @@ def odd_shapes_model(seed: int) -> bytes:
             layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
 
     calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 7, 9, width[0])).astype(np.float32)
-    return int8_converter(model, calibration_x).convert()
+    with int8_converter(model, calibration_x) as converter:
+        return converter.convert()
 
 
 def first_layers_model(seed: int) -> bytes:

@@ -1,5 +1,5 @@
-"""C reference kernels added for issue 12's remaining operators (SPLIT, SPLIT_V, PADV2 and PAD
-on any axis, SUM and MEAN over any axes, SQUARED_DIFFERENCE): hand-computed tensors, the
+"""C reference kernels added for issue 12's remaining operators (SPLIT, SPLIT_V, UNPACK, PACK, PADV2
+and PAD on any axis, SUM and MEAN over any axes, SQUARED_DIFFERENCE): hand-computed tensors, the
 parameters the build computes from TFLite's operands, error paths. Whole models: tests/test_ops_models.py."""
 from __future__ import annotations
 
@@ -72,6 +72,97 @@ def test_split_errors(reference_library):
     assert run(rows, dims_in, _pointer(input), 1, halves, outputs) == 2  # one half does not cover the input
     bad = (library.Dims * 2)(library.Dims(1, 1, 2, 3), library.Dims(1, 0, 2, 3))
     assert run(rows, dims_in, _pointer(input), 2, bad, outputs) == 2  # an empty output: WESS_ERR_BAD_SHAPE
+
+
+# ---------------------------------------------------------------- UNPACK, PACK (unrolled GRU / LSTM time steps)
+
+def test_unpack_by_hand():
+    # input [1, 3, 1, 2] (TFLite [3, 1, 2]: time, batch, features): step t holds 10 t + feature
+    input = _int8([[[[0, 1]], [[10, 11]], [[20, 21]]]])
+    steps = [library.unpack(kpe.UnpackParams(1), input, t, (1, 2)) for t in range(3)]
+    assert [step.tolist() for step in steps] == [[[0, 1]], [[10, 11]], [[20, 21]]]
+    # input [1, 2, 2, 3] along W: output w holds both rows' pixel w, channels in order (the axes before and after)
+    input = _int8([[[[0, 1, 2], [10, 11, 12]], [[20, 21, 22], [30, 31, 32]]]])
+    assert library.unpack(kpe.UnpackParams(2), input, 1, (2, 3)).tolist() == [[10, 11, 12], [30, 31, 32]]
+    assert library.unpack(kpe.UnpackParams(3), input, 2, (2, 2)).tolist() == [[2, 12], [22, 32]]
+
+
+def test_unpack_params_map_the_tflite_axis_onto_nhwc():
+    assert kpe.unpack_params((49, 1, 10), 0, [(1, 10)] * 49, SAME, [SAME] * 49) == kpe.UnpackParams(1)
+    assert kpe.unpack_params((1, 4, 3), -1, [(1, 4)] * 3, SAME, [SAME] * 3) == kpe.UnpackParams(3)
+    assert kpe.unpack_params((2, 5), 0, [(5,)] * 2, SAME, [SAME] * 2) == kpe.UnpackParams(0)  # [b, d]: b is n
+    with pytest.raises(kp.ParameterError, match="axis 3 of a rank-3"):
+        kpe.unpack_params((49, 1, 10), 3, [(49, 1)] * 10, SAME, [SAME] * 10)
+    with pytest.raises(kp.ParameterError, match="expected 3 of \\[1, 4\\]"):
+        kpe.unpack_params((1, 4, 3), 2, [(1, 4)] * 2, SAME, [SAME] * 2)  # one output short
+    with pytest.raises(kp.ParameterError, match="expected 3 of \\[1, 4\\]"):
+        kpe.unpack_params((1, 4, 3), 2, [(1, 4)] * 2 + [(4, 1)], SAME, [SAME] * 3)  # a piece of another shape
+    with pytest.raises(kp.ParameterError, match="quantization"):
+        kpe.unpack_params((2, 5), 0, [(5,)] * 2, SAME, [SAME, (0.25, 3)])
+
+
+def test_unpack_errors(reference_library):
+    run = reference_library.wess_unpack_s8
+    input, output = np.arange(12, dtype=np.int8), np.zeros(4, np.int8)
+    dims_in, dims_out = ctypes.byref(library.Dims(1, 3, 1, 4)), ctypes.byref(library.Dims(1, 1, 1, 4))
+    steps = ctypes.byref(library.UnpackParams(1))
+    assert run(steps, dims_in, _pointer(input), 2, dims_out, _pointer(output)) == 0
+    assert output.tolist() == [8, 9, 10, 11]
+    assert run(ctypes.byref(library.UnpackParams(4)), dims_in, _pointer(input), 0, dims_out, _pointer(output)) == 1
+    assert run(ctypes.byref(library.UnpackParams(-1)), dims_in, _pointer(input), 0, dims_out, _pointer(output)) == 1
+    assert run(None, dims_in, _pointer(input), 0, dims_out, _pointer(output)) == 1
+    assert run(steps, dims_in, None, 0, dims_out, _pointer(output)) == 1
+    assert run(steps, dims_in, _pointer(input), 0, dims_out, None) == 1
+    assert run(steps, dims_in, _pointer(input), 3, dims_out, _pointer(output)) == 1  # past the 3 steps
+    assert run(steps, dims_in, _pointer(input), -1, dims_out, _pointer(output)) == 1
+    wide = ctypes.byref(library.Dims(1, 1, 1, 5))
+    assert run(steps, dims_in, _pointer(input), 0, wide, _pointer(output)) == 2  # 5 elements, a step holds 4
+    empty = ctypes.byref(library.Dims(1, 0, 1, 4))
+    assert run(steps, empty, _pointer(input), 0, dims_out, _pointer(output)) == 2
+
+
+def test_pack_by_hand():
+    # three steps [1, 2] stacked along TFLite axis 0 of [3, 1, 2] (NHWC [1, 3, 1, 2]): the inverse of UNPACK
+    steps = [_int8([[10 * t, 10 * t + 1]]) for t in range(3)]
+    packed = library.pack(kpe.PackParams(1), steps, (1, 3, 1, 2))
+    assert packed.tolist() == [[[[0, 1]], [[10, 11]], [[20, 21]]]]
+    # two [2, 3] inputs stacked along W of [1, 2, 2, 3]: input k lands at column k of both rows
+    first, second = _int8([[0, 1, 2], [20, 21, 22]]), _int8([[10, 11, 12], [30, 31, 32]])
+    packed = library.pack(kpe.PackParams(2), [first, second], (1, 2, 2, 3))
+    assert packed.tolist() == [[[[0, 1, 2], [10, 11, 12]], [[20, 21, 22], [30, 31, 32]]]]
+    assert [library.unpack(kpe.UnpackParams(2), packed, k, (2, 3)).tolist() for k in (0, 1)] == \
+        [first.tolist(), second.tolist()]
+
+
+def test_pack_params_map_the_tflite_axis_onto_nhwc():
+    assert kpe.pack_params([(1, 16)] * 49, 0, (49, 1, 16), [SAME] * 49, SAME) == kpe.PackParams(1)
+    assert kpe.pack_params([(1, 4)] * 3, -1, (1, 4, 3), [SAME] * 3, SAME) == kpe.PackParams(3)
+    with pytest.raises(kp.ParameterError, match="axis -4 of a rank-3"):
+        kpe.pack_params([(1, 4)] * 3, -4, (1, 4, 3), [SAME] * 3, SAME)
+    with pytest.raises(kp.ParameterError, match="expected 3 of \\[1, 4\\]"):
+        kpe.pack_params([(1, 4)] * 3 + [(1, 4)], 2, (1, 4, 3), [SAME] * 4, SAME)  # one input too many
+    with pytest.raises(kp.ParameterError, match="quantization"):
+        kpe.pack_params([(1, 4)] * 3, 2, (1, 4, 3), [SAME, SAME, (0.25, 3)], SAME)
+
+
+def test_pack_errors(reference_library):
+    run = reference_library.wess_pack_s8
+    input, output = np.arange(4, dtype=np.int8), np.zeros(12, np.int8)
+    dims_in, dims_out = ctypes.byref(library.Dims(1, 1, 1, 4)), ctypes.byref(library.Dims(1, 3, 1, 4))
+    steps = ctypes.byref(library.PackParams(1))
+    assert run(steps, 1, dims_in, _pointer(input), dims_out, _pointer(output)) == 0
+    assert output.tolist() == [0] * 4 + [0, 1, 2, 3] + [0] * 4
+    assert run(ctypes.byref(library.PackParams(4)), 0, dims_in, _pointer(input), dims_out, _pointer(output)) == 1
+    assert run(None, 0, dims_in, _pointer(input), dims_out, _pointer(output)) == 1
+    assert run(steps, 0, dims_in, None, dims_out, _pointer(output)) == 1
+    assert run(steps, 0, dims_in, _pointer(input), dims_out, None) == 1
+    assert run(steps, 3, dims_in, _pointer(input), dims_out, _pointer(output)) == 1  # past the 3 steps
+    assert run(steps, -1, dims_in, _pointer(input), dims_out, _pointer(output)) == 1
+    short = ctypes.byref(library.Dims(1, 1, 1, 3))
+    assert run(steps, 0, short, _pointer(input), dims_out, _pointer(output)) == 2  # 3 elements, a step holds 4
+    empty = ctypes.byref(library.Dims(1, 0, 1, 4))
+    assert run(steps, 0, dims_in, _pointer(input), empty, _pointer(output)) == 2
+    assert output.tolist() == [0] * 4 + [0, 1, 2, 3] + [0] * 4  # no failed call wrote a byte
 
 
 # ---------------------------------------------------------------- PADV2, PAD on any axis

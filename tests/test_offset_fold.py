@@ -68,7 +68,8 @@ def mixed_windows_model() -> bytes:
     for layer in model.layers:
         if layer.get_weights():
             layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in layer.get_weights()])
-    return int8_converter(model, rng.uniform(-1.0, 2.0, (8, 9, 9, 3)).astype(np.float32)).convert()
+    with int8_converter(model, rng.uniform(-1.0, 2.0, (8, 9, 9, 3)).astype(np.float32)) as converter:
+        return converter.convert()
 
 
 def test_folded_and_unfolded_blobs_give_tflite_micros_bytes(mixed_windows_model, reference_library):

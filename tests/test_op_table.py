@@ -117,7 +117,7 @@ def squeeze_model(splits) -> bytes:
 
 
 def build_squeeze_model(x_calib: np.ndarray, seed: int) -> bytes:
-    """A deployed int8 model whose [1, 1, 1, 4] -> [1, 4] RESHAPE is rewritten into the SQUEEZE it stands for (the
+    """A deployed int8 model whose [1, 1, 1, 10] -> [1, 10] RESHAPE is rewritten into the SQUEEZE it stands for (the
     converter itself turns a static SQUEEZE into RESHAPE); weights initialized from `seed`."""
     import keras
     from ai_edge_litert import schema_py_generated as schema
@@ -128,8 +128,8 @@ def build_squeeze_model(x_calib: np.ndarray, seed: int) -> bytes:
     keras.utils.set_random_seed(seed)
 
     inp = keras.Input((32, 32, 1))
-    x = keras.layers.AveragePooling2D(15)(keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inp))
-    x = keras.layers.Dense(10)(keras.ops.squeeze(x, axis=(1, 2)))
+    x = keras.layers.AveragePooling2D(15)(keras.layers.Conv2D(10, 3, strides=2, activation="relu")(inp))
+    x = keras.ops.squeeze(x, axis=(1, 2))  # at batch 1 a Dense after it would take the 4-D tensor: no RESHAPE
     deployed = deploy.run_passes(keras.Model(inp, keras.layers.Softmax()(x)), x_calib,
                                  deploy.DeployOptions()).model
     model = flatbuf.read_model(deployed)

@@ -25,7 +25,7 @@ def _conv(layers, x, channels: int = 4):
 
 
 def _every_activation(layers, x):
-    """Conv1D (EXPAND_DIMS) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
+    """Conv1D (a RESHAPE to 4-D at batch 1) branches through LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, then RELU, swish (MUL) and RELU6 after
     concatenations (whose inputs the converter requantizes with int8 QUANTIZE ops); a PReLU branch through MAXIMUM,
     MINIMUM, GlobalMaxPooling1D (REDUCE_MAX of a 3-D tensor) and, reshaped to 2-D, a bilinear UpSampling2D
     (RESIZE_BILINEAR), a nearest Resizing (RESIZE_NEAREST_NEIGHBOR), Cropping2D and slices (STRIDED_SLICE, SLICE),
@@ -146,10 +146,11 @@ MODELS = {
                    {"TRANSPOSE"}),
     "permute_1d": (lambda layers, x: layers.Permute((2, 1))(layers.Conv1D(4, 3, activation="relu")(x)), (12, 3),
                    {"TRANSPOSE"}),
-    "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"EXPAND_DIMS"}),
+    # at batch 1 a Conv1D's EXPAND_DIMS converts to a RESHAPE (static shapes)
+    "conv1d": (lambda layers, x: layers.Conv1D(4, 3, activation="relu")(x), (12, 3), {"RESHAPE"}),
     "split_pad_reduce": (_split_pad_reduce, INPUT_SHAPE, {"SPLIT", "SPLIT_V", "PADV2", "SUM", "SQUARED_DIFFERENCE"}),
     "every_activation": (_every_activation, (12, 3),
-                         {"EXPAND_DIMS", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
+                         {"RESHAPE", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "MUL",
                           "QUANTIZE_S8", "PRELU", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "RESIZE_BILINEAR",
                           "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SLICE",
                           "TRANSPOSE_CONV"}),

@@ -83,8 +83,9 @@ def test_wess_accuracy_close_to_float(deployed, splits):
 
 
 def test_fixed_and_tied_output_quantization(zoo_model, splits):
-    """SOFTMAX output is (1/256, -128); RESHAPE / MAX_POOL keep their input's parameters (resnet8, entropy)."""
-    state = deploy.run_passes(zoo_model("resnet8"), splits.x_calib, deploy.DeployOptions(calibrator="entropy"),
+    """SOFTMAX output is (1/256, -128); RESHAPE / MAX_POOL keep their input's parameters (mobilenet_v2, entropy:
+    at batch 1 resnet8's pooled features go straight into its Dense, mobilenet_v2's MEAN through a RESHAPE)."""
+    state = deploy.run_passes(zoo_model("mobilenet_v2"), splits.x_calib, deploy.DeployOptions(calibrator="entropy"),
                               passes=deploy.CONVERSION_PASSES)
     model = flatbuf.read_model(state.model)
     graph = model.subgraphs[0]

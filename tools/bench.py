@@ -56,8 +56,8 @@ def deploy_cost(names: list[str]) -> None:
     for name in names:
         model = keras.models.load_model(zoo.ZOO[name].path, compile=False)
         def converter_only():
-            with convert._quiet_native_logs():
-                convert.int8_converter(model, splits.x_calib).convert()
+            with convert.int8_converter(model, splits.x_calib) as converter, convert._quiet_native_logs():
+                converter.convert()
 
         converter_only()  # warm-up: TensorFlow's tracing caches, for both sides alike
         bare = best_of(converter_only)

@@ -158,6 +158,14 @@ def _gru_kws():
     return keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="keyword")(x))
 
 
+def _lstm_kws():
+    import keras
+
+    inp = keras.Input((10, 8), name="mfcc")
+    x = keras.layers.LSTM(8, unroll=True, return_sequences=True)(inp)  # every step's state: PACK
+    return keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="keyword")(keras.layers.Flatten()(x)))
+
+
 def _mtcnn(network: str, size: int) -> Callable:
     """One of MTCNN's networks from the `mtcnn` package (subclassed Keras models with PReLU and two or three
     outputs, the package's own pretrained weights), wrapped as a one-input functional model."""
@@ -180,6 +188,7 @@ CORPUS: dict[str, Callable] = {
     "autoencoder": _autoencoder, "unet_ish": _unet_ish, "mobilenet_v3_small": _mobilenet_v3_small,
     "subclassed": _subclassed, "onet_like": _onet_like, "detector_heads": _detector_heads,
     "global_max_pool": _global_max_pool, "upsampling_nearest": _upsampling_nearest, "gru_kws": _gru_kws,
+    "lstm_kws": _lstm_kws,
     "mtcnn_pnet": _mtcnn("pnet", 24), "mtcnn_rnet": _mtcnn("rnet", 24), "mtcnn_onet": _mtcnn("onet", 48),
 }
 

@@ -41,11 +41,11 @@ FAILURE_MARKERS = ("ERROR: libFuzzer", "ERROR: AddressSanitizer", "runtime error
 # ---------------------------------------------------------------- seed corpora
 
 def tiny_models():
-    """Three small Keras models on the digits input that, between them, use every op the C runner supports
+    """Four small Keras models on the digits input that, between them, use every op the C runner supports
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
     RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
     PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE,
-    TRANSPOSE_CONV, TRANSPOSE, SPLIT, SPLIT_V, PADV2, SUM, SQUARED_DIFFERENCE): a few KB each, so the fuzzers run
+    TRANSPOSE_CONV, TRANSPOSE, SPLIT, SPLIT_V, PADV2, SUM, SQUARED_DIFFERENCE, UNPACK, PACK): a few KB each, so the fuzzers run
     fast on them."""
     import keras
 
@@ -87,7 +87,11 @@ def tiny_models():
     x = layers.ReLU(6.0)(layers.Concatenate()([layers.LeakyReLU(0.2)(conv()), layers.Activation("swish")(x)]))
     x = layers.Conv1DTranspose(2, 3, strides=2, padding="same")(x)  # TRANSPOSE_CONV, 32x2
     third = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_c")
-    return [first, second, third]
+    inp = keras.Input((32, 32, 1))
+    steps = layers.Reshape((4, 4))(layers.MaxPooling2D(8)(inp))  # 4 steps of 4 features
+    x = layers.LSTM(3, unroll=True, return_sequences=True)(steps)  # UNPACK, the gates per step, PACK: 4x3
+    fourth = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_d")
+    return [first, second, third, fourth]
 
 
 def _deployed(named_models, calibration_x):

@@ -260,6 +260,22 @@ typedef struct {
 /** Most outputs of one SPLIT / SPLIT_V (the run binds them on the stack). */
 #define WESS_MAX_SPLIT_OUTPUTS 16
 
+/** UNPACK parameters: the NHWC axis of the input that the outputs remove (TFLite's axis option, resolved). */
+typedef struct {
+    int32_t axis;  /**< [0, 3]: 0 n, 1 h, 2 w, 3 c; the input's extent along it is the output count. */
+} wess_unpack_params_t;
+
+/** Most outputs of one UNPACK (time steps of an unrolled recurrent layer; the run binds one at a time). */
+#define WESS_MAX_UNPACK_OUTPUTS 1024
+
+/** PACK parameters: the NHWC axis of the output that stacks the inputs (TFLite's axis option, resolved). */
+typedef struct {
+    int32_t axis;  /**< [0, 3]: 0 n, 1 h, 2 w, 3 c; the output's extent along it is the input count. */
+} wess_pack_params_t;
+
+/** Most inputs of one PACK (time steps of an unrolled recurrent layer; the run binds one at a time). */
+#define WESS_MAX_PACK_INPUTS 1024
+
 /** REDUCE_MAX parameters: which NHWC axes of the input are reduced (TFLite's axis operand, resolved). */
 typedef struct {
     int32_t reduce_n;  /**< 0 (kept) or 1 (reduced). */
@@ -561,6 +577,20 @@ wess_status_t wess_pad_nhwc_s8(const wess_pad_nhwc_params_t *params,
  *  to the input on the other axes, their extents along the axis adding up to the input's (else WESS_ERR_BAD_SHAPE). */
 wess_status_t wess_split_s8(const wess_split_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
                             int32_t output_count, const wess_dims_t *output_dims, int8_t *const *outputs);
+
+/** UNPACK, int8: output output_index holds the input's slice at that index along params->axis, the other axes in
+ *  order (TFLite Micro's reference unpack; bytes copied unchanged). input [n, h, w, c]; output_index in [0, the
+ *  input's extent along the axis) (else WESS_ERR_BAD_ARG); output_dims any NHWC dims with the input's size divided by
+ *  that extent (else WESS_ERR_BAD_SHAPE). Call once per output. */
+wess_status_t wess_unpack_s8(const wess_unpack_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
+                             int32_t output_index, const wess_dims_t *output_dims, int8_t *output);
+
+/** PACK, int8: input input_index written as the output's slice at that index along params->axis, the other axes
+ *  in order (TFLite Micro's reference pack; bytes copied unchanged). output [n, h, w, c]; input_index in [0, the
+ *  output's extent along the axis) (else WESS_ERR_BAD_ARG); input_dims any NHWC dims with the output's size divided
+ *  by that extent (else WESS_ERR_BAD_SHAPE). Call once per input; the output is whole after the last. */
+wess_status_t wess_pack_s8(const wess_pack_params_t *params, int32_t input_index, const wess_dims_t *input_dims,
+                           const int8_t *input, const wess_dims_t *output_dims, int8_t *output);
 
 /** SUM / MEAN over any NHWC axes, int8: input [n, h, w, c] with at most 2^23 elements reduced into each output;
  *  the output holds the kept axes in order (flat size = product of the kept extents, as REDUCE_MAX). */

@@ -82,6 +82,8 @@
        model_check_none, resize_bilinear_op_run) \
     OP(MODEL_OP_RESIZE_NEAREST_NEIGHBOR, "RESIZE_NEAREST_NEIGHBOR", 1, 1, TYPES_S8, PARAMS(wess_resize_params_t), \
        NO_REQUANT, model_check_none, resize_nearest_neighbor_op_run) \
+    OP(MODEL_OP_PACK, "PACK", 1, WESS_MAX_PACK_INPUTS, TYPES_S8, PARAMS(wess_pack_params_t), NO_REQUANT, \
+       model_check_none, pack_op_run) \
     OP(MODEL_OP_STRIDED_SLICE, "STRIDED_SLICE", 1, 1, TYPES_S8, PARAMS(wess_slice_params_t), NO_REQUANT, \
        model_check_none, strided_slice_op_run) \
     OP(MODEL_OP_SLICE, "SLICE", 1, 1, TYPES_S8, PARAMS(wess_slice_params_t), NO_REQUANT, model_check_none, \
@@ -108,7 +110,9 @@
     OPN(MODEL_OP_SPLIT, "SPLIT", 1, 1, WESS_MAX_SPLIT_OUTPUTS, TYPES_S8, PARAMS(wess_split_params_t), NO_REQUANT, \
         model_check_none, split_op_run) \
     OPN(MODEL_OP_SPLIT_V, "SPLIT_V", 1, 1, WESS_MAX_SPLIT_OUTPUTS, TYPES_S8, PARAMS(wess_split_params_t), \
-        NO_REQUANT, model_check_none, split_op_run)
+        NO_REQUANT, model_check_none, split_op_run) \
+    OPN(MODEL_OP_UNPACK, "UNPACK", 1, 1, WESS_MAX_UNPACK_OUTPUTS, TYPES_S8, PARAMS(wess_unpack_params_t), \
+        NO_REQUANT, model_check_none, unpack_op_run)
 
 /* Every row's check and run, declared (repeating a declaration is allowed). */
 #define DECLARE(code, name, min_inputs, max_inputs, types, params, requant, check, run) \

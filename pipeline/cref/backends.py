@@ -30,14 +30,17 @@ def output_type(compiled: compact.CompactModel):
 
 
 def ref_intermediates(model: bytes, x_int8: np.ndarray) -> dict[int, np.ndarray]:
-    """Every tensor the C reference runner computes (and the input), by tensor index, stacked over the batch."""
+    """Every tensor the C reference runner computes (and the input), by tensor index, stacked over the batch: each
+    sample's tensor without its leading axis when that is the batch (extent 1), else whole (a batch-1 model's
+    [time, 1, features] before an UNPACK)."""
     compiled = compact.compile_model(model)
     parts = runtime.split_joined(x_int8, [record.shape[1:] for record in compiled.inputs])
     per_sample: dict[int, list[np.ndarray]] = {tensor: list(part) for tensor, part in zip(compiled.input_tensors, parts)}
 
     def keep(_sample: int, _op: int, tensor: int, data: bytes) -> None:
         record = compiled.tensors[tensor]
-        per_sample.setdefault(tensor, []).append(np.frombuffer(data, record.numpy_type).reshape(record.shape[1:]))
+        shape = record.shape[1:] if record.shape[:1] == (1,) else record.shape
+        per_sample.setdefault(tensor, []).append(np.frombuffer(data, record.numpy_type).reshape(shape))
 
     library.run_model(compiled.blob, x_int8, output_type(compiled), on_tensor=keep)
     return {tensor: np.stack(arrays) for tensor, arrays in per_sample.items()}

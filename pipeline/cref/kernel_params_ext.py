@@ -1,4 +1,4 @@
-"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, SUM... as in TFLite Micro."""
+"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, UNPACK, PACK, SUM... as in TFLite Micro."""
 from __future__ import annotations
 
 import math
@@ -250,6 +250,55 @@ def split_params(input_shape: tuple[int, ...], axis: int, output_shapes: list[tu
         if (f32(quant[0]), quant[1]) != (f32(input_quant[0]), input_quant[1]):
             raise ParameterError(f"split output quantization {quant} differs from the input's {input_quant}")
     return SplitParams(_nhwc_positions(rank)[axis])
+
+
+@dataclass(frozen=True)
+class UnpackParams:
+    """UNPACK (C: wess_unpack_params_t): the blob's NHWC axis of the input that the outputs remove."""
+
+    axis: int
+
+
+def unpack_params(input_shape: tuple[int, ...], axis: int, output_shapes: list[tuple[int, ...]],
+                  input_quant: tuple[float, int], output_quants: list[tuple[float, int]]) -> UnpackParams:
+    """UNPACK along TFLite's `axis` (negative counts from the end) of an input of rank 1 to 4: one output per index
+    along the axis, each the input's shape without it; the bytes are copied, so each output keeps the input's
+    quantization (the converter gives them the same)."""
+    return UnpackParams(_stacked_axis("unpack", input_shape, axis, output_shapes, input_quant, output_quants))
+
+
+@dataclass(frozen=True)
+class PackParams:
+    """PACK (C: wess_pack_params_t): the blob's NHWC axis of the output that stacks the inputs."""
+
+    axis: int
+
+
+def pack_params(input_shapes: list[tuple[int, ...]], axis: int, output_shape: tuple[int, ...],
+                input_quants: list[tuple[float, int]], output_quant: tuple[float, int]) -> PackParams:
+    """PACK along TFLite's `axis` of the output (negative counts from the end) of rank 1 to 4: every input has the
+    output's shape without that axis, one per index along it; the bytes are copied, so every input must have the
+    output's quantization (the converter gives them the same)."""
+    return PackParams(_stacked_axis("pack", output_shape, axis, input_shapes, output_quant, input_quants))
+
+
+def _stacked_axis(op: str, stacked_shape: tuple[int, ...], axis: int, piece_shapes: list[tuple[int, ...]],
+                  stacked_quant: tuple[float, int], piece_quants: list[tuple[float, int]]) -> int:
+    """UNPACK's input / PACK's output (`stacked_shape`) holds the pieces along TFLite's `axis`, one per index, each
+    its shape without the axis and its quantization: the blob's NHWC position of the axis."""
+    rank = len(stacked_shape)
+    if not -rank <= axis < rank:
+        raise ParameterError(f"{op} axis {axis} of a rank-{rank} tensor")
+    axis %= rank
+    piece = tuple(stacked_shape[:axis]) + tuple(stacked_shape[axis + 1:])
+    if len(piece_shapes) != stacked_shape[axis] or any(tuple(shape) != piece for shape in piece_shapes):
+        raise ParameterError(f"{op} of {list(stacked_shape)} along axis {axis} has {len(piece_shapes)} pieces of "
+                             f"shapes {sorted({tuple(int(d) for d in shape) for shape in piece_shapes})}; "
+                             f"expected {stacked_shape[axis]} of {list(piece)}")
+    for quant in piece_quants:
+        if (f32(quant[0]), quant[1]) != (f32(stacked_quant[0]), stacked_quant[1]):
+            raise ParameterError(f"{op} piece quantization {quant} differs from the stacked tensor's {stacked_quant}")
+    return _nhwc_positions(rank)[axis]
 
 
 @dataclass(frozen=True)

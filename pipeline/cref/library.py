@@ -68,6 +68,8 @@ ReduceSumParams = type("ReduceSumParams", (ctypes.Structure,),
                        {"_fields_": [("axes", ReduceParams), ("quant", MeanParams), ("mode", _int32)]})
 SquaredDifferenceParams = _struct("SquaredDifferenceParams", list(kpe.SquaredDifferenceParams.__dataclass_fields__))
 SplitParams = _struct("SplitParams", list(kpe.SplitParams.__dataclass_fields__))
+UnpackParams = _struct("UnpackParams", list(kpe.UnpackParams.__dataclass_fields__))
+PackParams = _struct("PackParams", list(kpe.PackParams.__dataclass_fields__))
 TransposeParams = _struct("TransposeParams", list(kpe.TransposeParams.__dataclass_fields__))
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
@@ -437,6 +439,28 @@ def split(params: kpe.SplitParams, input: np.ndarray, extents: list[int]) -> lis
     _call("wess_split_s8", ctypes.byref(SplitParams(params.axis)), ctypes.byref(_dims(input.shape)),
           _pointer(input, np.int8), len(outputs), dims, pointers)
     return outputs
+
+
+def unpack(params: kpe.UnpackParams, input: np.ndarray, output_index: int,
+           output_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """UNPACK int8 of a 4-D NHWC input: the slice at output_index along params' axis, in an array of output_shape
+    (default: the input's shape with that axis of extent 1)."""
+    shape = list(input.shape)
+    shape[params.axis] = 1
+    output = np.empty(output_shape if output_shape is not None else shape, np.int8)
+    _call("wess_unpack_s8", ctypes.byref(UnpackParams(params.axis)), ctypes.byref(_dims(input.shape)),
+          _pointer(input, np.int8), output_index, ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
+
+
+def pack(params: kpe.PackParams, inputs: list[np.ndarray], output_shape: tuple[int, ...]) -> np.ndarray:
+    """PACK int8: each input written, in order, as the slice of a 4-D NHWC output of output_shape at its index
+    along params' axis (the bytes the inputs leave unwritten stay zero)."""
+    output = np.zeros(output_shape, np.int8)
+    for index, input in enumerate(inputs):
+        _call("wess_pack_s8", ctypes.byref(PackParams(params.axis)), index, ctypes.byref(_dims(input.shape)),
+              _pointer(input, np.int8), ctypes.byref(_dims(output.shape)), _pointer(output, np.int8))
+    return output
 
 
 def reduce_max(params: kpe.ReduceParams, input: np.ndarray) -> np.ndarray:

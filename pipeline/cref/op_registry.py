@@ -22,6 +22,8 @@ OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plai
 OP_INT4_FILTER = 0x2000  # op code bit: the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
 TYPE_INT8, TYPE_INT32, TYPE_FLOAT32, TYPE_INT4 = 0, 1, 2, 3  # tensor types of the compact blob (MODEL_TYPE_* in C)
 MAX_SPLIT_OUTPUTS = 16  # WESS_MAX_SPLIT_OUTPUTS (wess_ref.h)
+MAX_UNPACK_OUTPUTS = 1024  # WESS_MAX_UNPACK_OUTPUTS (wess_ref.h)
+MAX_PACK_INPUTS = 1024  # WESS_MAX_PACK_INPUTS (wess_ref.h)
 S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the int4 kernels unpack at most this many weights at once
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
 PADDING_NAMES = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
@@ -349,6 +351,30 @@ def _split_v(ctx: OpContext) -> OpRecord:
     return record
 
 
+def _unpack(ctx: OpContext) -> OpRecord:
+    """UNPACK (operand: input) into `num` slices along the axis option, the axis removed."""
+    options = ctx.options(schema.UnpackOptionsT)
+    if options.num != len(ctx.outputs):
+        raise InputError(f"UNPACK into {options.num} has {len(ctx.outputs)} outputs")
+    reader = ctx.reader
+    params = kpe.unpack_params(tuple(reader.shape(ctx.inputs[0])), int(options.axis),
+                               [tuple(reader.shape(t)) for t in ctx.outputs], reader.quant(ctx.inputs[0]),
+                               [reader.quant(t) for t in ctx.outputs])
+    return OpRecord(ctx.inputs[:1], params)
+
+
+def _pack(ctx: OpContext) -> OpRecord:
+    """PACK (operands: the inputs) of `valuesCount` inputs along a new axis of the output."""
+    options = ctx.options(schema.PackOptionsT)
+    if options.valuesCount != len(ctx.inputs):
+        raise InputError(f"PACK of {options.valuesCount} has {len(ctx.inputs)} inputs")
+    reader = ctx.reader
+    params = kpe.pack_params([tuple(reader.shape(t)) for t in ctx.inputs], int(options.axis),
+                             tuple(reader.shape(ctx.output)), [reader.quant(t) for t in ctx.inputs],
+                             reader.quant(ctx.output))
+    return OpRecord(ctx.inputs, params)
+
+
 def _resize(options_type, bilinear: bool) -> Callable[[OpContext], OpRecord]:
     """RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR of a 4-D input to the constant size operand, which must be the
     output's H and W."""
@@ -595,6 +621,8 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
            data_inputs=(1,)),
     OpSpec(OP.SPLIT_V, "SPLIT_V", _split_v, kpe.SplitParams, output_count=(1, MAX_SPLIT_OUTPUTS), required_inputs=3,
            data_inputs=1),
+    OpSpec(OP.PACK, "PACK", _pack, kpe.PackParams, input_count=(1, MAX_PACK_INPUTS)),
+    OpSpec(OP.UNPACK, "UNPACK", _unpack, kpe.UnpackParams, output_count=(1, MAX_UNPACK_OUTPUTS)),
     OpSpec(OP.STRIDED_SLICE, "STRIDED_SLICE", _strided_slice, kpe.SliceParams, required_inputs=4, data_inputs=1),
     OpSpec(OP.SLICE, "SLICE", _slice, kpe.SliceParams, required_inputs=3, data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", _requantize, kp.ReluParams),

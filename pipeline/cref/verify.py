@@ -92,8 +92,7 @@ def divergence_from(model: bytes, x: np.ndarray, sample: int, ours: dict[int, np
     for operator, op_name, outputs in operators:
         for tensor in outputs:
             theirs = interpreter.get_tensor(tensor)
-            mine = ours[tensor].reshape(theirs.shape[1:]) if theirs.ndim else ours[tensor]
-            mismatched = _byte_mismatches(mine, theirs[0])
+            mismatched = _byte_mismatches(ours[tensor].reshape(theirs.shape), theirs)  # one sample: batch 1
             if mismatched:
                 return Divergence(sample, operator, op_name, tensor, flatbuf.tensor_name(tensors[tensor]), mismatched)
     return None
