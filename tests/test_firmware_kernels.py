@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.cref import compact, library
+from pipeline.cref import compact, kernel_calls
 from pipeline.firmware import build as firmware
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN, saturating_rounding_doubling_high_mul
 from pipeline.quant.convert import int8_converter
@@ -27,7 +27,7 @@ def test_one_step_high_multiply_is_tflites_for_every_nonnegative_multiplier(refe
     midpoint_a, midpoint_b = -odd, np.full(odd.shape, 2**30)  # a * b = -odd * 2^30: an exact negative half
     a = np.concatenate([a, grid_a.ravel(), midpoint_a])
     b = np.concatenate([b, grid_b.ravel(), midpoint_b])
-    np.testing.assert_array_equal(library.fixedpoint_batch("srdhm_nonnegative", a, b),
+    np.testing.assert_array_equal(kernel_calls.fixedpoint_batch("srdhm_nonnegative", a, b),
                                   saturating_rounding_doubling_high_mul(a, b))
 
 

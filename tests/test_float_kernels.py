@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.cref import kernel_params as kp
-from pipeline.cref import library
+from pipeline.cref import kernel_calls, library
 
 pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
 
@@ -29,7 +29,7 @@ def test_conv_f32_3x3_valid_by_hand():
     # total = (1 - 3) + 2 * (4 - 6) + (7 - 9) = -8, + 0.5 = -7.5
     input = f32(range(1, 10), (1, 3, 3, 1))
     filter = f32([1, 0, -1, 2, 0, -2, 1, 0, -1], (1, 3, 3, 1))
-    output = library.conv_2d_f32(PLAIN_CONV, input, filter, f32([0.5], (1,)), (1, 1, 1, 1))
+    output = kernel_calls.conv_2d_f32(PLAIN_CONV, input, filter, f32([0.5], (1,)), (1, 1, 1, 1))
     assert output.ravel().tolist() == [-7.5]
 
 
@@ -37,7 +37,7 @@ def test_conv_f32_sums_in_tflite_order():
     # input [1, 1, 1, 3] = (1e8, 1, -1e8), filter [1, 1, 1, 3] all ones: TFLite adds in channel order,
     # ((0 + 1e8) + 1) + -1e8 = 0 in float32 (1e8 + 1 rounds back to 1e8); another order would give 1.
     input = f32([1e8, 1.0, -1e8], (1, 1, 1, 3))
-    output = library.conv_2d_f32(PLAIN_CONV, input, np.ones((1, 1, 1, 3), np.float32), None, (1, 1, 1, 1))
+    output = kernel_calls.conv_2d_f32(PLAIN_CONV, input, np.ones((1, 1, 1, 3), np.float32), None, (1, 1, 1, 1))
     assert output.ravel().tolist() == [0.0]
     # without a bias TFLite adds 0.0f: the result is +0.0, never -0.0
     assert not np.signbit(output).any()
@@ -48,16 +48,16 @@ def test_conv_f32_same_padding_skips_taps_and_relu6_clamps_by_hand():
     # corners see 4 taps (8), edges 6 (12, clamped to 6 by RELU6), centre 9 (18 -> 6). Bias -9: 8 - 9 -> 0.
     params = replace(PLAIN_CONV, pad_top=1, pad_left=1, act_min=0.0, act_max=6.0)
     input = np.full((1, 3, 3, 1), 2.0, np.float32)
-    output = library.conv_2d_f32(params, input, np.ones((1, 3, 3, 1), np.float32), f32([-5], (1,)), (1, 3, 3, 1))
+    output = kernel_calls.conv_2d_f32(params, input, np.ones((1, 3, 3, 1), np.float32), f32([-5], (1,)), (1, 3, 3, 1))
     assert output[0, :, :, 0].tolist() == [[3, 6, 3], [6, 6, 6], [3, 6, 3]]
-    output = library.conv_2d_f32(params, input, np.ones((1, 3, 3, 1), np.float32), f32([-9], (1,)), (1, 3, 3, 1))
+    output = kernel_calls.conv_2d_f32(params, input, np.ones((1, 3, 3, 1), np.float32), f32([-9], (1,)), (1, 3, 3, 1))
     assert output[0, :, :, 0].tolist() == [[0, 3, 0], [3, 6, 3], [0, 3, 0]]
 
 
 def test_conv_f32_nan_passes_the_activation_as_in_tflite():
     # std::min(std::max(NaN, 0), 6) is NaN (both comparisons false)
     params = replace(PLAIN_CONV, act_min=0.0, act_max=6.0)
-    output = library.conv_2d_f32(params, f32([np.nan], (1, 1, 1, 1)), f32([1], (1, 1, 1, 1)), None, (1, 1, 1, 1))
+    output = kernel_calls.conv_2d_f32(params, f32([np.nan], (1, 1, 1, 1)), f32([1], (1, 1, 1, 1)), None, (1, 1, 1, 1))
     assert np.isnan(output).all()
 
 
@@ -70,7 +70,7 @@ def test_depthwise_f32_multiplier_2_by_hand():
     filter[0, 1, 1, 2] = -1.0   # in_c 1, m 0: -40
     filter[0, :, :, 3] = 0.25   # in_c 1, m 1: 100 / 4 = 25
     params = kp.DepthwiseF32Params(PLAIN_CONV, depth_multiplier=2)
-    output = library.depthwise_conv_2d_f32(params, input, filter, f32([0, 0, 1, 0], (4,)), (1, 1, 1, 4))
+    output = kernel_calls.depthwise_conv_2d_f32(params, input, filter, f32([0, 0, 1, 0], (4,)), (1, 1, 1, 4))
     assert output.ravel().tolist() == [10.0, 0.5, -39.0, 25.0]
 
 
@@ -78,7 +78,7 @@ def test_fully_connected_f32_two_batches_by_hand():
     # input [2, 3]; filter [2, 3]; no bias; RELU (act_min 0): [[1 - 3 -> 0, 1 + 2 + 3], [-1 + 3, -1 - 3 -> 0]]
     input = f32([1, 2, 3, -1, 0, -3], (2, 3))
     filter = f32([1, 0, -1, 1, 1, 1], (2, 3))
-    output = library.fully_connected_f32(kp.FullyConnectedF32Params(0.0, FLOAT32_MAX), input, filter, None)
+    output = kernel_calls.fully_connected_f32(kp.FullyConnectedF32Params(0.0, FLOAT32_MAX), input, filter, None)
     assert output.tolist() == [[0.0, 6.0], [2.0, 0.0]]
 
 
@@ -98,26 +98,26 @@ FILTER_3X3 = np.zeros((1, 3, 3, 1), np.float32)
 
 
 @pytest.mark.parametrize("call, status", [
-    (lambda: library.conv_2d_f32(PLAIN_CONV, INPUT_3X3, FILTER_3X3, None, (1, 2, 1, 1)), "BAD_SHAPE"),
-    (lambda: library.conv_2d_f32(PLAIN_CONV, INPUT_3X3, np.zeros((1, 3, 3, 2), np.float32), None, (1, 1, 1, 1)),
+    (lambda: kernel_calls.conv_2d_f32(PLAIN_CONV, INPUT_3X3, FILTER_3X3, None, (1, 2, 1, 1)), "BAD_SHAPE"),
+    (lambda: kernel_calls.conv_2d_f32(PLAIN_CONV, INPUT_3X3, np.zeros((1, 3, 3, 2), np.float32), None, (1, 1, 1, 1)),
      "BAD_SHAPE"),
-    (lambda: library.conv_2d_f32(replace(PLAIN_CONV, stride_x=0), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)),
+    (lambda: kernel_calls.conv_2d_f32(replace(PLAIN_CONV, stride_x=0), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)),
      "BAD_ARG"),
-    (lambda: library.conv_2d_f32(replace(PLAIN_CONV, pad_left=3), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)),
+    (lambda: kernel_calls.conv_2d_f32(replace(PLAIN_CONV, pad_left=3), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)),
      "BAD_ARG"),
-    (lambda: library.conv_2d_f32(replace(PLAIN_CONV, act_min=1.0, act_max=0.0), INPUT_3X3, FILTER_3X3, None,
+    (lambda: kernel_calls.conv_2d_f32(replace(PLAIN_CONV, act_min=1.0, act_max=0.0), INPUT_3X3, FILTER_3X3, None,
                               (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d_f32(replace(PLAIN_CONV, act_max=float("nan")), INPUT_3X3, FILTER_3X3, None,
+    (lambda: kernel_calls.conv_2d_f32(replace(PLAIN_CONV, act_max=float("nan")), INPUT_3X3, FILTER_3X3, None,
                               (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d_f32(PLAIN_CONV, np.zeros((2, 3, 3, 1), np.float32), FILTER_3X3, None, (2, 1, 1, 1)),
+    (lambda: kernel_calls.conv_2d_f32(PLAIN_CONV, np.zeros((2, 3, 3, 1), np.float32), FILTER_3X3, None, (2, 1, 1, 1)),
      "UNSUPPORTED"),
-    (lambda: library.depthwise_conv_2d_f32(kp.DepthwiseF32Params(PLAIN_CONV, 2), INPUT_3X3, FILTER_3X3, None,
+    (lambda: kernel_calls.depthwise_conv_2d_f32(kp.DepthwiseF32Params(PLAIN_CONV, 2), INPUT_3X3, FILTER_3X3, None,
                                         (1, 1, 1, 1)), "BAD_SHAPE"),
-    (lambda: library.depthwise_conv_2d_f32(kp.DepthwiseF32Params(PLAIN_CONV, 0), INPUT_3X3, FILTER_3X3, None,
+    (lambda: kernel_calls.depthwise_conv_2d_f32(kp.DepthwiseF32Params(PLAIN_CONV, 0), INPUT_3X3, FILTER_3X3, None,
                                         (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.fully_connected_f32(kp.FullyConnectedF32Params(0.0, 6.0), np.zeros((1, 4), np.float32),
+    (lambda: kernel_calls.fully_connected_f32(kp.FullyConnectedF32Params(0.0, 6.0), np.zeros((1, 4), np.float32),
                                       np.zeros((2, 5), np.float32), None), "BAD_SHAPE"),
-    (lambda: library.fully_connected_f32(kp.FullyConnectedF32Params(float("nan"), 6.0), np.zeros((1, 4), np.float32),
+    (lambda: kernel_calls.fully_connected_f32(kp.FullyConnectedF32Params(float("nan"), 6.0), np.zeros((1, 4), np.float32),
                                       np.zeros((2, 4), np.float32), None), "BAD_ARG"),
 ])
 def test_invalid_arguments_return_the_status_and_the_wrapper_raises(call, status):
@@ -133,7 +133,7 @@ def test_null_pointers_return_bad_arg(reference_library):
 
 def test_wrapper_refuses_int8_tensors():
     with pytest.raises(TypeError):
-        library.conv_2d_f32(PLAIN_CONV, INPUT_3X3.astype(np.int8), FILTER_3X3, None, (1, 1, 1, 1))
+        kernel_calls.conv_2d_f32(PLAIN_CONV, INPUT_3X3.astype(np.int8), FILTER_3X3, None, (1, 1, 1, 1))
 
 
 # ---------------------------------------------------------------- bit-exact against LiteRT and TFLite Micro float ops
@@ -188,15 +188,15 @@ def _c_float_op(name: str, tensors: list, options: dict, x: np.ndarray, output_s
     filter, bias = tensors[0], tensors[1] if len(tensors) > 1 else None
     activation = {"linear": "NONE", "relu": "RELU", "relu6": "RELU6"}[options["activation"]]
     if name == "fully_connected":
-        return library.fully_connected_f32(kp.FullyConnectedF32Params(*kp.float_activation_range(activation)),
+        return kernel_calls.fully_connected_f32(kp.FullyConnectedF32Params(*kp.float_activation_range(activation)),
                                         x, filter, bias)
     pair = lambda value: tuple(value) if isinstance(value, (tuple, list)) else (value, value)  # noqa: E731
     params = kp.conv_f32_params(x.shape[1:3], filter.shape[1:3], pair(options["strides"]),
                                 pair(options["dilation_rate"]), options["padding"], activation)
     if name.startswith("depthwise"):
-        return library.depthwise_conv_2d_f32(kp.DepthwiseF32Params(params, options["depth_multiplier"]), x, filter,
+        return kernel_calls.depthwise_conv_2d_f32(kp.DepthwiseF32Params(params, options["depth_multiplier"]), x, filter,
                                           bias, output_shape)
-    return library.conv_2d_f32(params, x, filter, bias, output_shape)
+    return kernel_calls.conv_2d_f32(params, x, filter, bias, output_shape)
 
 
 @pytest.mark.parametrize("name", FLOAT_CASES)

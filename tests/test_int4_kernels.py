@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pipeline.cref import compact, library
+from pipeline.cref import compact, kernel_calls, library
 from pipeline.cref import kernel_params as kp
 
 pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
@@ -68,9 +68,9 @@ def test_conv_2d_s4_equals_the_int8_kernel(kernel, in_ch, out_ch):
     params = replace(PLAIN_CONV, pad_top=kernel[0] // 2, pad_left=kernel[1] // 2)
     for wess_shifts in (True, False):
         requant = _requant(rng, out_ch, wess_shifts)
-        expected = library.conv_2d(params, requant, input, filter, bias, (1, 6, 5, out_ch))
+        expected = kernel_calls.conv_2d(params, requant, input, filter, bias, (1, 6, 5, out_ch))
         packed = np.frombuffer(compact.pack_int4(filter), np.uint8)
-        assert np.array_equal(library.conv_2d_s4(params, requant, input, packed, filter.shape, bias,
+        assert np.array_equal(kernel_calls.conv_2d_s4(params, requant, input, packed, filter.shape, bias,
                                                  (1, 6, 5, out_ch)), expected)
 
 
@@ -84,9 +84,9 @@ def test_depthwise_conv_2d_s4_equals_the_int8_kernel(channels, multiplier):
     bias = rng.integers(-5000, 5000, out_ch).astype(np.int32)
     params = kp.DepthwiseParams(PLAIN_CONV, multiplier)
     requant = _requant(rng, out_ch, True)
-    expected = library.depthwise_conv_2d(params, requant, input, filter, bias, (1, 5, 6, out_ch))
+    expected = kernel_calls.depthwise_conv_2d(params, requant, input, filter, bias, (1, 5, 6, out_ch))
     packed = np.frombuffer(compact.pack_int4(filter), np.uint8)  # 9 * out_ch: odd when out_ch is
-    assert np.array_equal(library.depthwise_conv_2d_s4(params, requant, input, packed, filter.shape, bias,
+    assert np.array_equal(kernel_calls.depthwise_conv_2d_s4(params, requant, input, packed, filter.shape, bias,
                                                        (1, 5, 6, out_ch)), expected)
 
 
@@ -98,9 +98,9 @@ def test_fully_connected_s4_equals_the_int8_kernel(in_depth, out_depth):
     bias = rng.integers(-5000, 5000, out_depth).astype(np.int32)
     params = kp.FullyConnectedParams(input_offset=-5, output_offset=2, act_min=-128, act_max=127)
     requant = _requant(rng, out_depth, False)
-    expected = library.fully_connected(params, requant, input, filter, bias)
+    expected = kernel_calls.fully_connected(params, requant, input, filter, bias)
     packed = np.frombuffer(compact.pack_int4(filter), np.uint8)
-    assert np.array_equal(library.fully_connected_s4(params, requant, input, packed, filter.shape, bias), expected)
+    assert np.array_equal(kernel_calls.fully_connected_s4(params, requant, input, packed, filter.shape, bias), expected)
 
 
 def test_s4_kernels_refuse_rows_longer_than_their_buffer():
@@ -109,4 +109,4 @@ def test_s4_kernels_refuse_rows_longer_than_their_buffer():
     packed = np.zeros(1025, np.uint8)
     requant = kp.Requant(np.array([1 << 30], np.int32), np.array([0], np.int32))
     with pytest.raises(library.KernelError, match="WESS_ERR_UNSUPPORTED"):
-        library.fully_connected_s4(params, requant, input, packed, (1, 2049), None)
+        kernel_calls.fully_connected_s4(params, requant, input, packed, (1, 2049), None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.cref import kernel_params as kp
-from pipeline.cref import library
+from pipeline.cref import kernel_calls, library
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN, requantize
 
 SAMPLES_PER_MODEL = 3
@@ -36,7 +36,7 @@ def test_conv_1x3x3x1_valid_by_hand():
     filter = np.array([1, 0, -1, 2, 0, -2, 1, 0, -1], dtype=np.int8).reshape(1, 3, 3, 1)  # Sobel x
     bias = np.array([5], dtype=np.int32)
     # acc = (1 - 3) + 2 * (4 - 6) + (7 - 9) + bias = -2 - 4 - 2 + 5 = -3
-    output = library.conv_2d(PLAIN_CONV, unit_requant(), input, filter, bias, (1, 1, 1, 1))
+    output = kernel_calls.conv_2d(PLAIN_CONV, unit_requant(), input, filter, bias, (1, 1, 1, 1))
     assert output.ravel().tolist() == [-3]
 
 
@@ -47,7 +47,7 @@ def test_conv_same_padding_offsets_and_activation_by_hand():
     params = replace(PLAIN_CONV, input_offset=-2, output_offset=3, pad_top=1, pad_left=1, act_max=60)
     input = np.full((1, 3, 3, 1), 10, dtype=np.int8)
     filter = np.ones((1, 3, 3, 1), dtype=np.int8)
-    output = library.conv_2d(params, unit_requant(), input, filter, None, (1, 3, 3, 1))
+    output = kernel_calls.conv_2d(params, unit_requant(), input, filter, None, (1, 3, 3, 1))
     assert output[0, :, :, 0].tolist() == [[35, 51, 35], [51, 60, 51], [35, 51, 35]]
 
 
@@ -58,7 +58,7 @@ def test_conv_per_channel_requant_and_wess_shifts_by_hand():
     filter = np.ones((4, 1, 1, 1), dtype=np.int8)
     requant = kp.Requant(np.array([2**30], dtype=np.int32), np.array([0], dtype=np.int32),
                          kp.pack_channel_shift4([0, 1, 2, 15]))
-    output = library.conv_2d(PLAIN_CONV, requant, input, filter, None, (1, 1, 1, 4))
+    output = kernel_calls.conv_2d(PLAIN_CONV, requant, input, filter, None, (1, 1, 1, 4))
     assert output.ravel().tolist() == [50, 25, 13, 0]
 
 
@@ -70,7 +70,7 @@ def test_wess_total_right_shift_beyond_31_flushes_to_zero():
     requant = kp.Requant(np.array([INT32_MAX], dtype=np.int32), np.array([20], dtype=np.int32),
                          kp.pack_channel_shift4([11, 12]))
     params = kp.FullyConnectedParams(input_offset=0, output_offset=7, act_min=-128, act_max=127)
-    output = library.fully_connected(params, requant, input, filter, bias)
+    output = kernel_calls.fully_connected(params, requant, input, filter, bias)
     acc = 127 * 127 + 2**30
     assert output.tolist() == [[min(127, 7 + requantize(acc, INT32_MAX, 31)), 7]]
 
@@ -84,7 +84,7 @@ def test_depthwise_multiplier_2_by_hand():
     filter[0, 0, 0, 2] = 1   # channel 1 at (0, 0): 10
     filter[0, 1, 1, 3] = 2   # 2 * channel 1 at (1, 1): 80
     params = kp.DepthwiseParams(PLAIN_CONV, depth_multiplier=2)
-    output = library.depthwise_conv_2d(params, unit_requant(4), input, filter, None, (1, 1, 1, 4))
+    output = kernel_calls.depthwise_conv_2d(params, unit_requant(4), input, filter, None, (1, 1, 1, 4))
     assert output.ravel().tolist() == [10, -10, 10, 80]
 
 
@@ -98,7 +98,7 @@ def test_conv_wide_filter_takes_the_direct_path_and_skips_padding_by_hand():
     input = np.full((1, 3, 3, 114), 10, dtype=np.int8)
     filter = np.ones((1, 3, 3, 114), dtype=np.int8)
     requant = kp.Requant(np.array([2**30], dtype=np.int32), np.array([9], dtype=np.int32))
-    output = library.conv_2d(params, requant, input, filter, None, (1, 3, 3, 1))
+    output = kernel_calls.conv_2d(params, requant, input, filter, None, (1, 3, 3, 1))
     assert output[0, :, :, 0].tolist() == [[4, 5, 4], [5, 8, 5], [4, 5, 4]]
 
 
@@ -110,7 +110,7 @@ def test_depthwise_padding_and_more_channels_than_one_block_by_hand():
     channel_values = np.arange(70) - 35
     input = np.ascontiguousarray(np.broadcast_to(channel_values, (1, 2, 2, 70)), dtype=np.int8)
     filter = np.ones((1, 3, 3, 70), dtype=np.int8)
-    output = library.depthwise_conv_2d(params, unit_requant(70), input, filter, None, (1, 2, 2, 70))
+    output = kernel_calls.depthwise_conv_2d(params, unit_requant(70), input, filter, None, (1, 2, 2, 70))
     expected = np.clip(4 * (channel_values + 5), -128, 127)
     assert (output == expected).all()
 
@@ -197,10 +197,10 @@ def test_conv_and_depthwise_match_the_definition_on_every_code_path(name):
     output_hw = [-(-size // s) if padding == "same" else (size - k) // s + 1
                  for size, k, s in zip((h, w), span, stride)]
     if depthwise:
-        output = library.depthwise_conv_2d(kp.DepthwiseParams(conv, channels), requant, input, filter, bias,
+        output = kernel_calls.depthwise_conv_2d(kp.DepthwiseParams(conv, channels), requant, input, filter, bias,
                                         (1, *output_hw, out_ch))
     else:
-        output = library.conv_2d(conv, requant, input, filter, bias, (1, *output_hw, out_ch))
+        output = kernel_calls.conv_2d(conv, requant, input, filter, bias, (1, *output_hw, out_ch))
     expected = reference_conv(conv, requant, input, filter, bias, output_hw, channels if depthwise else None)
     assert output.shape == (1, *output_hw, out_ch)
     assert (output[0] == expected).all()
@@ -212,27 +212,27 @@ def test_average_pool_rounds_half_away_and_ignores_padding():
     input = np.array([1, 2, -1, -2], dtype=np.int8).reshape(1, 2, 2, 1)
     params = kp.PoolParams(stride_y=1, stride_x=1, filter_height=2, filter_width=2, pad_top=0, pad_left=0,
                            act_min=-128, act_max=127)
-    output = library.average_pool_2d(params, input, (1, 2, 2, 1))
+    output = kernel_calls.average_pool_2d(params, input, (1, 2, 2, 1))
     # (1+2-1-2)/4 = 0; (2-2)/2 = 0; (-1-2)/2 = -1.5 -> -2; -2
     assert output[0, :, :, 0].tolist() == [[0, 0], [-2, -2]]
-    assert library.max_pool_2d(params, input, (1, 2, 2, 1))[0, :, :, 0].tolist() == [[2, 2], [-1, -2]]
+    assert kernel_calls.max_pool_2d(params, input, (1, 2, 2, 1))[0, :, :, 0].tolist() == [[2, 2], [-1, -2]]
 
 
 def test_pad_concatenation_and_quantize_by_hand():
     input = np.array([[[[1], [2]]]], dtype=np.int8)  # [1, 1, 2, 1]
-    padded = library.pad(kp.PadParams(pad_top=1, pad_bottom=0, pad_left=0, pad_right=1, pad_value=-5), input)
+    padded = kernel_calls.pad(kp.PadParams(pad_top=1, pad_bottom=0, pad_left=0, pad_right=1, pad_value=-5), input)
     assert padded[0, :, :, 0].tolist() == [[-5, -5, -5], [1, 2, -5]]
-    joined = library.concatenation([input, np.array([[[[7, 8], [9, 10]]]], dtype=np.int8)])
+    joined = kernel_calls.concatenation([input, np.array([[[[7, 8], [9, 10]]]], dtype=np.int8)])
     assert joined.tolist() == [[[[1, 7, 8], [2, 9, 10]]]]
     values = np.array([0.25, -0.25, 0.75, 1000.0, -1000.0, np.nan], dtype=np.float32)
-    quantized = library.quantize(kp.quantize_params(0.5, 3), values)
+    quantized = kernel_calls.quantize(kp.quantize_params(0.5, 3), values)
     assert quantized.tolist() == [4, 2, 5, 127, -128, -128]  # ties away from zero: 0.5 -> 1, -0.5 -> -1
-    assert library.dequantize(kp.dequantize_params(0.5, 3), quantized[:3]).tolist() == [0.5, -0.5, 1.0]
+    assert kernel_calls.dequantize(kp.dequantize_params(0.5, 3), quantized[:3]).tolist() == [0.5, -0.5, 1.0]
 
 
 def test_softmax_of_equal_logits_is_uniform():
     params = kp.softmax_params(input_scale=0.1)
-    output = library.softmax(params, np.zeros((2, 4), dtype=np.int8))
+    output = kernel_calls.softmax(params, np.zeros((2, 4), dtype=np.int8))
     assert output.tolist() == [[-64] * 4] * 2  # 1/4 * 256 - 128
 
 
@@ -252,41 +252,41 @@ FILTER_3X3 = np.zeros((1, 3, 3, 1), dtype=np.int8)
 
 
 @pytest.mark.parametrize("call, status", [
-    (lambda: library.conv_2d(PLAIN_CONV, unit_requant(), INPUT_3X3, FILTER_3X3, None, (1, 2, 1, 1)), "BAD_SHAPE"),
-    (lambda: library.conv_2d(PLAIN_CONV, unit_requant(), INPUT_3X3, np.zeros((1, 3, 3, 2), np.int8), None,
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, unit_requant(), INPUT_3X3, FILTER_3X3, None, (1, 2, 1, 1)), "BAD_SHAPE"),
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, unit_requant(), INPUT_3X3, np.zeros((1, 3, 3, 2), np.int8), None,
                           (1, 1, 1, 1)), "BAD_SHAPE"),
-    (lambda: library.conv_2d(replace(PLAIN_CONV, stride_y=0), unit_requant(), INPUT_3X3, FILTER_3X3, None,
+    (lambda: kernel_calls.conv_2d(replace(PLAIN_CONV, stride_y=0), unit_requant(), INPUT_3X3, FILTER_3X3, None,
                           (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d(replace(PLAIN_CONV, pad_top=3), unit_requant(), INPUT_3X3, FILTER_3X3, None,
+    (lambda: kernel_calls.conv_2d(replace(PLAIN_CONV, pad_top=3), unit_requant(), INPUT_3X3, FILTER_3X3, None,
                           (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d(replace(PLAIN_CONV, act_min=10, act_max=9), unit_requant(), INPUT_3X3, FILTER_3X3,
+    (lambda: kernel_calls.conv_2d(replace(PLAIN_CONV, act_min=10, act_max=9), unit_requant(), INPUT_3X3, FILTER_3X3,
                           None, (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d(PLAIN_CONV, unit_requant(2), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d(PLAIN_CONV, kp.Requant(np.array([-1], np.int32), np.array([0], np.int32)), INPUT_3X3,
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, unit_requant(2), INPUT_3X3, FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, kp.Requant(np.array([-1], np.int32), np.array([0], np.int32)), INPUT_3X3,
                           FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d(PLAIN_CONV, kp.Requant(np.array([1], np.int32), np.array([32], np.int32)), INPUT_3X3,
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, kp.Requant(np.array([1], np.int32), np.array([32], np.int32)), INPUT_3X3,
                           FILTER_3X3, None, (1, 1, 1, 1)), "BAD_ARG"),
-    (lambda: library.conv_2d(PLAIN_CONV, unit_requant(), np.zeros((2, 3, 3, 1), np.int8), FILTER_3X3, None,
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, unit_requant(), np.zeros((2, 3, 3, 1), np.int8), FILTER_3X3, None,
                           (2, 1, 1, 1)), "UNSUPPORTED"),
-    (lambda: library.conv_2d(PLAIN_CONV, unit_requant(), np.zeros((1, 300, 1, 256), np.int8),
+    (lambda: kernel_calls.conv_2d(PLAIN_CONV, unit_requant(), np.zeros((1, 300, 1, 256), np.int8),
                           np.zeros((1, 257, 1, 256), np.int8), None, (1, 44, 1, 1)), "UNSUPPORTED"),
-    (lambda: library.depthwise_conv_2d(kp.DepthwiseParams(PLAIN_CONV, 2), unit_requant(), INPUT_3X3, FILTER_3X3,
+    (lambda: kernel_calls.depthwise_conv_2d(kp.DepthwiseParams(PLAIN_CONV, 2), unit_requant(), INPUT_3X3, FILTER_3X3,
                                     None, (1, 1, 1, 1)), "BAD_SHAPE"),
-    (lambda: library.fully_connected(kp.FullyConnectedParams(0, 0, -128, 127), unit_requant(),
+    (lambda: kernel_calls.fully_connected(kp.FullyConnectedParams(0, 0, -128, 127), unit_requant(),
                                   np.zeros((1, 4), np.int8), np.zeros((2, 5), np.int8), None), "BAD_SHAPE"),
-    (lambda: library.add(replace(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), left_shift=21),
+    (lambda: kernel_calls.add(replace(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), left_shift=21),
                       np.zeros((1, 2), np.int8), np.zeros((1, 1), np.int8)), "BAD_ARG"),
-    (lambda: library.sub(replace(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), input1_right_shift=32),
+    (lambda: kernel_calls.sub(replace(kp.add_params(0.1, 0, 0.1, 0, 0.2, 0, "NONE"), input1_right_shift=32),
                       np.zeros((1, 2), np.int8), np.zeros((1, 1), np.int8)), "BAD_ARG"),
-    (lambda: library.average_pool_2d(kp.PoolParams(1, 1, 2, 2, 0, 0, -128, 127), INPUT_3X3, (1, 3, 3, 2)),
+    (lambda: kernel_calls.average_pool_2d(kp.PoolParams(1, 1, 2, 2, 0, 0, -128, 127), INPUT_3X3, (1, 3, 3, 2)),
      "BAD_SHAPE"),
-    (lambda: library.max_pool_2d(kp.PoolParams(1, 1, 2, 2, 2, 0, -128, 127), INPUT_3X3, (1, 3, 3, 1)), "BAD_ARG"),
-    (lambda: library.mean_hw(kp.MeanParams(0, 0, 2**30, 40), INPUT_3X3), "BAD_ARG"),
-    (lambda: library.softmax(kp.SoftmaxParams(2**30, 5, 1), INPUT_3X3), "BAD_ARG"),
-    (lambda: library.softmax(kp.SoftmaxParams(2**30, 5, -10), np.zeros((1, 4096), np.int8)), "UNSUPPORTED"),
-    (lambda: library.quantize(kp.QuantizeParams(0.0, 0), np.zeros(3, np.float32)), "BAD_ARG"),
-    (lambda: library.dequantize(kp.DequantizeParams(1.0, 200), np.zeros(3, np.int8)), "BAD_ARG"),
-    (lambda: library.pad(kp.PadParams(-1, 0, 0, 0, 0), INPUT_3X3), "BAD_ARG"),
+    (lambda: kernel_calls.max_pool_2d(kp.PoolParams(1, 1, 2, 2, 2, 0, -128, 127), INPUT_3X3, (1, 3, 3, 1)), "BAD_ARG"),
+    (lambda: kernel_calls.mean_hw(kp.MeanParams(0, 0, 2**30, 40), INPUT_3X3), "BAD_ARG"),
+    (lambda: kernel_calls.softmax(kp.SoftmaxParams(2**30, 5, 1), INPUT_3X3), "BAD_ARG"),
+    (lambda: kernel_calls.softmax(kp.SoftmaxParams(2**30, 5, -10), np.zeros((1, 4096), np.int8)), "UNSUPPORTED"),
+    (lambda: kernel_calls.quantize(kp.QuantizeParams(0.0, 0), np.zeros(3, np.float32)), "BAD_ARG"),
+    (lambda: kernel_calls.dequantize(kp.DequantizeParams(1.0, 200), np.zeros(3, np.int8)), "BAD_ARG"),
+    (lambda: kernel_calls.pad(kp.PadParams(-1, 0, 0, 0, 0), INPUT_3X3), "BAD_ARG"),
 ])
 def test_invalid_arguments_return_the_status_and_the_wrapper_raises(call, status):
     with pytest.raises(library.KernelError, match=f"WESS_ERR_{status}"):
@@ -304,7 +304,7 @@ def test_null_pointers_return_bad_arg(reference_library):
 
 def test_wrapper_refuses_silent_casts_and_names_the_kernel():
     with pytest.raises(TypeError):
-        library.max_pool_2d(kp.PoolParams(1, 1, 1, 1, 0, 0, -128, 127), INPUT_3X3.astype(np.int16), (1, 3, 3, 1))
+        kernel_calls.max_pool_2d(kp.PoolParams(1, 1, 1, 1, 0, 0, -128, 127), INPUT_3X3.astype(np.int16), (1, 3, 3, 1))
     error = library.KernelError("wess_add_s8", 3)
     assert "wess_add_s8" in str(error) and "WESS_ERR_UNSUPPORTED" in str(error)
 
@@ -454,7 +454,7 @@ def c_conv(run: ReferenceRun, config: dict):
     requant = kp.per_channel_requant(run.scale(input_index),
                                      run.tensors[filter_index]["quantization_parameters"]["scales"],
                                      run.scale(output_index))
-    return lambda sample: library.conv_2d(params, requant, sample[input_index], filter, bias, run.shape(output_index))
+    return lambda sample: kernel_calls.conv_2d(params, requant, sample[input_index], filter, bias, run.shape(output_index))
 
 
 def _pair(value):
@@ -515,7 +515,7 @@ def test_wess_one_multiplier_and_channel_shifts_equal_tflite_per_channel(conv_ru
     params = kp.conv_params(run.shape(input_index)[1:3], (3, 3), (1, 1), (2, 2), "valid",
                             run.zero_point(input_index), run.scale(output_index), run.zero_point(output_index), "NONE")
     filter, bias = run.constants[filter_index], run.constants[bias_index]
-    wess = lambda sample: library.conv_2d(params, requant, sample[input_index], filter, bias, run.shape(output_index))
+    wess = lambda sample: kernel_calls.conv_2d(params, requant, sample[input_index], filter, bias, run.shape(output_index))
     assert_bit_exact(run, wess)
     assert_bit_exact(run, per_channel)
 
@@ -582,7 +582,7 @@ def test_depthwise_conv_2d_matches_references(op_runs, name, strides, padding, d
     requant = kp.per_channel_requant(run.scale(input_index),
                                      run.tensors[filter_index]["quantization_parameters"]["scales"],
                                      run.scale(output_index))
-    assert_bit_exact(run, lambda sample: library.depthwise_conv_2d(params, requant, sample[input_index], filter, bias,
+    assert_bit_exact(run, lambda sample: kernel_calls.depthwise_conv_2d(params, requant, sample[input_index], filter, bias,
                                                                 run.shape(output_index)))
 
 
@@ -596,7 +596,7 @@ def test_fully_connected_matches_references(op_runs):
                                      run.tensors[filter_index]["quantization_parameters"]["scales"],
                                      run.scale(output_index))
     filter, bias = run.constants[filter_index], run.constants[bias_index]
-    assert_bit_exact(run, lambda sample: library.fully_connected(params, requant, sample[input_index], filter, bias))
+    assert_bit_exact(run, lambda sample: kernel_calls.fully_connected(params, requant, sample[input_index], filter, bias))
 
 
 def test_add_and_sub_broadcast_a_channel_vector_by_hand():
@@ -605,11 +605,11 @@ def test_add_and_sub_broadcast_a_channel_vector_by_hand():
     params = kp.add_params(1.0, 0, 1.0, 0, 1.0, 0, "NONE")
     input1 = np.array([[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]], np.int8)
     channel = np.array([10, -20], np.int8)
-    assert library.add(params, input1, channel).tolist() == [[[[11, -18], [13, -16]], [[15, -14], [17, -12]]]]
-    assert library.sub(params, input1, channel).tolist() == [[[[-9, 22], [-7, 24]], [[-5, 26], [-3, 28]]]]
+    assert kernel_calls.add(params, input1, channel).tolist() == [[[[11, -18], [13, -16]], [[15, -14], [17, -12]]]]
+    assert kernel_calls.sub(params, input1, channel).tolist() == [[[[-9, 22], [-7, 24]], [[-5, 26], [-3, 28]]]]
     # input2 [1, 2, 1, 1] broadcast over W and C: rows of input1 minus 1 and 2
     rows = np.array([[[[1]], [[2]]]], np.int8)
-    assert library.sub(params, input1, rows).tolist() == [[[[0, 1], [2, 3]], [[3, 4], [5, 6]]]]
+    assert kernel_calls.sub(params, input1, rows).tolist() == [[[[0, 1], [2, 3]], [[3, 4], [5, 6]]]]
 
 
 @pytest.mark.parametrize("name, activation", [("add", "NONE"), ("add_relu", "RELU")])
@@ -620,12 +620,12 @@ def test_add_matches_references(op_runs, name, activation):
     assert run.scale(first) != run.scale(second)
     params = kp.add_params(run.scale(first), run.zero_point(first), run.scale(second), run.zero_point(second),
                            run.scale(output_index), run.zero_point(output_index), activation)
-    assert_bit_exact(run, lambda sample: library.add(params, sample[first], sample[second]))
+    assert_bit_exact(run, lambda sample: kernel_calls.add(params, sample[first], sample[second]))
 
 
 @pytest.mark.parametrize("name, pool, filter_hw, stride_hw, padding", [
-    ("average_pool_3x3_stride2_same", library.average_pool_2d, (3, 3), (2, 2), "same"),
-    ("max_pool_3x3_stride2_same", library.max_pool_2d, (3, 3), (2, 2), "same"),
+    ("average_pool_3x3_stride2_same", kernel_calls.average_pool_2d, (3, 3), (2, 2), "same"),
+    ("max_pool_3x3_stride2_same", kernel_calls.max_pool_2d, (3, 3), (2, 2), "same"),
 ])
 def test_pools_match_references(op_runs, name, pool, filter_hw, stride_hw, padding):
     run = op_runs(name)
@@ -641,7 +641,7 @@ def c_mean(run: ReferenceRun):
     input_index, output_index = _io(run)
     params = kp.mean_params(run.scale(input_index), run.zero_point(input_index), run.scale(output_index),
                             run.zero_point(output_index))
-    return lambda sample: library.mean_hw(params, sample[input_index])
+    return lambda sample: kernel_calls.mean_hw(params, sample[input_index])
 
 
 @pytest.mark.parametrize("name", ["mean_global_average_pool", "mean_keepdims_12x12"])
@@ -655,7 +655,7 @@ def test_pad_matches_references(op_runs):
     run = op_runs("pad")
     input_index, output_index = _io(run)
     params = kp.pad_params(((1, 2), (0, 1)), run.zero_point(output_index))
-    assert_bit_exact(run, lambda sample: library.pad(params, sample[input_index]))
+    assert_bit_exact(run, lambda sample: kernel_calls.pad(params, sample[input_index]))
 
 
 def test_concatenation_matches_references(op_runs):
@@ -663,7 +663,7 @@ def test_concatenation_matches_references(op_runs):
     output_index = run.op["outputs"][0]
     kp.concatenation_params([(run.scale(i), run.zero_point(i)) for i in run.op["inputs"]],
                             (run.scale(output_index), run.zero_point(output_index)))
-    assert_bit_exact(run, lambda sample: library.concatenation([sample[i] for i in run.op["inputs"]]))
+    assert_bit_exact(run, lambda sample: kernel_calls.concatenation([sample[i] for i in run.op["inputs"]]))
 
 
 @pytest.mark.parametrize("name", ["softmax", "softmax_rows", "softmax_wide"])
@@ -672,15 +672,15 @@ def test_softmax_matches_references(op_runs, name):
     input_index, output_index = _io(run)
     assert (run.scale(output_index), run.zero_point(output_index)) == (1 / 256, -128)
     params = kp.softmax_params(run.scale(input_index))
-    assert_bit_exact(run, lambda sample: library.softmax(params, sample[input_index]))
+    assert_bit_exact(run, lambda sample: kernel_calls.softmax(params, sample[input_index]))
 
 
 def test_softmax_sum_of_exps_beyond_2_28_gives_exact_zero_probabilities():
     # 600 equal logits: sum of exps = 600 * 2**19 >= 2**28, so the final rounding exponent is 32; every
     # probability (1/600) rounds to 0 -> -128. LiteRT's reference and TFLite Micro abort here (TFLITE_CHECK).
     params = kp.softmax_params(input_scale=0.0078)
-    assert (library.softmax(params, np.zeros((1, 600), dtype=np.int8)) == -128).all()
-    assert (library.softmax(params, np.zeros((1, 500), dtype=np.int8)) == -127).all()  # 256 / 500 = 0.512 -> 1
+    assert (kernel_calls.softmax(params, np.zeros((1, 600), dtype=np.int8)) == -128).all()
+    assert (kernel_calls.softmax(params, np.zeros((1, 500), dtype=np.int8)) == -127).all()  # 256 / 500 = 0.512 -> 1
 
 
 SUBPROCESS_RUNNERS = {
@@ -712,8 +712,8 @@ def test_quantize_and_dequantize_at_the_model_edges_match_references(op_runs):
 
     def chain(sample):
         (float_input,) = sample.values()
-        quantized = library.quantize(quantize, float_input)
-        return library.dequantize(dequantize, library.max_pool_2d(pool, quantized, run.shape(pooled_index)))
+        quantized = kernel_calls.quantize(quantize, float_input)
+        return kernel_calls.dequantize(dequantize, kernel_calls.max_pool_2d(pool, quantized, run.shape(pooled_index)))
 
     assert [details["op_name"] for details in _ops(run)] == ["QUANTIZE", "MAX_POOL_2D", "DEQUANTIZE"]
     assert_bit_exact(run, chain)

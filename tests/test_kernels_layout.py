@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.cref import kernel_params as kp
 from pipeline.cref import kernel_params_ext as kpe
-from pipeline.cref import library
+from pipeline.cref import kernel_calls, library
 
 pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
 
@@ -31,12 +31,12 @@ def _pointer(array: np.ndarray):
 def test_split_by_hand():
     # input [1, 2, 2, 3]: pixel p holds 10 p + channel; channels cut 1 | 2, then rows cut 1 | 1
     input = _int8([[[[0, 1, 2], [10, 11, 12]], [[20, 21, 22], [30, 31, 32]]]])
-    first, second = library.split(kpe.SplitParams(3), input, [1, 2])
+    first, second = kernel_calls.split(kpe.SplitParams(3), input, [1, 2])
     assert first[0, :, :, 0].tolist() == [[0, 10], [20, 30]]
     assert second[0].tolist() == [[[1, 2], [11, 12]], [[21, 22], [31, 32]]]
-    top, bottom = library.split(kpe.SplitParams(1), input, [1, 1])
+    top, bottom = kernel_calls.split(kpe.SplitParams(1), input, [1, 1])
     assert (top[0, 0].tolist(), bottom[0, 0].tolist()) == ([[0, 1, 2], [10, 11, 12]], [[20, 21, 22], [30, 31, 32]])
-    assert library.split(kpe.SplitParams(2), input, [2])[0].tolist() == input.tolist()  # one piece: a copy
+    assert kernel_calls.split(kpe.SplitParams(2), input, [2])[0].tolist() == input.tolist()  # one piece: a copy
 
 
 def test_split_params_map_the_tflite_axis_onto_nhwc():
@@ -79,12 +79,12 @@ def test_split_errors(reference_library):
 def test_unpack_by_hand():
     # input [1, 3, 1, 2] (TFLite [3, 1, 2]: time, batch, features): step t holds 10 t + feature
     input = _int8([[[[0, 1]], [[10, 11]], [[20, 21]]]])
-    steps = [library.unpack(kpe.UnpackParams(1), input, t, (1, 2)) for t in range(3)]
+    steps = [kernel_calls.unpack(kpe.UnpackParams(1), input, t, (1, 2)) for t in range(3)]
     assert [step.tolist() for step in steps] == [[[0, 1]], [[10, 11]], [[20, 21]]]
     # input [1, 2, 2, 3] along W: output w holds both rows' pixel w, channels in order (the axes before and after)
     input = _int8([[[[0, 1, 2], [10, 11, 12]], [[20, 21, 22], [30, 31, 32]]]])
-    assert library.unpack(kpe.UnpackParams(2), input, 1, (2, 3)).tolist() == [[10, 11, 12], [30, 31, 32]]
-    assert library.unpack(kpe.UnpackParams(3), input, 2, (2, 2)).tolist() == [[2, 12], [22, 32]]
+    assert kernel_calls.unpack(kpe.UnpackParams(2), input, 1, (2, 3)).tolist() == [[10, 11, 12], [30, 31, 32]]
+    assert kernel_calls.unpack(kpe.UnpackParams(3), input, 2, (2, 2)).tolist() == [[2, 12], [22, 32]]
 
 
 def test_unpack_params_map_the_tflite_axis_onto_nhwc():
@@ -124,13 +124,13 @@ def test_unpack_errors(reference_library):
 def test_pack_by_hand():
     # three steps [1, 2] stacked along TFLite axis 0 of [3, 1, 2] (NHWC [1, 3, 1, 2]): the inverse of UNPACK
     steps = [_int8([[10 * t, 10 * t + 1]]) for t in range(3)]
-    packed = library.pack(kpe.PackParams(1), steps, (1, 3, 1, 2))
+    packed = kernel_calls.pack(kpe.PackParams(1), steps, (1, 3, 1, 2))
     assert packed.tolist() == [[[[0, 1]], [[10, 11]], [[20, 21]]]]
     # two [2, 3] inputs stacked along W of [1, 2, 2, 3]: input k lands at column k of both rows
     first, second = _int8([[0, 1, 2], [20, 21, 22]]), _int8([[10, 11, 12], [30, 31, 32]])
-    packed = library.pack(kpe.PackParams(2), [first, second], (1, 2, 2, 3))
+    packed = kernel_calls.pack(kpe.PackParams(2), [first, second], (1, 2, 2, 3))
     assert packed.tolist() == [[[[0, 1, 2], [10, 11, 12]], [[20, 21, 22], [30, 31, 32]]]]
-    assert [library.unpack(kpe.UnpackParams(2), packed, k, (2, 3)).tolist() for k in (0, 1)] == \
+    assert [kernel_calls.unpack(kpe.UnpackParams(2), packed, k, (2, 3)).tolist() for k in (0, 1)] == \
         [first.tolist(), second.tolist()]
 
 
@@ -170,9 +170,9 @@ def test_pack_errors(reference_library):
 def test_pad_nhwc_by_hand():
     # input [1, 1, 2, 2] = [[1, 2], [3, 4]]: one channel before and two after, one column after, value -5
     params = kpe.PadNhwcParams(0, 0, 0, 0, 0, 1, 1, 2, -5)
-    output = library.pad_nhwc(params, _int8([[[[1, 2], [3, 4]]]]))
+    output = kernel_calls.pad_nhwc(params, _int8([[[[1, 2], [3, 4]]]]))
     assert output[0, 0].tolist() == [[-5, 1, 2, -5, -5], [-5, 3, 4, -5, -5], [-5] * 5]
-    rows = library.pad_nhwc(kpe.PadNhwcParams(0, 0, 1, 0, 0, 0, 0, 0, 7), _int8([[[[1, 2], [3, 4]]]]))
+    rows = kernel_calls.pad_nhwc(kpe.PadNhwcParams(0, 0, 1, 0, 0, 0, 0, 0, 7), _int8([[[[1, 2], [3, 4]]]]))
     assert rows[0].tolist() == [[[7, 7], [7, 7]], [[1, 2], [3, 4]]]  # a row on top
 
 
@@ -218,20 +218,20 @@ BYTES = [[[[4, 5], [6, 7]]]]  # [1, 1, 2, 2]; q - zero point = [[1, 2], [3, 4]]
 ])
 def test_reduce_sum_by_hand(axes, mean, expected):
     params = kpe.reduce_sum_params(4, axes, QUANT_IN, QUANT_OUT, mean)
-    assert library.reduce_sum(params, _int8(BYTES)).ravel().tolist() == expected
+    assert kernel_calls.reduce_sum(params, _int8(BYTES)).ravel().tolist() == expected
 
 
 def test_mean_with_the_input_quantization_is_the_integer_mean():
     # TFLite Micro's EvalIntegerMean: the stored bytes summed, divided by the count, truncated toward zero
     params = kpe.reduce_sum_params(4, [3], QUANT_IN, QUANT_IN, mean=True)
     assert params.mode == kpe.REDUCE_MEAN_SAME_QUANT
-    assert library.reduce_sum(params, _int8([[[[4, 5], [-3, -4]]]])).ravel().tolist() == [4, -3]  # 9 / 2, -7 / 2
+    assert kernel_calls.reduce_sum(params, _int8([[[[4, 5], [-3, -4]]]])).ravel().tolist() == [4, -3]  # 9 / 2, -7 / 2
     assert kpe.reduce_sum_params(4, [3], QUANT_IN, QUANT_IN, mean=False).mode == kpe.REDUCE_SUM  # SUM requantizes
 
 
 def test_reduce_sum_saturates_and_maps_axes():
     params = kpe.reduce_sum_params(4, [1, 2, 3], (1.0, 0), (1.0, 0), mean=False)
-    assert library.reduce_sum(params, np.full((1, 2, 2, 2), 100, np.int8)).ravel().tolist() == [127]  # 800
+    assert kernel_calls.reduce_sum(params, np.full((1, 2, 2, 2), 100, np.int8)).ravel().tolist() == [127]  # 800
     assert kpe.reduce_sum_params(3, [1], SAME, SAME, False).axes == kpe.ReduceParams(0, 0, 1, 0)  # [1, T, C]
     with pytest.raises(kp.ParameterError):
         kpe.reduce_sum_params(4, [4], SAME, SAME, False)
@@ -265,9 +265,9 @@ def test_squared_difference_by_hand():
     # (10 - 0)^2 = 100 -> -28; (20 - 0)^2 = 400 saturates at 127. input2 [1, 1, 1, 1] broadcasts in the last row.
     params = kpe.squared_difference_params(0.5, 0, 0.5, 0, 1.0, -128)
     assert params.input1_multiplier == params.input2_multiplier == 1 << 30 and params.input1_right_shift == 0
-    output = library.squared_difference(params, _int8([[[[4, 1, 20, 40]]]]), _int8([[[[0, 3, 0, 0]]]]))
+    output = kernel_calls.squared_difference(params, _int8([[[[4, 1, 20, 40]]]]), _int8([[[[0, 3, 0, 0]]]]))
     assert output.ravel().tolist() == [-124, -127, -28, 127]
-    broadcast = library.squared_difference(params, _int8([[[[4, 6, 8]]]]), _int8([[[[2]]]]))
+    broadcast = kernel_calls.squared_difference(params, _int8([[[[4, 6, 8]]]]), _int8([[[[2]]]]))
     assert broadcast.ravel().tolist() == [-127, -124, -119]  # (1, 2, 3)^2 - 128
 
 
