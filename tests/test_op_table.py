@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cref import compact, library, op_registry, param_words, verify
+from pipeline.cref import compact, library, op_records, op_registry, param_words, verify
 from pipeline.errors import InputError, UnsupportedError, WessError
 
 pytestmark = pytest.mark.usefixtures("reference_library")
@@ -74,7 +74,7 @@ def test_each_params_dataclass_is_laid_out_as_its_c_struct():
             assert spec.params_type is None, spec.name
             continue
         assert list(param_words.param_layout(spec.params_type)) == c_layout(structs, row.params_struct.decode())
-    assert list(param_words.param_layout(op_registry.RequantWords)) == c_layout(structs, "model_requant_words_t")
+    assert list(param_words.param_layout(op_records.RequantWords)) == c_layout(structs, "model_requant_words_t")
 
 
 def test_header_parser_sees_a_nested_struct():

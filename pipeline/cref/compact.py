@@ -13,6 +13,7 @@ from pipeline.tflite import flatbuf, metadata
 from . import kernel_params as kp
 from . import memplan, offset_fold
 from . import op_registry as registry
+from . import op_records
 from . import param_words
 from .op_registry import (  # noqa: F401 (OP: API)
     OP,
@@ -77,7 +78,7 @@ class CompactOp:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     params: tuple[int, ...]
-    requant: registry.RequantWords | None = None
+    requant: op_records.RequantWords | None = None
 
 
 @dataclass(frozen=True)
@@ -194,13 +195,13 @@ def _packable(reader: _Reader, op: schema.OperatorT, code: int, filter_users: di
     return bool(values.size) and int(values.min()) >= INT4_MIN and int(values.max()) <= INT4_MAX
 
 
-def _requant_words(requant: kp.Requant, constants: _Constants) -> registry.RequantWords:
+def _requant_words(requant: kp.Requant, constants: _Constants) -> op_records.RequantWords:
     """The requantization tables added to the constant section, and the words that point to them."""
     multiplier_offset = constants.add(np.asarray(requant.multiplier, "<i4").tobytes())
     right_shift_offset = constants.add(np.asarray(requant.right_shift, "<i4").tobytes())
     shift4_offset = NO_OFFSET if requant.channel_shift4 is None else constants.add(
         np.asarray(requant.channel_shift4, np.uint8).tobytes())
-    return registry.RequantWords(int(requant.multiplier.size), multiplier_offset, right_shift_offset, shift4_offset)
+    return op_records.RequantWords(int(requant.multiplier.size), multiplier_offset, right_shift_offset, shift4_offset)
 
 
 def _is_float32(reader: _Reader, index: int) -> bool:
@@ -290,7 +291,7 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     spec = registry.SPECS.get(flatbuf.builtin_code(reader.model, op))
     if spec is None:
         raise UnsupportedError(f"{where} is {name}, which the C reference runner does not support")
-    if form := registry.missing_form(reader.model, op):
+    if form := op_records.missing_form(reader.model, op):
         raise UnsupportedError(f"{where} is {form}")
     low, high = spec.output_count
     if not low <= len(op.outputs) <= high:
@@ -298,9 +299,9 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     inputs = [int(i) for i in op.inputs]
     if len(inputs) < spec.required_inputs or min(inputs[:spec.required_inputs]) < 0:
         raise InputError(f"{where} ({name}) has inputs {inputs}; it needs {spec.required_inputs} tensors")
-    if spec.code == OP.PAD and registry.pads_beyond_hw(reader, op):
+    if spec.code == OP.PAD and op_records.pads_beyond_hw(reader, op):
         spec = registry.SPECS[OP.PADV2]  # PAD on any axis: PADV2's kernel with the output zero point
-    if spec.code == OP.MEAN and not registry.mean_on_hw(reader, op):
+    if spec.code == OP.MEAN and not op_records.mean_on_hw(reader, op):
         spec = registry.SPECS[OP.SUM]  # MEAN on any axes: SUM's kernel in its MEAN mode
     float_spec = registry.SPECS.get(spec.code | OP_FLOAT32)
     if float_spec is not None and _is_float32(reader, inputs[0]):
@@ -314,8 +315,8 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     return spec
 
 
-def _fold_offset(reader: _Reader, code: int, record: registry.OpRecord, output: int, foldable_biases: set[int],
-                 folded_biases: dict[int, np.ndarray]) -> registry.OpRecord:
+def _fold_offset(reader: _Reader, code: int, record: op_records.OpRecord, output: int, foldable_biases: set[int],
+                 folded_biases: dict[int, np.ndarray]) -> op_records.OpRecord:
     """The record with its input offset folded into its bias (offset_fold; the new bias values go to folded_biases)
     when its bias is in foldable_biases (a constant only this op reads) and offset_fold.fold accepts it."""
     bias = record.inputs[2] if len(record.inputs) > 2 else -1
@@ -327,7 +328,7 @@ def _fold_offset(reader: _Reader, code: int, record: registry.OpRecord, output: 
     if folded is None:
         return record
     folded_biases[bias] = folded.bias
-    return registry.OpRecord(record.inputs, folded.params, record.requant)
+    return op_records.OpRecord(record.inputs, folded.params, record.requant)
 
 
 def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, layer: metadata.LayerShifts | None,
@@ -341,7 +342,7 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
     with about(f"operator {index} ({name})"):
         if layer is not None and not spec.requant:
             raise InputError("WESS metadata names this float operator")
-        record = spec.build(registry.OpContext(reader, op, layer))
+        record = spec.build(op_records.OpContext(reader, op, layer))
         record = _fold_offset(reader, spec.code, record, int(op.outputs[0]), foldable_biases, folded_biases)
         words = param_words.param_words(record.params) if record.params is not None else ()
         requant = None
