@@ -92,7 +92,8 @@ def first_layers_model(seed: int) -> bytes:
         if weights:
             layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
     calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 9, 13, 1)).astype(np.float32)
-    return int8_converter(model, calibration_x).convert()
+    with int8_converter(model, calibration_x) as converter:
+        return converter.convert()
 
 
 def assert_variants_match_portable(model: bytes, target: str, tmp_path) -> None:

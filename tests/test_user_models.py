@@ -124,14 +124,14 @@ def test_deploy_lists_every_operator_the_firmware_cannot_run(calibration_x, capl
     assert state.report["verification"]["firmware_unsupported"] == expected
     assert "user.keras: the C reference runner and `wess firmware` have no kernel for 2 operator(s): " \
            + "; ".join(expected) in caplog.text
-    # the gate: LiteRT's reference computes the two ABS alone, the C runner every other live operator (the dead
-    # SHAPE chain is left out), on 8 calibration + 16 seeded random inputs
+    # the gate: LiteRT's reference computes the two ABS alone, the C runner every other operator, on 8 calibration
+    # + 16 seeded random inputs
     assert state.verification["pair"] == "ref+litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
     assert (state.verification["calibration_inputs"], state.verification["random_inputs"]) == (8, 16)
     assert state.verification["stand_in"] == "user.keras: operator 1 is ABS, which the C reference runner does not support"
     assert state.verification["computed_by"] == {
-        "operator 0 (CONV_2D)": "ref", "operator 1 (ABS)": "litert_ref", "operator 5 (RESHAPE)": "ref",
-        "operator 6 (FULLY_CONNECTED)": "ref", "operator 7 (ABS)": "litert_ref"}
+        "operator 0 (CONV_2D)": "ref", "operator 1 (ABS)": "litert_ref", "operator 2 (RESHAPE)": "ref",
+        "operator 3 (FULLY_CONNECTED)": "ref", "operator 4 (ABS)": "litert_ref"}
 
 
 def test_require_firmware_refuses_naming_every_operator(calibration_x):
@@ -195,35 +195,24 @@ def test_litert_stands_in_for_the_one_operator_the_c_runner_lacks(caplog):
     assert "LiteRT's reference kernels compute operator 1 (LOG_SOFTMAX) in the check" in caplog.text
 
 
-def test_a_batch_changing_model_keeps_the_whole_model_stand_in():
-    """A dilated Conv2D converts to SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND, whose middle tensors hold 4
-    samples' worth along the first axis: the segments cannot stack the probe's samples there, so the gate names
-    why and LiteRT's reference runs the whole model, as before the per-operator stand-in."""
+def test_a_dilated_conv_at_batch_1_needs_no_stand_in():
+    """At Keras' dynamic batch a dilated Conv2D converted to SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND, whose
+    middle tensors hold 4 samples' worth along the first axis (LiteRT then had to run the whole model). Converted at a
+    fixed batch of 1 it is one dilated CONV_2D, which the C runner runs: the gate needs no stand-in."""
     import keras
-
-    from pipeline.cref import gate, stand_in
-    from pipeline.errors import UnsupportedError as Unsupported
-    from pipeline.tflite import runtime
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 2))
     model = keras.Model(inp, keras.layers.Conv2D(3, 3, dilation_rate=2, name="dilated")(inp))
     x_calib = np.random.default_rng(0).normal(size=(8, 8, 8, 2)).astype(np.float32)
-    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=0), source="dilated.keras")
-    with pytest.raises(Unsupported, match=r"^dilated.keras: tensor \d+ \(.*\) has shape \[4, 4, 4, 2\] in LiteRT, "
-                                          r"\[1, 4, 4, 2\] in the file"):
-        stand_in.split(state.model, "dilated.keras")
-    x = runtime.quantize_input(x_calib[:2], runtime.io_quant(state.model))
-    result = gate.run_gate(state.model, x, 2, "dilated.keras")
-    assert result.gate.pair == "litert_ref vs tflm" and result.computed_by is None
-    assert result.stand_in.startswith("dilated.keras: operator 0 is SPACE_TO_BATCH_ND, which the C reference runner "
-                                      "does not support; LiteRT's reference runs the whole model: dilated.keras: "
-                                      "tensor ")
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=8), source="dilated.keras")
+    assert _op_names(state.model) == ["CONV_2D"]
+    assert state.verification["stand_in"] is None and state.verification["pair"] == "ref vs tflm"
+    assert state.verification["mismatched_bytes"] == 0
 
 
 def test_stand_in_segments_chain_the_tensors(calibration_x):
-    """The ABS model's live operators in four segments (the dead SHAPE chain of Flatten in none): each reads what
-    the one before wrote; every tensor of the mixed run equals LiteRT's reference with all tensors kept (which agrees
+    """The ABS model's operators in four segments: each reads what the one before wrote; every tensor of the mixed run equals LiteRT's reference with all tensors kept (which agrees
     with the C kernels on this model), and its output equals TFLite Micro's."""
     from pipeline.cref import stand_in, verify
     from pipeline.tflite import flatbuf, runtime
@@ -232,8 +221,8 @@ def test_stand_in_segments_chain_the_tensors(calibration_x):
                               deploy.DeployOptions(verify_inputs=0), source="user.keras")
     segments, refusal = stand_in.split(state.model, "user.keras")
     assert refusal == "user.keras: operator 1 is ABS, which the C reference runner does not support"
-    assert [(s.runtime, s.operators) for s in segments] == [("ref", (0,)), ("litert_ref", (1,)), ("ref", (5, 6)),
-                                                            ("litert_ref", (7,))]
+    assert [(s.runtime, s.operators) for s in segments] == [("ref", (0,)), ("litert_ref", (1,)), ("ref", (2, 3)),
+                                                            ("litert_ref", (4,))]
     graph = flatbuf.read_model(state.model).subgraphs[0]
     assert segments[0].inputs == tuple(graph.inputs) and segments[-1].outputs == tuple(graph.outputs)
     for before, after in zip(segments, segments[1:]):

@@ -158,12 +158,31 @@ class _Activations:
         self.input = self.interpreter.get_input_details()[0]
         self.quantization = {d["index"]: d["quantization"] for d in self.interpreter.get_tensor_details()}
         self.io = runtime.io_quant(model) if self.input["dtype"] == np.int8 else None
+        self.batched = True  # False once the model has not run batched (a batch-1 model with constant shapes)
 
-    def run(self, batch: np.ndarray) -> None:
+    def values(self, batch: np.ndarray, tensor: int) -> np.ndarray:
+        """The tensor's real values for the batch: the whole batch in one run, or one sample at a time where the
+        model does not run batched (a batch-1 model whose TRANSPOSE_CONV output shape or RESHAPE shape is a
+        constant: the run fails, or the tensor loses its batch axis)."""
         if self.io is not None:
             batch = runtime.quantize_input(batch, self.io)
-        runtime.set_inputs(self.interpreter, batch.astype(self.input["dtype"]), resize=True)
-        self.interpreter.invoke()
+        batch = batch.astype(self.input["dtype"])
+        if self.batched:
+            try:
+                runtime.set_inputs(self.interpreter, batch, resize=True)
+                self.interpreter.invoke()
+                values = self.real(tensor)
+                if values.shape[:1] == (len(batch),):
+                    return values
+            except (ValueError, RuntimeError):
+                pass
+            self.batched = False
+        samples = []
+        for sample in range(len(batch)):
+            runtime.set_inputs(self.interpreter, batch[sample:sample + 1], resize=True)
+            self.interpreter.invoke()
+            samples.append(self.real(tensor))
+        return np.concatenate(samples)
 
     def real(self, tensor: int) -> np.ndarray:
         values = self.interpreter.get_tensor(tensor)
@@ -182,10 +201,10 @@ def layer_gram(quantized: bytes, float_model: _Activations, float_input: int, op
     gram, rows = None, 0
     for start in range(0, len(calibration_x), CALIBRATION_BATCH):
         batch = calibration_x[start:start + CALIBRATION_BATCH]
-        int8_model.run(batch)
-        float_model.run(batch)
-        rows_q = patches(int8_model.real(wop.input_tensor), op, wop.builtin_code, wop.float_weights.shape, output_hw)
-        rows_f = patches(float_model.real(float_input), op, wop.builtin_code, wop.float_weights.shape, output_hw)
+        rows_q = patches(int8_model.values(batch, wop.input_tensor), op, wop.builtin_code, wop.float_weights.shape,
+                         output_hw)
+        rows_f = patches(float_model.values(batch, float_input), op, wop.builtin_code, wop.float_weights.shape,
+                         output_hw)
         gram, used = accumulate(gram, rows_q, rows_f, rng)
         rows += used
     return LayerGram(gram, rows)
