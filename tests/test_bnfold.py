@@ -120,3 +120,26 @@ def test_upsampling_nearest_is_rewritten_as_resizing(caplog):
     assert sum("rewritten as Resizing" in message for message in caplog.messages) == 2
     x = np.random.default_rng(1).normal(size=(3, 5, 3, 2)).astype(np.float32)
     assert np.array_equal(folded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_upsampling1d_and_repeat_vector_are_rewritten_as_resizing(caplog):
+    """UpSampling1D(s) on [steps, features] and RepeatVector(n) on [features] repeat along one axis: each becomes
+    Resizing nearest between two reshapes under the layer's name, logged, with exactly the same values (odd sizes)."""
+    import logging
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((5, 3))
+    x = keras.layers.UpSampling1D(3, name="up1d")(keras.layers.Dense(4, name="dense")(inp))  # [15, 4]
+    x = keras.layers.RepeatVector(2, name="repeat")(keras.layers.GlobalAveragePooling1D()(x))  # [2, 4]
+    model = keras.Model(inp, x)
+    with caplog.at_level(logging.INFO, logger="pipeline.keras.bnfold"):
+        folded, _ = bnfold.fold_batch_norms(model)
+    up, repeat = folded.get_layer("up1d"), folded.get_layer("repeat")
+    assert type(up).__name__ == type(repeat).__name__ == "Resizing"
+    assert (up.height, up.width, repeat.height, repeat.width) == (15, 1, 2, 1)
+    assert sum("rewritten as Resizing" in message for message in caplog.messages) == 2
+    assert not any(type(layer).__name__ in ("UpSampling1D", "RepeatVector") for layer in folded.layers)
+    x = np.random.default_rng(1).normal(size=(3, 5, 3)).astype(np.float32)
+    assert np.array_equal(folded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -250,3 +250,26 @@ def test_unet_with_upsampling_nearest_deploys_through_the_gate():
     assert state.verification["gate"] == {"pair": "ref vs tflm", "mismatched_bytes": 0, "first_input": None,
                                           "first_operator": None}
     assert state.verification["litert_vs_tflm"]["mismatched_bytes"] == 0
+
+
+def test_upsampling1d_and_repeat_vector_deploy_through_the_gate():
+    """UpSampling1D and RepeatVector (the converter's TILE version 3, which the pinned LiteRT cannot load) are
+    rewritten as Resizing nearest before conversion: RESIZE_NEAREST_NEIGHBOR and no TILE, 0 bytes differing between
+    the C reference and TFLite Micro in deploy's gate."""
+    import keras
+
+    from pipeline import deploy
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 3))
+    x = keras.layers.Conv1D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv1D(2, 3, activation="relu")(keras.layers.UpSampling1D(2)(x))  # [12, 4] -> [10, 2]
+    x = keras.layers.RepeatVector(3)(keras.layers.GlobalAveragePooling1D()(x))  # [3, 2]
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    x_calib = np.random.default_rng(0).normal(size=(32, 6, 3)).astype(np.float32)
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=16))
+    ops = [op_registry.SPECS[op.op_code].name for op in compact.compile_model(state.model, "repeat").ops]
+    assert ops.count("RESIZE_NEAREST_NEIGHBOR") == 2 and "TILE" not in ops, ops
+    assert state.verification["firmware_unsupported"] == [] and state.verification["stand_in"] is None
+    assert state.verification["gate"]["mismatched_bytes"] == 0
+

@@ -1,4 +1,5 @@
-"""BN folding: rebuild a Keras model with each BN merged into its conv/dense, UpSampling2D nearest as Resizing."""
+"""BN folding: rebuild a Keras model with each BN merged into its conv/dense, and the layers the converter turns into
+TILE v3 (UpSampling1D, UpSampling2D nearest, RepeatVector) as the Resizing nearest that computes the same."""
 from __future__ import annotations
 
 import logging
@@ -88,14 +89,15 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
 
     Every BatchNormalization that directly and solely follows a linear Conv2D, DepthwiseConv2D or Dense is
     merged into it (the conv gains a bias); other layers are cloned from their config with their weights.
-    A BN that follows anything else is kept (the converter turns it into MUL/ADD). Every UpSampling2D nearest of
-    static size becomes the Resizing nearest that computes the same (`_resizing_config`), logged.
+    A BN that follows anything else is kept (the converter turns it into MUL/ADD). Every UpSampling2D nearest,
+    UpSampling1D and RepeatVector of static size becomes the Resizing nearest that computes the same
+    (`_replacement`), logged: the converter turns those into TILE version 3, which the pinned LiteRT cannot load.
     """
     import keras
 
     _check_functional(model)
     pairs = find_bn_pairs(model)
-    resized = {layer.name for layer in model.layers if _resizing_config(layer) is not None}
+    resized = {layer.name: type(layer).__name__ for layer in model.layers if _replacement(layer) is not None}
     if not pairs and not resized:  # nothing to fold or rewrite (e.g. a SavedModel wrapper): keep the model
         return model, [_as_folded(layer, layer.get_weights(), None) for layer in model.layers
                        if layer.__class__.__name__ in FOLDABLE]
@@ -112,7 +114,7 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         if operation.name in folded_bns:
             return _passthrough  # its conv already produces the folded output
         if operation.name in resized:
-            return keras.layers.Resizing(**_resizing_config(operation))
+            return _replacement(operation)
         config, weights = operation.get_config(), operation.get_weights()
         if operation.__class__.__name__ in FOLDABLE:
             folded_bn = pairs.get(operation.name)
@@ -131,11 +133,37 @@ def fold_batch_norms(model) -> tuple[object, list[FoldedLayer]]:
         clone.set_weights(weights)
     folded = keras.Model(graph_inputs, output, name=f"{model.name}_folded")
     log.info("folded %d batch norms into %d conv/dense layers", len(folded_bns), len(folded_layers))
-    for name in sorted(resized):
-        log.info("UpSampling2D %r (nearest) rewritten as Resizing(interpolation=\"nearest\"): the converter emits "
-                 "TILE version 3 for it, which the pinned LiteRT cannot load, and RESIZE_NEAREST_NEIGHBOR for this",
-                 name)
+    for name, kind in sorted(resized.items()):
+        log.info("%s %r rewritten as Resizing(interpolation=\"nearest\"): the converter emits TILE version 3 for "
+                 "it, which the pinned LiteRT cannot load, and RESIZE_NEAREST_NEIGHBOR for this", kind, name)
     return folded, folded_layers
+
+
+def _replacement(layer):
+    """What the rebuilt graph calls instead of an UpSampling2D nearest, UpSampling1D or RepeatVector layer of static
+    size (the same elements, through Resizing nearest), else None.
+
+    UpSampling1D(s) on [steps, features] and RepeatVector(n) on [features] are the same repetition along one axis:
+    seen as an image [steps, 1, features] (RepeatVector: [1, 1, features]), Resizing(steps * s, 1) nearest repeats
+    each row s times (n times), then a reshape gives [steps * s, features] ([n, features]).
+    """
+    import keras
+
+    kind = type(layer).__name__
+    if kind == "UpSampling2D":
+        config = _resizing_config(layer)
+        return None if config is None else keras.layers.Resizing(**config)
+    if kind not in ("UpSampling1D", "RepeatVector"):
+        return None
+    shape = tuple(layer._inbound_nodes[0].input_tensors[0].shape[1:])
+    if None in shape or len(shape) != (2 if kind == "UpSampling1D" else 1):
+        return None
+    steps, features = shape if kind == "UpSampling1D" else (1, shape[0])
+    repeated = steps * layer.size if kind == "UpSampling1D" else layer.n
+    as_image = keras.layers.Reshape((steps, 1, features), name=f"{layer.name}_as_image")
+    resize = keras.layers.Resizing(repeated, 1, interpolation="nearest", name=layer.name)
+    back = keras.layers.Reshape((repeated, features), name=f"{layer.name}_back")
+    return lambda x, *_args, **_kwargs: back(resize(as_image(x)))
 
 
 def _resizing_config(layer) -> dict | None:
