@@ -78,6 +78,21 @@ def test_hard_swish_by_hand():
     assert output.tolist() == [11, 48, -5, 0, 127]
 
 
+def test_hard_swish_exponents_below_minus_15_follow_gemmlowps_int16_rounding():
+    # gemmlowp's RoundingDivideByPOT on int16 by 16 or more: the mask (1 << e) - 1 truncates to -1, so the result is
+    # 1 for x >= 0 and -1 for x < 0 (what TFLite Micro computes; a model with tiny scales reaches it, see
+    # tests/test_ops_models.py). Reluish exponent -16, output 1/2 at exponent 0: reluish (+-1 + 2^15) >> 1 is 16384
+    # (x >= 0) or 16383 (x < 0), then trunc(reluish * 64x / 2^15): 1 -> 32, 0 -> 0, -1 -> -31, -2 -> -63
+    # (round-half-away division would give reluish 16384 and -32, -64).
+    params = kp.HardSwishParams(0, 0, 16384, -16, 16384, 0)
+    output = kernel_calls.elementwise("HARD_SWISH", params, _int8([1, 0, -1, -2]))
+    assert output.tolist() == [32, 0, -31, -63]
+    # output exponent -16 (and -31, the largest): every output is the zero point +1 for x >= 0 (0 included), -1 else
+    for exponent in (-16, -31):
+        params = kp.HardSwishParams(0, 5, 16384, 3, 16384, exponent)
+        assert kernel_calls.elementwise("HARD_SWISH", params, _int8([0, 7, -7])).tolist() == [6, 6, 4]
+
+
 def test_leaky_relu_by_hand():
     # [4] input, scale 0.1, zero point 0 -> output scale 0.1, zero point 3; alpha 0.25:
     # 40 -> 43; 127 -> 130 clamped to 127; -40 -> -10 + 3 = -7; -128 -> -32 + 3 = -29

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.cref import compact, op_registry, verify
+from pipeline.cref import kernel_params as kp
 
 pytestmark = pytest.mark.usefixtures("reference_library")
 
@@ -273,3 +274,25 @@ def test_upsampling1d_and_repeat_vector_deploy_through_the_gate():
     assert state.verification["firmware_unsupported"] == [] and state.verification["stand_in"] is None
     assert state.verification["gate"]["mismatched_bytes"] == 0
 
+
+
+def test_hard_swish_with_tiny_scales_matches_tflite_micro():
+    """Activations ~1e-6 (the scales of random weights: MobileNetV3Small built with weights=None) give HARD_SWISH
+    exponents below -15, where gemmlowp's int16 rounding divide returns +-1 (test_kernels_activations.py): the C
+    reference and TFLite Micro agree byte for byte in deploy's gate."""
+    import keras
+
+    from pipeline import deploy
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4, 4, 2))
+    model = keras.Model(inputs, keras.layers.Activation("hard_swish")(keras.layers.Conv2D(3, 1)(inputs)))
+    x_calib = (np.random.default_rng(0).normal(size=(32, 4, 4, 2)) * 1e-6).astype(np.float32)
+    state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=16))
+    compiled = compact.compile_model(state.model, "tiny_hard_swish")
+    hard_swish = next(op for op in compiled.ops if op_registry.SPECS[op.op_code].name == "HARD_SWISH")
+    layout = list(kp.HardSwishParams.__dataclass_fields__)
+    params = dict(zip(layout, hard_swish.params))
+    assert params["reluish_exponent"] < -15, params  # the path under test
+    assert state.verification["stand_in"] is None
+    assert state.verification["gate"]["mismatched_bytes"] == 0

@@ -188,9 +188,9 @@ typedef struct {
     int32_t input_zero_point;    /**< [-128, 127]. */
     int32_t output_zero_point;   /**< [-128, 127]. */
     int32_t reluish_multiplier;  /**< [0, 32767]: input_scale / 128 / (3 / 32768). */
-    int32_t reluish_exponent;    /**< [-15, 30]. */
+    int32_t reluish_exponent;    /**< [-31, 30]; below -15 gemmlowp's int16 rounding gives +-1. */
     int32_t output_multiplier;   /**< [0, 32767]: input_scale / 128 / output_scale. */
-    int32_t output_exponent;     /**< [-15, 0]. */
+    int32_t output_exponent;     /**< [-31, 0]; below -15 as reluish_exponent. */
 } wess_hard_swish_params_t;
 
 /** MUL parameters (TFLite Micro's CalculateOpDataMul: input1_scale * input2_scale / output_scale in double). */

@@ -33,9 +33,21 @@ static int params_valid(const wess_hard_swish_params_t *params)
 {
     return int8_value_valid(params->input_zero_point) && int8_value_valid(params->output_zero_point) &&
            params->reluish_multiplier >= 0 && params->reluish_multiplier <= INT16_MAX &&
-           params->reluish_exponent >= -15 && params->reluish_exponent <= 30 &&
+           params->reluish_exponent >= -31 && params->reluish_exponent <= 30 &&
            params->output_multiplier >= 0 && params->output_multiplier <= INT16_MAX &&
-           params->output_exponent >= -15 && params->output_exponent <= 0;
+           params->output_exponent >= -31 && params->output_exponent <= 0;
+}
+
+/* gemmlowp's RoundingDivideByPOT on int16_t, exponent in [0, 31], which TFLite Micro's HARD_SWISH applies: round
+ * half away from zero up to exponent 15; from 16 on its mask (1 << exponent) - 1 truncates to the int16 -1, so the
+ * remainder is x itself against a threshold of -1 (x >= 0) or 0 (x < 0), and the result is 1 for x >= 0 and -1 for
+ * x < 0 (reached by layers whose scales are tiny, e.g. random weights). */
+static int16_t rounding_divide_by_pot_int16(int16_t x, int32_t exponent)
+{
+    if (exponent >= 16) {
+        return (int16_t)(x >= 0 ? 1 : -1);
+    }
+    return (int16_t)rounding_divide_by_pot(x, exponent);
 }
 
 /* x rescaled so that 3.0 is 2^15 (saturating), in [-2^15, 2^15 - 1]. */
@@ -49,7 +61,7 @@ static int16_t reluish_value(const wess_hard_swish_params_t *params, int16_t inp
     if (params->reluish_exponent > 0) {
         value = saturate_int16((int64_t)value * 2);
     } else if (params->reluish_exponent < 0) {
-        value = (int16_t)rounding_divide_by_pot(value, -params->reluish_exponent);
+        value = rounding_divide_by_pot_int16(value, -params->reluish_exponent);
     }
     return value;
 }
@@ -73,7 +85,7 @@ wess_status_t wess_hard_swish_s8(const wess_hard_swish_params_t *params,
         /* [-1, 1] -> [0, 1] in Q0.15 */
         const int16_t reluish = (int16_t)((reluish_value(params, input_hires) + (1 << 15)) >> 1);
         const int16_t preshift_output = saturating_doubling_high_mul_int16(reluish, input_on_output_scale);
-        const int32_t value = rounding_divide_by_pot(preshift_output, -params->output_exponent) +
+        const int32_t value = rounding_divide_by_pot_int16(preshift_output, -params->output_exponent) +
                               params->output_zero_point;
         output[index] = (int8_t)clamp_int32(value, INT8_MIN, INT8_MAX);
     }

@@ -486,7 +486,7 @@ def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: f
     hires_input_scale = np.float32(1.0 / 128.0) * np.float32(divisor_scale(input_scale, "input"))
     reluish = _int16_multiplier(float(hires_input_scale / np.float32(3.0 / 32768.0)))
     output = _int16_multiplier(float(hires_input_scale / np.float32(output_scale)))
-    if not -15 <= reluish[1] <= 30 or not -15 <= output[1] <= 0:
+    if not -31 <= reluish[1] <= 30 or not -31 <= output[1] <= 0:
         raise ParameterError(f"input scale {input_scale!r} and output scale {output_scale!r} give HARD_SWISH "
-                             f"exponents {reluish[1]}, {output[1]} outside [-15, 30], [-15, 0]")
+                             f"exponents {reluish[1]}, {output[1]} outside [-31, 30], [-31, 0]")
     return HardSwishParams(input_zero_point, output_zero_point, *reluish, *output)
