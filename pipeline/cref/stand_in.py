@@ -134,8 +134,8 @@ def run(model_bytes: bytes, segments: list[Segment], x_int8: np.ndarray) -> Mixe
     """Run the segments in order on int8 inputs (joined as every runner takes them), each fed the tensors the
     earlier ones computed; the model's outputs joined as runtime.join_outputs does."""
     graph = flatbuf.read_model(model_bytes).subgraphs[0]
-    shapes = {index: _sample_shape(tuple(int(d) for d in tensor.shape)) for index, tensor in enumerate(graph.tensors)
-              if tensor.shape is not None}
+    shapes = {index: tuple(int(d) for d in tensor.shape[1:]) for index, tensor in enumerate(graph.tensors)
+              if tensor.shape is not None}  # split() checked that every live tensor's first axis is a batch of 1
     inputs = [int(t) for t in graph.inputs]
     tensors = dict(zip(inputs, runtime.split_joined(x_int8, [shapes[t] for t in inputs])))
     for segment in segments:
@@ -148,12 +148,6 @@ def run(model_bytes: bytes, segments: list[Segment], x_int8: np.ndarray) -> Mixe
         tensors.update((t, values.reshape((len(x_int8),) + shapes[t])) for t, values in computed.items()
                        if t not in segment.inputs)
     return MixedRun(runtime.join_outputs([tensors[int(t)] for t in graph.outputs]), tensors)
-
-
-def _sample_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """One sample's shape: without the leading axis when that is the batch of one, else whole (a batch-1 model's
-    [time, 1, features] before an UNPACK), as backends.ref_intermediates keeps it."""
-    return shape[1:] if shape[:1] == (1,) else shape
 
 
 def computed_by(model_bytes: bytes, segments: list[Segment]) -> dict[str, str]:
