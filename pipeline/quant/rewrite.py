@@ -129,9 +129,7 @@ def apply_wess(quantized: schema.ModelT, ops: list[WeightedOp], rule: str = "mse
         except UnsupportedError as exc:  # a bias int32 cannot hold
             raise UnsupportedError(f"operator {wop.operator_index} ({wop.op_name}): {exc}") from None
         check_exact_per_channel(layer, input_scale, output_scale, wop)
-        if layer.scale_raised_by > 1.0:
-            log.warning("operator %d (%s): layer scale raised %.3gx so that the int32 bias fits (weights tiny against "
-                        "the bias)", wop.operator_index, wop.op_name, layer.scale_raised_by)
+        _log_raised(wop, np.array([layer.scale_raised_by]))
         tensors = quantized.subgraphs[0].tensors
         flatbuf.set_tensor_array(quantized, wop.weight_tensor, layer.weights_q)
         tensors[wop.weight_tensor].quantization = quantization_params(layer.channel_scales, wop.channel_axis)
@@ -154,7 +152,7 @@ def apply_grid(quantized: schema.ModelT, ops: list[WeightedOp], per_channel: boo
         grid = wess.grid_scales(wop.float_weights, wop.channel_axis, per_channel, q_max)
         scales = wess.raise_for_bias(grid if per_channel else grid[:1], wop.float_bias, input_scale)
         scales = np.broadcast_to(scales, grid.shape).astype(np.float32)
-        _log_raised(wop, grid, scales)
+        _log_raised(wop, scales / grid)
         try:
             bias_q = wess.quantize_bias(wop.float_bias, input_scale, scales)
         except UnsupportedError as exc:
@@ -169,12 +167,13 @@ def apply_grid(quantized: schema.ModelT, ops: list[WeightedOp], per_channel: boo
         tensors[bias_index].quantization = bias_quantization_params(input_scale, stored)
 
 
-def _log_raised(wop: WeightedOp, chosen: np.ndarray, scales: np.ndarray) -> None:
-    raised = scales > chosen
+def _log_raised(wop: WeightedOp, factors: np.ndarray) -> None:
+    """Warn when wess.raise_for_bias raised weight scales (factors: raised / chosen, per scale)."""
+    raised = factors > 1.0
     if raised.any():
-        log.warning("operator %d (%s): %d channel scale(s) raised up to %.3gx so that the int32 bias fits (weights "
+        log.warning("operator %d (%s): %d weight scale(s) raised up to %.3gx so that the int32 bias fits (weights "
                     "tiny against the bias)", wop.operator_index, wop.op_name, int(raised.sum()),
-                    float(np.max(scales[raised] / chosen[raised])))
+                    float(np.max(factors)))
 
 
 def check_exact_per_channel(layer: wess.WessLayer, input_scale: float, output_scale: float, wop: WeightedOp) -> None:
