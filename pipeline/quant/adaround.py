@@ -20,7 +20,7 @@ import numpy as np
 from pipeline.tflite import flatbuf, runtime
 
 from . import biascorr, rewrite, wess
-from .calibration import CALIBRATION_BATCH
+from .calibration import CALIBRATION_BATCH, run_batch
 
 log = logging.getLogger(__name__)
 ITERATIONS = 400  # Adam steps per layer: the fixed budget
@@ -168,24 +168,16 @@ class _Activations:
             batch = runtime.quantize_input(batch, self.io)
         batch = batch.astype(self.input["dtype"])
         if self.batched:
-            try:
-                runtime.set_inputs(self.interpreter, batch, resize=True)
-                self.interpreter.invoke()
-                values = self.real(tensor)
-                if values.shape[:1] == (len(batch),):
-                    return values
-            except (ValueError, RuntimeError):
-                pass
+            tensors = run_batch(self.interpreter, batch, [tensor], [tensor])
+            if tensors is not None:
+                return self.real(tensor, tensors[tensor])
             self.batched = False
-        samples = []
-        for sample in range(len(batch)):
-            runtime.set_inputs(self.interpreter, batch[sample:sample + 1], resize=True)
-            self.interpreter.invoke()
-            samples.append(self.real(tensor))
-        return np.concatenate(samples)
+        samples = [run_batch(self.interpreter, batch[sample:sample + 1], [tensor], [tensor])[tensor]
+                   for sample in range(len(batch))]
+        return self.real(tensor, np.concatenate(samples))
 
-    def real(self, tensor: int) -> np.ndarray:
-        values = self.interpreter.get_tensor(tensor)
+    def real(self, tensor: int, values: np.ndarray) -> np.ndarray:
+        """The tensor's values in real units (int8 dequantized with its scale and zero point)."""
         if values.dtype == np.int8:
             scale, zero_point = self.quantization[tensor]
             return (values.astype(np.float32) - zero_point) * np.float32(scale)

@@ -33,10 +33,10 @@ def stream_tensors(calibrated: bytes, x: np.ndarray, tensor_indices: list[int],
                and graph.tensors[i].shape[0] == 1]  # tensors with a batch axis
     for start in tqdm(range(0, len(x), CALIBRATION_BATCH), desc="calibrating", disable=not progress, leave=False):
         batch = x[start:start + CALIBRATION_BATCH].astype(np.float32)
-        tensors = _run_batch(interpreter, batch, tensor_indices, batched)
+        tensors = run_batch(interpreter, batch, tensor_indices, batched)
         if tensors is None:  # a batch-1 model whose shapes are constants (convert.py exports batch 1)
             interpreter = _float_interpreter(calibrated)
-            samples = [_run_batch(interpreter, sample[None], tensor_indices, batched) for sample in batch]
+            samples = [run_batch(interpreter, sample[None], tensor_indices, batched) for sample in batch]
             tensors = {index: np.concatenate([s[index] for s in samples]) for index in tensor_indices}
         yield tensors
 
@@ -47,7 +47,7 @@ def _float_interpreter(calibrated: bytes):
     return Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True, num_threads=2)
 
 
-def _run_batch(interpreter, batch: np.ndarray, tensor_indices: list[int],
+def run_batch(interpreter, batch: np.ndarray, tensor_indices: list[int],
                batched: list[int]) -> dict[int, np.ndarray] | None:
     """The listed tensors for this batch, or None when the model does not run at this batch size (the `batched`
     tensors must keep the batch as their leading axis, else a constant-shape RESHAPE has mixed the samples)."""
