@@ -121,6 +121,26 @@ static inline int broadcast_strides(const wess_dims_t *input_dims, const wess_di
     return 1;
 }
 
+/* A tensor seen around one NHWC axis: the elements before it (outer), its extent, the elements after it (inner). */
+typedef struct {
+    int32_t outer, extent, inner;
+} axis_split_t;
+
+/* dims valid and axis in [0, 3]: outer * extent * inner is the flat size, so each fits int32. */
+static inline axis_split_t split_at_axis(const wess_dims_t *dims, int32_t axis)
+{
+    const int32_t extents[4] = {dims->n, dims->h, dims->w, dims->c};
+    axis_split_t parts = {1, extents[axis], 1};
+    for (int32_t other = 0; other < 4; ++other) {
+        if (other < axis) {
+            parts.outer *= extents[other];
+        } else if (other > axis) {
+            parts.inner *= extents[other];
+        }
+    }
+    return parts;
+}
+
 /* The output's rows (n, y, x) in order, each with its first element in two inputs broadcast to the output: every
  * input extent is 1 (read again at every output position along that axis: stride 0) or the output's. */
 typedef struct {

@@ -15,18 +15,10 @@ wess_status_t wess_pack_s8(const wess_pack_params_t *params, int32_t input_index
     if (!dims_valid(input_dims) || !dims_valid(output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
-    const int32_t output_extents[4] = {output_dims->n, output_dims->h, output_dims->w, output_dims->c};
-    const int32_t count = output_extents[params->axis];
+    const axis_split_t stacked = split_at_axis(output_dims, params->axis);
+    const int32_t outer = stacked.outer, count = stacked.extent, inner = stacked.inner;
     if (input_index < 0 || input_index >= count) {
         return WESS_ERR_BAD_ARG;
-    }
-    int32_t outer = 1, inner = 1;  /* elements before and after the axis; outer * count * inner fits int32 */
-    for (int32_t axis = 0; axis < 4; ++axis) {
-        if (axis < params->axis) {
-            outer *= output_extents[axis];
-        } else if (axis > params->axis) {
-            inner *= output_extents[axis];
-        }
     }
     /* the input holds the output's other axes in order: any NHWC dims with outer * inner elements */
     const int64_t input_size = (int64_t)input_dims->n * input_dims->h * input_dims->w * input_dims->c;

@@ -49,15 +49,9 @@ wess_status_t wess_split_s8(const wess_split_params_t *params, const wess_dims_t
     if (!dims_valid(input_dims) || !split_shapes_valid(input_dims, params->axis, output_count, output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
-    const int32_t axis = params->axis, input_extent = extent_along(input_dims, axis);
-    int32_t outer = 1, inner = 1;  /* elements before and after the axis; their product with the extent fits int32 */
-    for (int32_t other = 0; other < 4; ++other) {
-        if (other < axis) {
-            outer *= extent_along(input_dims, other);
-        } else if (other > axis) {
-            inner *= extent_along(input_dims, other);
-        }
-    }
+    const int32_t axis = params->axis;
+    const axis_split_t split = split_at_axis(input_dims, axis);
+    const int32_t outer = split.outer, input_extent = split.extent, inner = split.inner;
     for (int32_t outer_index = 0; outer_index < outer; ++outer_index) {
         const int8_t *source = input + (size_t)outer_index * (size_t)input_extent * (size_t)inner;
         for (int32_t position = 0; position < output_count; ++position) {

@@ -15,18 +15,10 @@ wess_status_t wess_unpack_s8(const wess_unpack_params_t *params, const wess_dims
     if (!dims_valid(input_dims) || !dims_valid(output_dims)) {
         return WESS_ERR_BAD_SHAPE;
     }
-    const int32_t input_extents[4] = {input_dims->n, input_dims->h, input_dims->w, input_dims->c};
-    const int32_t count = input_extents[params->axis];
+    const axis_split_t stacked = split_at_axis(input_dims, params->axis);
+    const int32_t outer = stacked.outer, count = stacked.extent, inner = stacked.inner;
     if (output_index < 0 || output_index >= count) {
         return WESS_ERR_BAD_ARG;
-    }
-    int32_t outer = 1, inner = 1;  /* elements before and after the axis; outer * count * inner fits int32 */
-    for (int32_t axis = 0; axis < 4; ++axis) {
-        if (axis < params->axis) {
-            outer *= input_extents[axis];
-        } else if (axis > params->axis) {
-            inner *= input_extents[axis];
-        }
     }
     /* the output holds the other axes in order: any NHWC dims with outer * inner elements */
     const int64_t output_size = (int64_t)output_dims->n * output_dims->h * output_dims->w * output_dims->c;
