@@ -1,5 +1,6 @@
 """Unrolled GRU and LSTM models through deploy's gate (C reference == TFLite Micro), `wess verify` and the
-firmware; the rolled form refused naming the layer; the quantizer deterministic on an unused SPLIT result."""
+firmware; the rolled form refused naming the layer; the quantizer deterministic on an unused SPLIT result and
+with float nodes."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,9 @@ import pytest
 from pipeline import deploy
 from pipeline.cref import verify
 from pipeline.errors import UnsupportedError
-from pipeline.quant import convert
-from pipeline.tflite import flatbuf
+from pipeline.quant import convert, sensitivity
+from pipeline.tflite import flatbuf, runtime
+from pipeline.tflite.flatbuf import schema
 
 pytestmark = pytest.mark.usefixtures("reference_library")
 
@@ -96,3 +98,54 @@ def test_a_rolled_recurrent_layer_is_refused_naming_it(calibration_x, kind):
     with pytest.raises(UnsupportedError, match=rf"Keras layer '{kind.lower()}' \({kind}\) loops over its time "
                                                r"steps \(unroll=False\).*build the layer with unroll=True"):
         convert.calibrated_float_model(_recurrent(kind, False, unroll=False), calibration_x[:4])
+
+
+def _dequantize_runs(model: schema.ModelT) -> list[range]:
+    """Positions of the runs of consecutive DEQUANTIZE operators (two or more)."""
+    names = [flatbuf.opcode_name(model, op) for op in model.subgraphs[0].operators] + [""]
+    runs, start = [], None
+    for position, name in enumerate(names):
+        if name == "DEQUANTIZE" and start is None:
+            start = position
+        elif name != "DEQUANTIZE" and start is not None:
+            runs += [range(start, position)] if position - start > 1 else []
+            start = None
+    return runs
+
+
+def _reversed_run(data: bytes, run: range) -> bytes:
+    """The model with one run of DEQUANTIZEs in reverse order, the first op of the run writing the lowest output
+    index as the quantizer numbers them, and the outputs' names rotated: another order the quantizer emits."""
+    model = flatbuf.read_model(data)
+    graph = model.subgraphs[0]
+    ops = graph.operators[run.start:run.stop]
+    targets = sorted(int(op.outputs[0]) for op in ops)
+    tensors, buffers = list(graph.tensors), [t.buffer for t in graph.tensors]
+    names = [tensors[t].name for t in targets]
+    moved = {int(op.outputs[0]): target for op, target in zip(ops[::-1], targets)}
+    for (source, target), name in zip(moved.items(), names[1:] + names[:1]):
+        graph.tensors[target] = tensors[source]
+        graph.tensors[target].buffer, graph.tensors[target].name = buffers[target], name
+    graph.operators[run.start:run.stop] = ops[::-1]
+    for op in graph.operators:
+        op.inputs = np.asarray([moved.get(int(t), int(t)) for t in op.inputs], np.int32)
+        op.outputs = np.asarray([moved.get(int(t), int(t)) for t in op.outputs], np.int32)
+    return flatbuf.write_model(model)
+
+
+def test_partially_quantized_model_is_the_same_bytes_on_every_run(deployed, calibration_x):
+    """With every other FC left in float, the quantizer inserts a run of DEQUANTIZEs (one per UNPACK piece) whose
+    order and output names changed from run to run (3 of 4 runs differed); they come out in input order."""
+    state = deployed["LSTM"]
+    floats = tuple(node.name for node in sensitivity.weighted_nodes(state.calibrated)[::2])
+    runs = [convert.quantize(state.ranged, False, floats) for _ in range(6)]
+    assert all(run == runs[0] for run in runs)
+    model = flatbuf.read_model(runs[0])
+    run = _dequantize_runs(model)[0]
+    inputs = [int(model.subgraphs[0].operators[k].inputs[0]) for k in run]
+    assert inputs == sorted(inputs)
+    shuffled = _reversed_run(runs[0], run)
+    assert shuffled != runs[0]
+    assert flatbuf.independent_runs_in_input_order(shuffled) == runs[0]
+    x_int8 = runtime.quantize_input(calibration_x[:4], runtime.io_quant(runs[0]))
+    np.testing.assert_array_equal(runtime.run_litert(shuffled, x_int8), runtime.run_litert(runs[0], x_int8))

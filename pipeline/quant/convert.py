@@ -148,7 +148,8 @@ def quantize(calibrated: bytes, per_channel: bool, float_nodes: tuple[str, ...] 
                 denylisted_nodes=list(float_nodes) or None))
     except Exception as exc:  # the quantizer raises ConverterError and friends with long messages
         raise UnsupportedError(f"the TFLite quantizer rejected the model: {_first_line(exc)}") from None
-    return flatbuf.outputs_in_signature_order(_hide_results(quantized, dead))
+    ordered = flatbuf.outputs_in_signature_order(_hide_results(quantized, dead))
+    return flatbuf.independent_runs_in_input_order(ordered)  # the same bytes on every run
 
 
 # TFLite Micro's softmax needs beta * input_scale * 2^26 > 1 (it aborts otherwise); a range of 255 * 2^-24 / beta

@@ -217,6 +217,64 @@ def inputs_in_keras_order(data: bytes, names: list[str]) -> bytes:
     return write_model(model)
 
 
+_QUANTIZER_INSERTED = frozenset({"QUANTIZE", "DEQUANTIZE"})
+
+
+def independent_runs_in_input_order(data: bytes) -> bytes:
+    """The model with each run of consecutive QUANTIZE or DEQUANTIZE operators (one opcode per run, none reading
+    another's output) ordered by their input tensors, their output tensors renumbered in that order and those
+    tensors' names given out in sorted order; the same bytes when every run is in that order already.
+
+    The quantizer emits such runs (the DEQUANTIZEs it inserts before float nodes) in an order, and names their
+    outputs in an order, that change from run to run on the same input; any order of a run computes the same
+    function, so this one is chosen. Only runs whose outputs are intermediate tensors (no data, not a graph input
+    or output, the same count per op) are reordered.
+    """
+    model = read_model(data)
+    graph = model.subgraphs[0]
+    ops = graph.operators or []
+    boundary = {int(t) for t in [*(graph.inputs if graph.inputs is not None else []),
+                                 *(graph.outputs if graph.outputs is not None else [])]}
+    tensors, buffers = list(graph.tensors), [tensor.buffer for tensor in graph.tensors]
+    renumbered: dict[int, int] = {}
+    start = 0
+    while start < len(ops):
+        end, written = start + 1, {int(t) for t in ops[start].outputs}
+        while (end < len(ops) and ops[end].opcodeIndex == ops[start].opcodeIndex
+               and not written & {int(t) for t in ops[end].inputs}):
+            written |= {int(t) for t in ops[end].outputs}
+            end += 1
+        run, ordered = ops[start:end], sorted(ops[start:end], key=lambda op: [int(t) for t in op.inputs])
+        if (ordered != run and opcode_name(model, run[0]) in _QUANTIZER_INSERTED
+                and _intermediates_only(model, run, boundary)):
+            targets = sorted(written)
+            names = sorted(tensors[t].name for t in targets)
+            for source, target, name in zip((int(t) for op in ordered for t in op.outputs), targets, names):
+                renumbered[source] = target
+                graph.tensors[target] = tensors[source]  # the tensor moves; its (empty) buffer stays at the index
+                graph.tensors[target].buffer, graph.tensors[target].name = buffers[target], name
+            ops[start:end] = ordered
+        start = end
+    if not renumbered:
+        return data
+    for op in ops:
+        op.inputs = np.asarray([renumbered.get(int(t), int(t)) for t in op.inputs], np.int32)
+        op.outputs = np.asarray([renumbered.get(int(t), int(t)) for t in op.outputs], np.int32)
+    return write_model(model)
+
+
+def _intermediates_only(model: schema.ModelT, run: list, boundary: set[int]) -> bool:
+    """Every op of the run writes as many tensors as the first, none of them a graph input/output or a constant."""
+    outputs = [int(t) for op in run for t in op.outputs]
+    return (len({len(op.outputs) for op in run}) == 1 and not boundary & set(outputs)
+            and not any(_has_data(model, model.subgraphs[0].tensors[t]) for t in outputs))
+
+
+def _has_data(model: schema.ModelT, tensor: schema.TensorT) -> bool:
+    data = model.buffers[tensor.buffer].data if model.buffers and tensor.buffer < len(model.buffers) else None
+    return data is not None and len(data) > 0
+
+
 def _text(name) -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
