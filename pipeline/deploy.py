@@ -23,7 +23,7 @@ from pipeline.quant import (
     wess,
 )
 from pipeline.quant.calibrators import CALIBRATOR_NAMES
-from pipeline.tflite import flatbuf, metadata, runtime, versions
+from pipeline.tflite import flatbuf, int4_storage, metadata, runtime, versions
 
 from . import report
 from .atomic import atomic_write_bytes, signals_deferred
@@ -241,6 +241,13 @@ def partial_pass(state: DeployState) -> None:
 UNLOADABLE_OP = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")  # LiteRT's message for an op it lacks
 
 
+def int4_storage_pass(state: DeployState) -> None:
+    """A 4-bit scheme's CONV_2D / DEPTHWISE_CONV_2D filters stored as TFLite INT4 tensors (the same values in half
+    the bytes; LiteRT and TFLite Micro run them); FULLY_CONNECTED / TRANSPOSE_CONV filters stay int8 tensors."""
+    if state.scheme.weight_bits == 4:
+        state.models[state.options.scheme] = int4_storage.with_int4_filters(state.model)
+
+
 def check_pass(state: DeployState) -> None:
     """Graph health: the output loads in LiteRT with int8 input/output, and WESS metadata reads back consistent."""
     with about(state.source):  # e.g. an op version the pinned LiteRT lacks (ELU, UpSampling2D's TILE v3)
@@ -376,7 +383,7 @@ def report_pass(state: DeployState) -> None:
 # Conversion: what `wess eval` runs for every scheme. Deployment adds the gate: fully int8, stamped, verified, reported.
 CONVERSION_PASSES: list[Callable[[DeployState], None]] = [
     fold_pass, cle_pass, calibrate_pass, ranges_pass, quantize_pass, adaround_pass, bias_correction_pass,
-    mixed_bits_pass, partial_pass, check_pass]
+    mixed_bits_pass, partial_pass, int4_storage_pass, check_pass]
 PASSES: list[Callable[[DeployState], None]] = [
     *CONVERSION_PASSES, fully_int8_pass, stamp_pass, firmware_support_pass, verify_pass, target_pass, report_pass]
 OUTPUTS = ("model.tflite", "report.json", "report.md", "ranges.png", "sqnr.png", "sensitivity.png")

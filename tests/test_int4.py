@@ -11,6 +11,7 @@ from pipeline.cref import compact
 from pipeline.errors import InputError, UnsupportedError
 from pipeline.quant import schemes, wess
 from pipeline.tflite import flatbuf, metadata, runtime
+from pipeline.tflite.flatbuf import schema
 
 pytestmark = pytest.mark.usefixtures("reference_library")  # conftest.py: build/libwess_ref.so, built when stale
 
@@ -161,10 +162,10 @@ def _as_int4_tensors(model: bytes, op_names: set[str]) -> bytes:
 
 
 def test_what_the_pinned_runtimes_do_with_tflite_int4_weight_tensors(ds_cnn_ranged, splits):
-    """Why the 4-bit schemes store int8 tensors: LiteRT runs INT4 filters of CONV_2D, DEPTHWISE_CONV_2D and
-    FULLY_CONNECTED (same bytes as the int8 tensors holding the same values), TFLite Micro runs them for CONV_2D
-    and DEPTHWISE_CONV_2D but refuses an INT4 FULLY_CONNECTED filter with int8 input (fully_connected_common.cc).
-    A newer runtime that changes this fails here."""
+    """Why deploy stores only CONV_2D / DEPTHWISE_CONV_2D filters as INT4 (pipeline/tflite/int4_storage.py): LiteRT
+    runs INT4 filters of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (same bytes as the int8 tensors holding the
+    same values), TFLite Micro runs them for CONV_2D and DEPTHWISE_CONV_2D but refuses an INT4 FULLY_CONNECTED
+    filter with int8 input (fully_connected_common.cc). A newer runtime that changes this fails here."""
     model, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "per_channel4")
     x = runtime.quantize_input(splits.x_test[:8], runtime.io_quant(model))
     expected = runtime.run_litert(model, x)
@@ -175,6 +176,88 @@ def test_what_the_pinned_runtimes_do_with_tflite_int4_weight_tensors(ds_cnn_rang
     with pytest.raises(UnsupportedError, match=r"operator \d+ \(FULLY_CONNECTED\): TFLite Micro cannot prepare it "
                                                r"\(fully_connected_common\.cc:\d+ .*kTfLiteInt4"):
         runtime.run_tflm(_as_int4_tensors(model, {"FULLY_CONNECTED"}), x)
+
+
+def _filter_types(model: bytes) -> dict[str, set[str]]:
+    """Op name -> the TFLite types of its filters."""
+    parsed = flatbuf.read_model(model)
+    graph = parsed.subgraphs[0]
+    types: dict[str, set[str]] = {}
+    for op in graph.operators:
+        code = flatbuf.builtin_code(parsed, op)
+        if code in flatbuf.WEIGHTED_OPS:
+            tensor = graph.tensors[flatbuf.WEIGHTED_OPS[code].filter_of(op)]
+            types.setdefault(flatbuf.opcode_name(parsed, op), set()).add(flatbuf.TENSOR_TYPE_NAMES[tensor.type])
+    return types
+
+
+def test_4_bit_convolution_filters_are_stored_as_tflite_int4_and_run_the_same(ds_cnn_ranged, splits):
+    """Deploy's int4_storage pass: CONV_2D / DEPTHWISE_CONV_2D filters become INT4 tensors (half the bytes, the
+    same values), FULLY_CONNECTED stays int8 (TFLite Micro refuses INT4 there); LiteRT, TFLite Micro and the C
+    runner give the same bytes as before, the compact blob is the same bytes, and Vela's int8 copy the same values."""
+    from pipeline import deploy
+    from pipeline.cref import backends
+    from pipeline.tflite import int4_storage
+
+    state = deploy.run_passes(ds_cnn_ranged.keras_model, splits.x_calib[:100], deploy.DeployOptions(
+        "wess4", shift_rule="relative"), passes=deploy.CONVERSION_PASSES)
+    stored = state.model
+    int8, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess4", "relative")
+    assert int4_storage.with_int4_filters(int8) == stored  # the pass is the last change to the scheme's model
+    assert _filter_types(int8) == {"CONV_2D": {"INT8"}, "DEPTHWISE_CONV_2D": {"INT8"}, "FULLY_CONNECTED": {"INT8"}}
+    assert _filter_types(stored) == {"CONV_2D": {"INT4"}, "DEPTHWISE_CONV_2D": {"INT4"}, "FULLY_CONNECTED": {"INT8"}}
+    parsed, before = flatbuf.read_model(stored), flatbuf.read_model(int8)
+    versions = {flatbuf.opcode_name(parsed, op): parsed.operatorCodes[op.opcodeIndex].version
+                for op in parsed.subgraphs[0].operators}
+    assert versions["CONV_2D"] == 7 and versions["DEPTHWISE_CONV_2D"] == 3  # op_version.cc; LiteRT's registered
+    filters = [flatbuf.WEIGHTED_OPS[flatbuf.builtin_code(parsed, op)].filter_of(op) for op in parsed.subgraphs[0].operators
+               if flatbuf.opcode_name(parsed, op) in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    for index in filters:
+        assert np.array_equal(flatbuf.tensor_array(parsed, index), flatbuf.tensor_array(before, index))
+    saved = sum(flatbuf.tensor_array(before, t).size - (flatbuf.tensor_array(before, t).size + 1) // 2 for t in filters)
+    # the file shrinks by the packed bytes, give or take each buffer's 16-byte alignment and one operator code
+    assert abs((len(int8) - len(stored)) - saved) <= 16 * len(filters) + 64
+    assert len(metadata.read_shifts(parsed, "stored")) == len(metadata.read_shifts(before, "int8"))
+    for pack in (True, False):
+        assert compact.compile_model(stored, pack_int4=pack).blob == compact.compile_model(int8, pack_int4=pack).blob
+    x = runtime.quantize_input(splits.x_test[:20], runtime.io_quant(int8))
+    expected = runtime.run_tflm(int8, x)
+    assert np.array_equal(runtime.run_tflm(stored, x), expected)
+    assert np.array_equal(runtime.run_litert(stored, x), runtime.run_litert(int8, x))
+    assert np.array_equal(backends.run_ref(stored, x), expected)
+    back = flatbuf.read_model(int4_storage.with_int8_filters(stored))
+    assert _filter_types(int4_storage.with_int8_filters(stored)) == _filter_types(int8)
+    assert all(np.array_equal(flatbuf.tensor_array(back, t), flatbuf.tensor_array(before, t)) for t in filters)
+    eight_bit, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess", "relative")
+    assert int4_storage.with_int4_filters(eight_bit) == eight_bit  # 8-bit weights are left alone
+
+
+def test_an_int4_tensor_is_read_unpacked_and_a_short_one_is_named(ds_cnn_ranged):
+    from pipeline.tflite import int4_storage
+
+    int8, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess4", "relative")
+    parsed = flatbuf.read_model(int4_storage.with_int4_filters(int8))
+    graph = parsed.subgraphs[0]
+    index = next(t for t, tensor in enumerate(graph.tensors) if tensor.type == schema.TensorType.INT4)
+    values = flatbuf.tensor_array(parsed, index)
+    assert values.dtype == np.int8 and values.shape == tuple(graph.tensors[index].shape)
+    assert bytes(parsed.buffers[graph.tensors[index].buffer].data) == compact.pack_int4(values)
+    parsed.buffers[graph.tensors[index].buffer].data = parsed.buffers[graph.tensors[index].buffer].data[:-1]
+    with pytest.raises(InputError, match=rf"tensor {index} \(.*\): \d+ bytes of constant data do not fill shape "
+                                         r"\[.*\] of packed 4-bit elements"):
+        flatbuf.tensor_array(parsed, index)
+
+
+def test_an_int4_weight_tensor_of_an_8_bit_layer_is_refused_by_the_metadata_check(ds_cnn_ranged):
+    int8, _ = schemes.build_scheme(ds_cnn_ranged.ranged, ds_cnn_ranged.calibrated, "wess", "relative")
+    parsed = flatbuf.read_model(int8)
+    layer = metadata.read_shifts(parsed, "m")[0]
+    tensor = parsed.subgraphs[0].tensors[layer.weight_tensor]
+    values = flatbuf.tensor_array(parsed, layer.weight_tensor)
+    tensor.type = schema.TensorType.INT4
+    flatbuf.set_tensor_array(parsed, layer.weight_tensor, np.clip(values, -8, 7))
+    with pytest.raises(InputError, match=rf"weight tensor {layer.weight_tensor} is INT4, not INT8"):
+        metadata.read_shifts(parsed, "m")
 
 
 def test_a_filter_whose_rows_exceed_the_unpack_buffer_keeps_the_int8_kernel(ds_cnn_ranged, splits, monkeypatch):

@@ -9,6 +9,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from pipeline.errors import InputError, UnsupportedError, about
 from pipeline.tflite import flatbuf, metadata
+from pipeline.tflite.flatbuf import INT4_MAX, INT4_MIN, pack_int4, unpack_int4  # noqa: F401 (unpack_int4: API)
 
 from . import kernel_params as kp
 from . import memplan, offset_fold
@@ -42,7 +43,6 @@ TYPE_CODES = {schema.TensorType.INT8: TYPE_INT8, schema.TensorType.INT32: TYPE_I
               schema.TensorType.FLOAT32: TYPE_FLOAT32}
 ELEMENT_BYTES = {TYPE_INT8: 1, TYPE_INT32: 4, TYPE_FLOAT32: 4}
 NUMPY_TYPES = {TYPE_INT8: np.int8, TYPE_INT32: np.int32, TYPE_FLOAT32: np.float32, TYPE_INT4: np.int8}
-INT4_MIN, INT4_MAX = -8, 7
 STORAGE_NONE, STORAGE_ARENA, STORAGE_CONSTANT = 0, 1, 2
 NO_OFFSET = -1  # an absent optional constant (bias, WESS shifts)
 
@@ -163,31 +163,13 @@ class _Reader:
         return flatbuf.tensor_array(self.model, index)
 
 
-def pack_int4(values: np.ndarray) -> bytes:
-    """Signed 4-bit values (-8..7) two per byte, element 2i in the low nibble of byte i (TFLite's INT4 packing); an odd
-    count leaves the last high nibble 0."""
-    values = np.asarray(values).reshape(-1).astype(np.int16)
-    if values.size and (values.min() < INT4_MIN or values.max() > INT4_MAX):
-        raise ValueError(f"values outside {INT4_MIN}..{INT4_MAX} cannot be packed into 4 bits")
-    nibbles = np.zeros(2 * ((values.size + 1) // 2), np.uint8)
-    nibbles[:values.size] = (values & 0x0F).astype(np.uint8)
-    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
-
-
-def unpack_int4(data: bytes, count: int) -> np.ndarray:
-    """pack_int4's inverse: `count` int8 values."""
-    raw = np.frombuffer(data, np.uint8)
-    nibbles = np.empty(raw.size * 2, np.int16)
-    nibbles[0::2], nibbles[1::2] = raw & 0x0F, raw >> 4
-    return np.where(nibbles >= 8, nibbles - 16, nibbles)[:count].astype(np.int8)
-
-
 def _packable(reader: _Reader, op: schema.OperatorT, code: int, filter_users: dict[int, int]) -> bool:
     """A weighted int8 op whose constant filter holds only 4-bit values (-8..7, e.g. a 4-bit scheme's -7..7), is read
     by this op alone, and whose unpacked rows fit the 4-bit kernel's buffer: its weights can be stored packed."""
     weights = flatbuf.WEIGHTED_OPS[code].filter_of(op)
     tensor = reader.graph.tensors[weights]
-    if tensor.type != schema.TensorType.INT8 or not reader.is_constant(weights) or filter_users.get(weights, 0) != 1:
+    if tensor.type not in (schema.TensorType.INT8, schema.TensorType.INT4) or not reader.is_constant(weights) \
+            or filter_users.get(weights, 0) != 1:
         return False
     if registry.unpack_rows(code, reader.shape(weights)) > registry.S4_UNPACK_BYTES:
         return False
@@ -355,7 +337,7 @@ def _compile_op(reader: _Reader, op: schema.OperatorT, index: int, name: str, la
 def compile_model(data: bytes, source: str = "model", pack_int4: bool = True, fold_offsets: bool = True) -> CompactModel:
     """Read a one-subgraph int8 .tflite (and its WESS metadata, if any) and lay it out as a blob.
 
-    With pack_int4, every int8 conv/FC filter whose values all lie in -8..7 (the 4-bit schemes') is stored two
+    With pack_int4, every int8 (or TFLite INT4) conv/FC filter whose values all lie in -8..7 (the 4-bit schemes') is stored two
     weights per byte and run by the 4-bit kernel (same bytes out; a lossless choice made from the values). With
     fold_offsets, a CONV_2D / FULLY_CONNECTED whose bias only it reads gets its input offset folded into that bias
     where offset_fold allows (same bytes out; the blob format is unchanged: input_offset 0 and the folded bias)."""
@@ -407,8 +389,13 @@ def _packed_filters(reader: _Reader, live: set[int]) -> set[int]:
 
 
 def _tensor_type(reader: _Reader, tensor: int, packed: set[int]) -> int | None:
-    """The blob type of a tensor: TYPE_INT4 for a packed filter, else its TFLite type's (None: no blob type)."""
-    return TYPE_INT4 if tensor in packed else TYPE_CODES.get(reader.graph.tensors[tensor].type)
+    """The blob type of a tensor: TYPE_INT4 for a packed filter, TYPE_INT8 for a TFLite INT4 constant stored
+    unpacked, else its TFLite type's (None: no blob type)."""
+    if tensor in packed:
+        return TYPE_INT4
+    if reader.graph.tensors[tensor].type == schema.TensorType.INT4:
+        return TYPE_INT8 if reader.is_constant(tensor) else None
+    return TYPE_CODES.get(reader.graph.tensors[tensor].type)
 
 
 def _check_tensor_types(reader: _Reader, op: CompactOp, source: str, packed: set[int]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.cref import compact
 from pipeline.errors import InputError, UnsupportedError
-from pipeline.tflite import flatbuf, metadata, versions
+from pipeline.tflite import flatbuf, int4_storage, metadata, versions
 
 from . import build as firmware
 
@@ -74,12 +74,13 @@ class VelaRun:
 
 
 def compile_model(model: bytes, target_name: str, source: str, timeout_s: float = 600.0) -> VelaRun:
-    """Run Vela on an int8 model for one target, in a temporary directory; nothing is written beside the model."""
+    """Run Vela on an int8 model for one target, in a temporary directory; nothing is written beside the model.
+    INT4 filters reach Vela as int8 tensors of the same values (Vela reads int8 weights)."""
     target = TARGETS[target_name]
     version = installed_version()
     with tempfile.TemporaryDirectory(prefix="wess-vela-") as tmp:
         path = Path(tmp) / "model.tflite"
-        path.write_bytes(model)
+        path.write_bytes(int4_storage.with_int8_filters(model))
         command = [sys.executable, "-m", "ethosu.vela", str(path), *target.arguments(), "--output-dir",
                    str(Path(tmp) / "out")]
         try:

@@ -21,6 +21,7 @@ NUMPY_DTYPES = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int
                 schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT16: np.int16,
                 schema.TensorType.INT64: np.int64, schema.TensorType.UINT8: np.uint8}
 BUILTIN = schema.BuiltinOperator
+INT4_MIN, INT4_MAX = -8, 7
 
 
 @dataclass(frozen=True)
@@ -304,25 +305,52 @@ def float_ops(model: schema.ModelT) -> list[tuple[int, str, str]]:
     return found
 
 
+def pack_int4(values: np.ndarray) -> bytes:
+    """Signed 4-bit values (-8..7) two per byte, element 2i in the low nibble of byte i (TFLite's INT4 packing); an odd
+    count leaves the last high nibble 0."""
+    values = np.asarray(values).reshape(-1).astype(np.int16)
+    if values.size and (values.min() < INT4_MIN or values.max() > INT4_MAX):
+        raise ValueError(f"values outside {INT4_MIN}..{INT4_MAX} cannot be packed into 4 bits")
+    nibbles = np.zeros(2 * ((values.size + 1) // 2), np.uint8)
+    nibbles[:values.size] = (values & 0x0F).astype(np.uint8)
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def unpack_int4(data: bytes, count: int) -> np.ndarray:
+    """pack_int4's inverse: `count` int8 values."""
+    raw = np.frombuffer(data, np.uint8)
+    nibbles = np.empty(raw.size * 2, np.int16)
+    nibbles[0::2], nibbles[1::2] = raw & 0x0F, raw >> 4
+    return np.where(nibbles >= 8, nibbles - 16, nibbles)[:count].astype(np.int8)
+
+
 def tensor_array(model: schema.ModelT, tensor_index: int, subgraph: int = 0) -> np.ndarray:
-    """A constant tensor's data as a numpy array of its shape (a copy)."""
+    """A constant tensor's data as a numpy array of its shape (a copy); an INT4 tensor's as int8 values."""
     tensor = model.subgraphs[subgraph].tensors[tensor_index]
     data = model.buffers[tensor.buffer].data
     if data is None or len(data) == 0:
         raise InputError(f"tensor {tensor_index} ({tensor_name(tensor)}) has no constant data")
-    if tensor.type not in NUMPY_DTYPES:
+    if tensor.type not in NUMPY_DTYPES and tensor.type != schema.TensorType.INT4:
         raise UnsupportedError(f"tensor {tensor_index} ({tensor_name(tensor)}) has constant data of type "
                         f"{TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, which is not supported")
-    dtype = np.dtype(NUMPY_DTYPES[tensor.type])
     shape = tuple(int(extent) for extent in (tensor.shape if tensor.shape is not None else ()))
-    if min(shape, default=0) < 0 or len(data) != dtype.itemsize * int(np.prod(shape, dtype=object)):
-        raise InputError(f"tensor {tensor_index} ({tensor_name(tensor)}): {len(data)} bytes of constant data do not "
+    count = int(np.prod(shape, dtype=object))
+    raw = bytes(np.asarray(data, np.uint8))
+    if tensor.type == schema.TensorType.INT4:
+        if min(shape, default=0) < 0 or len(raw) != (count + 1) // 2:
+            raise InputError(f"tensor {tensor_index} ({tensor_name(tensor)}): {len(raw)} bytes of constant data do "
+                             f"not fill shape {list(shape)} of packed 4-bit elements")
+        return unpack_int4(raw, count).reshape(shape)
+    dtype = np.dtype(NUMPY_DTYPES[tensor.type])
+    if min(shape, default=0) < 0 or len(raw) != dtype.itemsize * count:
+        raise InputError(f"tensor {tensor_index} ({tensor_name(tensor)}): {len(raw)} bytes of constant data do not "
                         f"fill shape {list(shape)} of {dtype.itemsize}-byte elements")
-    return np.frombuffer(bytes(np.asarray(data, np.uint8)), dtype=dtype).reshape(shape).copy()
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 def set_tensor_array(model: schema.ModelT, tensor_index: int, array: np.ndarray, subgraph: int = 0) -> None:
-    """Replace a constant tensor's data (same shape); a new buffer is appended if the old one is shared."""
+    """Replace a constant tensor's data (same shape; an INT4 tensor's packed); a new buffer is appended if the old
+    one is shared."""
     tensor = model.subgraphs[subgraph].tensors[tensor_index]
     if tuple(array.shape) != tuple(tensor.shape):
         raise ValueError(f"tensor {tensor_index}: shape {array.shape} != {tuple(tensor.shape)}")
@@ -330,7 +358,8 @@ def set_tensor_array(model: schema.ModelT, tensor_index: int, array: np.ndarray,
     if users > 1:
         model.buffers.append(schema.BufferT())
         tensor.buffer = len(model.buffers) - 1
-    model.buffers[tensor.buffer].data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8).copy()
+    data = pack_int4(array) if tensor.type == schema.TensorType.INT4 else np.ascontiguousarray(array).tobytes()
+    model.buffers[tensor.buffer].data = np.frombuffer(data, np.uint8).copy()
 
 
 def tensor_scale(model: schema.ModelT, tensor_index: int) -> float:

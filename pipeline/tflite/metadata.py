@@ -167,11 +167,13 @@ def read_shifts(model: schema.ModelT, source: str) -> list[LayerShifts]:
 
 
 def _check_weight_range(model: schema.ModelT, layer: LayerShifts, where: str) -> None:
-    """The weight tensor is int8 and its values lie on the layer's grid -q_max..q_max."""
+    """The weight tensor is int8 (or INT4 for a 4-bit layer) and its values lie on the layer's grid -q_max..q_max."""
     tensor = model.subgraphs[0].tensors[layer.weight_tensor]
-    if tensor.type != schema.TensorType.INT8:
+    allowed = (schema.TensorType.INT8, schema.TensorType.INT4) if layer.weight_bits == 4 else (schema.TensorType.INT8,)
+    if tensor.type not in allowed:
         raise InputError(f"{where}: weight tensor {layer.weight_tensor} is "
-                         f"{flatbuf.TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, not INT8")
+                         f"{flatbuf.TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)}, not "
+                         f"{' or '.join(flatbuf.TENSOR_TYPE_NAMES[t] for t in allowed)}")
     weights = flatbuf.tensor_array(model, layer.weight_tensor)
     q_max = Q_MAX[layer.weight_bits]
     if weights.size and int(np.abs(weights.astype(np.int32)).max()) > q_max:  # int32: |-128| fits
