@@ -54,6 +54,25 @@ def _squeeze_excite(layers, x):
     return layers.Multiply()([x, gate])
 
 
+def _abs(layers, x):
+    import keras
+
+    return keras.ops.abs(_conv(layers, x))
+
+
+def _attention(layers, x):
+    """Dot-product attention over the 36 pixels: BATCH_MATMUL of [1, 36, 4] by its key transposed (adj_y), a
+    SOFTMAX, BATCH_MATMUL by the values."""
+    sequence = lambda: layers.Reshape((36, 4))(_conv(layers, x))
+    return layers.Attention()([sequence(), sequence()])
+
+
+def _multi_head_attention(layers, x):
+    """Two heads of key size 4: BATCH_MATMULs of rank 4 ([1, 2, 36, 4]) around a SOFTMAX."""
+    sequence = layers.Reshape((36, 3))(x)
+    return layers.MultiHeadAttention(num_heads=2, key_dim=4)(sequence, sequence)
+
+
 def _centred(layers, x):
     """Each channel minus its spatial mean: SUB of [1, 1, 1, C] broadcast over [1, H, W, C]."""
     x = layers.ReLU()(_conv(layers, x))
@@ -110,6 +129,9 @@ MODELS = {
                    {"HARD_SWISH"}),
     "leaky_relu": (lambda layers, x: layers.LeakyReLU(0.2)(_conv(layers, x)), INPUT_SHAPE, {"LEAKY_RELU"}),
     "swish": (lambda layers, x: layers.Activation("swish")(_conv(layers, x)), INPUT_SHAPE, {"LOGISTIC", "MUL"}),
+    "abs": (_abs, INPUT_SHAPE, {"ABS"}),
+    "attention": (_attention, INPUT_SHAPE, {"BATCH_MATMUL", "SOFTMAX"}),
+    "multi_head_attention": (_multi_head_attention, INPUT_SHAPE, {"BATCH_MATMUL", "SOFTMAX"}),
     "squeeze_excite": (_squeeze_excite, INPUT_SHAPE, {"MUL"}),
     "mul_channel_constant": (lambda layers, x: layers.ReLU()(_conv(layers, x)) * CHANNEL_SCALES, INPUT_SHAPE,
                              {"MUL"}),
@@ -162,9 +184,10 @@ LITERT_DIFFERS = {
     "every_activation": "RELU6, as below",
     "relu6": "TFLite Micro clamps RELU6 in the input's quantization and keeps its bytes; LiteRT rescales",
     "split_pad_reduce": "LiteRT 2.3.0's reference int8 SUM writes -1 into every output byte",
+    "multi_head_attention": "LiteRT's reference FULLY_CONNECTED rounds once where TFLite Micro rounds twice",
 }
 # the first operator whose bytes LiteRT's reference gets wrong, where one is documented (the ops before it agree)
-LITERT_FIRST_DIVERGENCE = {"split_pad_reduce": "SUM"}
+LITERT_FIRST_DIVERGENCE = {"split_pad_reduce": "SUM", "multi_head_attention": "FULLY_CONNECTED"}
 
 
 @functools.lru_cache(maxsize=None)  # the firmware tests reuse the conversion (bytes: immutable)
@@ -199,7 +222,10 @@ def test_op_model_runs_byte_exact_with_tflite_micro(name):
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="gcc-arm-none-eabi / qemu-system-arm not installed (make apt)")
 @pytest.mark.parametrize("name, target", [pytest.param("every_activation", "cortex-m3", marks=pytest.mark.slow),
-                                          ("every_activation", "cortex-m55"), ("split_pad_reduce", "cortex-m55")])
+                                          ("every_activation", "cortex-m55"), ("split_pad_reduce", "cortex-m55"),
+                                          ("multi_head_attention", "cortex-m55"),
+                                          pytest.param("attention", "cortex-m3", marks=pytest.mark.slow),
+                                          pytest.param("abs", "cortex-m3", marks=pytest.mark.slow)])
 def test_op_model_runs_in_the_firmware_as_on_the_host(name, target):
     from pipeline.firmware import build as firmware
 

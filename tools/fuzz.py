@@ -90,6 +90,7 @@ def tiny_models():
     inp = keras.Input((32, 32, 1))
     steps = layers.Reshape((4, 4))(layers.MaxPooling2D(8)(inp))  # 4 steps of 4 features
     x = layers.LSTM(3, unroll=True, return_sequences=True)(steps)  # UNPACK, the gates per step, PACK: 4x3
+    x = layers.Attention()([x, keras.ops.abs(x)])  # ABS, BATCH_MATMUL (adj_y), SOFTMAX, BATCH_MATMUL: 4x3
     fourth = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_d")
     return [first, second, third, fourth]
 

@@ -182,6 +182,43 @@ typedef struct {
     int32_t alpha_right_shift;    /**< [-30, 31]. */
 } wess_leaky_relu_params_t;
 
+/** ABS parameters (TFLite Micro's elementwise Prepare for ABS): |input - input_zero_point| is rescaled by
+ *  input_scale / output_scale (formed in float32; the identity (2^30, -1) when the scales are equal, as TFLite
+ *  then skips the rescale). */
+typedef struct {
+    int32_t input_zero_point;   /**< [-128, 127]. */
+    int32_t output_zero_point;  /**< [-128, 127]. */
+    int32_t multiplier;         /**< [0, INT32_MAX]: Q31 mantissa of input_scale / output_scale. */
+    int32_t right_shift;        /**< [-30, 31] (negative = left shift). */
+} wess_abs_params_t;
+
+/** BATCH_MATMUL parameters (TFLite Micro's BatchMatMulPrepare, int8): output[b0][b1] = lhs[b0][b1] x rhs[b0][b1]
+ *  over the two batch axes before the matrices (a rank-2 or rank-3 operand has leading extents 1), each operand
+ *  broadcasting an axis of extent 1; lhs is [rows, depth] ([depth, rows] when lhs_transposed), rhs [depth, cols]
+ *  ([cols, depth] when rhs_transposed), output [rows, cols], all row-major. */
+typedef struct {
+    int32_t lhs_offset;          /**< [-127, 128]: minus the lhs zero point. */
+    int32_t rhs_offset;          /**< [-127, 128]: minus the rhs zero point. */
+    int32_t output_zero_point;   /**< [-128, 127]. */
+    int32_t multiplier;          /**< [0, INT32_MAX]: Q31 mantissa of lhs_scale * rhs_scale / output_scale. */
+    int32_t right_shift;         /**< [-30, 31] (negative = left shift). */
+    int32_t batch_outer;         /**< >= 1: the output's first batch extent. */
+    int32_t batch_inner;         /**< >= 1: the output's second batch extent. */
+    int32_t lhs_batch_outer;     /**< 1 or batch_outer. */
+    int32_t lhs_batch_inner;     /**< 1 or batch_inner. */
+    int32_t rhs_batch_outer;     /**< 1 or batch_outer. */
+    int32_t rhs_batch_inner;     /**< 1 or batch_inner. */
+    int32_t rows;                /**< >= 1. */
+    int32_t depth;               /**< [1, WESS_MAX_MATMUL_DEPTH]: the accumulator bound below. */
+    int32_t cols;                /**< >= 1. */
+    int32_t lhs_transposed;      /**< 0 or 1 (TFLite's adj_x). */
+    int32_t rhs_transposed;      /**< 0 or 1 (TFLite's adj_y). */
+} wess_batch_matmul_params_t;
+
+/** The longest BATCH_MATMUL dot product whose int32 accumulator cannot overflow: each term is at most
+ *  255 * 255 = 65025 in magnitude, and 33025 * 65025 < 2^31. */
+#define WESS_MAX_MATMUL_DEPTH 33025
+
 /** HARD_SWISH parameters (TFLite Micro's HardSwishPrepare): Q0.15 multipliers from QuantizeMultiplier rounded
  *  to 16 bits (DownScaleInt32ToInt16Multiplier), with their exponents (negative = right shift). */
 typedef struct {
@@ -652,6 +689,18 @@ wess_status_t wess_relu_s8(const wess_relu_params_t *params,
 wess_status_t wess_leaky_relu_s8(const wess_leaky_relu_params_t *params,
                                  const wess_dims_t *input_dims, const int8_t *input,
                                  const wess_dims_t *output_dims, int8_t *output);
+
+/** ABS, int8 -> int8, any layout: input and output dims equal. */
+wess_status_t wess_abs_s8(const wess_abs_params_t *params,
+                          const wess_dims_t *input_dims, const int8_t *input,
+                          const wess_dims_t *output_dims, int8_t *output);
+
+/** BATCH_MATMUL, int8 x int8 -> int8: the operands' and the output's element counts are the params' extents'
+ *  products (the dims only bound them); see wess_batch_matmul_params_t for the layouts. */
+wess_status_t wess_batch_matmul_s8(const wess_batch_matmul_params_t *params,
+                                   const wess_dims_t *lhs_dims, const int8_t *lhs,
+                                   const wess_dims_t *rhs_dims, const int8_t *rhs,
+                                   const wess_dims_t *output_dims, int8_t *output);
 
 /** QUANTIZE float32 -> int8, any layout (flat size = n * h * w * c; dims must be equal):
  *  q = clamp(round(x / scale) + zero_point, -128, 127), division in float32, ties away from zero; NaN -> -128. */

@@ -66,6 +66,9 @@
        model_check_none, leaky_relu_op_run) \
     OP(MODEL_OP_HARD_SWISH, "HARD_SWISH", 1, 1, TYPES_S8, PARAMS(wess_hard_swish_params_t), NO_REQUANT, \
        model_check_none, hard_swish_op_run) \
+    OP(MODEL_OP_ABS, "ABS", 1, 1, TYPES_S8, PARAMS(wess_abs_params_t), NO_REQUANT, model_check_none, abs_op_run) \
+    OP(MODEL_OP_BATCH_MATMUL, "BATCH_MATMUL", 2, 2, TYPES_S8, PARAMS(wess_batch_matmul_params_t), NO_REQUANT, \
+       model_check_none, batch_matmul_op_run) \
     OP(MODEL_OP_PRELU, "PRELU", 2, 2, TYPES_S8, PARAMS(wess_prelu_params_t), NO_REQUANT, model_check_none, \
        prelu_op_run) \
     OP(MODEL_OP_MAXIMUM, "MAXIMUM", 2, 2, TYPES_S8, NO_PARAMS, NO_REQUANT, model_check_none, maximum_op_run) \

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import kernel_params as kp
 from . import kernel_params_ext as kpe
-from .library import (AddParams, ConcatParams, ConvF32Params, ConvParams, DepthwiseF32Params, DepthwiseParams,
+from .library import (AbsParams, AddParams, BatchMatmulParams, ConcatParams, ConvF32Params, ConvParams, DepthwiseF32Params, DepthwiseParams,
                       DequantizeParams, Dims, FIXEDPOINT_OPS, FullyConnectedF32Params,
                       FullyConnectedParams, HardSwishParams, LeakyReluParams, MeanParams,
                       MulParams, PackParams, PadNhwcParams, PadParams, PoolParams, PreluParams,
@@ -353,7 +353,7 @@ def strided_slice(params: kpe.SliceParams, input: np.ndarray) -> np.ndarray:
 ELEMENTWISE_KERNELS = {  # op name -> (ctypes parameter struct, kernel) of the int8 elementwise activations
     "LOGISTIC": (SigmoidParams, "wess_logistic_s8"), "TANH": (SigmoidParams, "wess_tanh_s8"),
     "RELU": (ReluParams, "wess_relu_s8"), "LEAKY_RELU": (LeakyReluParams, "wess_leaky_relu_s8"),
-    "HARD_SWISH": (HardSwishParams, "wess_hard_swish_s8"),
+    "HARD_SWISH": (HardSwishParams, "wess_hard_swish_s8"), "ABS": (AbsParams, "wess_abs_s8"),
 }
 
 
@@ -404,3 +404,14 @@ def fixedpoint_batch(op: str, a: np.ndarray, b: np.ndarray, c: np.ndarray | None
 
 
 # ---------------------------------------------------------------- whole-model runner
+
+
+def batch_matmul(params: kpe.BatchMatmulParams, lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """BATCH_MATMUL int8 of two operands of rank 2..4 (their dims: the flat element counts); the output is
+    [batch_outer, batch_inner, rows, cols]."""
+    output = np.empty((params.batch_outer, params.batch_inner, params.rows, params.cols), np.int8)
+    call_kernel("wess_batch_matmul_s8", ctypes.byref(BatchMatmulParams(*astuple(params))),
+                ctypes.byref(nhwc_dims((1, 1, 1, lhs.size))), pointer(lhs, np.int8),
+                ctypes.byref(nhwc_dims((1, 1, 1, rhs.size))), pointer(rhs, np.int8),
+                ctypes.byref(nhwc_dims(output.shape)), pointer(output, np.int8))
+    return output

@@ -1,8 +1,10 @@
-"""Kernel parameters of PRELU, REDUCE_MAX, RESIZE_*, *SLICE, TRANSPOSE_CONV, SPLIT*, UNPACK, PACK, SUM... as in TFLite Micro."""
+"""Kernel parameters of the operators after the first kernels (PRELU ... ABS, BATCH_MATMUL), as in TFLite Micro."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from .kernel_params import (MeanParams, ParameterError, activation_range, compute_padding, divisor_scale, f32,
                             mean_params, multiplier_and_right_shift)
@@ -386,3 +388,74 @@ def squared_difference_params(input1_scale: float, input1_zero_point: int, input
     output = multiplier_and_right_shift(twice_max_input_scale * twice_max_input_scale / shifted_output_scale)
     return SquaredDifferenceParams(-input1_zero_point, -input2_zero_point, output_zero_point, *input1, *input2,
                                    *output)
+
+
+@dataclass(frozen=True)
+class AbsParams:
+    """ABS (C: wess_abs_params_t)."""
+
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    right_shift: int
+
+
+def abs_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int) -> AbsParams:
+    """TFLite Micro's elementwise Prepare for ABS: input_scale / output_scale divided in float32, then
+    QuantizeMultiplier; with equal scales TFLite skips the rescale, which the ratio 1.0 (2^30, -1) reproduces."""
+    output_scale = divisor_scale(output_scale, "output")
+    ratio = 1.0 if f32(input_scale) == output_scale else float(np.float32(f32(input_scale)) / np.float32(output_scale))
+    return AbsParams(input_zero_point, output_zero_point, *multiplier_and_right_shift(ratio))
+
+
+@dataclass(frozen=True)
+class BatchMatmulParams:
+    """BATCH_MATMUL (C: wess_batch_matmul_params_t)."""
+
+    lhs_offset: int
+    rhs_offset: int
+    output_zero_point: int
+    multiplier: int
+    right_shift: int
+    batch_outer: int
+    batch_inner: int
+    lhs_batch_outer: int
+    lhs_batch_inner: int
+    rhs_batch_outer: int
+    rhs_batch_inner: int
+    rows: int
+    depth: int
+    cols: int
+    lhs_transposed: int
+    rhs_transposed: int
+
+
+MAX_MATMUL_DEPTH = 33025  # WESS_MAX_MATMUL_DEPTH (wess_ref.h): 33025 * 255 * 255 < 2^31
+
+
+def batch_matmul_params(lhs_shape: tuple[int, ...], rhs_shape: tuple[int, ...], adj_x: bool, adj_y: bool,
+                        lhs_quant: tuple[float, int], rhs_quant: tuple[float, int],
+                        output_quant: tuple[float, int]) -> BatchMatmulParams:
+    """TFLite Micro's BatchMatMulPrepare, int8: lhs_scale * rhs_scale / output_scale in double, QuantizeMultiplier,
+    no activation; batch axes (at most two before the matrices) broadcast from 1."""
+    if not 2 <= len(lhs_shape) <= 4 or not 2 <= len(rhs_shape) <= 4:
+        raise ParameterError(f"BATCH_MATMUL of ranks {len(lhs_shape)} and {len(rhs_shape)}: the kernel takes 2 to 4")
+    lhs_batch = (1, 1, *lhs_shape[:-2])[-2:]
+    rhs_batch = (1, 1, *rhs_shape[:-2])[-2:]
+    batch = []
+    for lhs_extent, rhs_extent in zip(lhs_batch, rhs_batch):
+        if lhs_extent != rhs_extent and 1 not in (lhs_extent, rhs_extent):
+            raise ParameterError(f"BATCH_MATMUL batch extents {list(lhs_shape[:-2])} and {list(rhs_shape[:-2])} "
+                                 "do not broadcast")
+        batch.append(max(lhs_extent, rhs_extent))
+    rows, depth = (lhs_shape[-1], lhs_shape[-2]) if adj_x else (lhs_shape[-2], lhs_shape[-1])
+    rhs_depth, cols = (rhs_shape[-1], rhs_shape[-2]) if adj_y else (rhs_shape[-2], rhs_shape[-1])
+    if depth != rhs_depth:
+        raise ParameterError(f"BATCH_MATMUL depths {depth} and {rhs_depth} differ")
+    if depth > MAX_MATMUL_DEPTH:
+        raise ParameterError(f"BATCH_MATMUL depth {depth} > {MAX_MATMUL_DEPTH}: its int32 accumulator could overflow")
+    (lhs_scale, lhs_zero_point), (rhs_scale, rhs_zero_point) = lhs_quant, rhs_quant
+    real_multiplier = f32(lhs_scale) * f32(rhs_scale) / divisor_scale(output_quant[0], "output")
+    return BatchMatmulParams(-lhs_zero_point, -rhs_zero_point, output_quant[1],
+                             *multiplier_and_right_shift(real_multiplier), *batch, *lhs_batch, *rhs_batch,
+                             rows, depth, cols, int(adj_x), int(adj_y))

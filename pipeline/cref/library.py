@@ -73,6 +73,8 @@ TransposeParams = _struct("TransposeParams", list(kpe.TransposeParams.__dataclas
 ResizeParams = _struct("ResizeParams", list(kpe.ResizeParams.__dataclass_fields__))
 SliceParams = _struct("SliceParams", list(kpe.SliceParams.__dataclass_fields__))
 TransposeConvParams = _struct("TransposeConvParams", list(kpe.TransposeConvParams.__dataclass_fields__))
+AbsParams = _struct("AbsParams", list(kpe.AbsParams.__dataclass_fields__))
+BatchMatmulParams = _struct("BatchMatmulParams", list(kpe.BatchMatmulParams.__dataclass_fields__))
 QuantizeParams = type("QuantizeParams", (ctypes.Structure,),
                       {"_fields_": [("output_scale", ctypes.c_float), ("output_zero_point", _int32)]})
 DequantizeParams = type("DequantizeParams", (ctypes.Structure,),
@@ -124,7 +126,7 @@ def load_library() -> ctypes.CDLL:
                  "wess_relu_s8", "wess_leaky_relu_s8", "wess_quantize_f32_s8", "wess_dequantize_s8_f32",
                  "wess_prelu_s8", "wess_maximum_s8", "wess_minimum_s8", "wess_reduce_max_s8",
                  "wess_resize_bilinear_s8", "wess_resize_nearest_neighbor_s8", "wess_strided_slice_s8",
-                 "wess_transpose_conv_s8",
+                 "wess_transpose_conv_s8", "wess_abs_s8", "wess_batch_matmul_s8",
                  "wess_fixedpoint_batch", "wess_model_validate", "wess_model_run_batch", "wess_op_info"):
         getattr(library, name).restype = ctypes.c_int
     return library

@@ -10,6 +10,7 @@ from ai_edge_litert import schema_py_generated as schema
 from . import kernel_params as kp
 from . import kernel_params_ext as kpe
 from . import op_records as rec
+from . import op_records_ext as rec_ext
 from .op_records import MAX_PACK_INPUTS, MAX_SPLIT_OUTPUTS, MAX_UNPACK_OUTPUTS, OP, OpContext, OpRecord
 from .param_words import param_layout
 
@@ -78,6 +79,9 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.RELU6, "RELU6", rec.relu("RELU6"), kp.ReluParams),
     OpSpec(OP.LEAKY_RELU, "LEAKY_RELU", rec.leaky_relu, kp.LeakyReluParams),
     OpSpec(OP.HARD_SWISH, "HARD_SWISH", rec.hard_swish, kp.HardSwishParams),
+    OpSpec(OP.ABS, "ABS", rec_ext.abs_op, kpe.AbsParams),
+    OpSpec(OP.BATCH_MATMUL, "BATCH_MATMUL", rec_ext.batch_matmul, kpe.BatchMatmulParams, input_count=(2, 2),
+           required_inputs=2),
     OpSpec(OP.PRELU, "PRELU", rec.prelu, kpe.PreluParams, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MAXIMUM, "MAXIMUM", rec.maximum_minimum, input_count=(2, 2), required_inputs=2),
     OpSpec(OP.MINIMUM, "MINIMUM", rec.maximum_minimum, input_count=(2, 2), required_inputs=2),
