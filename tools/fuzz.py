@@ -204,7 +204,7 @@ def run(harnesses: list[str], seconds: int, corpus_only: bool) -> int:
         print(f"fuzzing {harness} for {seconds} s ...", flush=True)
         rows.append(run_harness(harness, seconds, corpus_only))
     print()
-    print(f"| harness | wall s | execs | execs/s | crashes | timeouts | ooms | corpus | exit |")
+    print("| harness | wall s | execs | execs/s | crashes | timeouts | ooms | corpus | exit |")
     print("|---|---|---|---|---|---|---|---|---|")
     failed = False
     for row in rows:
