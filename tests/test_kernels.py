@@ -116,11 +116,12 @@ def test_depthwise_padding_and_more_channels_than_one_block_by_hand():
 
 
 def reference_conv(params: kp.ConvParams, requant: kp.Requant, input, filter, bias, output_hw,
-                   depth_multiplier: int | None = None) -> np.ndarray:
+                   depth_multiplier: int | None = None, groups: int = 1) -> np.ndarray:
     """Straight-from-the-definition int8 conv / depthwise conv in int64 numpy, one output pixel at a time.
 
-    input NHWC [1, h, w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch] for conv, [1, kh, kw, out_ch] for depthwise
-    (depth_multiplier given). Padded cells hold -input_offset, so (input + input_offset) pads with zeros."""
+    input NHWC [1, h, w, in_ch]; filter OHWI [out_ch, kh, kw, in_ch / groups] for conv (output channel o reads
+    the input channels of group o // (out_ch / groups)), [1, kh, kw, out_ch] for depthwise (depth_multiplier
+    given). Padded cells hold -input_offset, so (input + input_offset) pads with zeros."""
     kh, kw = filter.shape[1:3]
     out_h, out_w = output_hw
     shifted = input[0].astype(np.int64) + params.input_offset
@@ -135,7 +136,8 @@ def reference_conv(params: kp.ConvParams, requant: kp.Requant, input, filter, bi
             y, x = out_y * params.stride_y, out_x * params.stride_x
             window = padded[y:y + span_y:params.dilation_y, x:x + span_x:params.dilation_x]  # [kh, kw, in_ch]
             if depth_multiplier is None:
-                acc[out_y, out_x] = np.einsum("hwc,ohwc->o", window, filter.astype(np.int64))
+                grouped = window.reshape(kh, kw, groups, -1)[:, :, np.arange(out_ch) // (out_ch // groups)]
+                acc[out_y, out_x] = np.einsum("hwoc,ohwc->o", grouped, filter.astype(np.int64))
             else:
                 repeated = np.repeat(window, depth_multiplier, axis=2)  # out channel c reads in channel c // m
                 acc[out_y, out_x] = (repeated * filter[0].astype(np.int64)).sum(axis=(0, 1))
@@ -205,6 +207,48 @@ def test_conv_and_depthwise_match_the_definition_on_every_code_path(name):
     assert output.shape == (1, *output_hw, out_ch)
     assert (output[0] == expected).all()
     assert len(np.unique(expected)) > 4  # the requantization keeps a spread of values, not one clamped constant
+
+
+GROUPED_CASES = {
+    # name: (input [h, w, in_ch], filter [kh, kw], out_ch, groups, stride, dilation, padding, requant)
+    # 2 groups of 6 input channels, 3x3 SAME with stride 2, per-channel requantization with WESS shifts
+    "two_groups_same_stride2": ((7, 6, 12), (3, 3), 8, 2, (2, 2), (1, 1), "same", (True, True)),
+    # 3 groups of 1 input channel, 2 outputs each, VALID, per-layer multiplier
+    "three_groups_one_channel_valid": ((5, 5, 3), (2, 2), 6, 3, (1, 1), (1, 1), "valid", (False, False)),
+    # 4 groups of 18 output channels: 72 = two channel blocks, the block edge inside a group; dilation 2
+    "four_groups_two_blocks_dilated": ((6, 6, 8), (3, 3), 72, 4, (1, 1), (2, 2), "same", (False, True)),
+}
+
+
+@pytest.mark.parametrize("name", GROUPED_CASES)
+def test_grouped_conv_matches_the_definition(name):
+    (h, w, in_ch), filter_hw, out_ch, groups, stride, dilation, padding, (per_channel, shifts) = GROUPED_CASES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    input = rng.integers(-128, 128, (1, h, w, in_ch)).astype(np.int8)
+    filter = rng.integers(-127, 128, (out_ch, *filter_hw, in_ch // groups)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, out_ch).astype(np.int32)
+    conv = kp.conv_params((h, w), filter_hw, stride, dilation, padding, int(rng.integers(-128, 128)), 0.05,
+                          int(rng.integers(-20, 20)), "NONE")
+    requant = random_requant(rng, out_ch, per_channel, shifts)
+    span = [(k - 1) * d + 1 for k, d in zip(filter_hw, dilation)]
+    output_hw = [-(-size // s) if padding == "same" else (size - k) // s + 1
+                 for size, k, s in zip((h, w), span, stride)]
+    output = kernel_calls.conv_2d(conv, requant, input, filter, bias, (1, *output_hw, out_ch),
+                                  kernel="wess_conv_2d_grouped_s8")
+    expected = reference_conv(conv, requant, input, filter, bias, output_hw, groups=groups)
+    assert (output[0] == expected).all(), np.argwhere(output[0] != expected)[:10]
+    assert len(np.unique(expected)) > 4
+
+
+@pytest.mark.parametrize("filter_shape, output_channels", [((8, 3, 3, 5), 8),  # 5 does not divide 12 inputs
+                                                            ((9, 3, 3, 6), 9),  # 9 outputs over 2 groups
+                                                            ((8, 3, 3, 6), 6)])  # output != filter outputs
+def test_grouped_conv_inconsistent_shapes_are_bad_shape(filter_shape, output_channels):
+    conv = kp.conv_params((4, 4), (3, 3), (1, 1), (1, 1), "same", 0, 0.05, 0, "NONE")
+    input = np.zeros((1, 4, 4, 12), np.int8)
+    with pytest.raises(library.KernelError, match="WESS_ERR_BAD_SHAPE"):
+        kernel_calls.conv_2d(conv, unit_requant(output_channels), input, np.zeros(filter_shape, np.int8), None,
+                             (1, 4, 4, output_channels), kernel="wess_conv_2d_grouped_s8")
 
 
 def test_average_pool_rounds_half_away_and_ignores_padding():

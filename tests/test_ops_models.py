@@ -130,6 +130,8 @@ MODELS = {
     "leaky_relu": (lambda layers, x: layers.LeakyReLU(0.2)(_conv(layers, x)), INPUT_SHAPE, {"LEAKY_RELU"}),
     "swish": (lambda layers, x: layers.Activation("swish")(_conv(layers, x)), INPUT_SHAPE, {"LOGISTIC", "MUL"}),
     "abs": (_abs, INPUT_SHAPE, {"ABS"}),
+    "grouped_conv": (lambda layers, x: layers.Conv2D(6, 3, groups=3)(_conv(layers, x, 6)),  # VALID: offset folded
+                     INPUT_SHAPE, {"CONV_2D_GROUPED"}),
     "attention": (_attention, INPUT_SHAPE, {"BATCH_MATMUL", "SOFTMAX"}),
     "multi_head_attention": (_multi_head_attention, INPUT_SHAPE, {"BATCH_MATMUL", "SOFTMAX"}),
     "squeeze_excite": (_squeeze_excite, INPUT_SHAPE, {"MUL"}),
@@ -225,7 +227,9 @@ def test_op_model_runs_byte_exact_with_tflite_micro(name):
                                           ("every_activation", "cortex-m55"), ("split_pad_reduce", "cortex-m55"),
                                           ("multi_head_attention", "cortex-m55"),
                                           pytest.param("attention", "cortex-m3", marks=pytest.mark.slow),
-                                          pytest.param("abs", "cortex-m3", marks=pytest.mark.slow)])
+                                          pytest.param("abs", "cortex-m3", marks=pytest.mark.slow),
+                                          pytest.param("grouped_conv", "cortex-m3", marks=pytest.mark.slow),
+                                          ("grouped_conv", "cortex-m55")])
 def test_op_model_runs_in_the_firmware_as_on_the_host(name, target):
     from pipeline.firmware import build as firmware
 

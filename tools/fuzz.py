@@ -45,8 +45,8 @@ def tiny_models():
     that an int8 model has (conv, depthwise with multiplier 2, FC, ADD, both pools, MEAN, PAD, concatenation,
     RESHAPE, SOFTMAX, SUB, EXPAND_DIMS, LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU, MUL, int8 QUANTIZE,
     PRELU, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, STRIDED_SLICE, SLICE,
-    TRANSPOSE_CONV, TRANSPOSE, SPLIT, SPLIT_V, PADV2, SUM, SQUARED_DIFFERENCE, UNPACK, PACK): a few KB each, so the fuzzers run
-    fast on them."""
+    TRANSPOSE_CONV, TRANSPOSE, SPLIT, SPLIT_V, PADV2, SUM, SQUARED_DIFFERENCE, UNPACK, PACK, ABS, BATCH_MATMUL,
+    grouped CONV_2D): a few KB each, so the fuzzers run fast on them."""
     import keras
 
     layers = keras.layers
@@ -88,7 +88,9 @@ def tiny_models():
     x = layers.Conv1DTranspose(2, 3, strides=2, padding="same")(x)  # TRANSPOSE_CONV, 32x2
     third = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_c")
     inp = keras.Input((32, 32, 1))
-    steps = layers.Reshape((4, 4))(layers.MaxPooling2D(8)(inp))  # 4 steps of 4 features
+    x = layers.Conv2D(4, 1)(layers.MaxPooling2D(8)(inp))  # 4x4x4
+    x = layers.Conv2D(1, 1)(layers.Conv2D(4, 3, padding="same", groups=2)(x))  # grouped CONV_2D: 2 groups of 2
+    steps = layers.Reshape((4, 4))(x)  # 4 steps of 4 features
     x = layers.LSTM(3, unroll=True, return_sequences=True)(steps)  # UNPACK, the gates per step, PACK: 4x3
     x = layers.Attention()([x, keras.ops.abs(x)])  # ABS, BATCH_MATMUL (adj_y), SOFTMAX, BATCH_MATMUL: 4x3
     fourth = keras.Model(inp, layers.Softmax()(layers.Dense(10)(layers.Flatten()(x))), name="tiny_d")

@@ -454,6 +454,18 @@ wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requa
                               const wess_dims_t *output_dims, int8_t *output);
 
 /**
+ * CONV_2D with a grouped filter, int8 (TFLite's ConvPerChannel with groups > 1): as wess_conv_2d_s8, except that
+ * the OHWI filter holds in_ch / groups input channels per output channel (filter_dims->c divides input_dims->c,
+ * groups = input_dims->c / filter_dims->c divides out_ch) and output channel c reads input channels
+ * [g * filter_dims->c, (g + 1) * filter_dims->c) with g = c / (out_ch / groups). kh * kw * filter_dims->c <=
+ * WESS_MAX_DOT_LENGTH, else WESS_ERR_UNSUPPORTED.
+ */
+wess_status_t wess_conv_2d_grouped_s8(const wess_conv_params_t *params, const wess_requant_t *requant,
+                                      const wess_dims_t *input_dims, const int8_t *input,
+                                      const wess_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                                      const wess_dims_t *output_dims, int8_t *output);
+
+/**
  * DEPTHWISE_CONV_2D with packed 4-bit weights: as wess_depthwise_conv_2d_s8, filter_packed holding the
  * [1, kh, kw, out_ch] filter's values packed. kh * kw * min(out_ch, 64) <= WESS_S4_UNPACK_BYTES, else
  * WESS_ERR_UNSUPPORTED.

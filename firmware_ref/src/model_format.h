@@ -74,6 +74,11 @@ enum {
     MODEL_OP_FULLY_CONNECTED_S4 = MODEL_OP_INT4_FILTER | MODEL_OP_FULLY_CONNECTED
 };
 
+/* Op code bit of the grouped-filter kernel of CONV_2D: the filter's input channels are a proper divisor of the
+ * input's (groups = input channels / filter input channels). */
+#define MODEL_OP_GROUPED_FILTER 0x1000u
+enum { MODEL_OP_CONV_2D_GROUPED = MODEL_OP_GROUPED_FILTER | MODEL_OP_CONV_2D };
+
 enum {
     MODEL_OP_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_CONV_2D,
     MODEL_OP_DEPTHWISE_CONV_2D_F32 = MODEL_OP_FLOAT32 | MODEL_OP_DEPTHWISE_CONV_2D,

@@ -95,6 +95,8 @@
        model_check_none, relu_op_run) \
     OP(MODEL_OP_QUANTIZE, "QUANTIZE", 1, 1, TYPES_F32_TO_S8, PARAMS(wess_quantize_params_t), NO_REQUANT, \
        model_check_none, quantize_op_run) \
+    OP(MODEL_OP_CONV_2D_GROUPED, "CONV_2D_GROUPED", 3, 3, TYPES_WEIGHTED_S8, PARAMS(wess_conv_params_t), REQUANT, \
+       model_check_weighted, conv_2d_grouped_op_run) \
     OP(MODEL_OP_CONV_2D_S4, "CONV_2D_S4", 3, 3, TYPES_WEIGHTED_S4, PARAMS(wess_conv_params_t), REQUANT, \
        model_check_weighted, conv_2d_s4_op_run) \
     OP(MODEL_OP_DEPTHWISE_CONV_2D_S4, "DEPTHWISE_CONV_2D_S4", 3, 3, TYPES_WEIGHTED_S4, \

@@ -19,6 +19,7 @@ from . import param_words
 from .op_registry import (  # noqa: F401 (OP: API)
     OP,
     OP_FLOAT32,
+    OP_GROUPED_FILTER,
     OP_INT4_FILTER,
     TYPE_FLOAT32,
     TYPE_INT4,
@@ -273,8 +274,6 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
     spec = registry.SPECS.get(flatbuf.builtin_code(reader.model, op))
     if spec is None:
         raise UnsupportedError(f"{where} is {name}, which the C reference runner does not support")
-    if form := op_records.missing_form(reader.model, op):
-        raise UnsupportedError(f"{where} is {form}")
     low, high = spec.output_count
     if not low <= len(op.outputs) <= high:
         raise UnsupportedError(f"{where} ({name}) has {len(op.outputs)} outputs; {low} to {high} are supported")
@@ -285,6 +284,8 @@ def _op_spec(reader: _Reader, op: schema.OperatorT, where: str, name: str) -> re
         spec = registry.SPECS[OP.PADV2]  # PAD on any axis: PADV2's kernel with the output zero point
     if spec.code == OP.MEAN and not op_records.mean_on_hw(reader, op):
         spec = registry.SPECS[OP.SUM]  # MEAN on any axes: SUM's kernel in its MEAN mode
+    if spec.code == OP.CONV_2D and op_records.grouped_filter(reader.model, op):
+        spec = registry.SPECS[OP_GROUPED_FILTER | OP.CONV_2D]  # int8 only: a float one is refused below
     float_spec = registry.SPECS.get(spec.code | OP_FLOAT32)
     if float_spec is not None and _is_float32(reader, inputs[0]):
         return float_spec  # left in float by partial quantization
@@ -305,8 +306,9 @@ def _fold_offset(reader: _Reader, code: int, record: op_records.OpRecord, output
     if bias not in foldable_biases:
         return record
     input_tensor, weights = record.inputs[0], record.inputs[1]
-    folded = offset_fold.fold(code & ~OP_INT4_FILTER, record.params, reader.shape(input_tensor),
-                              reader.array(weights), reader.array(bias), reader.shape(output))
+    folded = offset_fold.fold(code & ~(OP_INT4_FILTER | OP_GROUPED_FILTER), record.params,
+                              reader.shape(input_tensor), reader.array(weights), reader.array(bias),
+                              reader.shape(output))
     if folded is None:
         return record
     folded_biases[bias] = folded.bias

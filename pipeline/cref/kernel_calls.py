@@ -33,10 +33,11 @@ def _requant(requant: kp.Requant) -> Requant:
 
 
 def conv_2d(params: kp.ConvParams, requant: kp.Requant, input: np.ndarray, filter: np.ndarray,
-            bias: np.ndarray | None, output_shape) -> np.ndarray:
-    """CONV_2D: input [1, H, W, I] int8, filter [O, KH, KW, I] int8, bias [O] int32 or None."""
+            bias: np.ndarray | None, output_shape, kernel: str = "wess_conv_2d_s8") -> np.ndarray:
+    """CONV_2D: input [1, H, W, I] int8, filter [O, KH, KW, I] int8 (I / groups with the kernel
+    wess_conv_2d_grouped_s8), bias [O] int32 or None."""
     output = np.empty(output_shape, dtype=np.int8)
-    call_kernel("wess_conv_2d_s8", ctypes.byref(ConvParams(*astuple(params))), ctypes.byref(_requant(requant)),
+    call_kernel(kernel, ctypes.byref(ConvParams(*astuple(params))), ctypes.byref(_requant(requant)),
           ctypes.byref(nhwc_dims(input.shape)), pointer(input, np.int8), ctypes.byref(nhwc_dims(filter.shape)),
           pointer(filter, np.int8), pointer(bias, np.int32), ctypes.byref(nhwc_dims(output.shape)),
           pointer(output, np.int8))

@@ -118,7 +118,7 @@ def load_library() -> ctypes.CDLL:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {resources.library_hint()}")
     library = ctypes.CDLL(str(path))
-    for name in ("wess_conv_2d_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_s4",
+    for name in ("wess_conv_2d_s8", "wess_conv_2d_grouped_s8", "wess_depthwise_conv_2d_s8", "wess_fully_connected_s8", "wess_conv_2d_s4",
                  "wess_depthwise_conv_2d_s4", "wess_fully_connected_s4", "wess_conv_2d_f32",
                  "wess_depthwise_conv_2d_f32", "wess_fully_connected_f32", "wess_add_s8",
                  "wess_average_pool_2d_s8", "wess_max_pool_2d_s8", "wess_mean_hw_s8", "wess_pad_s8",

@@ -440,19 +440,16 @@ def pad(ctx: OpContext) -> OpRecord:
     return OpRecord(ctx.inputs[:1], params)
 
 
-def missing_form(model: schema.ModelT, op: schema.OperatorT) -> str:
-    """The form of a tabled op the C kernels lack ("" when they run it): a grouped CONV_2D (filter input channels
-    a divisor of the input's, which TFLite Micro runs)."""
+def grouped_filter(model: schema.ModelT, op: schema.OperatorT) -> bool:
+    """A CONV_2D whose filter reads fewer input channels than the input has (groups = their ratio): the grouped
+    kernel runs it."""
     if flatbuf.builtin_code(model, op) != OP.CONV_2D or len(op.inputs) < 2:
-        return ""
+        return False
     tensors = model.subgraphs[0].tensors
     input_shape, filter_shape = tensors[int(op.inputs[0])].shape, tensors[int(op.inputs[1])].shape
     if input_shape is None or filter_shape is None or len(input_shape) != 4 or len(filter_shape) != 4:
-        return ""
-    if int(filter_shape[3]) != int(input_shape[3]):
-        return (f"a grouped CONV_2D ({int(input_shape[3])} input channels, {int(filter_shape[3])} per group), "
-                "which the C reference runner does not support")
-    return ""
+        return False
+    return int(filter_shape[3]) != int(input_shape[3])
 
 
 def pads_beyond_hw(reader, op: schema.OperatorT) -> bool:

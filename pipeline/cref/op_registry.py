@@ -17,6 +17,7 @@ from .param_words import param_layout
 OP_FLOAT32 = 0x8000  # op code bit: the float32 kernel of an operator a partially quantized model leaves in float
 OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plain row takes float (QUANTIZE)
 OP_INT4_FILTER = 0x2000  # op code bit: the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+OP_GROUPED_FILTER = 0x1000  # op code bit: CONV_2D's kernel for a grouped filter (filter input channels < input's)
 TYPE_INT8, TYPE_INT32, TYPE_FLOAT32, TYPE_INT4 = 0, 1, 2, 3  # tensor types of the compact blob (MODEL_TYPE_* in C)
 S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the int4 kernels unpack at most this many weights at once
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
@@ -105,6 +106,7 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(OP.SLICE, "SLICE", rec.slice_op, kpe.SliceParams, required_inputs=3, data_inputs=1),
     OpSpec(OP_INT8_INPUT | OP.QUANTIZE, "QUANTIZE_S8", rec.requantize, kp.ReluParams),
     OpSpec(OP.QUANTIZE, "QUANTIZE", rec.quantize, kp.QuantizeParams, input_types=(TYPE_FLOAT32,) * 3),
+    OpSpec(OP_GROUPED_FILTER | OP.CONV_2D, "CONV_2D_GROUPED", rec.conv_2d, kp.ConvParams, **_WEIGHTED_S8),
     OpSpec(OP_INT4_FILTER | OP.CONV_2D, "CONV_2D_S4", rec.conv_2d, kp.ConvParams, **_WEIGHTED_S4),
     OpSpec(OP_INT4_FILTER | OP.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D_S4", rec.depthwise_conv_2d, kp.DepthwiseParams,
            **_WEIGHTED_S4),
@@ -116,8 +118,10 @@ SPECS: dict[int, OpSpec] = {spec.code: spec for spec in (
     OpSpec(F32 | OP.FULLY_CONNECTED, "FULLY_CONNECTED_F32", rec.fully_connected_f32, kp.FullyConnectedF32Params,
            **_WEIGHTED_F32),
 )}
-# CONV_2D, DEPTHWISE_CONV_2D, FC, TRANSPOSE_CONV (int8 filters); the packed 4-bit weight rows are INT4_FILTER_OPS
-WEIGHTED_OPS = tuple(code for code, spec in SPECS.items() if spec.requant and not code & OP_INT4_FILTER)
+# CONV_2D, DEPTHWISE_CONV_2D, FC, TRANSPOSE_CONV (int8 filters); the packed 4-bit weight rows are INT4_FILTER_OPS,
+# the grouped CONV_2D row is CONV_2D's variant
+WEIGHTED_OPS = tuple(code for code, spec in SPECS.items()
+                     if spec.requant and not code & (OP_INT4_FILTER | OP_GROUPED_FILTER))
 INT4_FILTER_OPS = tuple(code for code in SPECS if code & OP_INT4_FILTER)
 
 
