@@ -102,41 +102,41 @@ def test_bn_followed_by_raw_tensor_arithmetic_folds(caplog):
 
 
 def _model_with_ops_the_c_runner_lacks():
-    """Two ABS operators (an int8 kernel in LiteRT and TFLite Micro, none in the C runner's operator table)."""
+    """Two LOG_SOFTMAX operators (an int8 kernel in LiteRT and TFLite Micro, none in the C runner's operator table)."""
     import keras
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 1), name="image")
     x = keras.layers.Conv2D(4, 3, name="conv")(inp)
-    x = keras.layers.Activation(keras.ops.abs, name="magnitude")(x)
+    x = keras.layers.Activation("log_softmax", name="magnitude")(x)
     x = keras.layers.Dense(3, name="head")(keras.layers.Flatten(name="flatten")(x))
-    return keras.Model(inp, keras.layers.Activation(keras.ops.abs, name="score")(x))
+    return keras.Model(inp, keras.layers.Activation("log_softmax", name="score")(x))
 
 
 def test_deploy_lists_every_operator_the_firmware_cannot_run(calibration_x, caplog):
     with caplog.at_level(logging.WARNING, logger="pipeline.deploy"):
         state = deploy.run_passes(_model_with_ops_the_c_runner_lacks(), calibration_x,
                                   deploy.DeployOptions(verify_inputs=8), source="user.keras")
-    expected = ["operator 1 (ABS of Keras layer 'magnitude')", "operator 4 (ABS of Keras layer 'score')"]
+    expected = ["operator 1 (LOG_SOFTMAX of Keras layer 'magnitude')", "operator 4 (LOG_SOFTMAX of Keras layer 'score')"]
     # at batch 1 Flatten is a constant-shape RESHAPE (no SHAPE / STRIDED_SLICE / PACK chain)
-    assert _op_names(state.model) == ["CONV_2D", "ABS", "RESHAPE", "FULLY_CONNECTED", "ABS"]
+    assert _op_names(state.model) == ["CONV_2D", "LOG_SOFTMAX", "RESHAPE", "FULLY_CONNECTED", "LOG_SOFTMAX"]
     assert state.verification["firmware_unsupported"] == expected
     assert state.report["verification"]["firmware_unsupported"] == expected
     assert "user.keras: the C reference runner and `wess firmware` have no kernel for 2 operator(s): " \
            + "; ".join(expected) in caplog.text
-    # the gate: LiteRT's reference computes the two ABS alone, the C runner every other operator, on 8 calibration
+    # the gate: LiteRT's reference computes the two LOG_SOFTMAX alone, the C runner every other operator, on 8 calibration
     # + 16 seeded random inputs
     assert state.verification["pair"] == "ref+litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
     assert (state.verification["calibration_inputs"], state.verification["random_inputs"]) == (8, 16)
-    assert state.verification["stand_in"] == "user.keras: operator 1 is ABS, which the C reference runner does not support"
+    assert state.verification["stand_in"] == "user.keras: operator 1 is LOG_SOFTMAX, which the C reference runner does not support"
     assert state.verification["computed_by"] == {
-        "operator 0 (CONV_2D)": "ref", "operator 1 (ABS)": "litert_ref", "operator 2 (RESHAPE)": "ref",
-        "operator 3 (FULLY_CONNECTED)": "ref", "operator 4 (ABS)": "litert_ref"}
+        "operator 0 (CONV_2D)": "ref", "operator 1 (LOG_SOFTMAX)": "litert_ref", "operator 2 (RESHAPE)": "ref",
+        "operator 3 (FULLY_CONNECTED)": "ref", "operator 4 (LOG_SOFTMAX)": "litert_ref"}
 
 
 def test_require_firmware_refuses_naming_every_operator(calibration_x):
-    with pytest.raises(UnsupportedError, match=r"^user.keras: .* for 2 operator\(s\): operator 1 \(ABS of Keras layer "
-                                               r"'magnitude'\); operator 4 \(ABS of Keras layer 'score'\); replace "):
+    with pytest.raises(UnsupportedError, match=r"^user.keras: .* for 2 operator\(s\): operator 1 \(LOG_SOFTMAX of Keras layer "
+                                               r"'magnitude'\); operator 4 \(LOG_SOFTMAX of Keras layer 'score'\); replace "):
         deploy.run_passes(_model_with_ops_the_c_runner_lacks(), calibration_x,
                           deploy.DeployOptions(verify_inputs=8, require_firmware=True), source="user.keras")
 
@@ -212,7 +212,7 @@ def test_a_dilated_conv_at_batch_1_needs_no_stand_in():
 
 
 def test_stand_in_segments_chain_the_tensors(calibration_x):
-    """The ABS model's operators in four segments: each reads what the one before wrote; every tensor of the mixed run equals LiteRT's reference with all tensors kept (which agrees
+    """The LOG_SOFTMAX model's operators in four segments: each reads what the one before wrote; every tensor of the mixed run equals LiteRT's reference with all tensors kept (which agrees
     with the C kernels on this model), and its output equals TFLite Micro's."""
     from pipeline.cref import stand_in, verify
     from pipeline.tflite import flatbuf, runtime
@@ -220,7 +220,7 @@ def test_stand_in_segments_chain_the_tensors(calibration_x):
     state = deploy.run_passes(_model_with_ops_the_c_runner_lacks(), calibration_x,
                               deploy.DeployOptions(verify_inputs=0), source="user.keras")
     segments, refusal = stand_in.split(state.model, "user.keras")
-    assert refusal == "user.keras: operator 1 is ABS, which the C reference runner does not support"
+    assert refusal == "user.keras: operator 1 is LOG_SOFTMAX, which the C reference runner does not support"
     assert [(s.runtime, s.operators) for s in segments] == [("ref", (0,)), ("litert_ref", (1,)), ("ref", (2, 3)),
                                                             ("litert_ref", (4,))]
     graph = flatbuf.read_model(state.model).subgraphs[0]
@@ -254,9 +254,9 @@ def test_an_op_tflite_micro_cannot_run_is_named_with_its_keras_layer(activation,
         deploy.run_passes(model, x, deploy.DeployOptions(verify_inputs=8), source="user.keras")
 
 
-def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_it_alone():
-    """Conv2D(groups=2): TFLite Micro and LiteRT run the grouped CONV_2D; the C kernels do not (yet), which deploy
-    says by name instead of the C runner's WESS_ERR_BAD_SHAPE."""
+def test_a_grouped_convolution_runs_in_the_c_runner():
+    """Conv2D(groups=2): the grouped CONV_2D runs in the C runner (CONV_2D_GROUPED), not through LiteRT standing in;
+    0 bytes against TFLite Micro in the gate."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -265,12 +265,8 @@ def test_a_grouped_convolution_is_listed_and_litert_stands_in_for_it_alone():
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
     x_calib = np.random.default_rng(0).normal(size=(16, 6, 6, 4)).astype(np.float32)
     state = deploy.run_passes(model, x_calib, deploy.DeployOptions(verify_inputs=8), source="user.keras")
-    # the converter names a grouped convolution's output 'convolution1', so no Keras layer can be named
-    assert state.verification["firmware_unsupported"] == ["operator 0 (CONV_2D)"]
-    assert state.verification["pair"] == "ref+litert_ref vs tflm" and state.verification["mismatched_bytes"] == 0
-    assert list(state.verification["computed_by"].values()) == ["litert_ref", "ref", "ref"]  # CONV_2D; RESHAPE, FC
-    assert state.verification["stand_in"] == ("user.keras: operator 0 is a grouped CONV_2D (4 input channels, 2 per "
-                                              "group), which the C reference runner does not support")
+    assert state.verification["firmware_unsupported"] == [] and state.verification["stand_in"] is None
+    assert state.verification["pair"] == "ref vs tflm" and state.verification["mismatched_bytes"] == 0
 
 
 def _tiny_logits_model():

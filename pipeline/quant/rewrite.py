@@ -57,8 +57,8 @@ def weighted_ops(quantized: schema.ModelT, calibrated: schema.ModelT) -> list[We
         if operands is None:
             continue
         rank, seen[code] = seen.get(code, 0), seen.get(code, 0) + 1
-        if graph.tensors[operands.filter_of(op)].type != schema.TensorType.INT8:
-            continue  # one left in float (partial quantization)
+        if graph.tensors[operands.filter_of(op)].type not in (schema.TensorType.INT8, schema.TensorType.INT4):
+            continue  # one left in float (partial quantization); INT4: a deployed 4-bit scheme's convolutions
         out_name = flatbuf.tensor_name(graph.tensors[op.outputs[0]])
         float_op = float_ops.get(out_name)
         same_place = float_by_code.get(code, [])[rank:rank + 1]
