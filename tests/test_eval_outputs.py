@@ -63,3 +63,58 @@ def test_output_without_labels_reports_errors_vs_float(files, capfd):
         # int8 output of a 16-unit linear layer: at least one quantization step of error somewhere, and the mean
         # is below the max; SQNR finite
         assert 0 < row["mean_abs_error"] <= row["max_abs_error"] and math.isfinite(row["sqnr_db"])
+
+
+def test_compare_outputs_exact_values():
+    """Two joined outputs per sample: a box [2] (no decision) and a probability [2] on TFLite's softmax grid."""
+    from pipeline.tflite import runtime
+
+    q = runtime.IoQuant(inputs=(runtime.OutputQuant(0.1, 0, (3,)),),
+                        outputs=(runtime.OutputQuant(0.05, 3, (2,)), runtime.OutputQuant(1 / 256, -128, (2,))))
+    # per sample: box x, box y | p(not face), p(face)
+    ref = np.array([[1.0, 2.0, 0.3, 0.7], [0.0, -1.0, 0.9, 0.1]])
+    approx = np.array([[1.5, 2.0, 0.6, 0.4], [0.0, -1.0, 0.875, 0.125]])  # sample 0's decision flips
+    box, probability = metrics.compare_outputs(ref, approx, q)
+    assert math.isnan(box.agreement) and box.max_abs_error == 0.5 and box.mean_abs_error == 0.125
+    assert box.sqnr_db == pytest.approx(10 * np.log10(6.0 / 0.25))
+    assert probability.agreement == 0.5 and probability.max_abs_error == pytest.approx(0.3)
+    assert probability.mean_abs_error == pytest.approx((0.3 + 0.3 + 0.025 + 0.025) / 4)
+
+
+def test_decision_is_per_position_over_the_last_axis():
+    out = np.zeros((2, 2, 2, 2))
+    out[0, 0, 1] = [0.2, 0.8]  # one window of sample 0 says "face"
+    assert metrics.decision(out).tolist() == [[[0, 1], [0, 0]], [[0, 0], [0, 0]]]
+    assert metrics.decision(np.array([[0.4], [0.6]])).tolist() == [0, 1]
+
+
+def test_two_output_model_gets_metrics_per_output(tmp_path, capfd):
+    """A detector-like model (box regression, face probability): eval reports each output; the joined output's
+    largest error is the largest of the two outputs'."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,))
+    hidden = keras.layers.Dense(8, activation="relu")(inp)
+    model = keras.Model(inp, [keras.layers.Dense(4, name="box")(hidden),
+                              keras.layers.Dense(2, activation="softmax", name="face")(hidden)])
+    model.save(tmp_path / "two.keras")
+    x = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=x[:32])
+    np.savez(tmp_path / "test.npz", x=x[32:])
+    assert cli.main(["eval", str(tmp_path / "two.keras"), "--data", str(tmp_path / "calib.npz"), "--test-data",
+                     str(tmp_path / "test.npz"), "--augment", "0", "--schemes", "per_tensor,wess", "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    for row in result["schemes"].values():
+        box, face = row["outputs"]
+        assert box["agreement"] is None and 0 <= face["agreement"] <= 1  # NaN (a regression) is null in JSON
+        assert box["inputs"] == face["inputs"] == 32
+        assert max(box["max_abs_error"], face["max_abs_error"]) == row["max_abs_error"]
+    from pipeline.cli import format as cli_format
+
+    # the text output formats the result before JSON turns NaN into null: put the NaNs back
+    result["accuracy"] = {k: float("nan") if v is None else v for k, v in result["accuracy"].items()}
+    for row in result["schemes"].values():
+        row["outputs"][0]["agreement"] = float("nan")
+    text = cli_format._eval(result)
+    assert "output 0: SQNR" in text and "output 1: decision agreement" in text

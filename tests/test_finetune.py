@@ -4,7 +4,7 @@ import pytest
 
 from pipeline import deploy
 from pipeline.cli import main as cli
-from pipeline.quant import adaround, finetune, rewrite
+from pipeline.quant import adaround, error_split, finetune, metrics, rewrite
 from pipeline.tflite import flatbuf, runtime
 
 
@@ -157,3 +157,72 @@ def test_zero_dead_inputs_zeroes_only_weights_that_multiply_zero(tiny):
     kernel = np.asarray(depthwise.kernel)
     assert np.all(kernel[:, :, 2] == 0) and np.all(np.abs(kernel[:, :, [0, 1, 3, 4, 5]]).max(axis=(0, 1)) > 0)
     assert np.array_equal(folded.predict(x_data, verbose=0), before)  # the input was exactly zero: same function
+
+
+def test_fake_quant_halves_round_only_what_they_say(tiny):
+    """weights=False keeps the folded float kernels; activations=False has no activation quantizer and its kernels
+    on the grid; both together are the default fake-quant model, output for output."""
+    from pipeline.keras import bnfold
+
+    model, x_data, _ = tiny
+    folded = bnfold.fold_batch_norms(model)[0]
+    float_kernels = [np.asarray(layer.kernel) for layer in folded.layers
+                     if layer.__class__.__name__ in finetune.WEIGHTED]
+    acts = finetune.fake_quant_model(model, x_data[:60], "wess", weights=False)
+    weights = finetune.fake_quant_model(model, x_data[:60], "wess", activations=False)
+    for variant, on_grid in ((acts, False), (weights, True)):
+        layers = [layer for layer in variant.layers if layer.__class__.__name__ in finetune.WEIGHTED]
+        assert len(layers) == 3
+        for layer, float_kernel in zip(layers, float_kernels):
+            kind, kernel = layer.__class__.__name__, np.asarray(layer.kernel)
+            if not on_grid:
+                assert np.array_equal(kernel, float_kernel)
+                continue
+            scales = finetune.grid_scales(kind, float_kernel, "wess")
+            steps = finetune.kernel_channels(kind, kernel) / scales
+            assert np.allclose(steps, np.round(steps), atol=1e-3)  # float32 products of an integer and a scale
+            assert not np.array_equal(kernel, float_kernel)
+    assert sum(layer.__class__.__name__ == "ActivationFakeQuant" for layer in acts.layers) > 0
+    assert not any(layer.__class__.__name__ == "ActivationFakeQuant" for layer in weights.layers)
+    both = finetune.fake_quant_model(model, x_data[:60], "wess")
+    split = error_split.split(model, x_data[:60], x_data[60:], model.predict(x_data[60:], verbose=0), "wess")
+    assert split.both == metrics.compare(model.predict(x_data[60:], verbose=0), both.predict(x_data[60:], verbose=0))
+    assert split.weights_only.sqnr_db > 0 and split.activations_only.sqnr_db > 0
+
+
+def test_error_split_of_weights_already_on_the_grid():
+    """Dense weights k/128 with max |k| = 127: per_tensor's scale is 1/128 exactly, so rounding changes nothing and
+    the weights-only variant reproduces float bit for bit (SQNR inf); the activations alone still cost."""
+    import keras
+
+    rng = np.random.default_rng(3)
+    inp = keras.Input((6,))
+    dense = keras.layers.Dense(4)
+    model = keras.Model(inp, dense(inp))
+    steps = rng.integers(-127, 128, (6, 4))
+    steps[0, 0] = 127
+    dense.set_weights([(steps / 128).astype(np.float32), np.zeros(4, np.float32)])
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+    float_out = model.predict(x, verbose=0)
+    split = error_split.split(model, x[:20], x, float_out, "per_tensor")
+    assert split.weights_only.sqnr_db == float("inf") and split.weights_only.agreement == 1.0
+    assert split.weights_only.max_abs_error == 0.0
+    assert np.isfinite(split.activations_only.sqnr_db) and split.activations_only.max_abs_error > 0
+
+
+def test_output_grid_only_loses_exactly_the_ties():
+    """Softmax outputs on TFLite's grid (1/256, zero point -128): 0.499 and 0.4995 both round to 128/256, a tie
+    that resolves to class 0 while float says class 1; 0.2 / 0.8 keep their order."""
+    from pipeline.tflite import runtime
+
+    grid = runtime.OutputQuant(1 / 256, -128, (2,))
+    out = error_split.output_grid_only(np.array([[0.499, 0.4995], [0.2, 0.8]]), grid)
+    assert out.agreement == 0.5
+    assert out.max_abs_error == pytest.approx(0.5 - 0.499)  # round(0.499 * 256) = 128
+
+
+def test_disagreements_by_margin_counts_per_bin():
+    float_out = np.array([[3.0, 0.0], [0.0, 0.5], [10.0, 0.0], [0.0, 20.0]])
+    int8_out = np.array([[0.0, 3.0], [0.0, 0.5], [10.0, 0.0], [1.0, 0.0]])  # samples 0 and 3 flip
+    counts = error_split.disagreements_by_margin(float_out, int8_out, step=1.0)
+    assert counts == {"< 1": [1, 0], "1-4": [1, 1], "4-16": [1, 0], ">= 16": [1, 1]}

@@ -45,6 +45,11 @@ def _finetune(result: dict) -> str:
             f"{result['output']} --data ... --scheme {result['scheme']}`")
 
 
+def _number(value) -> bool:
+    """A measured figure: not None (JSON's NaN) nor NaN."""
+    return value is not None and not math.isnan(value)
+
+
 def _eval(result: dict) -> str:
     lines = [f"{result['model']}: calibrator {result['calibrator']}, {result['test_samples']} test samples, "
              f"max R/r_c {result['max_disparity']:.1f}"]
@@ -54,6 +59,11 @@ def _eval(result: dict) -> str:
               + (f"  | {v['augmented']['inputs']} augmented: agreement {100 * v['augmented']['agreement']:6.2f}%"
                  f"  SQNR {v['augmented']['sqnr_db']:.1f} dB" if v.get("augmented") else "")
               for k, v in result["schemes"].items()]
+    lines += [f"  {k:<18} output {i}: "
+              + (f"decision agreement {100 * o['agreement']:6.2f}%  " if _number(o["agreement"]) else "")
+              + f"SQNR {o['sqnr_db']:.1f} dB  max |error| {o['max_abs_error']:.4g}  "
+                f"mean |error| {o['mean_abs_error']:.4g}"
+              for k, v in result["schemes"].items() for i, o in enumerate(v.get("outputs") or [])]
     target = result.get("target")
     if target:
         keys = list(next(iter(target["schemes"].values())))

@@ -316,9 +316,17 @@ def _fresh_copy(model):
     return clone
 
 
-def fake_quant_model(keras_model, calibration_x: np.ndarray, base: str = "wess", shift_rule: str = "mse"):
-    """The fake-quant Keras model of what `wess deploy --scheme base` makes of keras_model (no training)."""
+def fake_quant_model(keras_model, calibration_x: np.ndarray, base: str = "wess", shift_rule: str = "mse",
+                     weights: bool = True, activations: bool = True):
+    """The fake-quant Keras model of what `wess deploy --scheme base` makes of keras_model (no training).
+
+    weights=False keeps the folded float kernels (int8 activations alone); activations=False returns the folded
+    model without activation quantizers (the scheme's rounded weights alone): the two halves of the error."""
     folded, _ = bnfold.fold_batch_norms(keras_model)
     graph = build_qat_graph(_fresh_copy(folded))
-    _Shadows(graph, FinetuneOptions(base, shift_rule)).refresh(calibration_x)
-    return graph.model
+    shadows = _Shadows(graph, FinetuneOptions(base, shift_rule))
+    shadows.refresh(calibration_x)
+    if not weights:
+        for layer, shadow in zip(graph.weighted, shadows.kernels):
+            layer.kernel.assign(shadow)
+    return graph.model if activations else graph.folded

@@ -1,9 +1,12 @@
 """The accuracy measuring stick: a test split grown by seeded augmentations, and an int8 output's error vs float."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
+from pipeline.tflite import runtime
 
 from .wess import sqnr_db
 
@@ -84,3 +87,29 @@ def compare(float_out: np.ndarray, int8_out: np.ndarray, class_elements: int | N
         if len(reference) else 0.0
     return OutputMetrics(int(len(reference)), agreement, float(sqnr_db(reference, approx)),
                          float(error.max(initial=0.0)), float(error.mean()) if error.size else 0.0)
+
+
+PROBABILITY_GRID = (1.0 / 256.0, -128)  # TFLite's fixed int8 softmax / logistic output (scale, zero point)
+
+
+def decision(out: np.ndarray) -> np.ndarray:
+    """The decision at every position of an [N, ..., K] output: argmax over its last axis (K > 1: softmax classes,
+    e.g. MTCNN's face / not face per window), or > 0.5 for K = 1."""
+    out = np.asarray(out)
+    return (out[..., 0] > BINARY_THRESHOLD).astype(np.int64) if out.shape[-1] == 1 else out.argmax(axis=-1)
+
+
+def compare_outputs(float_out: np.ndarray, int8_out: np.ndarray, q: runtime.IoQuant) -> list[OutputMetrics]:
+    """compare() for each output of a model with several outputs (joined as runtime.join_outputs joins them); the
+    agreement is that of `decision` over all positions for a probability output (quantized on PROBABILITY_GRID),
+    NaN for other outputs (box or landmark regressions, whose argmax means nothing)."""
+    float_parts = runtime.split_outputs(np.asarray(float_out, np.float64), q)
+    int8_parts = runtime.split_outputs(np.asarray(int8_out, np.float64), q)
+    results = []
+    for output, reference, approx in zip(q.outputs, float_parts, int8_parts):
+        probability = np.isclose(output.scale, PROBABILITY_GRID[0], rtol=1e-6) and \
+            output.zero_point == PROBABILITY_GRID[1]
+        agreement = float(np.mean(decision(reference) == decision(approx))) if probability and len(reference) \
+            else float("nan")
+        results.append(dataclasses.replace(compare(reference, approx), agreement=agreement))
+    return results
