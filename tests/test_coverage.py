@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
 
 
 def _coverage():
@@ -18,10 +17,30 @@ def _coverage():
     return module
 
 
+def test_targets_option_and_table_columns():
+    """--target: repeatable or a comma list, duplicates once, default both; the table has a column per target, n/a
+    where the firmware did not run (fast: no model is built)."""
+    from pipeline.errors import InputError
+
+    coverage = _coverage()
+    assert coverage._targets(None) == ("cortex-m55", "cortex-m3")
+    assert coverage._targets(["cortex-m3,cortex-m4", "cortex-m3"]) == ("cortex-m3", "cortex-m4")
+    with pytest.raises(InputError, match="unknown target 'cortex-m9'"):
+        coverage._targets(["cortex-m9"])
+    rows = [coverage.CoverageRow("a", ["CONV_2D", "MEAN"], "firmware ok", 0, {"cortex-m55": 1234, "cortex-m3": 56789}),
+            coverage.CoverageRow("b", [], "deploy refused: x", None, {"cortex-m55": None, "cortex-m3": None})]
+    assert coverage.table(rows).splitlines() == [
+        "| model | ops | result | bytes differing | instructions cortex-m55 | instructions cortex-m3 |",
+        "|---|---|---|---|---|---|",
+        "| a | CONV_2D, MEAN | firmware ok | 0 | 1,234 | 56,789 |",
+        "| b |  | deploy refused: x | n/a | n/a | n/a |"]
+
+
 # corpus model -> the start of its documented one-line refusal (README, "Models users bring")
 REFUSALS: dict[str, str] = {}
 
 
+@pytest.mark.slow
 def test_every_corpus_model_reaches_the_firmware_on_both_targets():
     """Every model ends in a row (a refusal is a WessError naming the stage; anything else would propagate) and goes
     all the way: 0 bytes between the C reference and TFLite Micro, the firmware bit-exact with the host C reference
@@ -40,6 +59,7 @@ def test_every_corpus_model_reaches_the_firmware_on_both_targets():
         assert all(count > 0 for count in row.instructions.values()), row
 
 
+@pytest.mark.slow
 def test_mtcnn_onet_deploys_from_a_keras_file_with_custom_objects(tmp_path, capfd):
     """The user's path for a package's subclassed model: save it, deploy the file naming the module that defines it."""
     import json
