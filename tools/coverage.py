@@ -148,7 +148,8 @@ def _randomize_batch_norms(model) -> None:
 
 
 def _separable_and_pooling():
-    """SeparableConv2D (depth multipliers 1 and 2, strides 1 and 2) and pooling of several sizes, strides and paddings."""
+    """SeparableConv2D (depth multipliers 1 and 2, strides 1 and 2) and pooling of several sizes, strides and
+    paddings."""
     import keras
 
     layers = keras.layers
