@@ -25,3 +25,16 @@ def test_committed_model_accuracy(name, zoo_model, splits):
     assert accuracy >= 0.95
     assert accuracy == pytest.approx(recorded, abs=0.0025)  # at most one test image off the recorded figure
     assert any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
+
+
+def test_fc_autoencoder_is_mlperf_tiny_anomaly_detection_size():
+    """640 -> 128 x4 -> 8 -> 128 x4 -> 640, each hidden Dense followed by BN and ReLU; not a ZOO (digits) entry."""
+    model = zoo.fc_autoencoder()
+    dense = [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert dense == [128] * 4 + [8] + [128] * 4 + [640]
+    assert tuple(model.input.shape) == (None, 640) and tuple(model.output.shape) == (None, 640)
+    kinds = [layer.__class__.__name__ for layer in model.layers[1:]]
+    assert kinds == ["Dense", "BatchNormalization", "ReLU"] * 9 + ["Dense"]
+    assert model.count_params() == 640 * 128 + 128 + 3 * (128 * 128 + 128) + 128 * 8 + 8 \
+        + 8 * 128 + 128 + 3 * (128 * 128 + 128) + 128 * 640 + 640 + 4 * (8 * 128 + 8)
+    assert "fc_autoencoder" not in zoo.ZOO

@@ -184,3 +184,19 @@ ZOO: dict[str, ZooEntry] = {
     ]
 }
 DEFAULT_MODEL = "mobilenet_v1"
+
+
+def fc_autoencoder(features: int = 640, hidden: int = 128, code: int = 8):
+    """MLPerf Tiny's anomaly-detection autoencoder at its real size: 640 -> (Dense 128, BN, ReLU) x4 -> Dense 8,
+    BN, ReLU -> (Dense 128, BN, ReLU) x4 -> Dense 640 (log-mel frames in, their reconstruction out). Not in ZOO:
+    it is not a digits classifier."""
+    import keras
+
+    layers = _layers()
+    inp = keras.Input((features,), name="frames")
+    x = inp
+    for i, units in enumerate([hidden] * 4 + [code] + [hidden] * 4):
+        x = layers.Dense(units, name=f"dense{i}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+    return keras.Model(inp, layers.Dense(features, name="reconstruction")(x), name="fc_autoencoder")
