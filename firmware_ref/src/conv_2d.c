@@ -1,6 +1,7 @@
 /* CONV_2D int8 reference kernel (TFLite's per-channel integer convolution, WESS requantization). */
 #include <string.h>
 
+#include "dot_host.h"
 #include "dot_pairs.h"
 #include "dot_rows.h"
 #include "kernel_util.h"
@@ -157,19 +158,74 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
     }
 }
 
+#if defined(WESS_HOST_KERNELS)
+/* conv_2d_block on the host for a 1x1 filter or a patch of at most CONV_PATCH_MAX taps: every output pixel's input
+ * vector (the input pixel of a 1x1 filter, which has no padding, else the gathered patch) against the block's rows,
+ * WESS_REQUANT_ROWS pixels requantized per call. Rows of at most HOST_DOT_MAX_LENGTH values are transposed once
+ * (dot_host.h) when the layer has at least WESS_REQUANT_ROWS pixels to pay for it; longer rows take dot_rows. */
+static WESS_HOST_CLONES void conv_2d_block_host(const wess_conv_params_t *params,
+                                                const channel_requant_t *channels, const wess_dims_t *input_dims,
+                                                const int8_t *input, const wess_dims_t *filter_dims,
+                                                const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
+                                                const wess_dims_t *output_dims, int8_t *output)
+{
+    const int32_t output_c = output_dims->c, input_c = input_dims->c;
+    const int32_t patch_length = filter_dims->h * filter_dims->w * input_c;  /* <= 65536 (checked) */
+    const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
+    const int32_t pixels = output_dims->h * output_dims->w;
+    const int transposed_rows = patch_length <= HOST_DOT_MAX_LENGTH && pixels >= WESS_REQUANT_ROWS;
+    int16_t transposed[HOST_DOT_MAX_LENGTH * WESS_CHANNEL_BLOCK];
+    if (transposed_rows) {
+        host_dot_transpose(block_filter, patch_length, block_size, transposed);
+    }
+    int8_t patch[CONV_PATCH_MAX];  /* not used by a 1x1 filter, whose rows may be longer */
+    /* acc[row]: the output channels of pixel first_pixel + row (raster order), not yet requantized; |acc| < 2^31 as
+     * dot_rows and host_dot show */
+    int32_t acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
+    int32_t first_pixel = 0;
+    for (int32_t pixel = 0; pixel < pixels; ++pixel) {
+        const int32_t in_y_origin = pixel / output_dims->w * params->stride_y - params->pad_top;
+        const int32_t in_x_origin = pixel % output_dims->w * params->stride_x - params->pad_left;
+        const int8_t *vector = input + (in_y_origin * input_dims->w + in_x_origin) * input_c;
+        if (!pointwise) {
+            conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
+            vector = patch;
+        }
+        if (transposed_rows) {
+            host_dot(transposed, vector, params->input_offset, patch_length, block_size, acc[pixel - first_pixel]);
+        } else {
+            dot_rows(block_filter, vector, params->input_offset, patch_length, block_size, acc[pixel - first_pixel]);
+        }
+        if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
+            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])acc, pixel + 1 - first_pixel, block_size,
+                            params->output_offset, params->act_min, params->act_max,
+                            output + first_pixel * output_c + first_out_c, output_c);
+            first_pixel = pixel + 1;
+        }
+    }
+}
+#endif
+
 /* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
  * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. The block's
  * input offset goes into its biases where fold_input_offset can put it (not on the direct path, which skips padded
  * taps instead of reading -input_offset for them). */
-static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels,
-                          const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
-                          const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
-                          const wess_dims_t *output_dims, int8_t *output)
+static WESS_HOST_CLONES
+void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels, const wess_dims_t *input_dims,
+                   const int8_t *input, const wess_dims_t *filter_dims, const int8_t *block_filter, int32_t first_out_c,
+                   int32_t block_size, const wess_dims_t *output_dims, int8_t *output)
 {
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
     const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
     const int use_patch = patch_length <= CONV_PATCH_MAX;
+#if defined(WESS_HOST_KERNELS)
+    if (pointwise || use_patch) {  /* the offset stays in the dot products (fold_input_offset is Helium's) */
+        conv_2d_block_host(params, channels, input_dims, input, filter_dims, block_filter, first_out_c, block_size,
+                           output_dims, output);
+        return;
+    }
+#endif
     const int32_t dot_offset = pointwise || use_patch
         ? fold_input_offset(channels, block_filter, patch_length, block_size, params->input_offset)
         : params->input_offset;
@@ -179,11 +235,10 @@ static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *c
         return;
     }
     int8_t patch[CONV_PATCH_MAX];
-    int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
 #if defined(WESS_DOT_PAIRS_MVE)
     if (use_patch && 2 * patch_length <= CONV_PATCH_MAX) {
         /* two pixels' patches side by side in the buffer, then the pointwise pair loop over them */
-        int32_t second_acc[WESS_CHANNEL_BLOCK];
+        int32_t acc[WESS_CHANNEL_BLOCK], second_acc[WESS_CHANNEL_BLOCK];  /* channel first_out_c + i, two pixels */
         const int32_t pixels = output_dims->h * output_dims->w;
         for (int32_t pixel = 0; pixel < pixels; pixel += 2) {
             const int pair = pixel + 1 < pixels;
@@ -206,23 +261,29 @@ static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *c
         return;
     }
 #endif
-    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
-        const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
-        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
-            const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
-            /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
-            if (use_patch) {
-                conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-                dot_rows(block_filter, patch, dot_offset, patch_length, block_size, acc);
-            } else {
-                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                    acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
-                                                   block_filter + block_c * patch_length, in_y_origin, in_x_origin);
-                }
+    /* acc[row]: the output channels of pixel first_pixel + row, the pixels (in raster order) not yet requantized;
+     * |acc| < 2^31 as dot_rows and conv_direct_acc show */
+    int32_t rows_acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
+    const int32_t pixels = output_dims->h * output_dims->w;
+    int32_t first_pixel = 0;
+    for (int32_t pixel = 0; pixel < pixels; ++pixel) {
+        const int32_t in_y_origin = pixel / output_dims->w * params->stride_y - params->pad_top;
+        const int32_t in_x_origin = pixel % output_dims->w * params->stride_x - params->pad_left;
+        int32_t *pixel_acc = rows_acc[pixel - first_pixel];
+        if (use_patch) {
+            conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
+            dot_rows(block_filter, patch, dot_offset, patch_length, block_size, pixel_acc);
+        } else {
+            for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                pixel_acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
+                                                     block_filter + block_c * patch_length, in_y_origin, in_x_origin);
             }
-            int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
-            requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
-                             output_block);
+        }
+        if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
+            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])rows_acc, pixel + 1 - first_pixel,
+                            block_size, params->output_offset, params->act_min, params->act_max,
+                            output + first_pixel * output_c + first_out_c, output_c);
+            first_pixel = pixel + 1;
         }
     }
 }
