@@ -178,29 +178,42 @@ static WESS_HOST_CLONES void conv_2d_block_host(const wess_conv_params_t *params
     if (transposed_rows) {
         host_dot_transpose(block_filter, patch_length, block_size, transposed);
     }
-    int8_t patch[CONV_PATCH_MAX];  /* not used by a 1x1 filter, whose rows may be longer */
+    int8_t patch[2][CONV_PATCH_MAX];  /* two pixels' patches; not used by a 1x1 filter, whose rows may be longer */
     /* acc[row]: the output channels of pixel first_pixel + row (raster order), not yet requantized; |acc| < 2^31 as
      * dot_rows and host_dot show */
     int32_t acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
     int32_t first_pixel = 0;
-    for (int32_t pixel = 0; pixel < pixels; ++pixel) {
-        const int32_t in_y_origin = pixel / output_dims->w * params->stride_y - params->pad_top;
-        const int32_t in_x_origin = pixel % output_dims->w * params->stride_x - params->pad_left;
-        const int8_t *vector = input + (in_y_origin * input_dims->w + in_x_origin) * input_c;
-        if (!pointwise) {
-            conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-            vector = patch;
+    for (int32_t pixel = 0; pixel < pixels;) {
+        /* two pixels at a time (their rows share the weight loads) where the row group has room for both */
+        const int32_t step = pixel + 1 < pixels && pixel + 2 - first_pixel <= WESS_REQUANT_ROWS ? 2 : 1;
+        const int8_t *vectors[2];
+        for (int32_t member = 0; member < step; ++member) {
+            const int32_t in_y_origin = (pixel + member) / output_dims->w * params->stride_y - params->pad_top;
+            const int32_t in_x_origin = (pixel + member) % output_dims->w * params->stride_x - params->pad_left;
+            vectors[member] = input + (in_y_origin * input_dims->w + in_x_origin) * input_c;
+            if (!pointwise) {
+                conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch[member]);
+                vectors[member] = patch[member];
+            }
         }
+        int32_t *pixel_acc = acc[pixel - first_pixel];
         if (transposed_rows) {
-            host_dot(transposed, vector, params->input_offset, patch_length, block_size, acc[pixel - first_pixel]);
+            for (int32_t member = 0; member < step; ++member) {
+                host_dot(transposed, vectors[member], params->input_offset, patch_length, block_size,
+                         acc[pixel + member - first_pixel]);
+            }
+        } else if (step == 2) {
+            host_dot_rows_pair(block_filter, vectors[0], vectors[1], params->input_offset, patch_length, block_size,
+                               pixel_acc, acc[pixel + 1 - first_pixel]);
         } else {
-            dot_rows(block_filter, vector, params->input_offset, patch_length, block_size, acc[pixel - first_pixel]);
+            dot_rows(block_filter, vectors[0], params->input_offset, patch_length, block_size, pixel_acc);
         }
-        if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
-            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])acc, pixel + 1 - first_pixel, block_size,
+        pixel += step;
+        if (pixel - first_pixel == WESS_REQUANT_ROWS || pixel == pixels) {
+            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])acc, pixel - first_pixel, block_size,
                             params->output_offset, params->act_min, params->act_max,
                             output + first_pixel * output_c + first_out_c, output_c);
-            first_pixel = pixel + 1;
+            first_pixel = pixel;
         }
     }
 }

@@ -67,4 +67,43 @@ static inline void host_dot(const int16_t *transposed, const int8_t *input, int3
     }
 }
 
+/* acc0[i], acc1[i] = dot_rows' sums of row i (count rows of `length` values, 1 <= length <= WESS_MAX_DOT_LENGTH,
+ * back to back) against input0 and input1: two output pixels, so that each weight loaded serves both; four rows at a
+ * time, the rest one by one. The same exact integers as dot_rows (the same ranges: every partial sum below 2^31). */
+static inline void host_dot_rows_pair(const int8_t *rows, const int8_t *input0, const int8_t *input1,
+                                      int32_t input_offset, int32_t length, int32_t count, int32_t *acc0,
+                                      int32_t *acc1)
+{
+    const int16_t offset = (int16_t)input_offset;  /* [-127, 128] */
+    int32_t row = 0;
+    for (; row + 4 <= count; row += 4) {
+        const int8_t *row0 = rows + row * length, *row1 = row0 + length, *row2 = row1 + length;
+        const int8_t *row3 = row2 + length;
+        int32_t sum00 = 0, sum10 = 0, sum20 = 0, sum30 = 0, sum01 = 0, sum11 = 0, sum21 = 0, sum31 = 0;
+        for (int32_t k = 0; k < length; ++k) {
+            const int16_t x0 = (int16_t)(input0[k] + offset), x1 = (int16_t)(input1[k] + offset);  /* [-255, 255] */
+            sum00 += row0[k] * x0;
+            sum10 += row1[k] * x0;
+            sum20 += row2[k] * x0;
+            sum30 += row3[k] * x0;
+            sum01 += row0[k] * x1;
+            sum11 += row1[k] * x1;
+            sum21 += row2[k] * x1;
+            sum31 += row3[k] * x1;
+        }
+        acc0[row] = sum00;
+        acc0[row + 1] = sum10;
+        acc0[row + 2] = sum20;
+        acc0[row + 3] = sum30;
+        acc1[row] = sum01;
+        acc1[row + 1] = sum11;
+        acc1[row + 2] = sum21;
+        acc1[row + 3] = sum31;
+    }
+    for (; row < count; ++row) {
+        acc0[row] = dot_s8_offset(rows + row * length, input0, input_offset, length);
+        acc1[row] = dot_s8_offset(rows + row * length, input1, input_offset, length);
+    }
+}
+
 #endif /* WESS_DOT_HOST_H */
