@@ -248,10 +248,11 @@ void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels
         return;
     }
     int8_t patch[CONV_PATCH_MAX];
+    int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
 #if defined(WESS_DOT_PAIRS_MVE)
     if (use_patch && 2 * patch_length <= CONV_PATCH_MAX) {
         /* two pixels' patches side by side in the buffer, then the pointwise pair loop over them */
-        int32_t acc[WESS_CHANNEL_BLOCK], second_acc[WESS_CHANNEL_BLOCK];  /* channel first_out_c + i, two pixels */
+        int32_t second_acc[WESS_CHANNEL_BLOCK];
         const int32_t pixels = output_dims->h * output_dims->w;
         for (int32_t pixel = 0; pixel < pixels; pixel += 2) {
             const int pair = pixel + 1 < pixels;
@@ -274,29 +275,23 @@ void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels
         return;
     }
 #endif
-    /* acc[row]: the output channels of pixel first_pixel + row, the pixels (in raster order) not yet requantized;
-     * |acc| < 2^31 as dot_rows and conv_direct_acc show */
-    int32_t rows_acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
-    const int32_t pixels = output_dims->h * output_dims->w;
-    int32_t first_pixel = 0;
-    for (int32_t pixel = 0; pixel < pixels; ++pixel) {
-        const int32_t in_y_origin = pixel / output_dims->w * params->stride_y - params->pad_top;
-        const int32_t in_x_origin = pixel % output_dims->w * params->stride_x - params->pad_left;
-        int32_t *pixel_acc = rows_acc[pixel - first_pixel];
-        if (use_patch) {
-            conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-            dot_rows(block_filter, patch, dot_offset, patch_length, block_size, pixel_acc);
-        } else {
-            for (int32_t block_c = 0; block_c < block_size; ++block_c) {
-                pixel_acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
-                                                     block_filter + block_c * patch_length, in_y_origin, in_x_origin);
+    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+        const int32_t in_y_origin = out_y * params->stride_y - params->pad_top;
+        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+            const int32_t in_x_origin = out_x * params->stride_x - params->pad_left;
+            /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
+            if (use_patch) {
+                conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
+                dot_rows(block_filter, patch, dot_offset, patch_length, block_size, acc);
+            } else {
+                for (int32_t block_c = 0; block_c < block_size; ++block_c) {
+                    acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
+                                                   block_filter + block_c * patch_length, in_y_origin, in_x_origin);
+                }
             }
-        }
-        if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
-            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])rows_acc, pixel + 1 - first_pixel,
-                            block_size, params->output_offset, params->act_min, params->act_max,
-                            output + first_pixel * output_c + first_out_c, output_c);
-            first_pixel = pixel + 1;
+            int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
+            requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
+                             output_block);
         }
     }
 }

@@ -386,22 +386,40 @@ void depthwise_block(const wess_depthwise_params_t *params, const channel_requan
         return;
     }
 #endif
+#if defined(WESS_HOST_KERNELS)
     /* rows_acc[row]: the pixel first_pixel + row, the pixels (in raster order) not yet requantized */
     int32_t rows_acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
     const int32_t pixels = output_dims->h * output_dims->w;
     int32_t first_pixel = 0;
-    for (int32_t pixel = 0; pixel < pixels; ++pixel) {
-        const int32_t in_y_origin = pixel / output_dims->w * conv->stride_y - conv->pad_top;
-        const int32_t in_x_origin = pixel % output_dims->w * conv->stride_x - conv->pad_left;
-        depthwise_pixel_acc(params, input_dims, input, filter_dims, block_filter, filter_stride, first_out_c,
-                            block_size, in_y_origin, in_x_origin, rows_acc[pixel - first_pixel]);
-        if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
-            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])rows_acc, pixel + 1 - first_pixel,
-                            block_size, conv->output_offset, conv->act_min, conv->act_max,
-                            output + first_pixel * output_dims->c + first_out_c, output_dims->c);
-            first_pixel = pixel + 1;
+    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+        const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
+        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+            const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
+            const int32_t pixel = out_y * output_dims->w + out_x;
+            depthwise_pixel_acc(params, input_dims, input, filter_dims, block_filter, filter_stride, first_out_c,
+                                block_size, in_y_origin, in_x_origin, rows_acc[pixel - first_pixel]);
+            if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
+                requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])rows_acc, pixel + 1 - first_pixel,
+                                block_size, conv->output_offset, conv->act_min, conv->act_max,
+                                output + first_pixel * output_dims->c + first_out_c, output_dims->c);
+                first_pixel = pixel + 1;
+            }
         }
     }
+#else
+    int32_t acc[WESS_CHANNEL_BLOCK];
+    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+        const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
+        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+            const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
+            depthwise_pixel_acc(params, input_dims, input, filter_dims, block_filter, filter_stride, first_out_c,
+                                block_size, in_y_origin, in_x_origin, acc);
+            int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_dims->c + first_out_c;
+            requantize_block(channels, acc, block_size, conv->output_offset, conv->act_min, conv->act_max,
+                             output_block);
+        }
+    }
+#endif
 }
 
 wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, const wess_requant_t *requant,

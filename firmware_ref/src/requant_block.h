@@ -132,14 +132,11 @@ void requantize_block(const channel_requant_t *channels, const int32_t *acc, int
 #endif
 }
 
-/* Output pixels whose accumulators the weighted kernels collect before requantizing them in one call: on the host
- * several, so that the vectorised requantization's set-up is paid once per WESS_REQUANT_ROWS * block_size outputs
- * (acc rows: 2 KiB of stack); on Cortex-M one (its stack is small, and its variants requantize per pixel). */
 #if defined(WESS_HOST_KERNELS)
+/* Output pixels whose accumulators the host kernels collect before requantizing them in one call, so that the
+ * vectorised requantization's set-up is paid once per WESS_REQUANT_ROWS * block_size outputs (acc rows: 2 KiB of
+ * stack; Cortex-M requantizes per pixel). */
 #define WESS_REQUANT_ROWS 8
-#else
-#define WESS_REQUANT_ROWS 1
-#endif
 
 /* output[row * output_stride + i] = requantize_to_int8(&channels[i], acc[row][i], ...) for row < rows <=
  * WESS_REQUANT_ROWS, i < count <= WESS_CHANNEL_BLOCK: `rows` output pixels of one channel block, output_stride (the
@@ -148,14 +145,9 @@ static inline void requantize_rows(const channel_requant_t *channels, const int3
                                    int32_t rows, int32_t count, int32_t output_offset, int32_t act_min,
                                    int32_t act_max, int8_t *output, int32_t output_stride)
 {
-#if defined(WESS_HOST_KERNELS)
     wess_requantize_rows_host(channels, acc[0], WESS_CHANNEL_BLOCK, rows, count, output_offset, act_min, act_max,
                               output, output_stride);
-#else
-    for (int32_t row = 0; row < rows; ++row) {
-        requantize_block(channels, acc[row], count, output_offset, act_min, act_max, output + row * output_stride);
-    }
-#endif
 }
+#endif
 
 #endif /* WESS_REQUANT_BLOCK_H */
