@@ -13,7 +13,9 @@ sweep: `wess sweep` of zoo models x schemes x calibrators with 2 Ray workers aga
 fresh process; also Ray's per-cell overhead (the round trip from submission to result on the driver over the
 seconds inside the worker, summed) and the share of the workers' wall time outside cells (start-up included).
 inference: per-inference time of the C reference runner vs the TFLite Micro Python interpreter vs LiteRT's
-default (XNNPACK) kernels on the same WESS model and inputs, one thread each, best of REPEATS.
+default (XNNPACK) kernels on the same WESS model and inputs, one thread each (all three run on the calling thread),
+as that thread's CPU time (time.thread_time: other processes on a loaded machine do not count), best of
+INFERENCE_REPEATS with the three runtimes taking turns in each repeat.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 REPEATS = 3
+INFERENCE_REPEATS = 5
 
 
 def best_of(fn) -> float:
@@ -40,6 +43,17 @@ def best_of(fn) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def best_thread_times(functions: list, repeats: int) -> list[float]:
+    """Each function's least CPU time of this thread over `repeats` rounds, the functions taking turns in a round."""
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            start = time.thread_time()
+            function()
+            best[index] = min(best[index], time.thread_time() - start)
+    return best
 
 
 def deploy_cost(names: list[str]) -> None:
@@ -243,7 +257,8 @@ def inference_speed(names: list[str], count: int) -> None:
     from pipeline.tflite import runtime
 
     splits = zoo.load_digits_splits()
-    print(f"\ninference: WESS models, {count} test inputs, ms per inference (best of {REPEATS}), one thread each")
+    print(f"\ninference: WESS models, {count} test inputs, ms of thread CPU time per inference (best of "
+          f"{INFERENCE_REPEATS}), one thread each")
     print(f"{'model':<14} {'MMAC':>6} {'C ref':>8} {'TFLM':>8} {'XNNPACK':>8} {'TFLM/ref':>9} {'ref/XNNPACK':>12} "
           f"{'ref MAC/ns':>11}")
     for name in names:
@@ -268,9 +283,8 @@ def inference_speed(names: list[str], count: int) -> None:
                 xnn.invoke()
                 xnn.get_tensor(xnn_out)
 
-        ref_s = best_of(lambda: library.run_model(compiled.blob, x, out_type)) / count
-        micro_s = best_of(run_micro) / count
-        xnn_s = best_of(run_xnnpack) / count
+        ref_s, micro_s, xnn_s = (seconds / count for seconds in best_thread_times(
+            [lambda: library.run_model(compiled.blob, x, out_type), run_micro, run_xnnpack], INFERENCE_REPEATS))
         macs = model_macs(tflite)
         print(f"{name:<14} {macs / 1e6:>6.2f} {1e3 * ref_s:>8.3f} {1e3 * micro_s:>8.3f} {1e3 * xnn_s:>8.3f} "
               f"{micro_s / ref_s:>9.2f} {ref_s / xnn_s:>12.2f} {macs / (ref_s * 1e9):>11.2f}", flush=True)

@@ -29,4 +29,5 @@ exec "$PYTHON" -m pytest -q -m "not slow" -k "not firmware and not mobilenet_v2"
   tests/test_kernels.py tests/test_float_kernels.py tests/test_fixedpoint.py tests/test_runner.py \
   tests/test_mixed.py tests/test_fuzz_regressions.py tests/test_op_table.py tests/test_kernels_activations.py \
   tests/test_ops_models.py tests/test_int4_kernels.py tests/test_multi_output.py tests/test_kernels_layout.py \
-  tests/test_multi_input.py tests/test_offset_fold.py tests/test_recurrent.py tests/test_kernels_matmul.py "$@"
+  tests/test_multi_input.py tests/test_offset_fold.py tests/test_recurrent.py tests/test_kernels_matmul.py \
+  tests/test_host_kernels.py "$@"

@@ -34,6 +34,12 @@ static inline int8_t add_sub_element(const wess_add_params_t *params, int8_t inp
                        params->output_offset, params->act_min, params->act_max);
 }
 
+#if defined(WESS_HOST_KERNELS)
+/* add_sub_element of element_count same-shaped elements, on the host (add_sub_host.c: vectorised, AVX2 clones). */
+void wess_add_sub_elements_host(const wess_add_params_t *params, const int8_t *input1, const int8_t *input2,
+                                int8_t *output, int32_t element_count, int32_t input2_sign);
+#endif
+
 /* ADD (input2_sign +1) or SUB (-1) of two int8 tensors, each broadcast to output_dims along axes of extent 1. */
 static inline wess_status_t add_sub_s8(const wess_add_params_t *params,
                                        const wess_dims_t *input1_dims, const int8_t *input1,
@@ -53,6 +59,10 @@ static inline wess_status_t add_sub_s8(const wess_add_params_t *params,
     }
     if (dims_equal(input1_dims, output_dims) && dims_equal(input2_dims, output_dims)) {
         const int32_t element_count = flat_size(output_dims);
+#if defined(WESS_HOST_KERNELS)
+        wess_add_sub_elements_host(params, input1, input2, output, element_count, input2_sign);
+        return WESS_OK;
+#endif
         for (int32_t index = 0; index < element_count; ++index) {
             output[index] = add_sub_element(params, input1[index], input2[index], input2_sign);
         }

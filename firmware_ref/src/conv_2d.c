@@ -1,6 +1,7 @@
 /* CONV_2D int8 reference kernel (TFLite's per-channel integer convolution, WESS requantization). */
 #include <string.h>
 
+#include "dot_host.h"
 #include "dot_pairs.h"
 #include "dot_rows.h"
 #include "kernel_util.h"
@@ -157,19 +158,87 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
     }
 }
 
+#if defined(WESS_HOST_KERNELS)
+/* conv_2d_block on the host for a 1x1 filter or a patch of at most CONV_PATCH_MAX taps: every output pixel's input
+ * vector (the input pixel of a 1x1 filter, which has no padding, else the gathered patch) against the block's rows,
+ * WESS_REQUANT_ROWS pixels requantized per call. Rows of at most HOST_DOT_MAX_LENGTH values are transposed once
+ * (dot_host.h) when the layer has at least WESS_REQUANT_ROWS pixels to pay for it; longer rows take dot_rows. */
+static WESS_HOST_CLONES void conv_2d_block_host(const wess_conv_params_t *params,
+                                                const channel_requant_t *channels, const wess_dims_t *input_dims,
+                                                const int8_t *input, const wess_dims_t *filter_dims,
+                                                const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
+                                                const wess_dims_t *output_dims, int8_t *output)
+{
+    const int32_t output_c = output_dims->c, input_c = input_dims->c;
+    const int32_t patch_length = filter_dims->h * filter_dims->w * input_c;  /* <= 65536 (checked) */
+    const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
+    const int32_t pixels = output_dims->h * output_dims->w;
+    const int transposed_rows = patch_length <= HOST_DOT_MAX_LENGTH && pixels >= WESS_REQUANT_ROWS;
+    int16_t transposed[HOST_DOT_MAX_LENGTH * WESS_CHANNEL_BLOCK];
+    if (transposed_rows) {
+        host_dot_transpose(block_filter, patch_length, block_size, transposed);
+    }
+    int8_t patch[2][CONV_PATCH_MAX];  /* two pixels' patches; not used by a 1x1 filter, whose rows may be longer */
+    /* acc[row]: the output channels of pixel first_pixel + row (raster order), not yet requantized; |acc| < 2^31 as
+     * dot_rows and host_dot show */
+    int32_t acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
+    int32_t first_pixel = 0;
+    for (int32_t pixel = 0; pixel < pixels;) {
+        /* two pixels at a time (their rows share the weight loads) where the row group has room for both */
+        const int32_t step = pixel + 1 < pixels && pixel + 2 - first_pixel <= WESS_REQUANT_ROWS ? 2 : 1;
+        const int8_t *vectors[2];
+        for (int32_t member = 0; member < step; ++member) {
+            const int32_t in_y_origin = (pixel + member) / output_dims->w * params->stride_y - params->pad_top;
+            const int32_t in_x_origin = (pixel + member) % output_dims->w * params->stride_x - params->pad_left;
+            vectors[member] = input + (in_y_origin * input_dims->w + in_x_origin) * input_c;
+            if (!pointwise) {
+                conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch[member]);
+                vectors[member] = patch[member];
+            }
+        }
+        int32_t *pixel_acc = acc[pixel - first_pixel];
+        if (transposed_rows) {
+            for (int32_t member = 0; member < step; ++member) {
+                host_dot(transposed, vectors[member], params->input_offset, patch_length, block_size,
+                         acc[pixel + member - first_pixel]);
+            }
+        } else if (step == 2) {
+            host_dot_rows_pair(block_filter, vectors[0], vectors[1], params->input_offset, patch_length, block_size,
+                               pixel_acc, acc[pixel + 1 - first_pixel]);
+        } else {
+            dot_rows(block_filter, vectors[0], params->input_offset, patch_length, block_size, pixel_acc);
+        }
+        pixel += step;
+        if (pixel - first_pixel == WESS_REQUANT_ROWS || pixel == pixels) {
+            requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])acc, pixel - first_pixel, block_size,
+                            params->output_offset, params->act_min, params->act_max,
+                            output + first_pixel * output_c + first_out_c, output_c);
+            first_pixel = pixel;
+        }
+    }
+}
+#endif
+
 /* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
  * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. The block's
  * input offset goes into its biases where fold_input_offset can put it (not on the direct path, which skips padded
  * taps instead of reading -input_offset for them). */
-static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels,
-                          const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
-                          const int8_t *block_filter, int32_t first_out_c, int32_t block_size,
-                          const wess_dims_t *output_dims, int8_t *output)
+static WESS_HOST_CLONES
+void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels, const wess_dims_t *input_dims,
+                   const int8_t *input, const wess_dims_t *filter_dims, const int8_t *block_filter, int32_t first_out_c,
+                   int32_t block_size, const wess_dims_t *output_dims, int8_t *output)
 {
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
     const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
     const int use_patch = patch_length <= CONV_PATCH_MAX;
+#if defined(WESS_HOST_KERNELS)
+    if (pointwise || use_patch) {  /* the offset stays in the dot products (fold_input_offset is Helium's) */
+        conv_2d_block_host(params, channels, input_dims, input, filter_dims, block_filter, first_out_c, block_size,
+                           output_dims, output);
+        return;
+    }
+#endif
     const int32_t dot_offset = pointwise || use_patch
         ? fold_input_offset(channels, block_filter, patch_length, block_size, params->input_offset)
         : params->input_offset;

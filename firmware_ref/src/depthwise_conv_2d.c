@@ -303,10 +303,11 @@ static __attribute__((noinline, optimize("O2"))) void depthwise_group_acc(const 
  * (in_y_origin, in_x_origin), i < block_size: the sum over the taps inside the input (padded taps contribute zero,
  * input == -input_offset there). block_filter[tap * filter_stride + i] is channel first_out_c + i's weight at tap
  * (filter_y * kw + filter_x). */
-static void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wess_dims_t *input_dims,
-                                const int8_t *input, const wess_dims_t *filter_dims, const int8_t *block_filter,
-                                int32_t filter_stride, int32_t first_out_c, int32_t block_size, int32_t in_y_origin,
-                                int32_t in_x_origin, int32_t *acc)
+static WESS_HOST_CLONES
+void depthwise_pixel_acc(const wess_depthwise_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
+                         const wess_dims_t *filter_dims, const int8_t *block_filter, int32_t filter_stride,
+                         int32_t first_out_c, int32_t block_size, int32_t in_y_origin, int32_t in_x_origin,
+                         int32_t *acc)
 {
     const wess_conv_params_t *conv = &params->conv;
 #if defined(WESS_DOT_ROWS_DSP)
@@ -356,17 +357,18 @@ static wess_status_t depthwise_prepare(const wess_depthwise_params_t *params, co
 
 /* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
  * pixel; block_filter and filter_stride as for depthwise_pixel_acc. */
-static void depthwise_block(const wess_depthwise_params_t *params, const channel_requant_t *channels,
-                            const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
-                            const int8_t *block_filter, int32_t filter_stride, int32_t first_out_c,
-                            int32_t block_size, const wess_dims_t *output_dims, int8_t *output)
+static WESS_HOST_CLONES
+void depthwise_block(const wess_depthwise_params_t *params, const channel_requant_t *channels,
+                     const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
+                     const int8_t *block_filter, int32_t filter_stride, int32_t first_out_c, int32_t block_size,
+                     const wess_dims_t *output_dims, int8_t *output)
 {
     const wess_conv_params_t *conv = &params->conv;
-    /* acc[i]: output channel first_out_c + i. At most kh * kw <= 65536 terms (checked), each
+    /* accumulators of output channel first_out_c + i: at most kh * kw <= 65536 terms (checked), each
      * |filter * (input + input_offset)| <= 128 * 255, so |acc| < 2^31. */
-    int32_t acc[WESS_CHANNEL_BLOCK];
 #if defined(WESS_DOT_ROWS_MVE)
     if (params->depth_multiplier == 1) {
+        int32_t acc[WESS_CHANNEL_BLOCK];
         /* input_offset * each channel's weight sum, for the pixels whose window holds every tap: worth its cost
          * (a pass over the block's weights) only in layers of many pixels (NULL: every pixel adds the offset) */
         int32_t *window_offset = acc;
@@ -384,6 +386,28 @@ static void depthwise_block(const wess_depthwise_params_t *params, const channel
         return;
     }
 #endif
+#if defined(WESS_HOST_KERNELS)
+    /* rows_acc[row]: the pixel first_pixel + row, the pixels (in raster order) not yet requantized */
+    int32_t rows_acc[WESS_REQUANT_ROWS][WESS_CHANNEL_BLOCK];
+    const int32_t pixels = output_dims->h * output_dims->w;
+    int32_t first_pixel = 0;
+    for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+        const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
+        for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+            const int32_t in_x_origin = out_x * conv->stride_x - conv->pad_left;
+            const int32_t pixel = out_y * output_dims->w + out_x;
+            depthwise_pixel_acc(params, input_dims, input, filter_dims, block_filter, filter_stride, first_out_c,
+                                block_size, in_y_origin, in_x_origin, rows_acc[pixel - first_pixel]);
+            if (pixel + 1 - first_pixel == WESS_REQUANT_ROWS || pixel + 1 == pixels) {
+                requantize_rows(channels, (const int32_t (*)[WESS_CHANNEL_BLOCK])rows_acc, pixel + 1 - first_pixel,
+                                block_size, conv->output_offset, conv->act_min, conv->act_max,
+                                output + first_pixel * output_dims->c + first_out_c, output_dims->c);
+                first_pixel = pixel + 1;
+            }
+        }
+    }
+#else
+    int32_t acc[WESS_CHANNEL_BLOCK];
     for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
         const int32_t in_y_origin = out_y * conv->stride_y - conv->pad_top;
         for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
@@ -395,6 +419,7 @@ static void depthwise_block(const wess_depthwise_params_t *params, const channel
                              output_block);
         }
     }
+#endif
 }
 
 wess_status_t wess_depthwise_conv_2d_s8(const wess_depthwise_params_t *params, const wess_requant_t *requant,

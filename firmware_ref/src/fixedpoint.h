@@ -59,6 +59,42 @@ static inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t q_fixe
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, q_fixed), right_shift);
 }
 
+/* The host build's branch-free forms (kernel_util.h: WESS_HOST_KERNELS), for loops that compilers vectorise: every
+ * step in 32-bit lanes except one widening 32 x 32 -> 64-bit multiply. (Conversions of uint32 to int32 wrap modulo
+ * 2^32 and >> of a negative value is arithmetic, as gcc and clang define them.) */
+
+/* saturate_int32((int64_t)a + b): the wrapped sum, unless both addends have the sign opposite to it (overflow),
+ * then INT32_MAX or INT32_MIN by the sign of a. */
+static inline int32_t saturating_add_host(int32_t a, int32_t b)
+{
+    const int32_t sum = (int32_t)((uint32_t)a + (uint32_t)b);
+    const int32_t overflow = ((a ^ sum) & (b ^ sum)) >> 31;  /* all ones iff the sum overflowed */
+    const int32_t saturated = (a >> 31) ^ INT32_MAX;           /* INT32_MIN for a < 0, else INT32_MAX */
+    return (sum & ~overflow) | (saturated & overflow);
+}
+
+/* multiply_by_quantized_multiplier(x, q_fixed, exponent) without branches: left_shift = max(exponent, 0) in [0, 30],
+ * right_shift = max(-exponent, 0) in [0, 31], q_fixed >= 0. The same value for every x:
+ * - shifted = saturate(x * 2^left_shift): the wrapped shift, unless shifting it back loses bits (overflow), then
+ *   INT32_MAX or INT32_MIN by the sign of x;
+ * - high = floor((shifted * q_fixed + 2^30) / 2^31) = rounding_doubling_high_mul_nonnegative, which equals
+ *   saturating_rounding_doubling_high_mul for q_fixed >= 0; |shifted * q_fixed| <= 2^62, and high lies in
+ *   [-2^31 + 1, 2^31 - 2], so the low 32 bits of the logical shift are those of the arithmetic one;
+ * - rounding_divide_by_pot(high, right_shift), its mask formed in uint32 (1 << 31 fits); right_shift 0 gives mask
+ *   0, threshold >= 0, so high unchanged (multiply_by_quantized_multiplier's path with a left shift). */
+static inline int32_t multiply_by_quantized_multiplier_host(int32_t x, int32_t q_fixed, int32_t left_shift,
+                                                            int32_t right_shift)
+{
+    const int32_t wrapped = (int32_t)((uint32_t)x << left_shift);
+    const int32_t overflow = -(int32_t)((wrapped >> left_shift) != x);  /* all ones iff bits were lost */
+    const int32_t shifted = (wrapped & ~overflow) | (((x >> 31) ^ INT32_MAX) & overflow);
+    const int64_t product = (int64_t)shifted * q_fixed;
+    const int32_t high = (int32_t)(uint32_t)((uint64_t)(product + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)((1u << right_shift) - 1u);
+    const int32_t threshold = (mask >> 1) + (int32_t)(high < 0);
+    return (high >> right_shift) + (int32_t)((high & mask) > threshold);
+}
+
 /* acc * multiplier * 2^(-31 - right_shift): multiply_by_quantized_multiplier(acc, multiplier, -right_shift).
  * Requires multiplier >= 0 and -30 <= right_shift <= 31 (negative = left shift). */
 static inline int32_t requantize(int32_t acc, int32_t multiplier, int32_t right_shift)

@@ -38,6 +38,22 @@ static inline int32_t dot_s8_offset(const int8_t *filter, const int8_t *input, i
     return acc;
 }
 
+/* The host build (x86-64, aarch64; not WESS_PORTABLE_KERNELS) runs host formulations of the hottest loops that
+ * compilers vectorise (requant_rows_host.c, add_sub_host.c, dot_host.h, and the pixel loops of conv_2d.c and
+ * depthwise_conv_2d.c), bit-exact with the portable ones (tests/test_host_kernels.py compares them on random
+ * shapes). On x86-64 Linux the functions marked WESS_HOST_CLONES are compiled twice, for AVX2 and for the baseline,
+ * and the loader picks one (GCC / clang function multiversioning, ifunc): the same C, so the same bytes
+ * (WESS_NO_HOST_CLONES builds the baseline alone, for the tests). */
+#if !defined(WESS_PORTABLE_KERNELS) && (defined(__x86_64__) || defined(__aarch64__))
+#define WESS_HOST_KERNELS 1
+#endif
+#if defined(WESS_HOST_KERNELS) && !defined(WESS_NO_HOST_CLONES) && defined(__x86_64__) && defined(__linux__) && \
+    ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+#define WESS_HOST_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define WESS_HOST_CLONES
+#endif
+
 static inline int32_t clamp_int32(int32_t value, int32_t low, int32_t high)
 {
     return value < low ? low : (value > high ? high : value);

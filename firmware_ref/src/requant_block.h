@@ -91,6 +91,15 @@ static inline __attribute__((always_inline)) void requantize4_mve(const channel_
 }
 #endif
 
+#if defined(WESS_HOST_KERNELS)
+/* output[row * output_stride + i] = requantize_to_int8(&channels[i], acc[row * acc_stride + i], ...) for
+ * row < rows, i < count <= WESS_CHANNEL_BLOCK: on the host one call for several output pixels of a channel block
+ * (requant_rows_host.c, compiled once, with AVX2 clones). */
+void wess_requantize_rows_host(const channel_requant_t *channels, const int32_t *acc, int32_t acc_stride, int32_t rows,
+                               int32_t count, int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *output,
+                               int32_t output_stride);
+#endif
+
 /* output[i] = requantize_to_int8(&channels[i], acc[i], ...) for i < count (count <= WESS_CHANNEL_BLOCK). On Helium
  * a call of its own compiled at -O2 (WESS_DOT_LOOP in dot_rows.h: gcc -Os spills the vectors), whole groups of four
  * without predicates, a last partial group predicated. */
@@ -114,11 +123,31 @@ void requantize_block(const channel_requant_t *channels, const int32_t *acc, int
         requantize4_mve(channels + index, vldrwq_z_s32(acc + index, lanes), lanes, output_offset, low, high,
                         output + index);
     }
+#elif defined(WESS_HOST_KERNELS)
+    wess_requantize_rows_host(channels, acc, 0, 1, count, output_offset, act_min, act_max, output, 0);
 #else
     for (int32_t index = 0; index < count; ++index) {
         output[index] = requantize_to_int8(&channels[index], acc[index], output_offset, act_min, act_max);
     }
 #endif
 }
+
+#if defined(WESS_HOST_KERNELS)
+/* Output pixels whose accumulators the host kernels collect before requantizing them in one call, so that the
+ * vectorised requantization's set-up is paid once per WESS_REQUANT_ROWS * block_size outputs (acc rows: 2 KiB of
+ * stack; Cortex-M requantizes per pixel). */
+#define WESS_REQUANT_ROWS 8
+
+/* output[row * output_stride + i] = requantize_to_int8(&channels[i], acc[row][i], ...) for row < rows <=
+ * WESS_REQUANT_ROWS, i < count <= WESS_CHANNEL_BLOCK: `rows` output pixels of one channel block, output_stride (the
+ * layer's output channels) apart. */
+static inline void requantize_rows(const channel_requant_t *channels, const int32_t (*acc)[WESS_CHANNEL_BLOCK],
+                                   int32_t rows, int32_t count, int32_t output_offset, int32_t act_min,
+                                   int32_t act_max, int8_t *output, int32_t output_stride)
+{
+    wess_requantize_rows_host(channels, acc[0], WESS_CHANNEL_BLOCK, rows, count, output_offset, act_min, act_max,
+                              output, output_stride);
+}
+#endif
 
 #endif /* WESS_REQUANT_BLOCK_H */
