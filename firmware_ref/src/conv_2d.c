@@ -126,8 +126,7 @@ static int32_t conv_direct_acc(const wess_conv_params_t *params, const wess_dims
 #endif
 
 /* conv_2d_block of a 1x1 filter (no padding, as checked): each output pixel reads one input pixel's in_ch
- * contiguous values, no gather; POINTWISE_PIXELS pixels at a time for int8 rows, an odd last pixel (and packed rows)
- * one at a time (filter_block_dot). */
+ * contiguous values, no gather; POINTWISE_PIXELS pixels at a time, an odd last pixel alone (filter_block_dot). */
 static void conv_2d_pointwise_block(const wess_conv_params_t *params, const channel_requant_t *channels,
                                     const wess_dims_t *input_dims, const int8_t *input, const filter_block_t *filter,
                                     int32_t dot_offset, int32_t first_out_c, int32_t block_size,
@@ -135,12 +134,11 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
 {
     const int32_t input_c = input_dims->c, output_c = output_dims->c;  /* input_c <= 65536 (checked) */
     const int32_t pixels = output_dims->h * output_dims->w;
-    const int32_t pixels_per_step = filter->rows != NULL ? POINTWISE_PIXELS : 1;
     /* acc[member][i]: channel first_out_c + i of pixel + member; |acc| < 2^31 as dot_rows and dot_pairs.h show */
     int32_t acc[POINTWISE_PIXELS][WESS_CHANNEL_BLOCK];
     const int8_t *pixel_input[POINTWISE_PIXELS];
-    for (int32_t pixel = 0; pixel < pixels; pixel += pixels_per_step) {
-        const int32_t step = pixels - pixel < pixels_per_step ? pixels - pixel : pixels_per_step;
+    for (int32_t pixel = 0; pixel < pixels; pixel += POINTWISE_PIXELS) {
+        const int32_t step = pixels - pixel < POINTWISE_PIXELS ? pixels - pixel : POINTWISE_PIXELS;
         for (int32_t member = 0; member < step; ++member) {
             const int32_t out_y = (pixel + member) / output_dims->w, out_x = (pixel + member) % output_dims->w;
             const int32_t in_y = out_y * params->stride_y - params->pad_top;
@@ -149,8 +147,8 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
         }
 #if defined(WESS_DOT_PAIRS_MVE)
         if (step == 2) {
-            dot_rows_two_pixels(filter->rows, pixel_input[0], pixel_input[1], dot_offset, input_c, block_size,
-                                acc[0], acc[1]);
+            filter_block_dot_two_pixels(filter, pixel_input[0], pixel_input[1], dot_offset, input_c, block_size,
+                                        acc[0], acc[1]);
         } else
 #endif
         {
@@ -188,7 +186,7 @@ static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *c
     int8_t patch[CONV_PATCH_MAX];
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current pixel */
 #if defined(WESS_DOT_PAIRS_MVE)
-    if (filter->rows != NULL && use_patch && 2 * patch_length <= CONV_PATCH_MAX) {
+    if (use_patch && 2 * patch_length <= CONV_PATCH_MAX) {
         /* two pixels' patches side by side in the buffer, then the pointwise pair loop over them */
         int32_t second_acc[WESS_CHANNEL_BLOCK];
         const int32_t pixels = output_dims->h * output_dims->w;
@@ -200,12 +198,12 @@ static void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *c
                                   out_x * params->stride_x - params->pad_left, patch + member * patch_length);
             }
             if (pair) {
-                dot_rows_two_pixels(filter->rows, patch, patch + patch_length, dot_offset, patch_length, block_size,
-                                    acc, second_acc);
+                filter_block_dot_two_pixels(filter, patch, patch + patch_length, dot_offset, patch_length,
+                                            block_size, acc, second_acc);
                 requantize_block(channels, second_acc, block_size, params->output_offset, params->act_min,
                                  params->act_max, output + (pixel + 1) * output_c + first_out_c);
             } else {
-                dot_rows(filter->rows, patch, dot_offset, patch_length, block_size, acc);
+                filter_block_dot(filter, patch, dot_offset, patch_length, block_size, acc);
             }
             requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
                              output + pixel * output_c + first_out_c);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dot_pairs.h"
 #include "dot_rows.h"
 #include "kernel_util.h"
 
@@ -189,10 +190,15 @@ static inline __attribute__((always_inline)) void dot_rows4_s4_loop(const uint8_
     for (int32_t j = 0; j < pairs; ++j) {
         const int32_t x_even = input[2 * j] + input_offset, x_odd = input[2 * j + 1] + input_offset;
         const uint32_t b0 = row0[j], b1 = row1[j], b2 = row2[j], b3 = row3[j];
-        acc0 += s4_low(b0) * x_even + s4_high(b0) * x_odd;
-        acc1 += s4_low(b1) * x_even + s4_high(b1) * x_odd;
-        acc2 += s4_low(b2) * x_even + s4_high(b2) * x_odd;
-        acc3 += s4_low(b3) * x_even + s4_high(b3) * x_odd;
+        /* one multiply-accumulate per term (a sum of two products would cost a MUL, an MLA and an ADD) */
+        acc0 += s4_low(b0) * x_even;
+        acc0 += s4_high(b0) * x_odd;
+        acc1 += s4_low(b1) * x_even;
+        acc1 += s4_high(b1) * x_odd;
+        acc2 += s4_low(b2) * x_even;
+        acc2 += s4_high(b2) * x_odd;
+        acc3 += s4_low(b3) * x_even;
+        acc3 += s4_high(b3) * x_odd;
     }
     acc[0] = acc0;
     acc[1] = acc1;
@@ -205,28 +211,30 @@ static inline __attribute__((always_inline)) void dot_rows4_s4_loop(const uint8_
  * r < 4: four rows of one parity (row_stride even), 1 <= length <= WESS_MAX_DOT_LENGTH, input_offset in
  * [-127, 128]; |acc| < 2^31 as dot_s4_offset. An odd first element (high nibble) and an odd last element (low
  * nibble) are added alone; reads exactly the rows' bytes. */
-static inline void dot_rows4_s4(const uint8_t *packed, int32_t first, int32_t row_stride, const int8_t *input,
-                                int32_t input_offset, int32_t length, int32_t acc[WESS_DOT_ROWS])
+static inline __attribute__((always_inline)) void dot_rows4_s4(const uint8_t *packed, int32_t first,
+                                                               int32_t row_stride, const int8_t *input,
+                                                               int32_t input_offset, int32_t length,
+                                                               int32_t acc[WESS_DOT_ROWS])
 {
-    const uint8_t *row[WESS_DOT_ROWS];
-    int32_t edge[WESS_DOT_ROWS] = {0, 0, 0, 0};  /* the odd first and last elements' terms */
-    const int32_t head = first & 1, pairs = (length - head) >> 1;
-    for (int32_t r = 0; r < WESS_DOT_ROWS; ++r) {
-        row[r] = packed + ((first + r * row_stride) >> 1);
-        if (head) {
-            edge[r] = s4_high(*row[r]++) * (input[0] + input_offset);
-        }
-        if ((length - head) & 1) {
-            edge[r] += s4_low(row[r][pairs]) * (input[length - 1] + input_offset);
-        }
-    }
+    const int32_t head = first & 1, pairs = (length - head) >> 1, tail = (length - head) & 1;
+    const uint8_t *row0 = packed + (first >> 1) + head, *row1 = row0 + (row_stride >> 1);
+    const uint8_t *row2 = row1 + (row_stride >> 1), *row3 = row2 + (row_stride >> 1);
     if (input_offset == 0) {
-        dot_rows4_s4_loop(row[0], row[1], row[2], row[3], input + head, 0, pairs, 0, acc);
+        dot_rows4_s4_loop(row0, row1, row2, row3, input + head, 0, pairs, 0, acc);
     } else {
-        dot_rows4_s4_loop(row[0], row[1], row[2], row[3], input + head, input_offset, pairs, 1, acc);
+        dot_rows4_s4_loop(row0, row1, row2, row3, input + head, input_offset, pairs, 1, acc);
     }
-    for (int32_t r = 0; r < WESS_DOT_ROWS; ++r) {
-        acc[r] += edge[r];
+    if (head | tail) {  /* rows of an odd length: the high nibble before row r, the low nibble after it */
+        const uint8_t *rows[WESS_DOT_ROWS] = {row0, row1, row2, row3};
+        const int32_t x_first = input[0] + input_offset, x_last = input[length - 1] + input_offset;
+        for (int32_t r = 0; r < WESS_DOT_ROWS; ++r) {
+            if (head) {
+                acc[r] += s4_high(rows[r][-1]) * x_first;
+            }
+            if (tail) {
+                acc[r] += s4_low(rows[r][pairs]) * x_last;
+            }
+        }
     }
 }
 
@@ -238,7 +246,20 @@ WESS_DOT_LOOP void dot_rows_s4(const uint8_t *packed, int32_t first, const int8_
                                int32_t length, int32_t count, int32_t *acc)
 {
     int32_t row = 0;
-    if ((length & 1) == 0) {
+    if (((first | length) & 1) == 0) {
+        /* every row is whole bytes: no odd elements, the byte pointers step by whole rows */
+        const int32_t pairs = length >> 1;
+        const uint8_t *bytes = packed + (first >> 1);
+        for (; row + WESS_DOT_ROWS <= count; row += WESS_DOT_ROWS, bytes += WESS_DOT_ROWS * pairs) {
+            if (input_offset == 0) {
+                dot_rows4_s4_loop(bytes, bytes + pairs, bytes + 2 * pairs, bytes + 3 * pairs, input, 0, pairs, 0,
+                                  acc + row);
+            } else {
+                dot_rows4_s4_loop(bytes, bytes + pairs, bytes + 2 * pairs, bytes + 3 * pairs, input, input_offset,
+                                  pairs, 1, acc + row);
+            }
+        }
+    } else if ((length & 1) == 0) {
         for (; row + WESS_DOT_ROWS <= count; row += WESS_DOT_ROWS) {
             dot_rows4_s4(packed, first + row * length, length, input, input_offset, length, acc + row);
         }
@@ -258,6 +279,163 @@ WESS_DOT_LOOP void dot_rows_s4(const uint8_t *packed, int32_t first, const int8_
     }
 }
 
+#if defined(WESS_DOT_ROWS_MVE)
+#define WESS_DOT_ROWS_S4_PAIRS 1
+
+/* The even and the odd elements of 2 * lanes inputs (lanes <= 16): VLD2 for a whole 32-byte chunk, gathers at even
+ * and odd offsets for a predicated tail (VLD2 has no predicate); zeros past the inputs. */
+static inline __attribute__((always_inline)) int8x16x2_t s4_inputs_split(const int8_t *input, mve_pred16_t lanes,
+                                                                         int whole)
+{
+    if (whole) {
+        return vld2q_s8(input);
+    }
+    const uint8x16_t even_offsets = vidupq_n_u8(0, 2);
+    const int8x16x2_t split = {{vldrbq_gather_offset_z_s8(input, even_offsets, lanes),
+                                vldrbq_gather_offset_z_s8(input + 1, even_offsets, lanes)}};
+    return split;
+}
+
+/* The dot products of two packed rows of one parity (bytes row0, row1, `pairs` whole bytes each) with two pixels'
+ * inputs x0, x1 (2 * pairs int8 each) plus input_offset o in [-127, 128]: acc[0] = row0.(x0 + o),
+ * acc[1] = row1.(x0 + o), acc[2] = row0.(x1 + o), acc[3] = row1.(x1 + o); 0 <= pairs <= WESS_MAX_DOT_LENGTH / 2.
+ * Each weight vector serves both pixels and each input vector both rows; the sums are formed as in
+ * dot_rows4_s4_loop (16 * sum w * x and 16 * o * sum w, each |.| <= 2^30, added in uint32, then / 16). Reads exactly
+ * the listed bytes; with_offset a compile-time 0 when o is 0. */
+static inline __attribute__((always_inline)) void dot_pair_pair_s4(const uint8_t *row0, const uint8_t *row1,
+                                                                   const int8_t *x0, const int8_t *x1,
+                                                                   int32_t input_offset, int32_t pairs,
+                                                                   int with_offset, int32_t acc[4])
+{
+    const int8x16_t high_mask = vdupq_n_s8((int8_t)0xF0);
+    int32_t acc00 = 0, acc10 = 0, acc01 = 0, acc11 = 0;  /* acc<row><pixel> */
+    int32_t sum0 = 0, sum1 = 0;
+#define WESS_S4_PAIR_PAIR_CHUNK(lanes, whole)                                                                       \
+    do {                                                                                                           \
+        const int8x16x2_t in0 = s4_inputs_split(x0, lanes, whole), in1 = s4_inputs_split(x1, lanes, whole);       \
+        const int8x16_t b0 = whole ? vld1q_s8((const int8_t *)row0) : vldrbq_z_s8((const int8_t *)row0, lanes);   \
+        const int8x16_t b1 = whole ? vld1q_s8((const int8_t *)row1) : vldrbq_z_s8((const int8_t *)row1, lanes);   \
+        const int8x16_t even0 = vshlq_n_s8(b0, 4), odd0 = vandq_s8(b0, high_mask);                                \
+        const int8x16_t even1 = vshlq_n_s8(b1, 4), odd1 = vandq_s8(b1, high_mask);                                \
+        acc00 = vmladavaq_s8(vmladavaq_s8(acc00, even0, in0.val[0]), odd0, in0.val[1]);                           \
+        acc01 = vmladavaq_s8(vmladavaq_s8(acc01, even0, in1.val[0]), odd0, in1.val[1]);                           \
+        acc10 = vmladavaq_s8(vmladavaq_s8(acc10, even1, in0.val[0]), odd1, in0.val[1]);                           \
+        acc11 = vmladavaq_s8(vmladavaq_s8(acc11, even1, in1.val[0]), odd1, in1.val[1]);                           \
+        if (with_offset) {                                                                                         \
+            sum0 = vaddvaq_s8(vaddvaq_s8(sum0, even0), odd0);                                                      \
+            sum1 = vaddvaq_s8(vaddvaq_s8(sum1, even1), odd1);                                                      \
+        }                                                                                                          \
+    } while (0)
+    const mve_pred16_t all_lanes = vctp8q(16);
+    for (int32_t chunk = pairs >> 4; chunk > 0; --chunk) {
+        WESS_S4_PAIR_PAIR_CHUNK(all_lanes, 1);
+        x0 += 32;
+        x1 += 32;
+        row0 += 16;
+        row1 += 16;
+    }
+    if ((pairs & 15) != 0) {
+        WESS_S4_PAIR_PAIR_CHUNK(vctp8q((uint32_t)(pairs & 15)), 0);
+    }
+#undef WESS_S4_PAIR_PAIR_CHUNK
+    const uint32_t term0 = (uint32_t)(input_offset * sum0), term1 = (uint32_t)(input_offset * sum1);
+    acc[0] = (int32_t)((uint32_t)acc00 + term0) >> 4;
+    acc[1] = (int32_t)((uint32_t)acc10 + term1) >> 4;
+    acc[2] = (int32_t)((uint32_t)acc01 + term0) >> 4;
+    acc[3] = (int32_t)((uint32_t)acc11 + term1) >> 4;
+}
+
+/* dot_pair_pair_s4 of the rows starting at elements first and first + row_stride (one parity: row_stride even),
+ * `length` elements each (1 <= length <= WESS_MAX_DOT_LENGTH), with an odd first and last element added alone as
+ * in dot_rows4_s4. */
+static inline __attribute__((always_inline)) void dot_pair_pair_rows_s4(const uint8_t *packed, int32_t first,
+                                                                        int32_t row_stride, const int8_t *x0,
+                                                                        const int8_t *x1, int32_t input_offset,
+                                                                        int32_t length, int with_offset,
+                                                                        int32_t acc[4])
+{
+    const int32_t head = first & 1, pairs = (length - head) >> 1, tail = (length - head) & 1;
+    const uint8_t *row0 = packed + (first >> 1) + head, *row1 = row0 + (row_stride >> 1);
+    dot_pair_pair_s4(row0, row1, x0 + head, x1 + head, input_offset, pairs, with_offset, acc);
+    if (head | tail) {
+        const uint8_t *rows[2] = {row0, row1};
+        const int8_t *pixels[2] = {x0, x1};
+        for (int32_t pixel = 0; pixel < 2; ++pixel) {
+            for (int32_t r = 0; r < 2; ++r) {
+                if (head) {
+                    acc[2 * pixel + r] += s4_high(rows[r][-1]) * (pixels[pixel][0] + input_offset);
+                }
+                if (tail) {
+                    acc[2 * pixel + r] += s4_low(rows[r][pairs]) * (pixels[pixel][length - 1] + input_offset);
+                }
+            }
+        }
+    }
+}
+
+/* dot_rows_two_pixels_s4's loop for a compile-time with_offset: row pairs (i, i + 1) when length is even, (i, i + 2)
+ * and (i + 1, i + 3) when it is odd (each pair of one parity); a leftover row with itself, its second result
+ * unused. */
+static inline __attribute__((always_inline)) void dot_rows_two_pixels_s4_loop(const uint8_t *packed, int32_t first,
+                                                                              const int8_t *x0, const int8_t *x1,
+                                                                              int32_t input_offset, int32_t length,
+                                                                              int32_t count, int with_offset,
+                                                                              int32_t *acc0, int32_t *acc1)
+{
+    int32_t block[4];
+    int32_t row = 0;
+    if (((first | length) & 1) == 0) {
+        /* every row is whole bytes: no odd elements, the byte pointers step by whole rows */
+        const int32_t pairs = length >> 1;
+        const uint8_t *bytes = packed + (first >> 1);
+        for (; row + 2 <= count; row += 2, bytes += 2 * pairs) {
+            dot_pair_pair_s4(bytes, bytes + pairs, x0, x1, input_offset, pairs, with_offset, block);
+            acc0[row] = block[0];
+            acc0[row + 1] = block[1];
+            acc1[row] = block[2];
+            acc1[row + 1] = block[3];
+        }
+    } else if (length & 1) {
+        for (; row + 4 <= count; row += 4) {
+            for (int32_t parity = 0; parity < 2; ++parity) {
+                dot_pair_pair_rows_s4(packed, first + (row + parity) * length, 2 * length, x0, x1, input_offset,
+                                      length, with_offset, block);
+                acc0[row + parity] = block[0];
+                acc0[row + parity + 2] = block[1];
+                acc1[row + parity] = block[2];
+                acc1[row + parity + 2] = block[3];
+            }
+        }
+    }
+    while (row < count) {
+        const int pair = row + 1 < count && (length & 1) == 0;
+        dot_pair_pair_rows_s4(packed, first + row * length, pair ? length : 0, x0, x1, input_offset, length,
+                              with_offset, block);
+        acc0[row] = block[0];
+        acc1[row] = block[2];
+        if (pair) {
+            acc0[row + 1] = block[1];
+            acc1[row + 1] = block[3];
+        }
+        row += pair ? 2 : 1;
+    }
+}
+
+/* acc0[i] = sum over k of element first + i * length + k of packed times (x0[k] + input_offset), acc1[i] the same
+ * for x1, i < count: `count` consecutive packed rows against two pixels (ranges as dot_pair_pair_s4). One call per
+ * pixel pair (WESS_DOT_LOOP). */
+WESS_DOT_LOOP void dot_rows_two_pixels_s4(const uint8_t *packed, int32_t first, const int8_t *x0, const int8_t *x1,
+                                          int32_t input_offset, int32_t length, int32_t count, int32_t *acc0,
+                                          int32_t *acc1)
+{
+    if (input_offset == 0) {
+        dot_rows_two_pixels_s4_loop(packed, first, x0, x1, 0, length, count, 0, acc0, acc1);
+    } else {
+        dot_rows_two_pixels_s4_loop(packed, first, x0, x1, input_offset, length, count, 1, acc0, acc1);
+    }
+}
+#endif
+
 /* The filter rows of one channel block, int8 or packed: the weighted kernels' block loops take either. */
 typedef struct {
     const int8_t *rows;     /* the block's rows of int8 values back to back, or NULL for packed rows */
@@ -275,6 +453,21 @@ static inline void filter_block_dot(const filter_block_t *block, const int8_t *i
         dot_rows_s4(block->packed, block->first, input, input_offset, length, count, acc);
     }
 }
+
+#if defined(WESS_DOT_PAIRS_MVE)
+/* dot_rows_two_pixels (dot_pairs.h; int8 rows) or dot_rows_two_pixels_s4 (packed rows) of a block's first `count`
+ * rows against two pixels; ranges as those. */
+static inline void filter_block_dot_two_pixels(const filter_block_t *block, const int8_t *x0, const int8_t *x1,
+                                               int32_t input_offset, int32_t length, int32_t count, int32_t *acc0,
+                                               int32_t *acc1)
+{
+    if (block->rows != NULL) {
+        dot_rows_two_pixels(block->rows, x0, x1, input_offset, length, count, acc0, acc1);
+    } else {
+        dot_rows_two_pixels_s4(block->packed, block->first, x0, x1, input_offset, length, count, acc0, acc1);
+    }
+}
+#endif
 
 /* fold_input_offset (dot_rows.h) of a block's `count` rows of `length` values, int8 or packed: on Helium the
  * packed rows' weight sums come from the same 16 * nibble vectors as dot_rows4_s4_loop (|16 * sum| <= 2^23). */
