@@ -283,13 +283,20 @@ wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requa
     if (patch_length > WESS_S4_UNPACK_BYTES) {  /* also the gathered patch's limit, CONV_PATCH_MAX */
         return WESS_ERR_UNSUPPORTED;
     }
-    /* the int8 kernel's blocking: 64 output channels at a time, the packed rows read in place */
+    /* The int8 kernel's blocking: 64 output channels at a time. A block whose rows fit the unpack buffer (short
+     * rows: the first layers' few input channels) is unpacked once and runs the int8 loops, which hold such rows in
+     * registers (dot_pairs.h); longer rows are read packed, in place, by the dot products of dot_rows_s4.h. */
+    int8_t unpacked[WESS_S4_UNPACK_BYTES];
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
     for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
         const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        const filter_block_t block = {NULL, filter_packed, first_out_c * patch_length};
+        filter_block_t block = {NULL, filter_packed, first_out_c * patch_length};
+        if (block_size * patch_length <= WESS_S4_UNPACK_BYTES) {
+            unpack_s4(filter_packed, block.first, block_size * patch_length, unpacked);
+            block.rows = unpacked;
+        }
         conv_2d_block(params, channels, input_dims, input, filter_dims, &block, first_out_c, block_size, output_dims,
                       output);
     }

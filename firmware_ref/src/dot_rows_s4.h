@@ -40,6 +40,34 @@ static inline int32_t s4_at(const uint8_t *packed, int32_t index)
     return (index & 1) ? s4_high(byte) : s4_low(byte);
 }
 
+/* out[i] = element first + i of a packed stream, i < count (-8..7); reads bytes first / 2 .. (first + count - 1) / 2
+ * only. An odd first element alone, then whole bytes (on Helium 16 bytes, 32 elements, per VLDRB + VST2: the low
+ * nibbles to the even outputs, the high nibbles to the odd ones), then the rest one by one. */
+static inline void unpack_s4(const uint8_t *packed, int32_t first, int32_t count, int8_t *out)
+{
+    int32_t i = 0;
+    if (count > 0 && (first & 1)) {
+        out[i++] = (int8_t)s4_at(packed, first);
+    }
+    const uint8_t *bytes = packed + ((first + i) >> 1);
+#if defined(WESS_DOT_ROWS_MVE)
+    for (; i + 32 <= count; i += 32, bytes += 16) {
+        const int8x16_t b = vld1q_s8((const int8_t *)bytes);
+        int8x16x2_t split;
+        split.val[0] = vshrq_n_s8(vshlq_n_s8(b, 4), 4);
+        split.val[1] = vshrq_n_s8(b, 4);
+        vst2q_s8(out + i, split);
+    }
+#endif
+    for (; i + 2 <= count; i += 2, ++bytes) {
+        out[i] = (int8_t)s4_low(*bytes);
+        out[i + 1] = (int8_t)s4_high(*bytes);
+    }
+    if (i < count) {
+        out[i] = (int8_t)s4_low(*bytes);
+    }
+}
+
 /* sum over k < length of element first + k of packed times (input[k] + input_offset): one row, scalar (the rows
  * left over by the 4-row loops). input_offset in [-127, 128], 0 <= length <= WESS_MAX_DOT_LENGTH: each
  * |w * (x + input_offset)| <= 8 * 255, so |acc| < 2^31. Reads bytes first / 2 .. (first + length - 1) / 2 only. */
@@ -250,13 +278,19 @@ WESS_DOT_LOOP void dot_rows_s4(const uint8_t *packed, int32_t first, const int8_
         /* every row is whole bytes: no odd elements, the byte pointers step by whole rows */
         const int32_t pairs = length >> 1;
         const uint8_t *bytes = packed + (first >> 1);
-        for (; row + WESS_DOT_ROWS <= count; row += WESS_DOT_ROWS, bytes += WESS_DOT_ROWS * pairs) {
+        for (; row < count; row += WESS_DOT_ROWS, bytes += WESS_DOT_ROWS * pairs) {
+            /* 1 to 3 rows left: the last one stands in for the missing ones, their results dropped */
+            const int32_t left = count - row;
+            int32_t quad[WESS_DOT_ROWS];
+            const uint8_t *row1 = bytes + (left > 1 ? pairs : 0), *row2 = bytes + (left > 2 ? 2 : left - 1) * pairs;
+            const uint8_t *row3 = bytes + (left > 3 ? 3 : left - 1) * pairs;
             if (input_offset == 0) {
-                dot_rows4_s4_loop(bytes, bytes + pairs, bytes + 2 * pairs, bytes + 3 * pairs, input, 0, pairs, 0,
-                                  acc + row);
+                dot_rows4_s4_loop(bytes, row1, row2, row3, input, 0, pairs, 0, quad);
             } else {
-                dot_rows4_s4_loop(bytes, bytes + pairs, bytes + 2 * pairs, bytes + 3 * pairs, input, input_offset,
-                                  pairs, 1, acc + row);
+                dot_rows4_s4_loop(bytes, row1, row2, row3, input, input_offset, pairs, 1, quad);
+            }
+            for (int32_t r = 0; r < WESS_DOT_ROWS && r < left; ++r) {
+                acc[row + r] = quad[r];
             }
         }
     } else if ((length & 1) == 0) {
