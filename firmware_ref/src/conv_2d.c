@@ -268,6 +268,27 @@ wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requa
     return WESS_OK;
 }
 
+/* Rows of a packed channel block (block_size rows of patch_length weights) that wess_conv_2d_s4 unpacks at a time,
+ * or 0 to read them packed: the whole block when its rows fit the unpack buffer (short rows, the first layers: the
+ * int8 loops hold such rows in registers); on DSP builds also as many rows as fit, a multiple of the four dot_rows4
+ * takes, when at least four fit: there the int8 loop on unpacked rows plus one more patch gather per sub-block costs
+ * fewer instructions than the packed SXTB16 loop (ds_cnn on the Cortex-M4: 1.02x the int8 model's instructions
+ * against 1.24x all packed). Helium and portable builds read longer rows packed (resnet8 on the Cortex-M55: 1.05x
+ * against 1.29x with sub-blocks; README, "4-bit weights"). */
+static int32_t conv_s4_unpacked_rows(int32_t patch_length, int32_t block_size)
+{
+    const int32_t fit = WESS_S4_UNPACK_BYTES / patch_length;  /* >= 1: patch_length <= WESS_S4_UNPACK_BYTES */
+    if (fit >= block_size) {
+        return block_size;
+    }
+#if defined(WESS_DOT_ROWS_DSP)
+    if (fit >= WESS_DOT_ROWS) {
+        return fit - fit % WESS_DOT_ROWS;
+    }
+#endif
+    return 0;
+}
+
 wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requant_t *requant,
                               const wess_dims_t *input_dims, const int8_t *input,
                               const wess_dims_t *filter_dims, const uint8_t *filter_packed, const int32_t *bias,
@@ -283,22 +304,29 @@ wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requa
     if (patch_length > WESS_S4_UNPACK_BYTES) {  /* also the gathered patch's limit, CONV_PATCH_MAX */
         return WESS_ERR_UNSUPPORTED;
     }
-    /* The int8 kernel's blocking: 64 output channels at a time. A block whose rows fit the unpack buffer (short
-     * rows: the first layers' few input channels) is unpacked once and runs the int8 loops, which hold such rows in
-     * registers (dot_pairs.h); longer rows are read packed, in place, by the dot products of dot_rows_s4.h. */
+    /* The int8 kernel's blocking: 64 output channels at a time, each block's rows read packed in place by the dot
+     * products of dot_rows_s4.h, or unpacked in sub-blocks of whole rows (conv_s4_unpacked_rows) that run the int8
+     * loops. */
     int8_t unpacked[WESS_S4_UNPACK_BYTES];
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
     for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
         const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        filter_block_t block = {NULL, filter_packed, first_out_c * patch_length};
-        if (block_size * patch_length <= WESS_S4_UNPACK_BYTES) {
-            unpack_s4(filter_packed, block.first, block_size * patch_length, unpacked);
-            block.rows = unpacked;
+        const int32_t rows = conv_s4_unpacked_rows(patch_length, block_size);
+        if (rows == 0) {
+            const filter_block_t block = {NULL, filter_packed, first_out_c * patch_length};
+            conv_2d_block(params, channels, input_dims, input, filter_dims, &block, first_out_c, block_size,
+                          output_dims, output);
+            continue;
         }
-        conv_2d_block(params, channels, input_dims, input, filter_dims, &block, first_out_c, block_size, output_dims,
-                      output);
+        for (int32_t done = 0; done < block_size; done += rows) {
+            const int32_t count = block_size - done < rows ? block_size - done : rows;
+            unpack_s4(filter_packed, (first_out_c + done) * patch_length, count * patch_length, unpacked);
+            const filter_block_t block = {unpacked, NULL, 0};
+            conv_2d_block(params, channels + done, input_dims, input, filter_dims, &block, first_out_c + done, count,
+                          output_dims, output);
+        }
     }
     return WESS_OK;
 }
