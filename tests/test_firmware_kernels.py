@@ -167,6 +167,43 @@ def test_packed_4_bit_kernels_match_portable_on_odd_shapes(target, reference_lib
     assert_variants_match_portable(model, target, tmp_path)
 
 
+def packed_rows_model(seed: int) -> bytes:
+    """A full-int8 model whose conv blocks do not fit the 2 KiB unpack buffer, so that the 4-bit convolutions read
+    their rows packed (Helium, portable) or in sub-blocks (DSP): 3x3 patches of even length (14 channels: 126) over
+    35 pixels (pairs and a last single pixel) into 30 rows (a tail of 2 after the four-row passes), of odd length
+    (15 channels: 135; rows start mid-byte, one parity per pass) into 21 rows, a 1x1 convolution of 70 input
+    channels (2 whole 16-byte chunks + a 3-byte tail) into 37 rows, a 1-pixel 1x1 convolution of 37 (odd) into 61
+    rows and a dense layer; weights drawn from `seed`."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((5, 7, 14), batch_size=1)
+    x = keras.layers.Conv2D(30, 3, padding="same", activation="relu")(inputs)  # rows of 126, padded
+    x = keras.layers.Conv2D(15, 1)(x)
+    x = keras.layers.Conv2D(21, 3, padding="same")(x)  # rows of 135
+    x = keras.layers.Conv2D(70, 1, activation="relu")(x)
+    x = keras.layers.Conv2D(37, 1)(x)  # rows of 70
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.Conv2D(61, 1)(x)  # 1 pixel, rows of 37
+    outputs = keras.layers.Dense(13)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
+    calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 5, 7, 14)).astype(np.float32)
+    with int8_converter(model, calibration_x) as converter:
+        return converter.convert()
+
+
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", "cortex-m55"])
+def test_packed_4_bit_kernels_match_portable_on_blocks_read_packed(target, reference_library, tmp_path):
+    model = four_bit_weights(packed_rows_model(0))
+    assert_packed(model)
+    assert_variants_match_portable(model, target, tmp_path)
+
+
 @needs_toolchain
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
 def test_packed_4_bit_kernels_match_portable_on_first_layer_shapes(target, reference_library, tmp_path):
