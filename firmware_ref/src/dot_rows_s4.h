@@ -314,7 +314,6 @@ WESS_DOT_LOOP void dot_rows_s4(const uint8_t *packed, int32_t first, const int8_
 }
 
 #if defined(WESS_DOT_ROWS_MVE)
-#define WESS_DOT_ROWS_S4_PAIRS 1
 
 /* The even and the odd elements of 2 * lanes inputs (lanes <= 16): VLD2 for a whole 32-byte chunk, gathers at even
  * and odd offsets for a predicated tail (VLD2 has no predicate); zeros past the inputs. */
