@@ -1,8 +1,10 @@
 /* Blocked dot products of packed 4-bit filter rows (internal): the weights are sign-extended from their nibbles
  * inside the multiply-accumulate loop (portable, DSP SXTB16 + SMLAD, Helium VLD2 + VMLADAVA), so the _s4 kernels keep
- * the int8 kernels' blocking (four rows per pass over the input, one gathered patch per pixel and channel block)
- * without unpacking rows into a buffer. Every variant computes the exact integer sums the int8 loops of dot_rows.h
- * compute on the same weight values, so the kernels' output bytes are the int8 kernels'.
+ * the int8 kernels' blocking (four rows per pass over the input, on Helium two rows x two pixels as dot_pairs.h, one
+ * gathered patch per pixel and channel block) without unpacking rows into a buffer; unpack_s4 for the blocks the
+ * kernels do unpack (short rows, DSP conv sub-blocks, depthwise taps), and the block type both kinds of rows share.
+ * Every variant computes the exact integer sums the int8 loops of dot_rows.h compute on the same weight values, so
+ * the kernels' output bytes are the int8 kernels'.
  *
  * Packed stream (wess_ref.h, WESS_S4_UNPACK_BYTES): element 2j in the low nibble of byte j, 2j + 1 in the high
  * nibble, two's complement -8..7. A filter row of `length` elements starts at element `first`, which is odd for
