@@ -9,6 +9,7 @@ from pipeline.cref import compact, kernel_calls
 from pipeline.firmware import build as firmware
 from pipeline.fixedpoint import INT32_MAX, INT32_MIN, saturating_rounding_doubling_high_mul
 from pipeline.quant.convert import int8_converter
+from pipeline.tflite import flatbuf
 
 needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or
                                      shutil.which("qemu-system-arm") is None,
@@ -133,6 +134,94 @@ def test_target_kernels_match_portable_on_first_layer_shapes(target, reference_l
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
 def test_target_kernels_match_portable_on_random_odd_shapes(target, seed, reference_library, tmp_path):
     assert_variants_match_portable(odd_shapes_model(seed), target, tmp_path)
+
+
+def four_bit_weights(model: bytes) -> bytes:
+    """The model with every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED filter's int8 values divided by 16, rounded
+    down (-128..127 -> -8..7, both ends of the 4-bit grid), so that compact.compile_model packs them and the _S4
+    kernels run them; scales unchanged (the outputs differ from the 8-bit model's, the runtimes must agree)."""
+    parsed = flatbuf.read_model(model)
+    packed_ops = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+    for op in parsed.subgraphs[0].operators:
+        if flatbuf.opcode_name(parsed, op) in packed_ops:
+            values = flatbuf.tensor_array(parsed, op.inputs[1])
+            flatbuf.set_tensor_array(parsed, op.inputs[1], (values.astype(np.int16) // 16).astype(np.int8))
+    return flatbuf.write_model(parsed)
+
+
+def assert_packed(model: bytes) -> None:
+    """Every conv / FC of the model runs a packed 4-bit kernel (else the test below would test the int8 ones)."""
+    ops = compact.compile_model(model).ops
+    weighted = [op for op in ops if op.op_code & ~compact.OP_INT4_FILTER in compact.WEIGHTED_OPS]
+    assert weighted and all(op.op_code & compact.OP_INT4_FILTER for op in weighted)
+
+
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", "cortex-m55"])  # portable, DSP, Helium
+def test_packed_4_bit_kernels_match_portable_on_odd_shapes(target, reference_library, tmp_path):
+    """The packed-weight dot products (dot_rows_s4.h) on odd row lengths (rows starting mid-byte, a last half
+    byte), rows of one parity four at a time plus leftover rows, two channel blocks, 1-pixel layers and a dense layer:
+    target kernels and portable kernels in QEMU give the host's bytes."""
+    model = four_bit_weights(odd_shapes_model(0))
+    assert_packed(model)
+    assert_variants_match_portable(model, target, tmp_path)
+
+
+def packed_rows_model(seed: int) -> bytes:
+    """A full-int8 model whose conv blocks do not fit the 2 KiB unpack buffer, so that the 4-bit convolutions read
+    their rows packed (Helium, portable) or in sub-blocks (DSP): 3x3 patches of even length (14 channels: 126) over
+    35 pixels (pairs and a last single pixel) into 30 rows (a tail of 2 after the four-row passes), of odd length
+    (15 channels: 135; rows start mid-byte, one parity per pass) into 21 rows, a 1x1 convolution of 70 input
+    channels (2 whole 16-byte chunks + a 3-byte tail) into 37 rows, a 1-pixel 1x1 convolution of 37 (odd) into 61
+    rows and a dense layer; weights drawn from `seed`."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((5, 7, 14), batch_size=1)
+    x = keras.layers.Conv2D(30, 3, padding="same", activation="relu")(inputs)  # rows of 126, padded
+    x = keras.layers.Conv2D(15, 1)(x)
+    x = keras.layers.Conv2D(21, 3, padding="same")(x)  # rows of 135
+    x = keras.layers.Conv2D(70, 1, activation="relu")(x)
+    x = keras.layers.Conv2D(37, 1)(x)  # rows of 70
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.Conv2D(61, 1)(x)  # 1 pixel, rows of 37
+    outputs = keras.layers.Dense(13)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in weights])
+    calibration_x = np.random.default_rng(seed).uniform(-1.0, 1.5, (8, 5, 7, 14)).astype(np.float32)
+    with int8_converter(model, calibration_x) as converter:
+        return converter.convert()
+
+
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", "cortex-m55"])
+def test_packed_4_bit_kernels_match_portable_on_blocks_read_packed(target, reference_library, tmp_path):
+    model = four_bit_weights(packed_rows_model(0))
+    assert_packed(model)
+    assert_variants_match_portable(model, target, tmp_path)
+
+
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+def test_packed_4_bit_kernels_match_portable_on_first_layer_shapes(target, reference_library, tmp_path):
+    """The same on the first-layer shapes: 9-value rows, rows of 8, 20 and 70 values (every 16-byte tail of the
+    Helium loop), a padded 3x3 convolution whose input offset is folded at run time from the packed rows."""
+    model = four_bit_weights(first_layers_model(0))
+    assert_packed(model)
+    assert_variants_match_portable(model, target, tmp_path)
+
+
+@needs_toolchain
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1, 4))
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", "cortex-m55"])
+def test_packed_4_bit_kernels_match_portable_on_random_odd_shapes(target, seed, reference_library, tmp_path):
+    model = four_bit_weights(odd_shapes_model(seed))
+    assert_packed(model)
+    assert_variants_match_portable(model, target, tmp_path)
 
 
 @needs_toolchain

@@ -59,6 +59,8 @@ def test_pack_int4_layout_by_hand():
     ((1, 1), 37, 9),    # pointwise, odd row
     ((3, 3), 50, 11),   # 450-weight rows: 4 rows per unpack, not a whole channel block
     ((5, 5), 81, 2),    # 2025-weight rows: one row per unpack (the buffer holds 2048)
+    ((3, 3), 14, 30),   # even rows of 126 read packed (30 * 126 > 2048): four-row passes and a tail of 2
+    ((3, 3), 15, 21),   # odd rows of 135 read packed: rows of one parity four at a time, then 5 one by one
 ])
 def test_conv_2d_s4_equals_the_int8_kernel(kernel, in_ch, out_ch):
     rng = np.random.default_rng(in_ch)
@@ -90,7 +92,7 @@ def test_depthwise_conv_2d_s4_equals_the_int8_kernel(channels, multiplier):
                                                        (1, 5, 6, out_ch)), expected)
 
 
-@pytest.mark.parametrize("in_depth,out_depth", [(33, 70), (2048, 3), (1, 1)])
+@pytest.mark.parametrize("in_depth,out_depth", [(33, 70), (2048, 3), (1, 1), (70, 37), (37, 9)])
 def test_fully_connected_s4_equals_the_int8_kernel(in_depth, out_depth):
     rng = np.random.default_rng(in_depth)
     input = rng.integers(-128, 128, (3, in_depth)).astype(np.int8)

@@ -440,13 +440,16 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
 
 /** Packed 4-bit weights (W4A8): two signed 4-bit values (-8..7) per byte, element 2i in the low nibble of byte i
  * and element 2i + 1 in the high nibble (TFLite's INT4 packing); an odd count leaves the last high nibble 0. The
- * _s4 kernels unpack a block of filter rows at a time into a stack buffer of this many bytes. */
+ * conv and FC _s4 kernels read the packed rows in place inside their dot products (a row of kh * kw * in_ch or
+ * in_depth weights is at most this many: the gathered patch's size), except that a conv's channel block whose rows
+ * together fit a stack buffer of this many bytes is unpacked once; the depthwise _s4 kernel unpacks kh * kw taps of
+ * up to 64 channels into that buffer. */
 #define WESS_S4_UNPACK_BYTES 2048
 
 /**
- * CONV_2D with packed 4-bit weights: as wess_conv_2d_s8 (same bytes for the same weight values), filter_packed
- * holding the OHWI filter's out_ch * kh * kw * in_ch values packed (WESS_S4_UNPACK_BYTES). kh * kw * in_ch <=
- * WESS_S4_UNPACK_BYTES, else WESS_ERR_UNSUPPORTED.
+ * CONV_2D with packed 4-bit weights: as wess_conv_2d_s8 (same bytes for the same weight values, the same blocking:
+ * 64 output channels, four rows per pass), filter_packed holding the OHWI filter's out_ch * kh * kw * in_ch values
+ * packed (WESS_S4_UNPACK_BYTES). kh * kw * in_ch <= WESS_S4_UNPACK_BYTES, else WESS_ERR_UNSUPPORTED.
  */
 wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requant_t *requant,
                               const wess_dims_t *input_dims, const int8_t *input,
@@ -476,8 +479,9 @@ wess_status_t wess_depthwise_conv_2d_s4(const wess_depthwise_params_t *params, c
                                         const int32_t *bias, const wess_dims_t *output_dims, int8_t *output);
 
 /**
- * FULLY_CONNECTED with packed 4-bit weights: as wess_fully_connected_s8, filter_packed holding the
- * [out_depth, in_depth] filter's values packed. in_depth <= WESS_S4_UNPACK_BYTES, else WESS_ERR_UNSUPPORTED.
+ * FULLY_CONNECTED with packed 4-bit weights: as wess_fully_connected_s8 (same blocking), filter_packed holding the
+ * [out_depth, in_depth] filter's values packed, read in place. in_depth <= WESS_S4_UNPACK_BYTES, else
+ * WESS_ERR_UNSUPPORTED.
  */
 wess_status_t wess_fully_connected_s4(const wess_fc_params_t *params, const wess_requant_t *requant,
                                       const wess_dims_t *input_dims, const int8_t *input,

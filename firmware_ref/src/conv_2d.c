@@ -4,6 +4,7 @@
 #include "dot_host.h"
 #include "dot_pairs.h"
 #include "dot_rows.h"
+#include "dot_rows_s4.h"
 #include "kernel_util.h"
 #include "requant_block.h"
 #include "op_table.h"
@@ -36,6 +37,9 @@ static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_
 /* Largest patch (kh * kw * in_ch taps) that the fast path gathers on the stack: 2048 int8 = 2 KiB.
  * Filters with more taps take the direct path, which needs no buffer. */
 #define CONV_PATCH_MAX 2048
+#if WESS_S4_UNPACK_BYTES > CONV_PATCH_MAX
+#error "packed 4-bit rows take the gathered patch: WESS_S4_UNPACK_BYTES must not exceed CONV_PATCH_MAX"
+#endif
 
 /* dst[0..count) = src[0..count): on Helium sixteen bytes per VLDRB / VSTRB, the tail predicated (neither reads nor
  * writes past count), inline, since the patch rows are short; elsewhere memcpy. */
@@ -123,9 +127,9 @@ static int32_t conv_direct_acc(const wess_conv_params_t *params, const wess_dims
 #endif
 
 /* conv_2d_block of a 1x1 filter (no padding, as checked): each output pixel reads one input pixel's in_ch
- * contiguous values, no gather; POINTWISE_PIXELS pixels at a time, an odd last pixel alone (dot_rows). */
+ * contiguous values, no gather; POINTWISE_PIXELS pixels at a time, an odd last pixel alone (filter_block_dot). */
 static void conv_2d_pointwise_block(const wess_conv_params_t *params, const channel_requant_t *channels,
-                                    const wess_dims_t *input_dims, const int8_t *input, const int8_t *block_filter,
+                                    const wess_dims_t *input_dims, const int8_t *input, const filter_block_t *filter,
                                     int32_t dot_offset, int32_t first_out_c, int32_t block_size,
                                     const wess_dims_t *output_dims, int8_t *output)
 {
@@ -144,12 +148,12 @@ static void conv_2d_pointwise_block(const wess_conv_params_t *params, const chan
         }
 #if defined(WESS_DOT_PAIRS_MVE)
         if (step == 2) {
-            dot_rows_two_pixels(block_filter, pixel_input[0], pixel_input[1], dot_offset, input_c, block_size,
-                                acc[0], acc[1]);
+            filter_block_dot_two_pixels(filter, pixel_input[0], pixel_input[1], dot_offset, input_c, block_size,
+                                        acc[0], acc[1]);
         } else
 #endif
         {
-            dot_rows(block_filter, pixel_input[0], dot_offset, input_c, block_size, acc[0]);
+            filter_block_dot(filter, pixel_input[0], dot_offset, input_c, block_size, acc[0]);
         }
         for (int32_t member = 0; member < step; ++member) {
             requantize_block(channels, acc[member], block_size, params->output_offset, params->act_min,
@@ -220,30 +224,32 @@ static WESS_HOST_CLONES void conv_2d_block_host(const wess_conv_params_t *params
 #endif
 
 /* The output channels first_out_c .. first_out_c + block_size - 1 (block_size <= WESS_CHANNEL_BLOCK) at every output
- * pixel: block_filter holds those channels' filter rows, patch_length int8 values each, back to back. The block's
- * input offset goes into its biases where fold_input_offset can put it (not on the direct path, which skips padded
- * taps instead of reading -input_offset for them). */
+ * pixel: filter holds those channels' filter rows, patch_length values each, back to back (int8, or packed with
+ * patch_length <= CONV_PATCH_MAX: packed rows always take the gathered patch). The block's input offset goes into
+ * its biases where filter_block_fold can put it (not on the direct path, which skips padded taps instead of reading
+ * -input_offset for them). */
 static WESS_HOST_CLONES
-void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels, const wess_dims_t *input_dims,
-                   const int8_t *input, const wess_dims_t *filter_dims, const int8_t *block_filter, int32_t first_out_c,
-                   int32_t block_size, const wess_dims_t *output_dims, int8_t *output)
+void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels,
+                   const wess_dims_t *input_dims, const int8_t *input, const wess_dims_t *filter_dims,
+                   const filter_block_t *filter, int32_t first_out_c, int32_t block_size,
+                   const wess_dims_t *output_dims, int8_t *output)
 {
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;  /* <= 65536 (checked) */
     const int pointwise = filter_dims->h == 1 && filter_dims->w == 1;
     const int use_patch = patch_length <= CONV_PATCH_MAX;
 #if defined(WESS_HOST_KERNELS)
-    if (pointwise || use_patch) {  /* the offset stays in the dot products (fold_input_offset is Helium's) */
-        conv_2d_block_host(params, channels, input_dims, input, filter_dims, block_filter, first_out_c, block_size,
+    if ((pointwise || use_patch) && filter->rows != NULL) {  /* int8 rows; the offset stays in the dot products */
+        conv_2d_block_host(params, channels, input_dims, input, filter_dims, filter->rows, first_out_c, block_size,
                            output_dims, output);
         return;
     }
 #endif
     const int32_t dot_offset = pointwise || use_patch
-        ? fold_input_offset(channels, block_filter, patch_length, block_size, params->input_offset)
+        ? filter_block_fold(channels, filter, patch_length, block_size, params->input_offset)
         : params->input_offset;
     if (pointwise) {
-        conv_2d_pointwise_block(params, channels, input_dims, input, block_filter, dot_offset, first_out_c,
+        conv_2d_pointwise_block(params, channels, input_dims, input, filter, dot_offset, first_out_c,
                                 block_size, output_dims, output);
         return;
     }
@@ -262,12 +268,12 @@ void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels
                                   out_x * params->stride_x - params->pad_left, patch + member * patch_length);
             }
             if (pair) {
-                dot_rows_two_pixels(block_filter, patch, patch + patch_length, dot_offset, patch_length, block_size,
-                                    acc, second_acc);
+                filter_block_dot_two_pixels(filter, patch, patch + patch_length, dot_offset, patch_length,
+                                            block_size, acc, second_acc);
                 requantize_block(channels, second_acc, block_size, params->output_offset, params->act_min,
                                  params->act_max, output + (pixel + 1) * output_c + first_out_c);
             } else {
-                dot_rows(block_filter, patch, dot_offset, patch_length, block_size, acc);
+                filter_block_dot(filter, patch, dot_offset, patch_length, block_size, acc);
             }
             requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
                              output + pixel * output_c + first_out_c);
@@ -282,11 +288,11 @@ void conv_2d_block(const wess_conv_params_t *params, channel_requant_t *channels
             /* acc: |acc| < 2^31 as dot_rows and conv_direct_acc show */
             if (use_patch) {
                 conv_gather_patch(params, input_dims, input, filter_dims, in_y_origin, in_x_origin, patch);
-                dot_rows(block_filter, patch, dot_offset, patch_length, block_size, acc);
+                filter_block_dot(filter, patch, dot_offset, patch_length, block_size, acc);
             } else {
                 for (int32_t block_c = 0; block_c < block_size; ++block_c) {
                     acc[block_c] = conv_direct_acc(params, input_dims, input, filter_dims,
-                                                   block_filter + block_c * patch_length, in_y_origin, in_x_origin);
+                                                   filter->rows + block_c * patch_length, in_y_origin, in_x_origin);
                 }
             }
             int8_t *output_block = output + (out_y * output_dims->w + out_x) * output_c + first_out_c;
@@ -325,10 +331,32 @@ wess_status_t wess_conv_2d_s8(const wess_conv_params_t *params, const wess_requa
         const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        conv_2d_block(params, channels, input_dims, input, filter_dims, filter + first_out_c * patch_length,
-                      first_out_c, block_size, output_dims, output);
+        const filter_block_t block = {filter + first_out_c * patch_length, NULL, 0};
+        conv_2d_block(params, channels, input_dims, input, filter_dims, &block, first_out_c, block_size, output_dims,
+                      output);
     }
     return WESS_OK;
+}
+
+/* Rows of a packed channel block (block_size rows of patch_length weights) that wess_conv_2d_s4 unpacks at a time,
+ * or 0 to read them packed: the whole block when its rows fit the unpack buffer (short rows, the first layers: the
+ * int8 loops hold such rows in registers); on DSP builds also as many rows as fit, a multiple of the four dot_rows4
+ * takes, when at least four fit: there the int8 loop on unpacked rows plus one more patch gather per sub-block costs
+ * fewer instructions than the packed SXTB16 loop (ds_cnn on the Cortex-M4: 1.02x the int8 model's instructions
+ * against 1.24x all packed). Helium and portable builds read longer rows packed (resnet8 on the Cortex-M55: 1.05x
+ * against 1.29x with sub-blocks; README, "4-bit weights"). */
+static int32_t conv_s4_unpacked_rows(int32_t patch_length, int32_t block_size)
+{
+    const int32_t fit = WESS_S4_UNPACK_BYTES / patch_length;  /* >= 1: patch_length <= WESS_S4_UNPACK_BYTES */
+    if (fit >= block_size) {
+        return block_size;
+    }
+#if defined(WESS_DOT_ROWS_DSP)
+    if (fit >= WESS_DOT_ROWS) {
+        return fit - fit % WESS_DOT_ROWS;
+    }
+#endif
+    return 0;
 }
 
 wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requant_t *requant,
@@ -343,22 +371,32 @@ wess_status_t wess_conv_2d_s4(const wess_conv_params_t *params, const wess_requa
     }
     const int32_t output_c = output_dims->c;
     const int32_t patch_length = filter_dims->h * filter_dims->w * input_dims->c;
-    if (patch_length > WESS_S4_UNPACK_BYTES) {
+    if (patch_length > WESS_S4_UNPACK_BYTES) {  /* also the gathered patch's limit, CONV_PATCH_MAX */
         return WESS_ERR_UNSUPPORTED;
     }
-    /* as many whole filter rows as the unpack buffer holds, at most one channel block, a multiple of the 4 rows
-     * dot_rows4 takes at once when it holds 4 or more */
-    const int32_t whole_rows = WESS_S4_UNPACK_BYTES / patch_length;
-    const int32_t fit = whole_rows < WESS_CHANNEL_BLOCK ? whole_rows : WESS_CHANNEL_BLOCK;
-    const int32_t rows = fit >= WESS_DOT_ROWS ? fit - fit % WESS_DOT_ROWS : fit;
+    /* The int8 kernel's blocking: 64 output channels at a time, each block's rows read packed in place by the dot
+     * products of dot_rows_s4.h, or unpacked in sub-blocks of whole rows (conv_s4_unpacked_rows) that run the int8
+     * loops. */
     int8_t unpacked[WESS_S4_UNPACK_BYTES];
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
-    for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += rows) {
-        const int32_t block_size = output_c - first_out_c < rows ? output_c - first_out_c : rows;
+    for (int32_t first_out_c = 0; first_out_c < output_c; first_out_c += WESS_CHANNEL_BLOCK) {
+        const int32_t block_size = output_c - first_out_c < WESS_CHANNEL_BLOCK ? output_c - first_out_c
+                                                                                : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        unpack_s4(filter_packed, first_out_c * patch_length, block_size * patch_length, unpacked);
-        conv_2d_block(params, channels, input_dims, input, filter_dims, unpacked, first_out_c, block_size,
-                      output_dims, output);
+        const int32_t rows = conv_s4_unpacked_rows(patch_length, block_size);
+        if (rows == 0) {
+            const filter_block_t block = {NULL, filter_packed, first_out_c * patch_length};
+            conv_2d_block(params, channels, input_dims, input, filter_dims, &block, first_out_c, block_size,
+                          output_dims, output);
+            continue;
+        }
+        for (int32_t done = 0; done < block_size; done += rows) {
+            const int32_t count = block_size - done < rows ? block_size - done : rows;
+            unpack_s4(filter_packed, (first_out_c + done) * patch_length, count * patch_length, unpacked);
+            const filter_block_t block = {unpacked, NULL, 0};
+            conv_2d_block(params, channels + done, input_dims, input, filter_dims, &block, first_out_c + done, count,
+                          output_dims, output);
+        }
     }
     return WESS_OK;
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "dot_rows.h"
+#include "dot_rows_s4.h"
 #include "kernel_util.h"
 #include "requant_block.h"
 #include "op_table.h"

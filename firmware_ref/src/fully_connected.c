@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED int8 reference kernel (TFLite's integer kernel; per-layer, per-channel or WESS requantization). */
 #include "dot_rows.h"
+#include "dot_rows_s4.h"
 #include "kernel_util.h"
 #include "requant_block.h"
 #include "op_table.h"
@@ -33,20 +34,20 @@ static wess_status_t fully_connected_prepare(const wess_fc_params_t *params, con
     return status != WESS_OK ? status : requant_check(requant, output_dims->c);
 }
 
-/* The output channels first_out_c .. first_out_c + block_size - 1 of every batch row; block_filter holds their
- * rows of in_depth int8 values back to back; the input offset goes into their biases where fold_input_offset can put
- * it. */
+/* The output channels first_out_c .. first_out_c + block_size - 1 of every batch row; filter holds their rows of
+ * in_depth values back to back (int8 or packed); the input offset goes into their biases where filter_block_fold can
+ * put it. */
 static void fully_connected_block(const wess_fc_params_t *params, channel_requant_t *channels,
-                                  const wess_dims_t *input_dims, const int8_t *input, const int8_t *block_filter,
+                                  const wess_dims_t *input_dims, const int8_t *input, const filter_block_t *filter,
                                   int32_t first_out_c, int32_t block_size, const wess_dims_t *output_dims,
                                   int8_t *output)
 {
     const int32_t in_depth = input_dims->c, out_depth = output_dims->c;
     int32_t acc[WESS_CHANNEL_BLOCK];  /* output channel first_out_c + i of the current batch row */
-    const int32_t dot_offset = fold_input_offset(channels, block_filter, in_depth, block_size, params->input_offset);
+    const int32_t dot_offset = filter_block_fold(channels, filter, in_depth, block_size, params->input_offset);
     for (int32_t batch = 0; batch < input_dims->n; ++batch) {
         /* acc: in_depth <= 65536 terms (checked), |acc| < 2^31 as dot_rows shows */
-        dot_rows(block_filter, input + batch * in_depth, dot_offset, in_depth, block_size, acc);
+        filter_block_dot(filter, input + batch * in_depth, dot_offset, in_depth, block_size, acc);
         int8_t *output_block = output + batch * out_depth + first_out_c;
         requantize_block(channels, acc, block_size, params->output_offset, params->act_min, params->act_max,
                          output_block);
@@ -69,8 +70,9 @@ wess_status_t wess_fully_connected_s8(const wess_fc_params_t *params, const wess
         const int32_t block_size = out_depth - first_out_c < WESS_CHANNEL_BLOCK ? out_depth - first_out_c
                                                                                  : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        fully_connected_block(params, channels, input_dims, input, filter + first_out_c * in_depth, first_out_c,
-                              block_size, output_dims, output);
+        const filter_block_t block = {filter + first_out_c * in_depth, NULL, 0};
+        fully_connected_block(params, channels, input_dims, input, &block, first_out_c, block_size, output_dims,
+                              output);
     }
     return WESS_OK;
 }
@@ -89,18 +91,14 @@ wess_status_t wess_fully_connected_s4(const wess_fc_params_t *params, const wess
     if (in_depth > WESS_S4_UNPACK_BYTES) {
         return WESS_ERR_UNSUPPORTED;
     }
-    /* as many whole filter rows as the unpack buffer holds, at most one channel block, a multiple of the 4 rows
-     * dot_rows4 takes at once when it holds 4 or more */
-    const int32_t whole_rows = WESS_S4_UNPACK_BYTES / in_depth;
-    const int32_t fit = whole_rows < WESS_CHANNEL_BLOCK ? whole_rows : WESS_CHANNEL_BLOCK;
-    const int32_t rows = fit >= WESS_DOT_ROWS ? fit - fit % WESS_DOT_ROWS : fit;
-    int8_t unpacked[WESS_S4_UNPACK_BYTES];
+    /* the int8 kernel's blocking: 64 output channels at a time, the packed rows read in place */
     channel_requant_t channels[WESS_CHANNEL_BLOCK];
-    for (int32_t first_out_c = 0; first_out_c < out_depth; first_out_c += rows) {
-        const int32_t block_size = out_depth - first_out_c < rows ? out_depth - first_out_c : rows;
+    for (int32_t first_out_c = 0; first_out_c < out_depth; first_out_c += WESS_CHANNEL_BLOCK) {
+        const int32_t block_size = out_depth - first_out_c < WESS_CHANNEL_BLOCK ? out_depth - first_out_c
+                                                                                 : WESS_CHANNEL_BLOCK;
         channel_requant_block(requant, bias, first_out_c, block_size, channels);
-        unpack_s4(filter_packed, first_out_c * in_depth, block_size * in_depth, unpacked);
-        fully_connected_block(params, channels, input_dims, input, unpacked, first_out_c, block_size, output_dims,
+        const filter_block_t block = {NULL, filter_packed, first_out_c * in_depth};
+        fully_connected_block(params, channels, input_dims, input, &block, first_out_c, block_size, output_dims,
                               output);
     }
     return WESS_OK;

@@ -389,33 +389,4 @@ static inline wess_status_t pool_check(const wess_pool_params_t *params, const w
     return WESS_OK;
 }
 
-/* The signed value (-8..7) of a 4-bit two's-complement nibble (0..15): flip the sign bit, then subtract it. */
-static inline int8_t sign_extend_s4(uint32_t nibble)
-{
-    return (int8_t)((int32_t)(nibble ^ 8u) - 8);
-}
-
-/* out[i] = the signed 4-bit value (-8..7) at element first + i of a packed stream (element 2j in the low nibble of
- * byte j, 2j + 1 in the high nibble), i < count; reads bytes first / 2 .. (first + count - 1) / 2 only. Whole bytes
- * (two weights each) in the loop; an odd first element and an odd tail alone. */
-static inline void unpack_s4(const uint8_t *packed, int32_t first, int32_t count, int8_t *out)
-{
-    if (count <= 0) {
-        return;
-    }
-    const uint8_t *byte = packed + (first >> 1);
-    int32_t i = 0;
-    if (first & 1) {
-        out[i++] = sign_extend_s4((uint32_t)*byte++ >> 4);
-    }
-    for (; i + 2 <= count; i += 2, ++byte) {
-        const uint32_t pair = *byte;
-        out[i] = sign_extend_s4(pair & 0x0Fu);
-        out[i + 1] = sign_extend_s4(pair >> 4);
-    }
-    if (i < count) {
-        out[i] = sign_extend_s4(*byte & 0x0Fu);
-    }
-}
-
 #endif /* WESS_KERNEL_UTIL_H */

@@ -19,7 +19,7 @@ OP_INT8_INPUT = 0x4000  # op code bit: the int8-input kernel of an op whose plai
 OP_INT4_FILTER = 0x2000  # op code bit: the packed 4-bit weight kernel of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
 OP_GROUPED_FILTER = 0x1000  # op code bit: CONV_2D's kernel for a grouped filter (filter input channels < input's)
 TYPE_INT8, TYPE_INT32, TYPE_FLOAT32, TYPE_INT4 = 0, 1, 2, 3  # tensor types of the compact blob (MODEL_TYPE_* in C)
-S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the int4 kernels unpack at most this many weights at once
+S4_UNPACK_BYTES = 2048  # WESS_S4_UNPACK_BYTES (wess_ref.h): the longest conv/FC row, the depthwise unpack buffer
 TYPE_ANY = None  # an op that keeps its input's type (RESHAPE): its C check compares input and output
 
 
@@ -126,9 +126,9 @@ INT4_FILTER_OPS = tuple(code for code in SPECS if code & OP_INT4_FILTER)
 
 
 def unpack_rows(code: int, filter_shape: tuple[int, ...]) -> int:
-    """Weights the 4-bit kernel of a weighted op (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) unpacks at once, as
-    the C kernels compute it: a conv's or FC's filter row (everything but the output channel), a depthwise's taps
-    times up to 64 channels (WESS_CHANNEL_BLOCK)."""
+    """The weights the 4-bit kernel of a weighted op (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) holds to
+    S4_UNPACK_BYTES, as the C kernels compute it: a conv's or FC's filter row (everything but the output channel;
+    read packed in place), a depthwise's taps times up to 64 channels (WESS_CHANNEL_BLOCK; unpacked)."""
     if code == OP.DEPTHWISE_CONV_2D:
         return int(np.prod(filter_shape[1:3])) * min(int(filter_shape[3]), 64)
     return int(np.prod(filter_shape[1:]))
