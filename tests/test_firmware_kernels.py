@@ -157,7 +157,8 @@ def assert_packed(model: bytes) -> None:
 
 
 @needs_toolchain
-@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", "cortex-m55"])  # portable, DSP, Helium
+# fast tier: each packed path once (portable and DSP here, Helium on the blocks read packed); the rest slow
+@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", pytest.param("cortex-m55", marks=pytest.mark.slow)])
 def test_packed_4_bit_kernels_match_portable_on_odd_shapes(target, reference_library, tmp_path):
     """The packed-weight dot products (dot_rows_s4.h) on odd row lengths (rows starting mid-byte, a last half
     byte), rows of one parity four at a time plus leftover rows, two channel blocks, 1-pixel layers and a dense layer:
@@ -197,7 +198,8 @@ def packed_rows_model(seed: int) -> bytes:
 
 
 @needs_toolchain
-@pytest.mark.parametrize("target", ["cortex-m3", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target", [pytest.param("cortex-m3", marks=pytest.mark.slow),
+                                    pytest.param("cortex-m4", marks=pytest.mark.slow), "cortex-m55"])
 def test_packed_4_bit_kernels_match_portable_on_blocks_read_packed(target, reference_library, tmp_path):
     model = four_bit_weights(packed_rows_model(0))
     assert_packed(model)
@@ -205,7 +207,8 @@ def test_packed_4_bit_kernels_match_portable_on_blocks_read_packed(target, refer
 
 
 @needs_toolchain
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target", [pytest.param("cortex-m4", marks=pytest.mark.slow),
+                                    pytest.param("cortex-m55", marks=pytest.mark.slow)])
 def test_packed_4_bit_kernels_match_portable_on_first_layer_shapes(target, reference_library, tmp_path):
     """The same on the first-layer shapes: 9-value rows, rows of 8, 20 and 70 values (every 16-byte tail of the
     Helium loop), a padded 3x3 convolution whose input offset is folded at run time from the packed rows."""
