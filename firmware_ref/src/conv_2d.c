@@ -9,31 +9,6 @@
 #include "requant_block.h"
 #include "op_table.h"
 
-static wess_status_t conv_2d_check(const wess_conv_params_t *params, const wess_dims_t *input_dims,
-                                   const wess_dims_t *filter_dims, const wess_dims_t *output_dims)
-{
-    if (!input_offset_valid(params->input_offset) || !int8_value_valid(params->output_offset) ||
-        !activation_valid(params->act_min, params->act_max)) {
-        return WESS_ERR_BAD_ARG;
-    }
-    if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
-        return WESS_ERR_BAD_SHAPE;
-    }
-    const wess_status_t status = conv_window_check(params->stride_y, params->stride_x, params->dilation_y,
-                                                   params->dilation_x, params->pad_top, params->pad_left,
-                                                   filter_dims->h, filter_dims->w, input_dims, output_dims);
-    if (status != WESS_OK) {
-        return status;
-    }
-    if (filter_dims->c != input_dims->c || output_dims->c != filter_dims->n) {
-        return WESS_ERR_BAD_SHAPE;
-    }
-    if ((int64_t)filter_dims->h * filter_dims->w * filter_dims->c > WESS_MAX_DOT_LENGTH) {
-        return WESS_ERR_UNSUPPORTED;
-    }
-    return WESS_OK;
-}
-
 /* Largest patch (kh * kw * in_ch taps) that the fast path gathers on the stack: 2048 int8 = 2 KiB.
  * Filters with more taps take the direct path, which needs no buffer. */
 #define CONV_PATCH_MAX 2048
@@ -310,7 +285,7 @@ static wess_status_t conv_2d_prepare(const wess_conv_params_t *params, const wes
     if (params == NULL || input == NULL || filter == NULL || output == NULL) {
         return WESS_ERR_BAD_ARG;
     }
-    const wess_status_t status = conv_2d_check(params, input_dims, filter_dims, output_dims);
+    const wess_status_t status = conv_s8_check(params, input_dims, filter_dims, output_dims, 0);
     return status != WESS_OK ? status : requant_check(requant, output_dims->c);
 }
 

@@ -4,33 +4,6 @@
 #include "op_table.h"
 #include "requant_block.h"
 
-static wess_status_t conv_2d_grouped_check(const wess_conv_params_t *params, const wess_dims_t *input_dims,
-                                           const wess_dims_t *filter_dims, const wess_dims_t *output_dims)
-{
-    if (!input_offset_valid(params->input_offset) || !int8_value_valid(params->output_offset) ||
-        !activation_valid(params->act_min, params->act_max)) {
-        return WESS_ERR_BAD_ARG;
-    }
-    if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
-        return WESS_ERR_BAD_SHAPE;
-    }
-    const wess_status_t status = conv_window_check(params->stride_y, params->stride_x, params->dilation_y,
-                                                   params->dilation_x, params->pad_top, params->pad_left,
-                                                   filter_dims->h, filter_dims->w, input_dims, output_dims);
-    if (status != WESS_OK) {
-        return status;
-    }
-    /* groups = input channels / filter input channels, and every group has as many output channels */
-    if (input_dims->c % filter_dims->c != 0 || output_dims->c != filter_dims->n ||
-        output_dims->c % (input_dims->c / filter_dims->c) != 0) {
-        return WESS_ERR_BAD_SHAPE;
-    }
-    if ((int64_t)filter_dims->h * filter_dims->w * filter_dims->c > WESS_MAX_DOT_LENGTH) {
-        return WESS_ERR_UNSUPPORTED;
-    }
-    return WESS_OK;
-}
-
 /* acc of one output pixel and channel: the group's input channels at every tap inside the input (a padded tap's
  * input is -input_offset: it contributes nothing). */
 static int32_t conv_grouped_acc(const wess_conv_params_t *params, const wess_dims_t *input_dims, const int8_t *input,
@@ -66,7 +39,7 @@ wess_status_t wess_conv_2d_grouped_s8(const wess_conv_params_t *params, const we
     if (params == NULL || input == NULL || filter == NULL || output == NULL) {
         return WESS_ERR_BAD_ARG;
     }
-    wess_status_t status = conv_2d_grouped_check(params, input_dims, filter_dims, output_dims);
+    wess_status_t status = conv_s8_check(params, input_dims, filter_dims, output_dims, 1);
     if (status != WESS_OK || (status = requant_check(requant, output_dims->c)) != WESS_OK) {
         return status;
     }

@@ -249,6 +249,37 @@ static inline wess_status_t conv_window_check(int32_t stride_y, int32_t stride_x
     return WESS_OK;
 }
 
+/* The checks of an int8 CONV_2D's parameters and shapes: offsets and activation range, valid dims, the window
+ * geometry, output channels = filter outputs, and the filter's input channels: the input's (grouped == 0) or a
+ * divisor of them whose group count divides the output channels (grouped == 1); the dot length bound. */
+static inline wess_status_t conv_s8_check(const wess_conv_params_t *params, const wess_dims_t *input_dims,
+                                          const wess_dims_t *filter_dims, const wess_dims_t *output_dims, int grouped)
+{
+    if (!input_offset_valid(params->input_offset) || !int8_value_valid(params->output_offset) ||
+        !activation_valid(params->act_min, params->act_max)) {
+        return WESS_ERR_BAD_ARG;
+    }
+    if (!dims_valid(input_dims) || !dims_valid(filter_dims) || !dims_valid(output_dims)) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    const wess_status_t status = conv_window_check(params->stride_y, params->stride_x, params->dilation_y,
+                                                   params->dilation_x, params->pad_top, params->pad_left,
+                                                   filter_dims->h, filter_dims->w, input_dims, output_dims);
+    if (status != WESS_OK) {
+        return status;
+    }
+    const int channels_valid = grouped
+        ? input_dims->c % filter_dims->c == 0 && output_dims->c % (input_dims->c / filter_dims->c) == 0
+        : filter_dims->c == input_dims->c;
+    if (!channels_valid || output_dims->c != filter_dims->n) {
+        return WESS_ERR_BAD_SHAPE;
+    }
+    if ((int64_t)filter_dims->h * filter_dims->w * filter_dims->c > WESS_MAX_DOT_LENGTH) {
+        return WESS_ERR_UNSUPPORTED;
+    }
+    return WESS_OK;
+}
+
 /* FULLY_CONNECTED shapes: every dims valid, input [N,1,1,I], filter [O,1,1,I], output [N,1,1,O]. */
 static inline int fc_dims_valid(const wess_dims_t *input_dims, const wess_dims_t *filter_dims,
                                 const wess_dims_t *output_dims)
